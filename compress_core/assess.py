@@ -1,0 +1,32 @@
+"""Measure a model the same way everywhere: accuracy, loss, sizes, FLOPs, latency."""
+from __future__ import annotations
+
+from torch import nn
+
+from .context import RunContext
+from .data import Dataset
+from .metrics import compare_to_baseline, layer_rows, model_measures
+from .train import evaluate
+
+
+def assess(model: nn.Module, data: Dataset, ctx: RunContext) -> dict:
+    """Accuracy and loss on the test split plus every size/FLOPs/latency measure."""
+    accuracy, loss = evaluate(model, data.x_test, data.y_test, ctx.device)
+    return {"accuracy": accuracy, "loss": loss,
+            **model_measures(model, data.input_shape, latency_repeats=ctx.latency_repeats)}
+
+
+def assess_against(model: nn.Module, base_model: nn.Module, data: Dataset, ctx: RunContext) -> tuple[dict, dict, list]:
+    """(metrics of `model` with comparisons, metrics of the baseline, per-layer rows of `model`).
+
+    Both models are measured in the same process, one after the other, so latency
+    ratios compare like with like.
+    """
+    base = assess(base_model, data, ctx)
+    base.update(theoretical_speedup=1.0, speedup_b1=1.0, speedup_b64=1.0, size_ratio_fp32=1.0)
+    metrics = assess(model, data, ctx)
+    metrics.update(compare_to_baseline(metrics, base))
+    metrics["baseline_accuracy"] = base["accuracy"]
+    metrics["baseline_loss"] = base["loss"]
+    metrics["accuracy_change"] = metrics["accuracy"] - base["accuracy"]
+    return metrics, base, layer_rows(model)

@@ -1,0 +1,47 @@
+"""What a run needs besides its spec: folders, the progress callback, the device."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from .paths import data_dir as resolve_data_dir
+from .paths import home_dir
+from .progress import ProgressCallback
+from .train import pick_device
+
+
+@dataclass
+class RunContext:
+    """Where to read data and write outputs, and whom to tell about progress."""
+
+    home: Path
+    data_dir: Path
+    artifacts_dir: Optional[Path] = None
+    on_progress: ProgressCallback = None
+    device: torch.device = field(default_factory=pick_device)
+    latency_repeats: int = field(default_factory=lambda: int(os.environ.get("COMPRESS_LAB_LATENCY_REPEATS", "30")))
+
+    @classmethod
+    def create(cls, home=None, data_dir=None, artifacts_dir=None, on_progress=None) -> "RunContext":
+        home_path = home_dir(home)
+        return cls(home=home_path, data_dir=resolve_data_dir(home_path, data_dir),
+                   artifacts_dir=Path(artifacts_dir) if artifacts_dir else None, on_progress=on_progress)
+
+
+def environment(ctx: RunContext) -> dict:
+    """The machine facts every figure depends on (stored with each run)."""
+    return {
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "device": str(ctx.device),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+    }

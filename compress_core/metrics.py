@@ -1,0 +1,219 @@
+"""Measurements of a model, as pure functions (ShrinkBench's reporting rules).
+
+Sizes are measured by serializing, FLOPs by `torch.utils.flop_counter` (2 FLOPs per
+multiply-add), latency by timing real calls. Nothing here trusts what a slider asked for.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import statistics
+import struct
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .models import prunable_layers
+
+
+def effective_weight(module: nn.Module) -> torch.Tensor:
+    """The weight a forward pass uses (mask applied when pruning re-parametrisation is active)."""
+    return module.weight.detach()
+
+
+def clean_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict with pruning masks folded in (`weight_orig * weight_mask` -> `weight`)."""
+    out: dict[str, torch.Tensor] = {}
+    raw = model.state_dict()
+    for key, value in raw.items():
+        if key.endswith("_orig"):
+            base = key[: -len("_orig")]
+            out[base] = (value * raw[base + "_mask"]).detach().clone()
+        elif key.endswith("_mask"):
+            continue
+        else:
+            out[key] = value.detach().clone()
+    return out
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(total, non-zero) over every parameter and buffer-free weight of the model, masks applied."""
+    total = nonzero = 0
+    for key, tensor in clean_state_dict(model).items():
+        if not tensor.is_floating_point() or key.endswith(("running_mean", "running_var")):
+            continue
+        total += tensor.numel()
+        nonzero += int(torch.count_nonzero(tensor))
+    return total, nonzero
+
+
+def layer_rows(model: nn.Module) -> list[dict]:
+    """One row per prunable layer: name, type, shape, params, non-zero, sparsity."""
+    rows = []
+    for name, module in prunable_layers(model):
+        w = effective_weight(module)
+        nz = int(torch.count_nonzero(w))
+        rows.append({"name": name, "type": type(module).__name__, "shape": list(w.shape),
+                     "params": w.numel(), "nonzero": nz, "sparsity": 1 - nz / max(w.numel(), 1)})
+    return rows
+
+
+def global_sparsity(model: nn.Module) -> float:
+    """Share of zero weights over all prunable weights together."""
+    rows = layer_rows(model)
+    total = sum(r["params"] for r in rows)
+    return 1 - sum(r["nonzero"] for r in rows) / max(total, 1)
+
+
+def flops(model: nn.Module, input_shape: Sequence[int]) -> dict:
+    """Dense and density-scaled FLOPs of one sample's forward pass.
+
+    `FlopCounterMode` counts 2 FLOPs per multiply-add. The effective count scales each
+    prunable layer's FLOPs by its weight density (what a perfect sparse kernel would do).
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *input_shape, device=device))
+    model.train(was_training)
+    counts = counter.get_flop_counts()
+    prefix = type(model).__name__
+    dense = int(counter.get_total_flops())
+    effective = float(dense)
+    per_layer = {}
+    for name, module in prunable_layers(model):
+        layer_flops = int(sum(counts.get(f"{prefix}.{name}", {}).values()))
+        w = effective_weight(module)
+        density = int(torch.count_nonzero(w)) / max(w.numel(), 1)
+        per_layer[name] = layer_flops
+        effective -= layer_flops * (1 - density)
+    return {"flops_dense": dense, "flops_effective": int(round(effective)), "flops_per_layer": per_layer}
+
+
+def serialized_size(state_dict: dict[str, torch.Tensor]) -> int:
+    """Bytes of `torch.save(state_dict)`: the honest on-disk size of a dense checkpoint."""
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    return buffer.getbuffer().nbytes
+
+
+# A sparse checkpoint format written by hand: PyTorch's sparse tensors store int64
+# indices (16 bytes per non-zero for a matrix), which is larger than dense until
+# ~75% sparsity. A bitmap (1 bit per weight) plus the non-zero values is the compact,
+# decodable encoding that Deep Compression-style reporting needs.
+_SPARSE_MAGIC = b"CLSPARSE1"
+
+
+def sparse_encode(state_dict: dict[str, torch.Tensor]) -> bytes:
+    """Encode tensors as bitmap + non-zero values where that is smaller, dense otherwise."""
+    header, chunks, offset = [], [], 0
+    for name, tensor in state_dict.items():
+        array = tensor.detach().cpu().contiguous().numpy()
+        flat = array.reshape(-1)
+        entry = {"name": name, "dtype": str(array.dtype), "shape": list(array.shape)}
+        mask = flat != 0
+        bitmap = np.packbits(mask)
+        values = flat[mask]
+        if array.dtype.kind == "f" and bitmap.nbytes + values.nbytes < flat.nbytes:
+            entry["encoding"] = "bitmap"
+            payload = [bitmap.tobytes(), values.tobytes()]
+            entry["bitmap_bytes"] = bitmap.nbytes
+        else:
+            entry["encoding"] = "dense"
+            payload = [flat.tobytes()]
+        size = sum(len(p) for p in payload)
+        entry["offset"], entry["size"] = offset, size
+        offset += size
+        header.append(entry)
+        chunks.extend(payload)
+    head = json.dumps(header).encode()
+    return _SPARSE_MAGIC + struct.pack("<I", len(head)) + head + b"".join(chunks)
+
+
+def sparse_decode(blob: bytes) -> dict[str, torch.Tensor]:
+    """Inverse of `sparse_encode`: returns the same tensors, bit for bit."""
+    if not blob.startswith(_SPARSE_MAGIC):
+        raise ValueError("not a Compression Lab sparse checkpoint")
+    start = len(_SPARSE_MAGIC)
+    (head_len,) = struct.unpack("<I", blob[start:start + 4])
+    header = json.loads(blob[start + 4:start + 4 + head_len])
+    body = memoryview(blob)[start + 4 + head_len:]
+    out = {}
+    for entry in header:
+        dtype = np.dtype(entry["dtype"])
+        count = math.prod(entry["shape"])
+        raw = body[entry["offset"]:entry["offset"] + entry["size"]]
+        if entry["encoding"] == "bitmap":
+            nb = entry["bitmap_bytes"]
+            mask = np.unpackbits(np.frombuffer(raw[:nb], dtype=np.uint8), count=count).astype(bool)
+            flat = np.zeros(count, dtype=dtype)
+            flat[mask] = np.frombuffer(raw[nb:], dtype=dtype)
+        else:
+            flat = np.frombuffer(raw, dtype=dtype).copy()
+        out[entry["name"]] = torch.from_numpy(flat.reshape(entry["shape"]))
+    return out
+
+
+def latency_ms(model: nn.Module, input_shape: Sequence[int], batch: int, *, repeats: int = 30,
+               warmup: int = 5, max_seconds: float = 3.0) -> float:
+    """Median wall time of one forward call at `batch`, in milliseconds, after warm-up.
+
+    Stops early after `max_seconds` of timing (at least 5 calls) so huge models stay usable.
+    """
+    device = next(model.parameters()).device
+    x = torch.randn(batch, *input_shape, device=device)
+    was_training = model.training
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        began = time.perf_counter()
+        for i in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+            if i >= 4 and time.perf_counter() - began > max_seconds:
+                break
+    model.train(was_training)
+    return statistics.median(times) * 1000
+
+
+def model_measures(model: nn.Module, input_shape: Sequence[int], *, latency_repeats: int = 30) -> dict:
+    """Every size/FLOPs/latency figure of one model, with the method noted in key names."""
+    total, nonzero = count_params(model)
+    state = clean_state_dict(model)
+    f = flops(model, input_shape)
+    return {
+        "params_total": total,
+        "params_nonzero": nonzero,
+        "sparsity": global_sparsity(model),
+        "compression_ratio": total / max(nonzero, 1),
+        "flops_dense": f["flops_dense"],
+        "flops_effective": f["flops_effective"],
+        "size_fp32_bytes": serialized_size(state),
+        "size_sparse_bytes": len(sparse_encode(state)),
+        "latency_ms_b1": latency_ms(model, input_shape, 1, repeats=latency_repeats),
+        "latency_ms_b64": latency_ms(model, input_shape, 64, repeats=max(5, latency_repeats // 3)),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def compare_to_baseline(measures: dict, baseline: dict) -> dict:
+    """Ratios against the baseline measured in the same run: speed-ups and theoretical speed-up."""
+    return {
+        "theoretical_speedup": baseline["flops_dense"] / max(measures["flops_effective"], 1),
+        "speedup_b1": baseline["latency_ms_b1"] / max(measures["latency_ms_b1"], 1e-9),
+        "speedup_b64": baseline["latency_ms_b64"] / max(measures["latency_ms_b64"], 1e-9),
+        "size_ratio_fp32": measures["size_fp32_bytes"] / max(baseline["size_fp32_bytes"], 1),
+    }

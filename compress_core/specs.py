@@ -1,0 +1,182 @@
+"""Run specifications: frozen dataclasses validated on creation.
+
+A spec is everything needed to reproduce a run. The UI, the CLI and the job workers
+all build one, and the full spec is stored with every result. Validation errors name
+the bad value and the allowed range.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+from .errors import CompressError
+from .models import MODELS, parse_hidden
+
+SPEC_TYPES: dict[str, type] = {}
+# Spec classes of other run kinds live beside their method and register on import.
+SPEC_MODULES = {"distill": "compress_core.distill", "quantize": "compress_core.quantize",
+                "pipeline": "compress_core.pipeline"}
+
+
+def spec_type(cls):
+    """Register a spec class under its `KIND` so `spec_from_dict` can rebuild it."""
+    SPEC_TYPES[cls.KIND] = cls
+    return cls
+
+
+def check_range(name: str, value, low=None, high=None, *, low_open=False, high_open=False, integer=False):
+    """Raise CompressError unless low <= value <= high (or open bounds), naming the value and range."""
+    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+        raise CompressError(f"{name} must be an integer; got {value!r}")
+    if not integer and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise CompressError(f"{name} must be a number; got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high or value != value:  # value != value catches NaN
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise CompressError(f"{name} must be in {left}{lo}, {hi}{right}; got {value!r}")
+
+
+def check_choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise CompressError(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+
+
+def check_dataset_name(name: str) -> None:
+    """A registry name or a path to a .csv/.npz file (existence is checked when loading)."""
+    from .data import DATASETS
+
+    if not isinstance(name, str) or not name:
+        raise CompressError(f"dataset must be a name ({', '.join(DATASETS.names())}) or a .csv/.npz path; got {name!r}")
+    if name in DATASETS or Path(name).suffix.lower() in (".csv", ".npz"):
+        return
+    raise CompressError(
+        f"unknown data set {name!r}; allowed: {', '.join(DATASETS.names())}, or a path to a .csv or .npz file")
+
+
+def check_model(name: str, hidden) -> Optional[tuple[int, ...]]:
+    entry = MODELS.get(name)
+    hidden = parse_hidden(hidden)
+    if hidden is not None and not entry.takes_hidden:
+        raise CompressError(f"model {name!r} has a fixed architecture; hidden widths apply to 'mlp' only")
+    return hidden
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    """Fields shared by every run: which model on which data, trained how."""
+
+    KIND: ClassVar[str] = ""
+    model: str = "lenet300"
+    dataset: str = "digits"
+    hidden: Optional[tuple[int, ...]] = None  # mlp widths, e.g. (300, 100)
+    seed: int = 0
+    label_column: str = "label"  # for user CSV files
+    lr: float = 1e-3  # Adam learning rate of the baseline
+    batch_size: Optional[int] = None  # None: 32 for small data sets (< 5000 training rows), else 128
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", check_model(self.model, self.hidden))
+        check_dataset_name(self.dataset)
+        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
+        check_range("lr", self.lr, 0, 10, low_open=True)
+        if self.batch_size is not None:
+            check_range("batch_size", self.batch_size, 1, 1_000_000, integer=True)
+        if not isinstance(self.label_column, str) or not self.label_column:
+            raise CompressError(f"label_column must be a non-empty column name; got {self.label_column!r}")
+
+    @property
+    def kind(self) -> str:
+        return self.KIND
+
+    def to_dict(self) -> dict:
+        d = {"kind": self.KIND}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            d[f.name] = list(value) if isinstance(value, tuple) else value
+        return d
+
+    def replace(self, **changes) -> "BaseSpec":
+        return dataclasses.replace(self, **changes)
+
+
+@spec_type
+@dataclass(frozen=True)
+class TrainSpec(BaseSpec):
+    """Train (or fetch from the cache) a baseline model."""
+
+    KIND: ClassVar[str] = "train"
+    epochs: Optional[int] = None  # None: the data set's default
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.epochs is not None:
+            check_range("epochs", self.epochs, 1, 10_000, integer=True)
+
+
+PRUNE_METHODS = ("l1", "random", "structured")
+PRUNE_SCOPES = ("global", "layer")
+PRUNE_SCHEDULES = ("oneshot", "agp")
+IMPORTANCES = ("l1", "l2")
+
+
+@spec_type
+@dataclass(frozen=True)
+class PruneSpec(BaseSpec):
+    """Prune the cached baseline, then fine-tune with the masks (or smaller shapes) fixed."""
+
+    KIND: ClassVar[str] = "prune"
+    method: str = "l1"  # l1 (magnitude) | random (control) | structured (physical removal)
+    scope: str = "global"  # global: one threshold for all layers; layer: same amount per layer
+    amount: float = 0.5  # share of weights (unstructured) or channels (structured) removed
+    schedule: str = "oneshot"  # oneshot | agp (gradual, Zhu & Gupta 2017)
+    steps: int = 10  # AGP pruning steps
+    finetune_epochs: int = 3
+    finetune_lr: Optional[float] = None  # None: 3e-3 for small data sets (< 5000 rows), else 1e-3
+    baseline_epochs: Optional[int] = None  # None: the data set's default (same as train)
+    importance: str = "l1"  # structured: l1 | l2 norm of each channel group
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("method", self.method, PRUNE_METHODS)
+        check_choice("scope", self.scope, PRUNE_SCOPES)
+        check_choice("schedule", self.schedule, PRUNE_SCHEDULES)
+        check_choice("importance", self.importance, IMPORTANCES)
+        check_range("amount", self.amount, 0, 1, high_open=True)
+        check_range("steps", self.steps, 1, 1000, integer=True)
+        check_range("finetune_epochs", self.finetune_epochs, 0, 10_000, integer=True)
+        if self.finetune_lr is not None:
+            check_range("finetune_lr", self.finetune_lr, 0, 10, low_open=True)
+        if self.baseline_epochs is not None:
+            check_range("baseline_epochs", self.baseline_epochs, 1, 10_000, integer=True)
+        if self.method == "structured" and self.schedule != "oneshot":
+            raise CompressError("structured pruning supports schedule 'oneshot' only; got 'agp'")
+
+    def baseline_spec(self) -> TrainSpec:
+        return TrainSpec(model=self.model, dataset=self.dataset, hidden=self.hidden, seed=self.seed,
+                         label_column=self.label_column, lr=self.lr, batch_size=self.batch_size,
+                         epochs=self.baseline_epochs)
+
+
+def spec_from_dict(d: dict[str, Any]) -> BaseSpec:
+    """Rebuild a spec from its `to_dict()` form (JSON, the store, a pipeline file)."""
+    if not isinstance(d, dict):
+        raise CompressError(f"a spec must be a JSON object; got {type(d).__name__}")
+    kind = d.get("kind")
+    if kind in SPEC_MODULES and kind not in SPEC_TYPES:
+        importlib.import_module(SPEC_MODULES[kind])
+    if kind not in SPEC_TYPES:
+        raise CompressError(f"unknown run kind {kind!r}; allowed: {', '.join(SPEC_TYPES)}")
+    cls = SPEC_TYPES[kind]
+    allowed = {f.name for f in fields(cls)}
+    extra = sorted(set(d) - allowed - {"kind"})
+    if extra:
+        raise CompressError(f"unknown field(s) {', '.join(extra)} for a {kind} spec; allowed: {', '.join(sorted(allowed))}")
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k != "kind"}
+    return cls(**values)
