@@ -53,6 +53,8 @@ def run(spec: BaseSpec | dict, on_progress=None, *, home=None, data_dir=None, ar
     return result
 
 
-def execute(spec: dict, on_progress=None, artifacts_dir: Path | None = None, home=None, run_id: str | None = None) -> dict:
-    """`run` for job workers: a spec dict in, a result dict out."""
-    return run(spec_from_dict(spec), on_progress, home=home, artifacts_dir=artifacts_dir, run_id=run_id).to_dict()
+def execute(spec: dict, on_progress=None, artifacts_dir: Path | None = None, home=None, run_id: str | None = None,
+            data_dir=None) -> dict:
+    """`run` for job workers and the CLI: a spec dict in, a result dict out."""
+    return run(spec_from_dict(spec), on_progress, home=home, data_dir=data_dir, artifacts_dir=artifacts_dir,
+               run_id=run_id).to_dict()
