@@ -69,6 +69,7 @@ def base_fields(args) -> dict:
 # listed in METHOD_MODULES contribute theirs through a module-level `CLI_COMMANDS` list.
 COMMANDS: list[tuple[str, str, Callable, Callable]] = []
 METHOD_MODULES = ["compress_core.distill", "compress_core.quantize", "compress_core.pipeline"]
+EXTRA_COMMAND_MODULES = ["compress_core.cli_explore"]
 
 
 def _train_args(p):
@@ -128,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
         add_arguments(p)
         p.set_defaults(handler=lambda args, builder=builder: run_command(args, builder))
     cli_store.add_commands(sub)
+    for module_name in EXTRA_COMMAND_MODULES:  # modules with an add_commands(sub) of their own
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a command module still being written
+            if exc.name != module_name:
+                raise
+            continue
+        module.add_commands(sub)
     return parser
 
 

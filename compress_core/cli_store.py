@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 
@@ -60,14 +61,15 @@ def _runs_list(args) -> int:
     if not runs:
         print("no runs recorded yet")
         return 0
-    print(f"{'id':<22} {'kind':<9} {'status':<11} {'model':<9} {'dataset':<14} {'accuracy':>8} {'sparsity':>8}  created")
+    print(f"{'id':<26} {'kind':<9} {'status':<11} {'model':<9} {'dataset':<14} {'accuracy':>8} {'sparsity':>8}  created")
     for r in runs:
         spec, m = r.get("spec") or {}, r.get("metrics") or {}
         acc = f"{m['accuracy']:.4f}" if isinstance(m.get("accuracy"), float) else "-"
         sp = f"{m['sparsity']:.3f}" if isinstance(m.get("sparsity"), float) else "-"
         model = spec.get("model") or spec.get("student") or "-"
-        print(f"{r['id']:<22} {r['kind']:<9} {r['status']:<11} {model:<9} {str(spec.get('dataset', '-'))[:14]:<14} "
-              f"{acc:>8} {sp:>8}  {r.get('created_at', '')}")
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"])) if r.get("created_at") else ""
+        print(f"{r['id']:<26} {r['kind']:<9} {r['status']:<11} {model:<9} {str(spec.get('dataset', '-'))[:14]:<14} "
+              f"{acc:>8} {sp:>8}  {created}")
     return 0
 
 
