@@ -15,7 +15,7 @@ from compress_core.specs import PruneSpec, TrainSpec, spec_from_dict
     ({"model": "vgg"}, "unknown model 'vgg'"),
     ({"dataset": "imagenet"}, "unknown data set 'imagenet'"),
     ({"seed": -3}, "seed must be in"),
-    ({"method": "structured", "schedule": "agp"}, "oneshot only"),
+    ({"method": "structured", "schedule": "agp"}, "supports schedule .oneshot. only"),
 ])
 def test_bad_prune_specs_name_the_value(changes, message):
     with pytest.raises(CompressError, match=message):
