@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import sys
+import time
 from typing import Callable, Sequence
 
 from .errors import CompressError
@@ -83,6 +84,14 @@ def _train_spec(args):
     return TrainSpec(**base_fields(args), epochs=args.epochs)
 
 
+def _layer_amounts(text: str) -> dict:
+    try:
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAYER=AMOUNT pairs separated by commas, got {text!r}") from None
+
+
 def _prune_args(p):
     add_common(p)
     p.add_argument("--method", default="l1", help="l1 (magnitude), random (control) or structured (default: l1)")
@@ -94,6 +103,8 @@ def _prune_args(p):
     p.add_argument("--finetune-lr", type=_ratio, help="fine-tuning learning rate (default: 3e-3 below 5000 training rows, else 1e-3)")
     p.add_argument("--baseline-epochs", type=_int, help="epochs of the baseline (default: the data set's default)")
     p.add_argument("--importance", default="l1", help="structured: l1 or l2 channel importance (default: l1)")
+    p.add_argument("--layer-amounts", type=_layer_amounts, help="per-layer amounts, e.g. net.1=0.9,net.3=0.5 "
+                   "(non-uniform l1/random one-shot pruning; see `sensitivity`)")
 
 
 def _prune_spec(args):
@@ -101,7 +112,8 @@ def _prune_spec(args):
 
     return PruneSpec(**base_fields(args), method=args.method, scope=args.scope, amount=args.amount,
                      schedule=args.schedule, steps=args.steps, finetune_epochs=args.finetune_epochs,
-                     finetune_lr=args.finetune_lr, baseline_epochs=args.baseline_epochs, importance=args.importance)
+                     finetune_lr=args.finetune_lr, baseline_epochs=args.baseline_epochs, importance=args.importance,
+                     layer_amounts=args.layer_amounts)
 
 
 COMMANDS.append(("train", "train (or fetch from the cache) a baseline model and measure it", _train_args, _train_spec))
@@ -152,15 +164,33 @@ def print_result(result: dict) -> None:
     metrics, base = result.get("metrics", {}), result.get("baseline", {})
     keys = ["accuracy", "loss", "params_total", "params_nonzero", "sparsity", "compression_ratio", "flops_dense",
             "flops_effective", "theoretical_speedup", "size_fp32_bytes", "size_sparse_bytes", "size_quantized_bytes",
-            "latency_ms_b1", "latency_ms_b64", "speedup_b64", "scratch_accuracy", "teacher_accuracy", "agreement",
-            "duration_s"]
+            "latency_ms_b1", "latency_ms_b64", "speedup_b64", "teacher_accuracy", "scratch_accuracy", "gain_vs_scratch",
+            "agreement", "student_epochs", "scratch_epochs", "channel_ratio", "param_ratio", "duration_s"]
     width = max(len(k) for k in keys)
     print(f"  {'metric':<{width}}  {'result':>14}  {'baseline':>14}")
     for key in keys:
         if key in metrics:
             print(f"  {key:<{width}}  {_fmt(metrics[key]):>14}  {_fmt(base.get(key, '')):>14}")
+    for step in result.get("steps") or []:
+        sm = step.get("metrics", {})
+        print(f"  step {step.get('step')}: {step.get('label', step.get('kind'))}: accuracy {_fmt(sm.get('accuracy'))}, "
+              f"non-zero params {_fmt(sm.get('params_nonzero'))}, fp32 size {_fmt(sm.get('size_fp32_bytes'))} B")
     for note in result.get("notes", []):
         print(f"  note: {note}")
+
+
+class ThrottledPrinter:
+    """Progress lines on stderr: every stage change, otherwise at most one a second."""
+
+    def __init__(self, interval: float = 1.0):
+        self.interval, self.stage, self.last = interval, None, 0.0
+
+    def __call__(self, event) -> None:
+        now = time.monotonic()
+        final = event.step >= event.total
+        if event.stage != self.stage or final or now - self.last >= self.interval:
+            self.stage, self.last = event.stage, now
+            print(f"  [{event.stage}] {event.message or f'{event.step}/{event.total}'}", file=sys.stderr, flush=True)
 
 
 def run_command(args, builder: Callable) -> int:
@@ -168,10 +198,7 @@ def run_command(args, builder: Callable) -> int:
     from .jobs import record_foreground
 
     spec = builder(args)
-    progress = None
-    if not args.json:
-        def progress(event):
-            print(f"  [{event.stage}] {event.message or f'{event.step}/{event.total}'}", file=sys.stderr, flush=True)
+    progress = None if args.json else ThrottledPrinter()
     result = record_foreground(spec.to_dict(), home=args.home, data_dir=args.data_dir, on_progress=progress)
     if args.json:
         print(json.dumps(result, default=str))

@@ -142,9 +142,15 @@ def run_prune(spec, ctx):
     lr = spec.finetune_lr if spec.finetune_lr is not None else default_finetune_lr(data)
     config = FitConfig(spec.finetune_epochs, lr, base.spec.batch_size, spec.seed)
     extra = {}
-    emit(ctx.on_progress, "prune", 0, 1, f"pruning {spec.amount:.0%} ({spec.method}, {spec.scope}, {spec.schedule})")
+    what = "per-layer amounts" if spec.layer_amounts else f"{spec.amount:.0%} ({spec.scope}, {spec.schedule})"
+    emit(ctx.on_progress, "prune", 0, 1, f"pruning {what} by {spec.method}")
     if spec.schedule == "oneshot":
-        prune_to(model, spec.method, spec.scope, spec.amount)
+        if spec.layer_amounts:
+            from .sensitivity import apply_layer_amounts
+
+            apply_layer_amounts(model, spec.layer_amounts, spec.method)
+        else:
+            prune_to(model, spec.method, spec.scope, spec.amount)
         extra["accuracy_before_finetune"], _ = evaluate(model, data.x_test, data.y_test, ctx.device)
         history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device) \
             if spec.finetune_epochs else []

@@ -141,6 +141,9 @@ class PruneSpec(BaseSpec):
     finetune_lr: Optional[float] = None  # None: 3e-3 for small data sets (< 5000 rows), else 1e-3
     baseline_epochs: Optional[int] = None  # None: the data set's default (same as train)
     importance: str = "l1"  # structured: l1 | l2 norm of each channel group
+    # Non-uniform pruning (e.g. proposed by a sensitivity scan): layer name -> amount. Replaces
+    # `amount`/`scope` for l1/random one-shot pruning; layers not named stay dense.
+    layer_amounts: Optional[dict] = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -157,6 +160,17 @@ class PruneSpec(BaseSpec):
             check_range("baseline_epochs", self.baseline_epochs, 1, 10_000, integer=True)
         if self.method == "structured" and self.schedule != "oneshot":
             raise CompressError("structured pruning supports schedule 'oneshot' only; got 'agp'")
+        if self.layer_amounts is not None:
+            self._check_layer_amounts()
+
+    def _check_layer_amounts(self) -> None:
+        if not isinstance(self.layer_amounts, dict) or not self.layer_amounts:
+            raise CompressError(f"layer_amounts must map layer names to amounts; got {self.layer_amounts!r}")
+        if self.method not in ("l1", "random") or self.schedule != "oneshot":
+            raise CompressError("layer_amounts work with method l1 or random and schedule oneshot; "
+                                f"got method {self.method!r}, schedule {self.schedule!r}")
+        for name, value in self.layer_amounts.items():
+            check_range(f"amount of layer {name!r}", value, 0, 1, high_open=True)
 
     def baseline_spec(self) -> TrainSpec:
         return TrainSpec(model=self.model, dataset=self.dataset, hidden=self.hidden, seed=self.seed,

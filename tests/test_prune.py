@@ -108,3 +108,15 @@ def test_same_seed_same_result(lab_home):
 def test_unknown_method_is_refused():
     with pytest.raises(CompressError, match="l1, random"):
         prune_to(_model(), "magic", "global", 0.5)
+
+
+def test_non_uniform_layer_amounts(lab_home):
+    spec = {"kind": "prune", "model": "lenet300", "dataset": "digits", "amount": 0.5, "finetune_epochs": 0,
+            "layer_amounts": {"net.1": 0.9, "net.3": 0.5}}
+    result = compress_core.run(spec, home=lab_home)
+    sparsity = {row["name"]: row["sparsity"] for row in result.layers}
+    assert sparsity == pytest.approx({"net.1": 0.9, "net.3": 0.5, "net.5": 0.0}, abs=0.001)
+    with pytest.raises(CompressError, match="unknown layer"):
+        compress_core.run({**spec, "layer_amounts": {"fc9": 0.5}}, home=lab_home)
+    with pytest.raises(CompressError, match="schedule oneshot"):
+        compress_core.run({**spec, "schedule": "agp"}, home=lab_home)
