@@ -173,8 +173,10 @@ def print_result(result: dict) -> None:
             print(f"  {key:<{width}}  {_fmt(metrics[key]):>14}  {_fmt(base.get(key, '')):>14}")
     for step in result.get("steps") or []:
         sm = step.get("metrics", {})
+        sizes = ", ".join(f"{key[5:-6]} {sm[key]} B" for key in ("size_fp32_bytes", "size_sparse_bytes",
+                          "size_quantized_bytes", "size_sparse_quantized_bytes") if key in sm)
         print(f"  step {step.get('step')}: {step.get('label', step.get('kind'))}: accuracy {_fmt(sm.get('accuracy'))}, "
-              f"non-zero params {_fmt(sm.get('params_nonzero'))}, fp32 size {_fmt(sm.get('size_fp32_bytes'))} B")
+              f"non-zero params {_fmt(sm.get('params_nonzero'))}; sizes: {sizes}")
     for note in result.get("notes", []):
         print(f"  note: {note}")
 
