@@ -120,6 +120,14 @@ COMMANDS.append(("train", "train (or fetch from the cache) a baseline model and 
 COMMANDS.append(("prune", "prune a trained baseline (l1, random or structured), fine-tune and measure", _prune_args, _prune_spec))
 
 
+def run_commands() -> list[tuple[str, str, Callable, Callable]]:
+    """Every run command: train and prune from here, the others from their method modules."""
+    commands = list(COMMANDS)
+    for module_name in METHOD_MODULES:
+        commands.extend(importlib.import_module(module_name).CLI_COMMANDS)
+    return commands
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import cli_store
 
@@ -127,28 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Compression Lab: prune, distil and quantize neural networks, and measure the result.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
-    commands = list(COMMANDS)
-    for module_name in METHOD_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a method module still being written
-            if exc.name != module_name:
-                raise
-            continue
-        commands.extend(module.CLI_COMMANDS)
-    for name, help_text, add_arguments, builder in commands:
+    for name, help_text, add_arguments, builder in run_commands():
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_arguments(p)
         p.set_defaults(handler=lambda args, builder=builder: run_command(args, builder))
     cli_store.add_commands(sub)
     for module_name in EXTRA_COMMAND_MODULES:  # modules with an add_commands(sub) of their own
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a command module still being written
-            if exc.name != module_name:
-                raise
-            continue
-        module.add_commands(sub)
+        importlib.import_module(module_name).add_commands(sub)
     return parser
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import time
@@ -21,16 +20,7 @@ def method_commands() -> dict[str, tuple[str, object, object]]:
     """Run commands by name: (help, add_arguments, spec_from_args), from cli.COMMANDS and the method modules."""
     from . import cli
 
-    commands = {name: (help_text, add, build) for name, help_text, add, build in cli.COMMANDS}
-    for module_name in cli.METHOD_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a method module still being written
-            if exc.name != module_name:
-                raise
-            continue
-        commands.update({name: (help_text, add, build) for name, help_text, add, build in module.CLI_COMMANDS})
-    return commands
+    return {name: (help_text, add, build) for name, help_text, add, build in cli.run_commands()}
 
 
 def add_commands(sub) -> None:
@@ -187,15 +177,13 @@ def _sensitivity(args) -> int:
     from .context import RunContext
     from .sensitivity import achieved_sparsity, layer_sizes, predicted_drop, propose_layer_amounts, run_sensitivity
     from .specs import TrainSpec
+    from .cli import ThrottledPrinter
     from .sweep import parse_levels
 
     amounts = parse_levels(args.amounts, "amount", "--amounts")
     spec = TrainSpec(**base_fields(args), epochs=args.baseline_epochs)
-    progress = None
-    if not args.json:
-        def progress(event):
-            print(f"  [{event.stage}] {event.message or f'{event.step}/{event.total}'}", file=sys.stderr, flush=True)
-    ctx = RunContext.create(home=args.home, data_dir=args.data_dir, on_progress=progress)
+    ctx = RunContext.create(home=args.home, data_dir=args.data_dir,
+                            on_progress=None if args.json else ThrottledPrinter())
     began = time.perf_counter()
     table = run_sensitivity(spec, amounts, ctx)
     out = {"spec": spec.to_dict(), "amounts": sorted(amounts), "baseline_accuracy": float(table["baseline_accuracy"].iloc[0]),

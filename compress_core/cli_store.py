@@ -1,7 +1,6 @@
 """CLI commands that inspect rather than run: `runs ...`, `models`, `datasets`, `data download`."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time

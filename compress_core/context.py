@@ -27,6 +27,15 @@ class RunContext:
     device: torch.device = field(default_factory=pick_device)
     latency_repeats: int = field(default_factory=lambda: int(os.environ.get("COMPRESS_LAB_LATENCY_REPEATS", "30")))
 
+    def save_weights(self, model: torch.nn.Module, name: str = "model.pt") -> dict:
+        """Save the model's state dict (on CPU) as an artifact; `{"weights": path}`, or {} without a folder."""
+        if self.artifacts_dir is None:
+            return {}
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        path = self.artifacts_dir / name
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)
+        return {"weights": str(path)}
+
     @classmethod
     def create(cls, home=None, data_dir=None, artifacts_dir=None, on_progress=None) -> "RunContext":
         home_path = home_dir(home)
@@ -34,7 +43,7 @@ class RunContext:
                    artifacts_dir=Path(artifacts_dir) if artifacts_dir else None, on_progress=on_progress)
 
 
-def environment(ctx: RunContext) -> dict:
+def environment(ctx: "RunContext") -> dict:
     """The machine facts every figure depends on (stored with each run)."""
     return {
         "torch": torch.__version__,

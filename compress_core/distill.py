@@ -197,15 +197,6 @@ def _train_scratch(initial: nn.Module, data: Dataset, config: FitConfig, labeled
                      "scratch_agreement": agreement(logits, test_teacher)}
 
 
-def _save_weights(model: nn.Module, ctx: RunContext) -> dict:
-    if ctx.artifacts_dir is None:
-        return {}
-    ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    path = ctx.artifacts_dir / "model.pt"
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)
-    return {"weights": str(path)}
-
-
 def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     """Distil the cached teacher into the student, train the scratch control, measure, save."""
     teacher = get_baseline(spec.teacher_spec(), ctx)
@@ -241,7 +232,7 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     notes = _notes(spec, len(labeled), len(data.x_train), metrics["params_total"], base_metrics["params_total"])
     return RunResult(id="", kind="distill", status="finished", spec=spec.to_dict(), metrics=metrics, layers=layers,
                      history=teacher.info["history"] + history, baseline=base_metrics,
-                     artifacts=_save_weights(student, ctx), notes=notes)
+                     artifacts=ctx.save_weights(student), notes=notes)
 
 
 def _distill_args(p) -> None:

@@ -370,11 +370,8 @@ def _save(model: nn.Module, quantized: Optional[nn.Module], spec: PipelineSpec, 
 
     Load `model.pt` with `structured.load_pruned` (it also fits models whose channels were removed).
     """
-    ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
     final = quantized if quantized is not None and spec.steps[-1]["scheme"] == "fake" else model
-    path = ctx.artifacts_dir / "model.pt"
-    torch.save({k: v.cpu() for k, v in final.state_dict().items()}, path)
-    artifacts = {"weights": str(path)}
+    artifacts = ctx.save_weights(final)
     if quantized is not None and spec.steps[-1]["scheme"] == "int8":
         from .quantize import quiet_torch_ao
 

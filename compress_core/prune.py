@@ -164,12 +164,7 @@ def run_prune(spec, ctx):
     emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")
     metrics, base_metrics, layers = assess_against(model, base.model, data, ctx)
     metrics.update({k: v for k, v in extra.items() if not isinstance(v, list)})
-    artifacts = {}
-    if ctx.artifacts_dir is not None:
-        ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        path = ctx.artifacts_dir / "model.pt"
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)
-        artifacts["weights"] = str(path)
+    artifacts = ctx.save_weights(model)
     return RunResult(id="", kind="prune", status="finished", spec=spec.to_dict(), metrics=metrics,
                      layers=layers, history=base.info["history"] + history, baseline=base_metrics,
                      artifacts=artifacts, notes=notes + ([f"AGP targets: {[round(t, 4) for t in extra['agp_targets']]}"]

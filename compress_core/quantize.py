@@ -307,12 +307,7 @@ def _run_fake(spec: QuantizeSpec, base, ctx):
              "other tensors)",
              "fake quantization: the model still stores and computes dense fp32, so latency is unchanged "
              "(speed-ups near 1 are timing noise); only accuracy and the packed size reflect the bits"]
-    artifacts = {}
-    if ctx.artifacts_dir is not None:
-        ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        path = ctx.artifacts_dir / "model.pt"
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)
-        artifacts["weights"] = str(path)
+    artifacts = ctx.save_weights(model)
     return RunResult(id="", kind="quantize", status="finished", spec=spec.to_dict(), metrics=metrics,
                      layers=layers, history=base.info["history"], baseline=base_metrics, artifacts=artifacts,
                      notes=notes)

@@ -182,12 +182,7 @@ def run_structured(spec, ctx):
     param_ratio = metrics["params_total"] / params_before
     metrics.update(channel_ratio=spec.amount, param_ratio=param_ratio,
                    accuracy_before_finetune=accuracy_before_finetune)
-    artifacts = {}
-    if ctx.artifacts_dir is not None:
-        ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        path = ctx.artifacts_dir / "model.pt"
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)  # load back with `load_pruned`
-        artifacts["weights"] = str(path)
+    artifacts = ctx.save_weights(model)
     return RunResult(id="", kind="prune", status="finished", spec=spec.to_dict(), metrics=metrics,
                      layers=structured_rows(model, shapes_before), history=base.info["history"] + history,
                      baseline=base_metrics, artifacts=artifacts, notes=[NOTE, relation_note(spec.amount, param_ratio)])

@@ -1,8 +1,6 @@
 """The `train` run kind: train (or fetch) a baseline and measure it."""
 from __future__ import annotations
 
-import torch
-
 from .assess import assess
 from .baseline import get_baseline
 from .context import RunContext
@@ -16,12 +14,7 @@ def run_train(spec: TrainSpec, ctx: RunContext) -> RunResult:
     metrics = assess(base.model, base.data, ctx)
     metrics["cached"] = base.cached
     metrics["baseline_accuracy"] = metrics["accuracy"]
-    artifacts = {}
-    if ctx.artifacts_dir is not None:
-        ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        path = ctx.artifacts_dir / "model.pt"
-        torch.save({k: v.cpu() for k, v in base.model.state_dict().items()}, path)
-        artifacts["weights"] = str(path)
+    artifacts = ctx.save_weights(base.model)
     notes = ["loaded from the baseline cache (trained earlier with the same settings)"] if base.cached else []
     return RunResult(id="", kind="train", status="finished", spec=base.spec.to_dict(), metrics=metrics,
                      layers=layer_rows(base.model), history=base.info["history"], artifacts=artifacts, notes=notes)
