@@ -5,26 +5,29 @@ from torch import nn
 
 from .context import RunContext
 from .data import Dataset
-from .metrics import compare_to_baseline, layer_rows, model_measures
+from .metrics import compare_to_baseline, layer_rows, model_measures, paired_latency_ms
 from .train import evaluate
 
 
-def assess(model: nn.Module, data: Dataset, ctx: RunContext) -> dict:
-    """Accuracy and loss on the test split plus every size/FLOPs/latency measure."""
+def assess(model: nn.Module, data: Dataset, ctx: RunContext, *, latency: bool = True) -> dict:
+    """Accuracy and loss on the test split plus every size/FLOPs (and latency) measure."""
     accuracy, loss = evaluate(model, data.x_test, data.y_test, ctx.device)
     return {"accuracy": accuracy, "loss": loss,
-            **model_measures(model, data.input_shape, latency_repeats=ctx.latency_repeats)}
+            **model_measures(model, data.input_shape, latency_repeats=ctx.latency_repeats, latency=latency)}
 
 
 def assess_against(model: nn.Module, base_model: nn.Module, data: Dataset, ctx: RunContext) -> tuple[dict, dict, list]:
     """(metrics of `model` with comparisons, metrics of the baseline, per-layer rows of `model`).
 
-    Both models are measured in the same process, one after the other, so latency
+    Both models are timed in the same process with their calls alternating, so latency
     ratios compare like with like.
     """
-    base = assess(base_model, data, ctx)
+    base = assess(base_model, data, ctx, latency=False)
     base.update(theoretical_speedup=1.0, speedup_b1=1.0, speedup_b64=1.0, size_ratio_fp32=1.0)
-    metrics = assess(model, data, ctx)
+    metrics = assess(model, data, ctx, latency=False)
+    for batch, repeats in ((1, ctx.latency_repeats), (64, max(5, ctx.latency_repeats // 3))):
+        key = f"latency_ms_b{batch}"
+        base[key], metrics[key] = paired_latency_ms(base_model, model, data.input_shape, batch, repeats=repeats)
     metrics.update(compare_to_baseline(metrics, base))
     metrics["baseline_accuracy"] = base["accuracy"]
     metrics["baseline_loss"] = base["loss"]

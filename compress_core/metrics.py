@@ -189,11 +189,52 @@ def latency_ms(model: nn.Module, input_shape: Sequence[int], batch: int, *, repe
     return statistics.median(times) * 1000
 
 
-def model_measures(model: nn.Module, input_shape: Sequence[int], *, latency_repeats: int = 30) -> dict:
-    """Every size/FLOPs/latency figure of one model, with the method noted in key names."""
+def paired_latency_ms(model_a: nn.Module, model_b: nn.Module, input_shape: Sequence[int], batch: int, *,
+                      repeats: int = 30, warmup: int = 5) -> tuple[float, float]:
+    """Median latency of two models timed in alternation, in milliseconds.
+
+    Alternating calls exposes both models to the same machine load, so their ratio (the
+    measured speed-up) is not skewed by a burst of load that hit only one of them.
+    """
+    def one_call(model, x):
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        model(x)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    inputs = [torch.randn(batch, *input_shape, device=next(m.parameters()).device) for m in (model_a, model_b)]
+    modes = [m.training for m in (model_a, model_b)]
+    model_a.eval()
+    model_b.eval()
+    times_a, times_b = [], []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model_a(inputs[0])
+            model_b(inputs[1])
+        for _ in range(repeats):
+            times_a.append(one_call(model_a, inputs[0]))
+            times_b.append(one_call(model_b, inputs[1]))
+    model_a.train(modes[0])
+    model_b.train(modes[1])
+    return statistics.median(times_a) * 1000, statistics.median(times_b) * 1000
+
+
+def model_measures(model: nn.Module, input_shape: Sequence[int], *, latency_repeats: int = 30,
+                   latency: bool = True) -> dict:
+    """Every size/FLOPs/latency figure of one model, with the method noted in key names.
+
+    `latency=False` leaves timing to the caller (e.g. `paired_latency_ms` against a baseline).
+    """
     total, nonzero = count_params(model)
     state = clean_state_dict(model)
     f = flops(model, input_shape)
+    timing = {}
+    if latency:
+        timing = {"latency_ms_b1": latency_ms(model, input_shape, 1, repeats=latency_repeats),
+                  "latency_ms_b64": latency_ms(model, input_shape, 64, repeats=max(5, latency_repeats // 3))}
     return {
         "params_total": total,
         "params_nonzero": nonzero,
@@ -203,8 +244,7 @@ def model_measures(model: nn.Module, input_shape: Sequence[int], *, latency_repe
         "flops_effective": f["flops_effective"],
         "size_fp32_bytes": serialized_size(state),
         "size_sparse_bytes": len(sparse_encode(state)),
-        "latency_ms_b1": latency_ms(model, input_shape, 1, repeats=latency_repeats),
-        "latency_ms_b64": latency_ms(model, input_shape, 64, repeats=max(5, latency_repeats // 3)),
+        **timing,
         "threads": torch.get_num_threads(),
     }
 

@@ -63,3 +63,11 @@ def test_latency_is_a_positive_median_and_ratios_compare_to_baseline():
     mine = {"flops_effective": 25, "latency_ms_b1": 1.0, "latency_ms_b64": 4.0, "size_fp32_bytes": 500}
     ratios = compare_to_baseline(mine, base)
     assert ratios == {"theoretical_speedup": 4.0, "speedup_b1": 2.0, "speedup_b64": 1.0, "size_ratio_fp32": 0.5}
+
+
+def test_paired_latency_times_both_models():
+    from compress_core.metrics import paired_latency_ms
+
+    small, large = _mlp(), nn.Sequential(nn.Linear(4, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 2))
+    a, b = paired_latency_ms(small, large, (4,), 64, repeats=15, warmup=2)
+    assert 0 < a < b, "a 512-wide network takes longer than a 3-wide one"
