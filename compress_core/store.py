@@ -426,14 +426,19 @@ class RunStore:
             return cur.rowcount > 0
 
     def finish(self, run_id: str, result: dict) -> bool:
-        """Store a run's result (metrics, layers, history, environment; other keys go to `extra`)."""
+        """Store a run's result (metrics, layers, history, environment; other keys go to `extra`).
+
+        The result's spec (every field, defaults filled in) replaces the submitted one, which
+        may have named only the fields the user changed.
+        """
         if hasattr(result, "to_dict"):
             result = result.to_dict()
         result = dict(result or {})
         extra = {k: v for k, v in result.items()
                  if k not in RESULT_COLUMNS and k not in ("id", "kind", "status", "spec")}
+        spec = {"spec": _dumps(result["spec"])} if isinstance(result.get("spec"), dict) else {}
         return self._close_run(
-            run_id, FINISHED, error=None,
+            run_id, FINISHED, error=None, **spec,
             **{k: _dumps(result.get(k)) for k in RESULT_COLUMNS}, extra=_dumps(extra or None))
 
     def fail(self, run_id: str, message: str) -> bool:
