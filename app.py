@@ -1,0 +1,19 @@
+"""Compression Lab dashboard: `streamlit run app.py`.
+
+Only the navigation lives here; each page is a thin script in `pages/` that reads
+widgets, submits specs to the background workers and draws figures from the engine.
+"""
+import streamlit as st
+
+st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/learn.py", title="Learn", icon=":material/menu_book:"),
+    st.Page("pages/prune.py", title="Prune", icon=":material/content_cut:"),
+    st.Page("pages/distill.py", title="Distill", icon=":material/school:"),
+    st.Page("pages/quantize.py", title="Quantize", icon=":material/grid_on:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
+    st.Page("pages/report.py", title="Report", icon=":material/description:"),
+]
+st.navigation(PAGES).run()

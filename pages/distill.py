@@ -1,0 +1,150 @@
+"""Distill: teach a small student from a trained teacher, next to the same student trained from scratch."""
+import math
+
+import streamlit as st
+
+from compress_core import fmt, plots
+from compress_core.errors import CompressError
+from ui import common
+
+common.ensure_navigation()
+
+P = "distill"
+WIDTHS = [4, 8, 16, 32, 64, 128, 256, 512]
+SHOWN_INPUTS = 4
+
+st.title("Distill")
+st.caption("The student learns from the teacher's softened outputs and from the labels: loss = α·T²·KL(teacher ‖ "
+           "student at temperature T) + (1 − α)·cross-entropy. The same student trained from scratch on the same "
+           "labels shows whether distillation helped.")
+common.use_few_threads()
+
+settings, right = st.columns([1, 2], gap="large")
+with settings:
+    picked = common.dataset_picker(P)
+    if picked is None:
+        st.stop()
+    dataset, label_column, data = picked
+    teacher, teacher_hidden = common.model_picker(P, data, key="teacher", label="Teacher", default="lenet300",
+                                                  default_hidden="300,100")
+    student, _ = common.model_picker(P, data, key="student", label="Student", default="mlp", default_hidden=None)
+    if student == "mlp":
+        width = st.select_slider("Student width (one hidden layer of this many units)", WIDTHS, value=32,
+                                 key="distill_width")
+        hidden = (width,)
+    else:
+        hidden = None
+    alpha = st.slider("α: weight of the teacher's soft targets", 0.0, 1.0, 0.9, 0.05, key="distill_alpha",
+                      help="1 − α goes to the true labels")
+    fraction = st.slider("Share of training labels known", 0.05, 1.0, 1.0, 0.05, key="distill_fraction",
+                         help="a stratified share; distillation tends to pay off when labels are scarce")
+    transfer = st.radio("Teacher's soft targets on", ("labeled", "all"), key="distill_transfer", horizontal=True,
+                        captions=["the labelled rows only", "every training input (labels hidden)"])
+    epochs = st.number_input("Student epochs (also for the scratch control)", 1, 500, 10, key="distill_epochs")
+    with st.expander("Advanced"):
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="distill_seed")
+        teacher_epochs = st.number_input("Teacher epochs (0: the data set's default)", 0, 1000, 0,
+                                         key="distill_teacher_epochs")
+
+
+def build_spec(temperature: float):
+    from compress_core.distill import DistillSpec
+
+    return DistillSpec(model=student, hidden=hidden, dataset=dataset, label_column=label_column, teacher=teacher,
+                       teacher_hidden=teacher_hidden, teacher_epochs=int(teacher_epochs) or None,
+                       temperature=float(temperature), alpha=float(alpha), epochs=int(epochs),
+                       train_fraction=float(fraction), transfer=transfer, seed=int(seed))
+
+
+try:
+    spec = build_spec(st.session_state.get("distill_temperature", 4.0))
+except CompressError as exc:
+    common.show_error(exc)
+    st.stop()
+
+
+@st.fragment
+def preview_panel(base) -> None:
+    """The temperature slider and the teacher's softened outputs at that temperature."""
+    from compress_core import preview
+
+    temperature = st.slider("Temperature T", 0.5, 20.0, 4.0, 0.5, key="distill_temperature",
+                            help="T > 1 spreads the teacher's probability over the wrong classes: the 'dark "
+                                 "knowledge' the student learns from")
+    if base is None:
+        return
+    x = base.data.x_test[:SHOWN_INPUTS]
+    truth = base.data.y_test[:SHOWN_INPUTS].tolist()
+    probs = preview.softened_outputs(base.model, x, temperature)
+    names = list(base.data.class_names)
+    labels = [f"test input {i} (true class {names[t]})" for i, t in enumerate(truth)]
+    st.markdown(f"**Instant preview**: the teacher ({teacher}, test accuracy {fmt.pct(base.info['accuracy'])}) "
+                f"on {SHOWN_INPUTS} test inputs at T = {temperature:g}")
+    common.chart(plots.softened_outputs(probs, names, labels, temperature), key="distill_preview_soft")
+    entropy = preview.entropy_bits(probs)
+    st.caption(f"Entropy of these soft targets: {', '.join(f'{e:.2f}' for e in entropy)} bits (a uniform guess over "
+               f"{len(names)} classes has {math.log2(len(names)):.2f}). T = 1 is the "
+               "teacher's ordinary softmax.")
+
+
+with right:
+    teacher_base = common.baseline(spec.teacher_spec(), P)
+    preview_panel(teacher_base)
+
+if st.button("Run: distil and train the scratch control", type="primary", key="distill_run"):
+    try:
+        common.submit(build_spec(st.session_state["distill_temperature"]), P)
+    except CompressError as exc:
+        common.show_error(exc)
+
+
+def draw_result(run: dict) -> None:
+    m, spec, teacher_m = run["metrics"], run["spec"], run.get("baseline") or {}
+    scratch = m.get("scratch_accuracy")
+    common.metric_grid([
+        ("Distilled student", fmt.pct(m["accuracy"]),
+         f"{fmt.pp(m['gain_vs_scratch'])} vs scratch" if scratch is not None else None,
+         "top-1 test accuracy of the student trained on the teacher's soft targets and the known labels"),
+        ("Student from scratch", fmt.pct(scratch), None, "same student, same initial weights, same labels and epochs, "
+                                                         "no teacher"),
+        ("Teacher", fmt.pct(m["teacher_accuracy"]), f"{fmt.pp(m['accuracy_change'])} student vs teacher",
+         "the cached baseline used as teacher, measured in the same run"),
+        ("Agreement with teacher", fmt.pct(m["agreement"]), None,
+         "share of test inputs where student and teacher pick the same class"),
+        ("Student parameters", fmt.count(m["params_total"]), f"teacher {fmt.count(teacher_m.get('params_total'))}",
+         None),
+        ("Student size (fp32)", fmt.size(m["size_fp32_bytes"]),
+         f"teacher {fmt.size(teacher_m.get('size_fp32_bytes'))}", "torch.save of the state dict"),
+        ("Latency, batch 1", fmt.ms(m["latency_ms_b1"]), f"{fmt.ratio(m['speedup_b1'])} vs teacher",
+         f"median of timed calls after warm-up, {m.get('threads')} CPU threads"),
+        ("Latency, batch 64", fmt.ms(m["latency_ms_b64"]), f"{fmt.ratio(m['speedup_b64'])} vs teacher",
+         f"median of timed calls after warm-up, {m.get('threads')} CPU threads"),
+    ])
+    left, right_col = st.columns(2)
+    with left:
+        labels, values, colors = ["teacher", "distilled student"], [m["teacher_accuracy"], m["accuracy"]], \
+            [plots.color_of("baseline"), plots.color_of("distill")]
+        if scratch is not None:
+            labels.append("student from scratch")
+            values.append(scratch)
+            colors.append(plots.color_of("scratch"))
+        common.chart(plots.bars(labels, [100 * v for v in values], colors, "Test accuracy: teacher and students",
+                                "top-1 test accuracy (%)", [fmt.pct(v, 2) for v in values]), key="distill_result_acc")
+    with right_col:
+        curves = [row for row in run["history"] if row["stage"] in ("distill", "scratch")]
+        common.chart(plots.training_curve(curves, title="Training curves of both students"),
+                     key="distill_result_curve")
+    left, right_col = st.columns(2)
+    sizes = [teacher_m.get("size_fp32_bytes"), m["size_fp32_bytes"]]
+    latency = [teacher_m.get("latency_ms_b1"), m["latency_ms_b1"]]
+    pair = [plots.color_of("baseline"), plots.color_of("distill")]
+    names = [f"teacher ({spec['teacher']})", f"student ({spec['model']})"]
+    with left:
+        common.chart(plots.bars(names, [s / 1000 for s in sizes], pair, "Size: student vs teacher",
+                                "fp32 checkpoint (kB)", [fmt.size(s) for s in sizes]), key="distill_result_size")
+    with right_col:
+        common.chart(plots.bars(names, latency, pair, "Latency at batch 1: student vs teacher", "milliseconds per call",
+                                [fmt.ms(v) for v in latency]), key="distill_result_latency")
+
+
+common.show_run(common.current_run(P, "distill"), P, draw_result)

@@ -1,0 +1,216 @@
+"""Prune: preview one-shot pruning of the cached baseline as the slider moves, then run it with fine-tuning."""
+import streamlit as st
+
+from compress_core import fmt, plots
+from compress_core.errors import CompressError
+from compress_core.specs import PRUNE_METHODS, PRUNE_SCHEDULES, PRUNE_SCOPES, PruneSpec
+from ui import common
+
+common.ensure_navigation()
+
+P = "prune"
+MASKED_NOTE = "masked: dense kernels, no speed-up expected"
+METHODS = {"l1": ("L1 magnitude", "zero the smallest weights (masks)"),
+           "random": ("random", "zero weights at random (the control)"),
+           "structured": ("structured", "remove whole neurons/channels (smaller dense tensors)")}
+
+st.title("Prune")
+st.caption("Zero the least important weights (masks) or remove whole neurons and channels, fine-tune, and see "
+           "what it really saves.")
+common.use_few_threads()
+
+settings, right = st.columns([1, 2], gap="large")
+with settings:
+    picked = common.dataset_picker(P)
+    if picked is None:
+        st.stop()
+    dataset, label_column, data = picked
+    model, hidden = common.model_picker(P, data)
+    method = st.radio("Method", PRUNE_METHODS, key="prune_method", horizontal=True,
+                      captions=[METHODS[m][1] for m in PRUNE_METHODS])
+    structured = method == "structured"
+    if structured:
+        importance = st.radio("Channel importance", ("l1", "l2"), key="prune_importance", horizontal=True,
+                              help="norm of each channel group's weights; the weakest channels go")
+        scope, schedule, steps = "global", "oneshot", 10
+        st.caption("Structured pruning removes the same share of channels in every layer, in one shot.")
+    else:
+        importance = "l1"
+        scope = st.radio("Scope", PRUNE_SCOPES, key="prune_scope", horizontal=True,
+                         captions=["one threshold for all layers", "same share in every layer"])
+        schedule = st.radio("Schedule", PRUNE_SCHEDULES, key="prune_schedule", horizontal=True,
+                            captions=["prune once, then fine-tune", "gradually during fine-tuning (AGP)"])
+        steps = st.slider("AGP pruning steps", 1, 50, 10, key="prune_steps") if schedule == "agp" else 10
+    epochs = st.number_input("Fine-tuning epochs", 0, 200, 3, key="prune_epochs")
+    with st.expander("Advanced"):
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="prune_seed")
+        baseline_epochs = st.number_input("Baseline epochs (0: the data set's default)", 0, 1000, 0,
+                                          key="prune_baseline_epochs")
+
+
+def build_spec(amount_pct: int) -> PruneSpec:
+    return PruneSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, method=method,
+                     scope=scope, schedule=schedule, steps=int(steps), amount=amount_pct / 100,
+                     finetune_epochs=int(epochs), seed=int(seed), importance=importance,
+                     baseline_epochs=int(baseline_epochs) or None)
+
+
+try:
+    spec = build_spec(st.session_state.get("prune_amount", 50))
+except CompressError as exc:
+    common.show_error(exc)
+    st.stop()
+
+
+@st.fragment
+def preview_panel(base) -> None:
+    """The amount slider and what one-shot pruning of the baseline does; reruns alone when the slider moves."""
+    from compress_core import preview
+
+    amount = st.slider("Amount to prune", 0, 99, 50, 1, format="%d%%", key="prune_amount",
+                       help="share of weights (masks) or of channels (structured) removed")
+    if base is None:
+        return
+    acc0 = base.info["accuracy"]
+    x, y = base.data.x_test, base.data.y_test
+    st.markdown(f"**Instant preview**: one-shot, no fine-tuning, {METHODS[method][0]} pruning")
+    if structured:
+        try:
+            r = preview.structured_preview(base.model, x, y, base.data.input_shape, amount / 100, importance)
+        except CompressError as exc:
+            common.show_error(exc)
+            return
+        common.preview_layout([
+            ("Accuracy, one-shot", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
+             "top-1 test accuracy right after removal, before fine-tuning; change vs the baseline's "
+             f"{fmt.pct(acc0, 2)}"),
+            ("Parameters kept", fmt.pct(r["param_ratio"]), f"{fmt.count(r['params_total'])} of "
+                                                           f"{fmt.count(r['params_before'])}", None),
+            ("FLOPs per sample", fmt.flops(r["flops"]), f"baseline {fmt.flops(r['flops_before'])}",
+             "FlopCounterMode, 2 FLOPs per multiply-add; the smaller dense layers really compute less"),
+            ("fp32 size", fmt.size(r["size_fp32_bytes"]), None, "torch.save of the smaller dense state dict"),
+        ], plots.layer_params(r["layers"]), key="prune_preview_layers")
+        st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy. Physical removal: smaller dense tensors, so "
+                   f"a real speed-up is possible. Inner layers lose channels on both sides and keep about "
+                   f"(1 − {amount / 100:g})² of their weights.")
+        return
+    edges, before = common.baseline_weights(base.info["key"], base.model)
+    r = preview.prune_preview(base.model, x, y, method, scope, amount / 100, int(seed), edges)
+    series = {"baseline weights": (before, plots.color_of("baseline")),
+              "kept after pruning (zeros not shown)": (r["kept_counts"], plots.color_of(method))}
+    thresholds = r["thresholds"]
+    if scope == "global" and thresholds:  # one cut for all layers
+        thresholds = {"all layers": max(thresholds.values())}
+    title = ("Weight histogram and the L1 threshold" if method == "l1" else "Weight histogram: random pruning "
+             "removes weights of every size")
+    common.preview_layout([
+        ("Accuracy, one-shot", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
+         f"top-1 test accuracy right after pruning, before fine-tuning; change vs the baseline's {fmt.pct(acc0, 2)}"),
+        ("Sparsity", fmt.pct(r["sparsity"]), None, "share of Linear/Conv weights that are zero"),
+        ("Non-zero parameters", fmt.count(r["params_nonzero"]), f"of {fmt.count(r['params_total'])}",
+         f"compression ratio {fmt.ratio(r['compression_ratio'])} (total / non-zero)"),
+        ("Sparse size", fmt.size(r["size_sparse_bytes"]), f"dense fp32 {fmt.size(r['size_fp32_bytes'])}",
+         "bitmap of non-zeros + their values; the dense fp32 checkpoint does not shrink"),
+    ], plots.weight_histogram(edges, series, thresholds, title), key="prune_preview_hist")
+    st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy. {MASKED_NOTE.capitalize()}.")
+    if schedule == "agp":
+        from compress_core.prune import agp_schedule
+
+        common.chart(plots.agp_schedule(agp_schedule(0.0, amount / 100, int(steps))), key="prune_preview_agp")
+
+
+with right:
+    base = common.baseline(spec.baseline_spec(), P)
+    preview_panel(base)
+
+if st.button("Run: prune and fine-tune", type="primary", key="prune_run"):
+    try:
+        common.submit(build_spec(st.session_state["prune_amount"]), P)
+    except CompressError as exc:
+        common.show_error(exc)
+
+
+def draw_result(run: dict) -> None:
+    m, spec, base = run["metrics"], run["spec"], run.get("baseline") or {}
+    masked = spec["method"] != "structured"
+    threads = f"median of timed calls after warm-up, {m.get('threads')} CPU threads"
+    before = ("Accuracy before fine-tuning", fmt.pct(m["accuracy_before_finetune"]), None,
+              "right after one-shot pruning") if "accuracy_before_finetune" in m else \
+        ("Accuracy before fine-tuning", "n/a", None, "AGP prunes during fine-tuning: there is no 'before'")
+    if masked:
+        shrink = [("Compression ratio", fmt.ratio(m["compression_ratio"]), None,
+                   f"parameters total / non-zero: {fmt.count(m['params_total'])} / {fmt.count(m['params_nonzero'])}"),
+                  ("Sparsity (zero weights)", fmt.pct(m["sparsity"]), None,
+                   "share of Linear/Conv weights that are zero"),
+                  ("Parameters (non-zero)", fmt.count(m["params_nonzero"]), f"of {fmt.count(m['params_total'])}", None)]
+    else:  # nothing is zeroed: the tensors themselves are smaller
+        shrink = [("Compression ratio", fmt.ratio(base.get("params_total", 0) / max(m["params_total"], 1)), None,
+                   "baseline parameters / parameters left after removing channels"),
+                  ("Channels removed", fmt.pct(m["channel_ratio"], 0), None, "share of each layer's output channels"),
+                  ("Parameters", fmt.count(m["params_total"]), f"of {fmt.count(base.get('params_total'))} in the "
+                                                               "baseline", f"parameter ratio {m['param_ratio']:.3f}")]
+    common.metric_grid([
+        ("Accuracy (top-1, test)", fmt.pct(m["accuracy"]), f"{fmt.pp(m['accuracy_change'])} vs baseline",
+         "after fine-tuning; the baseline was measured in the same run"),
+        ("Baseline accuracy", fmt.pct(m["baseline_accuracy"]), None, "the dense model this run started from"),
+        before, *shrink,
+        ("Size: dense fp32 checkpoint", fmt.size(m["size_fp32_bytes"]),
+         f"baseline {fmt.size(base.get('size_fp32_bytes'))}", "torch.save of the state dict"),
+        *([("Size: sparse encoding", fmt.size(m["size_sparse_bytes"]), None,
+            "bitmap of non-zeros + their values (dense where that is smaller)")] if masked else []),
+        ("FLOPs per sample, effective", fmt.flops(m["flops_effective"]), f"dense {fmt.flops(m['flops_dense'])}",
+         "FlopCounterMode, 2 FLOPs per multiply-add; effective = each layer scaled by its weight density"),
+        ("Theoretical speed-up", fmt.ratio(m["theoretical_speedup"]), None, "baseline dense FLOPs / effective FLOPs"),
+        ("Latency, batch 1", fmt.ms(m["latency_ms_b1"]), f"{fmt.ratio(m['speedup_b1'])} measured speed-up", threads),
+        ("Latency, batch 64", fmt.ms(m["latency_ms_b64"]), f"{fmt.ratio(m['speedup_b64'])} measured speed-up", threads),
+    ])
+    if masked:
+        st.info(f"{MASKED_NOTE}: measured speed-ups near 1× are timing noise. The effective FLOPs and the sparse "
+                "encoding show what a sparse kernel or format could gain.", icon="ℹ️")
+    color = plots.color_of(plots.method_of("prune", spec))
+    left, right_col = st.columns(2)
+    with left:
+        if masked:
+            common.chart(plots.layer_sparsity(run["layers"], color), key="prune_result_layers")
+        else:
+            common.chart(plots.layer_params(run["layers"]), key="prune_result_layers")
+    with right_col:
+        histogram = result_histogram(run)
+        if histogram is not None:
+            common.chart(histogram, key="prune_result_hist")
+    left, right_col = st.columns(2)
+    with left:
+        common.chart(plots.training_curve(run["history"], {"finetune": color}), key="prune_result_curve")
+    with right_col:
+        points = plots.run_points(common.similar_runs("prune", spec, "finished"))
+        common.chart(plots.accuracy_vs_removed(points, m["baseline_accuracy"],
+                                               f"Accuracy vs sparsity: all pruning runs of {spec['model']}"),
+                     key="prune_result_tradeoff")
+
+
+def result_histogram(run: dict):
+    """Weights before (the cached baseline) and after (the run's saved weights), on shared bins."""
+    import os
+
+    import numpy as np
+
+    from compress_core import preview
+    from compress_core.specs import spec_from_dict
+
+    path = (run.get("artifacts") or {}).get("weights")
+    if not path or not os.path.exists(path):
+        return None
+    base = common.baseline(spec_from_dict(run["spec"]).baseline_spec(), f"{P}_result", train=False)
+    if base is None:
+        return None
+    before = np.concatenate(list(preview.prunable_weights(base.model).values()))
+    after = np.concatenate(list(preview.weight_state(common.load_weights(path, os.path.getmtime(path)),
+                                                     [r["name"] for r in run["layers"]]).values()))
+    edges = preview.histogram_edges(np.concatenate([before, after]))  # fine-tuning may widen the range
+    series = {"before (baseline)": (preview.histogram(before, edges), plots.color_of("baseline")),
+              "after fine-tuning (zeros not shown)": (preview.histogram(after, edges, skip_zeros=True),
+                                                      plots.color_of(run["spec"]["method"]))}
+    return plots.weight_histogram(edges, series, None, "Weight histograms before and after")
+
+
+common.show_run(common.current_run(P, "prune"), P, draw_result)

@@ -1,0 +1,153 @@
+"""Quantize: see a layer's weights on the k-bit grid at once, then measure fake k-bit and real int8 models."""
+import pandas as pd
+import streamlit as st
+
+from compress_core import fmt, plots
+from compress_core.errors import CompressError
+from ui import common
+
+common.ensure_navigation()
+
+P = "quantize"
+SCHEME_CAPTIONS = ["simulated 2–8-bit weights, fp32 compute: the accuracy cost of k bits",
+                   "a real int8 model (torch.ao, CPU): real size and latency"]
+
+st.title("Quantize")
+st.caption("Round every weight to a symmetric grid of 2^k − 1 values (one scale per tensor or per output channel). "
+           "Fake quantization measures what k bits cost in accuracy; int8 builds a real int8 model and times it.")
+common.use_few_threads()
+
+settings, right = st.columns([1, 2], gap="large")
+with settings:
+    picked = common.dataset_picker(P)
+    if picked is None:
+        st.stop()
+    dataset, label_column, data = picked
+    model, hidden = common.model_picker(P, data)
+    scheme = st.radio("Scheme", ("fake", "int8"), key="quantize_scheme", captions=SCHEME_CAPTIONS)
+    granularity = st.radio("Granularity", ("channel", "tensor"), key="quantize_granularity", horizontal=True,
+                           captions=["one scale per output channel", "one scale per tensor"])
+    with st.expander("Advanced"):
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="quantize_seed")
+        baseline_epochs = st.number_input("Baseline epochs (0: the data set's default)", 0, 1000, 0,
+                                          key="quantize_baseline_epochs")
+
+
+def build_spec(bits: int):
+    from compress_core.quantize import QuantizeSpec
+
+    return QuantizeSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, scheme=scheme,
+                        bits=8 if scheme == "int8" else int(bits), granularity=granularity, seed=int(seed),
+                        baseline_epochs=int(baseline_epochs) or None)
+
+
+try:
+    spec = build_spec(st.session_state.get("quantize_bits", 4))
+except CompressError as exc:
+    common.show_error(exc)
+    st.stop()
+
+
+@st.fragment
+def preview_panel(base) -> None:
+    """Bits slider, layer choice, and that layer's weights on the k-bit grid with the error it causes."""
+    from compress_core import preview
+    from compress_core.models import prunable_layers
+
+    bits = st.slider("Bits per weight", 2, 8, 4, key="quantize_bits", disabled=scheme == "int8",
+                     help="int8 always stores 8 bits; the slider sets the bits of fake quantization")
+    bits = 8 if scheme == "int8" else bits
+    if base is None:
+        return
+    layers = [name for name, _ in prunable_layers(base.model)]
+    c = st.columns(2)
+    layer = c[0].selectbox("Layer shown", layers, key="quantize_layer")
+    channel = 0
+    if granularity == "channel":
+        channels = dict(prunable_layers(base.model))[layer].weight.shape[0]
+        channel = c[1].number_input(f"Output channel (0–{channels - 1}; each has its own grid)", 0, channels - 1, 0,
+                                    key="quantize_channel")
+    r = preview.quantize_preview(base.model, base.data.x_test, base.data.y_test, layer, bits, granularity, channel)
+    acc0 = base.info["accuracy"]
+    st.markdown(f"**Instant preview**: every weight fake-quantized to {bits} bits, one scale per {granularity}")
+    title = f"{layer}" + (f", channel {r['channel']}" if r["channel"] is not None else "") + \
+        f": {bits}-bit grid ({len(r['levels'])} values)"
+    common.preview_layout([
+        (f"Accuracy at {bits} bits", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
+         f"top-1 test accuracy with every weight rounded (compute in fp32); change vs the fp32 baseline's "
+         f"{fmt.pct(acc0, 2)}"),
+        ("Signal-to-noise", f"{r['error']['sqnr_db']:.1f} dB", layer,
+         "SQNR = 10·log10(Σw² / Σ(w − q(w))²) over the whole layer"),
+        ("Largest error", f"{r['shown_error']['max_abs']:.2g}", f"grid step {r['grid_step']:.2g}",
+         "max |w − q(w)| over the weights drawn below (one grid): at most half a grid step"),
+        ("Packed size", fmt.size(r["size_packed_bytes"]), f"fp32 {fmt.size(r['size_fp32_bytes'])}",
+         f"counted, not serialized: {bits} bits per weight, fp32 scales and biases"),
+    ], plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title), key="quantize_preview_grid")
+    st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy (fp32). Fake quantization: weights on the grid, "
+               "compute still fp32, so no speed-up; the int8 scheme measures real size and latency.")
+
+
+with right:
+    base = common.baseline(spec.baseline_spec(), P)
+    preview_panel(base)
+
+c = st.columns([1, 2])
+if c[0].button("Run: quantize and measure", type="primary", key="quantize_run"):
+    try:
+        common.submit(build_spec(st.session_state.get("quantize_bits", 4)), P)
+    except CompressError as exc:
+        common.show_error(exc)
+if c[1].button("Sweep 2–8 bits (fake, this granularity) for the accuracy-vs-bits curve", key="quantize_sweep"):
+    done = {(r["spec"]["bits"], r["spec"]["granularity"]) for r in common.similar_runs("quantize", spec.to_dict())
+            if r["spec"]["scheme"] == "fake" and r["status"] in ("queued", "running", "finished")}
+    for bits in range(2, 9):
+        if (bits, granularity) not in done:
+            common.submit(build_spec(bits).replace(scheme="fake", bits=bits), P)
+
+
+def draw_result(run: dict) -> None:
+    m, spec_d, base_m = run["metrics"], run["spec"], run.get("baseline") or {}
+    real = spec_d["scheme"] == "int8"
+    size_help = ("torch.save of the int8 state dict" if real else
+                 f"packed {spec_d['bits']}-bit estimate: counted, not serialized")
+    common.metric_grid([
+        ("Accuracy (top-1, test)", fmt.pct(m["accuracy"]), f"{fmt.pp(m['accuracy_change'])} vs baseline",
+         f"{'int8' if real else str(spec_d['bits']) + '-bit fake-quantized'} model; baseline measured in the same run"),
+        ("Baseline accuracy (fp32)", fmt.pct(m["baseline_accuracy"]), None, "the model before quantization"),
+        ("Size quantized", fmt.size(m["size_quantized_bytes"]), f"fp32 {fmt.size(base_m.get('size_fp32_bytes'))}",
+         size_help),
+        ("Smaller by", fmt.ratio(1 / m["size_ratio_quantized"]), None, "fp32 checkpoint size / quantized size"),
+        ("Latency, batch 1", fmt.ms(m["latency_ms_b1"]), f"fp32 {fmt.ms(base_m.get('latency_ms_b1'))}",
+         f"median of timed calls after warm-up, {m.get('threads')} CPU threads"),
+        ("Latency, batch 64", fmt.ms(m["latency_ms_b64"]), f"fp32 {fmt.ms(base_m.get('latency_ms_b64'))}",
+         f"median of timed calls after warm-up, {m.get('threads')} CPU threads"),
+        ("Speed-up, batch 1", fmt.ratio(m["speedup_b1"]), None, "measured: fp32 latency / quantized latency"),
+        ("Speed-up, batch 64", fmt.ratio(m["speedup_b64"]), None, "measured: fp32 latency / quantized latency"),
+    ])
+    if not real:
+        st.info("Fake quantization still stores and computes dense fp32: latency is unchanged (speed-ups near 1× are "
+                "timing noise); only the accuracy and the packed size reflect the bits.", icon="ℹ️")
+    left, right_col = st.columns(2)
+    with left:
+        rows = [{"bits": r["metrics"].get("bits"), "accuracy": r["metrics"]["accuracy"],
+                 "label": f"{r['spec']['scheme']}, per {r['spec']['granularity']}"}
+                for r in common.similar_runs("quantize", spec_d, "finished")]
+        common.chart(plots.accuracy_vs_bits(pd.DataFrame(rows), m["baseline_accuracy"],
+                                            f"Accuracy vs bits: quantize runs of {spec_d['model']} on "
+                                            f"{spec_d['dataset']}"), key="quantize_result_bits")
+    with right_col:
+        names = ["fp32 baseline", f"{'int8' if real else str(spec_d['bits']) + '-bit packed'}"]
+        colors = [plots.color_of("baseline"), plots.color_of("quantize")]
+        sizes = [base_m.get("size_fp32_bytes"), m["size_quantized_bytes"]]
+        common.chart(plots.bars(names, [s / 1000 for s in sizes], colors, "Size: quantized vs fp32", "size (kB)",
+                                [fmt.size(s) for s in sizes]), key="quantize_result_size")
+    left, right_col = st.columns(2)
+    for col, batch in ((left, "b1"), (right_col, "b64")):
+        latency = [base_m.get(f"latency_ms_{batch}"), m[f"latency_ms_{batch}"]]
+        with col:
+            common.chart(plots.bars(names, latency, colors, f"Latency at batch {batch[1:]}: quantized vs fp32 (CPU)",
+                                    "milliseconds per call", [fmt.ms(v) for v in latency]),
+                         key=f"quantize_result_latency_{batch}")
+
+
+common.show_run(common.current_run(P, "quantize"), P, draw_result)

@@ -1,0 +1,101 @@
+"""Runs: every run as a filterable table, live progress, cancel and delete, and the accuracy–size trade-off."""
+from pathlib import Path
+
+import streamlit as st
+
+from compress_core import jobs, plots
+from compress_core.errors import CompressError
+from ui import common
+
+common.ensure_navigation()
+
+P = "runs"
+PAGE_OF_KIND = {"prune": "pages/prune.py", "distill": "pages/distill.py", "quantize": "pages/quantize.py"}
+
+st.title("Runs")
+st.caption("Every run of this data folder, from the dashboard and the command line alike.")
+
+
+@st.fragment(run_every=common.POLL_S)
+def live_runs(ids: set) -> None:
+    """Progress of the queued and running runs `ids`; reruns the page when that set changes, so the table catches up."""
+    active = common.recent_runs(status=list(common.ACTIVE))
+    if set(active["id"]) != ids:
+        st.rerun()
+    for _, row in active.iterrows():
+        run = jobs.get(row["id"], common.home())
+        value, text = common.progress_state(run)
+        st.progress(value, text=f"{row['id']} · {plots.METHOD_LABELS.get(row['method'], row['method'])} · "
+                                f"{row['model']} on {Path(str(row['dataset'])).name} · {text}")
+
+
+points = common.recent_runs()
+if points.empty:
+    st.info("No runs yet. Start one on the Prune, Distill or Quantize page (or with `python -m compress_core`).")
+    st.stop()
+
+active_ids = set(points.loc[points["status"].isin(common.ACTIVE), "id"])
+if active_ids:  # poll only while something runs
+    live_runs(active_ids)
+
+c = st.columns([2, 2, 3])
+kinds = c[0].multiselect("Kind", sorted(points["kind"].dropna().unique()), key="runs_kind",
+                         placeholder="all kinds")
+statuses = c[1].multiselect("Status", sorted(points["status"].dropna().unique()), key="runs_status",
+                            placeholder="all statuses")
+search = c[2].text_input("Search (run id, model, data set, method)", key="runs_search")
+view = points
+if kinds:
+    view = view[view["kind"].isin(kinds)]
+if statuses:
+    view = view[view["status"].isin(statuses)]
+if search:
+    text = view[["id", "model", "dataset", "method"]].astype(str).agg(" ".join, axis=1)
+    view = view[text.str.contains(search, case=False, regex=False)]
+st.caption(f"{len(view)} of {len(points)} runs")
+common.runs_table(view, key="runs_table")
+
+if not view.empty:
+    labels = {row.id: f"{row.id} · {row.method} · {row.status}" for row in view.itertuples()}
+    c = st.columns([3, 1, 1, 2])
+    chosen = c[0].selectbox("Run", list(labels), format_func=labels.get, key="runs_selected")
+    status = view.loc[view["id"] == chosen, "status"].iloc[0]
+    kind = view.loc[view["id"] == chosen, "kind"].iloc[0]
+    with c[1]:
+        if st.button("Cancel", key="runs_cancel", disabled=status not in common.ACTIVE):
+            try:
+                jobs.cancel(chosen, common.home())
+                st.rerun()
+            except CompressError as exc:
+                common.show_error(exc)
+    with c[2]:
+        if st.button("Delete", key="runs_delete", disabled=status == "running",
+                     help="removes the run and its saved weights; cancel a running run first"):
+            try:
+                jobs.delete(chosen, common.home())
+                st.rerun()
+            except CompressError as exc:
+                common.show_error(exc)
+    with c[3]:
+        if kind in PAGE_OF_KIND:
+            st.page_link(PAGE_OF_KIND[kind], label=f"Open in the {kind.capitalize()} page",
+                         query_params={"run": chosen})
+    error = view.loc[view["id"] == chosen, "error"].iloc[0]
+    if isinstance(error, str) and error:
+        common.show_error(error)
+
+st.download_button("Download all runs (CSV)", jobs.open_store(common.home()).export("csv"), "runs.csv", "text/csv",
+                   key="runs_export")
+
+finished = points[(points["status"] == "finished") & points["accuracy"].notna()]
+if finished.empty:
+    st.info("The accuracy–size chart appears once a run has finished.")
+else:
+    datasets = finished["dataset"].value_counts().index.tolist()
+    dataset = st.selectbox("Data set of the trade-off chart (accuracies only compare within one data set)", datasets,
+                           key="runs_chart_dataset", format_func=lambda d: Path(str(d)).name)
+    common.chart(plots.pareto(finished[finished["dataset"] == dataset],
+                              f"Accuracy vs size: finished runs on {Path(str(dataset)).name}"), key="runs_pareto")
+    st.caption("Size is each run's smallest measured encoding: the int8 checkpoint, a packed k-bit estimate (fake "
+               "quantization), the sparse encoding (pruned weights) or the dense fp32 checkpoint. The dashed line is "
+               "the Pareto front: no other run is both smaller and more accurate.")

@@ -1,0 +1,120 @@
+"""A real Streamlit server and a real Chromium for the end-to-end tests and the UI benchmark.
+
+The server runs `streamlit run app.py` on a free localhost port with its own home
+folder; the browser is Debian's Chromium (`/usr/bin/chromium`), driven by Playwright.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(home: Path, port: int, log: Path) -> subprocess.Popen:
+    """`streamlit run app.py` in its own process group (so its worker processes can be stopped with it)."""
+    env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
+           "COMPRESS_LAB_WORKER_IDLE": "30"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"streamlit did not answer on {url} within {timeout} s")
+
+
+def stop_app(process: subprocess.Popen, home: Path) -> None:
+    """Stop the server, then the worker processes it started (they run in sessions of their own)."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from compress_core import jobs
+
+    jobs.stop_workers(home)
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """URL of a running dashboard with an empty home folder."""
+    home = tmp_path_factory.mktemp("e2e_home")
+    port = free_port()
+    process = start_app(home, port, home / "streamlit.log")
+    url = f"http://localhost:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        stop_app(process, home)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Remember each phase's report on the test item, so `page` can tell that its test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture
+def page(browser, request, screenshots):
+    """A fresh browser tab; a failing test leaves a screenshot of the tab as it was."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        page.screenshot(path=str(screenshots / f"FAILED_{request.node.name}.png"), full_page=True)
+    context.close()

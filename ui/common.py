@@ -1,0 +1,438 @@
+"""What every dashboard page shares: data and model pickers, uploads, the cached
+baseline, submitting runs and following their progress, metric cards.
+
+Pages stay thin: they read widgets, build a spec, call `submit`, and draw a finished
+run with figures from `compress_core.plots`. Long work never runs here: training
+happens in `compress_core.jobs` worker processes and pages poll the run store, so a
+reload or a second tab shows the same runs. Heavy engine modules (torch) are imported
+inside functions so the Home page starts fast.
+"""
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import streamlit as st
+
+from compress_core import fmt, jobs, paths
+from compress_core.errors import CompressError
+
+UPLOAD = "your own file (.csv / .npz)…"
+MAX_UPLOAD_MB = 50  # same as server.maxUploadSize in .streamlit/config.toml
+POLL_S = 0.5  # how often a page re-reads a live run's progress
+ACTIVE = ("queued", "running")
+
+
+def home() -> Path:
+    """The home folder (`$COMPRESS_LAB_HOME`, else ~/.compress_lab)."""
+    return paths.home_dir()
+
+
+def error_text(message: str | None) -> str:
+    """A stored run error without the exception class name the worker prefixes for user errors."""
+    text = str(message or "unknown error")
+    return text.split(": ", 1)[1] if text.startswith(("CompressError: ", "RunCancelled: ")) else text
+
+
+def show_error(exc: BaseException | str) -> None:
+    st.error(error_text(str(exc)) if isinstance(exc, str) else str(exc), icon="⚠️")
+
+
+def ensure_navigation() -> None:
+    """Make a deep link work as the first request after the server starts.
+
+    Streamlit treats an app with a `pages/` folder as a legacy multipage app until some
+    run calls `st.navigation`; a first request for e.g. /prune then runs that page alone,
+    without app.py's navigation and layout. Every page calls this first: it switches the
+    legacy mode off (Streamlit's own `st.navigation` does the same) and reruns once per
+    session, so app.py runs and opens the requested page. (Once per session, so a rerun
+    can never swallow a button press.)
+    """
+    from streamlit.runtime.pages_manager import PagesManager  # internal: no public switch exists
+
+    if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("_navigation_fixed"):
+        PagesManager.uses_pages_directory = False
+        st.session_state["_navigation_fixed"] = True
+        st.rerun()
+
+
+def use_few_threads() -> None:
+    """Previews are tiny tensors: one thread answers faster than several fighting the workers for cores."""
+    import torch
+
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+# ---------------------------------------------------------------- uploads
+def check_upload(name: str, data: bytes) -> str:
+    """The file's suffix if it is an acceptable upload; CompressError naming the problem otherwise."""
+    from compress_core.data import USER_FILE_SUFFIXES
+
+    suffix = Path(name).suffix.lower()
+    if suffix not in USER_FILE_SUFFIXES:
+        raise CompressError(f"{name!r} has type {suffix or '(none)'}; allowed: {', '.join(USER_FILE_SUFFIXES)}")
+    if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+        raise CompressError(f"{name!r} is {fmt.size(len(data))}; the limit is {MAX_UPLOAD_MB} MB")
+    if not data:
+        raise CompressError(f"{name!r} is empty")
+    if suffix == ".npz" and not data.startswith(b"PK"):
+        raise CompressError(f"{name!r} is not an .npz archive (save one with numpy.savez(path, X=features, y=labels))")
+    if suffix == ".csv":
+        try:  # incremental: a multi-byte character cut at the end of the sample is not an error
+            codecs.getincrementaldecoder("utf-8")().decode(data[:65536], final=False)
+        except UnicodeDecodeError as exc:
+            raise CompressError(f"{name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return suffix
+
+
+def save_upload(data: bytes, suffix: str, home_folder: Path) -> Path:
+    """Store an upload as `<home>/uploads/<sha256><suffix>`: named by content, never by the user's file name."""
+    folder = home_folder / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()}{suffix}"
+    if not path.exists():
+        tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path
+
+
+def upload_head(path: Path, rows: int = 5) -> pd.DataFrame:
+    """The first rows of an uploaded file, to check it before use (npz: X flattened, first 12 columns, and y)."""
+    import numpy as np
+
+    if path.suffix == ".csv":
+        try:
+            return pd.read_csv(path, nrows=rows)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+            raise CompressError(f"the file could not be read as CSV ({exc})") from None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "X" not in npz.files or "y" not in npz.files:
+                raise CompressError("an .npz upload must contain arrays 'X' and 'y'; "
+                                    f"found {', '.join(npz.files) or 'none'}")
+            x, y = npz["X"][:rows], npz["y"][:rows]
+    except CompressError:
+        raise
+    except Exception as exc:  # any unreadable archive is the user's file, not a bug
+        raise CompressError(f"the file could not be read as .npz ({type(exc).__name__}: {exc})") from None
+    flat = x.reshape(len(x), -1)[:, :12]
+    head = pd.DataFrame(flat, columns=[f"X[{i}]" for i in range(flat.shape[1])])
+    head["y"] = y
+    return head
+
+
+def _upload(prefix: str) -> tuple[str, str] | None:
+    """Upload widget, checks and preview; (saved path, label column) once the file is usable."""
+    file = st.file_uploader("Your data (.csv with a label column, or .npz with arrays X and y; "
+                            f"at most {MAX_UPLOAD_MB} MB)",
+                            type=["csv", "npz"], key=f"{prefix}_upload", max_upload_size=MAX_UPLOAD_MB)
+    if file is None:
+        st.info("Upload a file to use it. A CSV needs one label column; every other column must be numeric.")
+        return None
+    data = file.getvalue()
+    try:
+        path = save_upload(data, check_upload(file.name, data), home())
+        head = upload_head(path)
+    except CompressError as exc:
+        show_error(exc)
+        return None
+    st.caption(f"First rows of {file.name} ({fmt.size(len(data))}):")
+    st.dataframe(head, hide_index=True, key=f"{prefix}_upload_head")
+    label = "label"
+    if path.suffix == ".csv":
+        columns = [str(c) for c in head.columns]
+        label = st.selectbox("Label column", columns, index=columns.index("label") if "label" in columns
+                             else len(columns) - 1, key=f"{prefix}_label_column")
+    if st.session_state.get(f"{prefix}_upload_sha") != path.stem:  # a new file needs a new look
+        st.session_state[f"{prefix}_upload_sha"] = path.stem
+        st.session_state[f"{prefix}_upload_confirm"] = False
+    if not st.checkbox("The rows look right: use this file", key=f"{prefix}_upload_confirm"):
+        return None  # nothing is trained on a file before its owner has seen it
+    return str(path), label
+
+
+# ---------------------------------------------------------------- data and models
+def dataset_picker(prefix: str):
+    """Data set selectbox (built-ins or an upload); returns (name or path, label column, Dataset) or None."""
+    from compress_core.data import DATASETS, describe, load_dataset
+
+    choice = st.selectbox("Data set", [*DATASETS.names(), UPLOAD], key=f"{prefix}_dataset",
+                          help="Built-in data sets are read from the data folder; digits ships with scikit-learn.")
+    name, label = choice, "label"
+    if choice == UPLOAD:
+        picked = _upload(prefix)
+        if picked is None:
+            return None
+        name, label = picked
+    try:
+        data = load_dataset(name, paths.data_dir(), label)
+    except CompressError as exc:
+        show_error(exc)
+        return None
+    d = describe(data)
+    st.caption(f"{d['n_train']:,} training / {d['n_test']:,} test rows · {d['num_classes']} classes · "
+               f"input {'×'.join(map(str, d['input_shape']))} ({'images' if d['is_image'] else 'table'})")
+    return name, label, data
+
+
+def model_picker(prefix: str, data, *, key: str = "model", label: str = "Model", default: str = "lenet300",
+                 default_hidden: str | None = "100") -> tuple[str, str | None]:
+    """Model selectbox limited to models that fit the data; (name, hidden widths text or None).
+
+    `default_hidden=None` leaves the widths of an mlp to the caller (no text box).
+    """
+    from compress_core.models import MODELS
+
+    options = [n for n in MODELS.names() if data.is_image or not MODELS.get(n).needs_image]
+    name = st.selectbox(label, options, index=options.index(default) if default in options else 0,
+                        key=f"{prefix}_{key}",
+                        help=None if data.is_image else "CNNs (lenet5, resnet8) need image data and are not offered "
+                                                        "for a table.")
+    entry = MODELS.get(name)
+    st.caption(entry.description)
+    hidden = None
+    if entry.takes_hidden and default_hidden is not None:
+        hidden = st.text_input(f"{label}: hidden widths (comma-separated)", value=default_hidden,
+                               key=f"{prefix}_{key}_hidden")
+    return name, hidden
+
+
+# ---------------------------------------------------------------- baseline
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _load_baseline(spec_json: str, home_folder: str):
+    from compress_core.baseline import get_baseline
+    from compress_core.context import RunContext
+    from compress_core.specs import spec_from_dict
+
+    return get_baseline(spec_from_dict(json.loads(spec_json)), RunContext.create(home=home_folder))
+
+
+def _spec_json(spec) -> str:
+    return json.dumps(spec.to_dict(), sort_keys=True)
+
+
+def baseline(spec, prefix: str, train: bool = True):
+    """The cached baseline of `spec` (a TrainSpec), or None while a background run trains it.
+
+    The first request queues one training run (never two for the same spec) and shows
+    its progress; the page reruns by itself once the weights are cached. With
+    `train=False` a missing baseline just gives None.
+    """
+    from compress_core.context import RunContext
+    from compress_core.preview import baseline_is_cached
+
+    ctx = RunContext.create(home=home())
+    try:
+        if baseline_is_cached(spec, ctx):
+            return _load_baseline(_spec_json(spec), str(ctx.home))
+    except CompressError as exc:
+        show_error(exc)
+        return None
+    if not train:
+        return None
+    wanted = spec.to_dict()
+    runs = [r for r in jobs.open_store(ctx.home).list_runs(kind="train") if r["spec"] == wanted]
+    run = runs[0] if runs else None
+    if run is not None and run["status"] in ("failed", "interrupted", "cancelled"):
+        why = error_text(run.get("error")).removeprefix(f"{run['status']}: ")
+        show_error(f"The baseline's training run was {run['status']}: {why}")
+        if not st.button("Train the baseline again", key=f"{prefix}_train_baseline"):
+            return None
+        run = None
+    if run is None or run["status"] == "finished":  # finished but no weights: the cache was deleted
+        run = jobs.get(jobs.submit(wanted, home=ctx.home), ctx.home)
+    st.info("Training the baseline once for the instant preview; it is cached for every later run and preview.")
+    live_progress(run["id"], f"{prefix}_baseline", cancel=False)
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def baseline_weights(key: str, _model) -> tuple:
+    """(bin edges, counts) of the baseline's prunable weights; `key` identifies the baseline."""
+    import numpy as np
+
+    from compress_core.preview import histogram, histogram_edges, prunable_weights
+
+    weights = np.concatenate(list(prunable_weights(_model).values()))
+    edges = histogram_edges(weights)
+    return edges, histogram(weights, edges)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def load_weights(path: str, mtime: float) -> dict:
+    """A run's saved state dict (tensors only: weights_only=True); `mtime` invalidates a rewritten file."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# ---------------------------------------------------------------- runs
+def submit(spec, prefix: str) -> str | None:
+    """Queue `spec` for a worker and make it this page's current run (also in the URL, so a reload keeps it)."""
+    try:
+        run_id = jobs.submit(spec.to_dict(), home=home())
+    except CompressError as exc:
+        show_error(exc)
+        return None
+    st.session_state[f"{prefix}_run_id"] = run_id
+    st.query_params["run"] = run_id
+    return run_id
+
+
+def current_run(prefix: str, kind: str) -> dict | None:
+    """The run this page shows: from the URL, else this session's last submission, else the newest of `kind`."""
+    store = jobs.open_store(home())
+    for wanted in (st.query_params.get("run"), st.session_state.get(f"{prefix}_run_id")):
+        if not wanted:
+            continue
+        try:
+            run = store.get(wanted)
+        except CompressError:
+            continue
+        if run["kind"] == kind:
+            return run
+    runs = store.list_runs(kind=kind)
+    return runs[0] if runs else None
+
+
+def progress_state(run: dict) -> tuple[float, str]:
+    """(fraction done in the current stage, text) of a queued or running run."""
+    if run["status"] == "queued":
+        return 0.0, "queued: waiting for a free worker"
+    p = run.get("progress") or {}
+    total, step = p.get("total") or 0, p.get("step") or 0
+    stage, message = p.get("stage") or "starting", p.get("message") or ""
+    text = message if message.startswith(stage) else f"{stage}: {message or 'starting'}"
+    accuracy = (p.get("metrics") or {}).get("test_accuracy")
+    if accuracy is not None:
+        text += f" · test accuracy {fmt.pct(accuracy)}"
+    return (min(1.0, step / total) if total else 0.0), text
+
+
+@st.fragment(run_every=POLL_S)
+def live_progress(run_id: str, prefix: str, cancel: bool = True) -> None:
+    """Progress bar of a live run, re-read from the store every POLL_S; reruns the page when the run ends."""
+    run = jobs.get(run_id, home())
+    if run["status"] not in ACTIVE:
+        st.rerun()
+    value, text = progress_state(run)
+    st.progress(value, text=text)
+    if cancel and st.button("Cancel this run", key=f"{prefix}_cancel"):
+        jobs.cancel(run_id, home())
+        st.rerun()
+
+
+def show_run(run: dict | None, prefix: str, draw: Callable[[dict], None]) -> None:
+    """Header, then live progress, the error, or `draw(run)` for a finished run."""
+    if run is None:
+        st.info("No run yet: choose the settings above and press Run.")
+        return
+    from compress_core.plots import METHOD_LABELS, method_of, run_setting
+
+    spec = run.get("spec") or {}
+    st.subheader(f"Run {run['id']}")
+    st.caption(f"{METHOD_LABELS.get(method_of(run['kind'], spec), run['kind'])} · {run_setting(run['kind'], spec)} · "
+               f"{spec.get('model')} on {Path(str(spec.get('dataset'))).name} · status **{run['status']}**"
+               + (f" · took {run['metrics']['duration_s']:.1f} s" if (run.get("metrics") or {}).get("duration_s")
+                  else ""))
+    if run["status"] in ACTIVE:
+        live_progress(run["id"], prefix)
+    elif run["status"] == "finished":
+        draw(run)
+        for note in run.get("notes") or []:
+            st.caption(f"Note: {note}")
+    elif run["status"] == "failed":
+        show_error(run.get("error"))
+    else:
+        st.warning(f"This run was {run['status']}" + (f": {run['error']}" if run.get("error") else "."))
+    with st.expander("Spec of this run (replay it with compress_core.run(spec) or the CLI)"):
+        st.json(spec)
+
+
+def _signed_change(delta: str | None) -> bool:
+    """A delta like '+0.4 pp' is a change (coloured green/red); '+0.0 pp' or 'fp32 205 kB' is context (grey)."""
+    return bool(delta) and delta[0] in "+-−" and any(c in "123456789" for c in delta.split(" ")[0])
+
+
+def card(label: str, value: str, delta: str | None = None, help_text: str | None = None) -> None:
+    """A bordered metric; a signed delta is coloured, any other delta is grey context without an arrow."""
+    change = _signed_change(delta)
+    st.metric(label, value, delta, help=help_text, border=True, delta_color="normal" if change else "off",
+              delta_arrow="auto" if change else "off")
+
+
+def metric_grid(cards: list[tuple], per_row: int = 4) -> None:
+    """Metric cards (label, value, delta or None, help or None), `per_row` to a row."""
+    for start in range(0, len(cards), per_row):
+        for col, args in zip(st.columns(per_row), cards[start:start + per_row]):
+            with col:
+                card(*args)
+
+
+def preview_layout(cards: list[tuple], fig, key: str) -> None:
+    """Preview cards stacked beside their chart: cards stay wide enough to read next to a settings column."""
+    left, right = st.columns([1, 2.2])
+    with left:
+        for args in cards:
+            card(*args)
+    with right:
+        chart(fig, key)
+
+
+def chart(fig, key: str) -> None:
+    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+
+
+def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:
+    """Runs of `kind` with the same model, hidden widths, data set and label column as `spec` (a dict)."""
+    keys = ("model", "hidden", "dataset", "label_column")
+    return [r for r in jobs.open_store(home()).list_runs(kind=kind, status=status)
+            if all(r["spec"].get(k) == spec.get(k) for k in keys)]
+
+
+def recent_runs(limit: int | None = None, **filters):
+    """Tidy rows of the newest runs (any status), newest first."""
+    from compress_core.plots import run_points
+
+    runs = jobs.open_store(home()).list_runs(**filters)
+    return run_points(runs[:limit] if limit else runs)
+
+
+def runs_table(points: pd.DataFrame, key: str, columns: list[str] | None = None):
+    """Runs as a table with units: accuracy in %, change in percentage points, sizes in kB/MB."""
+    from compress_core.plots import METHOD_LABELS
+
+    table = pd.DataFrame({
+        "run": points["id"],
+        "method": [METHOD_LABELS.get(m, m) for m in points["method"]],
+        "setting": points["setting"],
+        "status": points["status"],
+        "progress": points["progress"].where(points["status"].isin(ACTIVE)),
+        "model": points["model"],
+        "data set": [Path(str(d)).name if d else "" for d in points["dataset"]],
+        "accuracy": 100 * points["accuracy"].astype("float64"),
+        "vs baseline": 100 * points["accuracy_change"].astype("float64"),
+        "size": [f"{fmt.size(s)} ({e})" if e else "" for s, e in zip(points["size_bytes"], points["size_encoding"])],
+        "smaller by": points["size_reduction"].astype("float64"),
+        "created": points["created_at"],
+    })
+    if columns is None and not points["status"].isin(ACTIVE).any():
+        columns = [c for c in table.columns if c != "progress"]  # nothing running: no progress column
+    return st.dataframe(table, hide_index=True, key=key, column_order=columns, placeholder="–", column_config={
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
+                                                    help="share of the current stage done (running runs)"),
+        "accuracy": st.column_config.NumberColumn("accuracy (%)", format="%.2f", help="top-1 test accuracy"),
+        "vs baseline": st.column_config.NumberColumn("vs baseline (pp)", format="%+.2f",
+                                                     help="accuracy change from the dense baseline, percentage points"),
+        "size": st.column_config.TextColumn("smallest size", help="smallest measured encoding: int8, sparse or fp32"),
+        "smaller by": st.column_config.NumberColumn("smaller by (×)", format="%.2f",
+                                                    help="the baseline's fp32 checkpoint size / this smallest size"),
+        "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    })
