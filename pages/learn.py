@@ -1,0 +1,435 @@
+"""Learn: what pruning, distillation and quantization do, each idea in a few sentences, its formula and a
+figure you can move, computed on a real small model (LeNet-300-100 on the 8x8 digits)."""
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from compress_core import fmt, jobs, plots, teach
+from compress_core.context import RunContext
+from compress_core.errors import CompressError
+from compress_core.metrics import count_params
+from compress_core.models import prunable_layers
+from compress_core.train import evaluate, predict_logits
+from ui import common
+
+common.ensure_navigation()
+
+P = "learn"
+SPEED_BATCH = 256  # large enough that compute, not per-call overhead, dominates the latency of this small model
+
+st.title("Learn")
+st.caption("How model compression works, one idea at a time: a few sentences, the formula, and a figure that moves "
+           "with its controls. Every figure is computed on a real model, LeNet-300-100 (two hidden layers of 300 and "
+           "100 units) trained on scikit-learn's 8×8 handwritten digits, with the same code the runs use. Each "
+           "section ends with a button that opens the matching page with these settings filled in.")
+common.use_few_threads()
+
+
+# ---------------------------------------------------------------- the model and cached derived data
+def teaching_baseline():
+    """The cached LeNet-300-100 on digits; trained here on first use (seconds on 2 cores), with a progress bar."""
+    from compress_core.baseline import get_baseline
+
+    spec = teach.TEACHING_SPEC
+    base = common.baseline(spec, P, train=False)
+    if base is not None:
+        return base
+    bar = st.progress(0.0, text="Training the digits model once for these lessons; it is cached for every later visit")
+
+    def on_progress(event) -> None:
+        accuracy = event.metrics.get("test_accuracy")
+        bar.progress(min(1.0, event.step / event.total) if event.total else 0.0,
+                     text=f"Training LeNet-300-100 on digits: epoch {event.step} of {event.total}"
+                          + (f" · test accuracy {fmt.pct(accuracy)}" if accuracy is not None else ""))
+
+    try:
+        get_baseline(spec, RunContext.create(home=common.home(), on_progress=on_progress))
+    except CompressError as exc:
+        common.show_error(exc)
+        st.stop()
+    bar.empty()
+    return common.baseline(spec, P, train=False)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def logits_of(key: str, _base) -> tuple:
+    """(teacher's test logits, an untrained student's test logits) of the baseline `key`."""
+    data = _base.data
+    student = teach.untrained_student(data.input_shape, data.num_classes)
+    return predict_logits(_base.model, data.x_test), predict_logits(student, data.x_test)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def quantized_accuracy(key: str, _base):
+    return teach.accuracy_vs_bits(_base.model, _base.data.x_test, _base.data.y_test)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def speed(key: str, _base, amount: float, measurement: int):
+    """Measured once per amount; `measurement` changes when the user asks to time again."""
+    repeats = RunContext.create(home=common.home()).latency_repeats  # $COMPRESS_LAB_LATENCY_REPEATS, as in runs
+    return teach.speed_comparison(_base.model, _base.data.input_shape, amount, SPEED_BATCH, repeats)
+
+
+def finished_runs() -> list[dict]:
+    """Finished runs with every spec field filled in (a run recorded from a partial spec dict lacks defaults)."""
+    from compress_core.report import full_spec
+
+    runs = jobs.open_store(common.home()).list_runs(status="finished")
+    return [{**run, "spec": full_spec(run["spec"])} for run in runs]
+
+
+def try_it(label: str, page: str, settings: dict, key: str) -> None:
+    """A button that opens `page` with its widgets preset: `settings` maps that page's widget keys to values."""
+    if st.button(f"Try it on a real run: {label}", key=key, icon=":material/science:"):
+        for name, value in settings.items():
+            st.session_state[name] = value
+        st.switch_page(page)
+
+
+def baseline_epochs() -> int:
+    """The other pages' 'baseline epochs' box value for the teaching baseline (0: the data set's default)."""
+    return teach.TEACHING_SPEC.epochs or 0
+
+
+base = teaching_baseline()
+if base is None:
+    st.stop()
+KEY = base.info["key"]
+ACC0 = base.info["accuracy"]
+st.caption(f"The model: {fmt.count(sum(p.numel() for p in base.model.parameters()))} parameters, "
+           f"{fmt.pct(ACC0, 2)} top-1 accuracy on {len(base.data.y_test)} held-out test digits.")
+
+tabs = st.tabs(["Pruning", "Gradual pruning", "Distillation", "Quantization", "Questions people ask"])
+
+
+# ---------------------------------------------------------------- pruning
+@st.fragment
+def pruning_lesson() -> None:
+    st.subheader("Magnitude pruning: a mask of zeros")
+    st.markdown("Pruning sets weights to zero. Magnitude (L1) pruning keeps the weights with the largest |w| and "
+                "zeroes the rest: a mask **M** of 0s and 1s multiplies the weights element by element. With *global* "
+                "scope one threshold *t* holds for every layer; with *per-layer* scope each layer loses the same share.")
+    st.latex(r"W' = W \odot M,\qquad M_{ij} = \begin{cases} 1 & |W_{ij}| > t \\ 0 & |W_{ij}| \le t \end{cases}"
+             r"\qquad t:\ \text{a share } p \text{ of the weights has } |W_{ij}| \le t")
+    c = st.columns([2, 1])
+    amount = c[0].slider("Share of weights removed, p", 0, 99, 70, 1, format="%d%%", key="learn_prune_amount")
+    scope = c[1].radio("Scope", ("global", "layer"), key="learn_prune_scope", horizontal=True,
+                       captions=["one threshold t", "same share per layer"])
+    pruned = teach.pruned_copy(base.model, amount / 100, scope)
+    accuracy, _ = evaluate(pruned, base.data.x_test, base.data.y_test)
+    total, nonzero = count_params(pruned)
+    common.metric_grid([
+        ("Accuracy right after pruning", fmt.pct(accuracy), fmt.pp(accuracy - ACC0),
+         f"top-1 on the test digits, no fine-tuning; the dense model has {fmt.pct(ACC0, 2)}"),
+        ("Parameters left (non-zero)", fmt.count(nonzero), f"of {fmt.count(total)}",
+         "weights and biases; biases are never pruned"),
+        ("Compression ratio", fmt.ratio(total / max(nonzero, 1)), None, "total parameters / non-zero parameters"),
+    ], per_row=3)
+    common.chart(teach.threshold_histogram(base.model, pruned, scope), key="learn_prune_hist")
+    st.markdown("Each hidden unit of the first layer has one weight per input pixel, so its 64 weights form an "
+                "8×8 image: the pattern of ink that makes the unit fire (red) or stay quiet (blue). Pruning blanks "
+                "the pixels whose weights are small; what is left is the part of the pattern that matters most.")
+    before, after = teach.first_layer(base.model), teach.first_layer(pruned)
+    units = teach.strongest_units(before, 6)
+    common.chart(teach.unit_images(before, after, units, base.data.input_shape[-2:]), key="learn_prune_units")
+    st.caption("The 6 units shown have the largest incoming weights. Pruning alone costs accuracy at high p; "
+               "a few epochs of fine-tuning with the mask fixed win most of it back (try it).")
+    try_it(f"L1 pruning, {amount} %, {scope}", "pages/prune.py",
+           {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_scope": scope,
+            "prune_schedule": "oneshot", "prune_amount": amount, "prune_baseline_epochs": baseline_epochs()},
+           key="learn_prune_try")
+
+
+@st.fragment
+def structure_lesson() -> None:
+    st.subheader("Unstructured vs structured: where speed comes from")
+    st.markdown("A mask leaves every matrix its full size: the zeros are stored and multiplied like any other "
+                "number, so a dense kernel takes as long as before. A sparse format or kernel can skip them, but it "
+                "pays off only at high sparsity and with hardware or library support. **Structured** pruning removes "
+                "whole hidden neurons instead: a row of one weight matrix and the matching column of the next go, "
+                "so the matrices themselves shrink and any kernel computes less.")
+    st.latex(r"W_\ell \in \mathbb{R}^{n_\ell \times n_{\ell-1}} \;\longrightarrow\; "
+             r"\mathbb{R}^{(1-a)\,n_\ell \times (1-a)\,n_{\ell-1}}:\quad "
+             r"\text{an inner layer keeps about } (1-a)^2 \text{ of its weights}")
+    c = st.columns([3, 1])
+    amount = c[0].slider("Share removed, a (of weights for the mask, of each hidden layer's neurons for structured)",
+                         5, 95, 50, 5, format="%d%%", key="learn_struct_amount")
+    if c[1].button("Time again", key="learn_struct_remeasure", help="latency varies with the machine's load"):
+        st.session_state["learn_struct_measurement"] = st.session_state.get("learn_struct_measurement", 0) + 1
+    try:
+        df = speed(KEY, base, amount / 100, st.session_state.get("learn_struct_measurement", 0))
+    except CompressError as exc:
+        common.show_error(exc)
+        return
+    common.chart(teach.speed_figure(df, SPEED_BATCH, torch.get_num_threads()), key="learn_struct_speed")
+    dense, masked, structured = (df.iloc[i] for i in range(3))
+    st.caption(f"Measured just now (median of timed calls after warm-up, batch {SPEED_BATCH}): the masked model has "
+               f"{amount} % of its weights at zero yet runs in "
+               f"{fmt.ms(masked.latency_ms)} against {fmt.ms(dense.latency_ms)} dense "
+               f"({dense.latency_ms / masked.latency_ms:.2f}× speed-up: timing noise). Without {amount} % of its "
+               f"hidden neurons the model has {fmt.count(structured.params_total)} parameters "
+               f"({fmt.pct(structured.params_total / dense.params_total)} of the dense model), "
+               f"{fmt.ratio(dense.flops_dense / structured.flops_dense)} fewer FLOPs and runs "
+               f"{fmt.ratio(dense.latency_ms / structured.latency_ms)} faster.")
+    try_it(f"structured pruning, {amount} % of neurons", "pages/prune.py",
+           {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "structured",
+            "prune_amount": amount, "prune_baseline_epochs": baseline_epochs()}, key="learn_struct_try")
+
+
+# ---------------------------------------------------------------- gradual pruning
+@st.fragment
+def gradual_lesson() -> None:
+    st.subheader("Gradual pruning (AGP)")
+    st.markdown("Removing many weights at once is a shock the network must recover from. Automated gradual pruning "
+                "(Zhu & Gupta, 2017) raises the sparsity in *n* steps during fine-tuning, so the remaining weights "
+                "can take over the work of the removed ones between steps. The cubic schedule prunes fast while many "
+                "weights are redundant and slowly near the end:")
+    st.latex(r"s_t = s_f + (s_i - s_f)\left(1 - \frac{t}{n}\right)^3,\qquad t = 1, \dots, n")
+    c = st.columns(3)
+    start = c[0].slider("Start sparsity s_i", 0, 90, 0, 5, format="%d%%", key="learn_agp_start")
+    end = c[1].slider("End sparsity s_f", 0, 99, 90, 1, format="%d%%", key="learn_agp_end")
+    steps = c[2].slider("Steps n", 1, 50, 10, key="learn_agp_steps")
+    try:
+        curve = teach.agp_curve(start / 100, end / 100, steps)
+    except CompressError as exc:
+        common.show_error(exc)
+        return
+    common.chart(teach.agp_figure(curve), key="learn_agp_curve")
+    half = int((curve["sparsity"] >= start / 100 + (end - start) / 200).idxmax())
+    st.caption(f"Half of the way from {start} % to {end} % is reached after step {half} of {steps}; the last step "
+               f"removes {fmt.pct(curve['removed_in_step'].iloc[-1], 2)} of the weights. In this lab's runs AGP starts "
+               "from the dense model (s_i = 0), spreads the steps over the first two thirds of fine-tuning and "
+               "trains the last third at the final sparsity.")
+    try_it(f"AGP to {end} % in {steps} steps", "pages/prune.py",
+           {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_schedule": "agp",
+            "prune_steps": steps, "prune_amount": end, "prune_baseline_epochs": baseline_epochs()},
+           key="learn_agp_try")
+
+
+# ---------------------------------------------------------------- distillation
+@st.fragment
+def distillation_lesson() -> None:
+    st.subheader("Knowledge distillation: learning from soft targets")
+    st.markdown("A trained teacher's output says more than the label. For an 8 that looks a little like a 1, the "
+                "teacher gives the class 1 some probability; that similarity between classes is the *dark "
+                "knowledge* a small student can learn from (Hinton et al., 2015). Dividing the logits z by a "
+                "temperature T > 1 before the softmax makes these small probabilities visible:")
+    st.latex(r"p_i^{(T)}(z) = \frac{\exp(z_i / T)}{\sum_j \exp(z_j / T)}")
+    logits, student_logits = logits_of(KEY, base)
+    y, names = base.data.y_test, list(base.data.class_names)
+    c = st.columns(3)
+    index = c[0].number_input(f"Test image (0–{len(y) - 1})", 0, len(y) - 1, teach.dark_example(logits, y),
+                              key="learn_kd_image", help="starts at a digit the teacher gets right with at least 95 % "
+                                                         "confidence and whose runner-up class shows most at T = 4")
+    temperature = c[1].slider("Temperature T", 0.5, 20.0, 4.0, 0.5, key="learn_kd_temperature")
+    alpha = c[2].slider("α: weight of the soft targets", 0.0, 1.0, 0.9, 0.05, key="learn_kd_alpha")
+    truth = names[int(y[index])]
+    left, right = st.columns([1, 2.2])
+    with left:
+        common.chart(teach.digit_figure(base.data.x_test[index], f"Test image {index} (class {truth})"),
+                     key="learn_kd_digit")
+    with right:
+        common.chart(teach.temperature_figure(logits[index], temperature, names, truth), key="learn_kd_soft")
+    matrix = teach.class_similarity(logits, y, temperature)
+    pairs = teach.alike_pairs(matrix, names)
+    common.chart(teach.similarity_figure(matrix, names, temperature), key="learn_kd_similarity")
+    st.caption("Most alike at this temperature (true class → the wrong class it gets most, mean probability): "
+               + "; ".join(f"{a} → {b} ({fmt.pct(p, 1)})" for a, b, p in pairs) + ".")
+
+    st.markdown("The student minimises a mix of two terms: the KL divergence between the softened teacher and "
+                "student distributions, and the usual cross-entropy with the true labels y. The teacher's logits are "
+                "fixed; only the student learns. (Adding the teacher's own cross-entropy to the student's loss, a "
+                "common snippet, does nothing: that term has no gradient for the student.)")
+    st.latex(r"\mathcal{L} = \alpha\, T^2\, \mathrm{KL}\!\left(p^{(T)}(z_t)\,\big\|\,p^{(T)}(z_s)\right)"
+             r" + (1 - \alpha)\, \mathrm{CE}\!\left(y,\, p^{(1)}(z_s)\right)")
+    st.markdown("**Why T².** The gradient of the KL term with respect to the student's logits is "
+                "(p_s − p_t)/T, and for large T the difference p_s − p_t itself shrinks like 1/T: the soft term's "
+                "gradients fade as 1/T². The factor T² undoes that, so the balance between the two terms set by α "
+                "stays the same whatever T you pick. Below: the gradient each term sends to a freshly initialised "
+                f"student (an mlp with {teach.STUDENT_WIDTH} hidden units) on the test digits.")
+    grads = teach.kd_gradients(student_logits, logits, y, [t / 2 for t in range(1, 41)], alpha)
+    terms = teach.kd_loss_terms(student_logits, logits, y, temperature, alpha)
+    left, right = st.columns([1, 2.2])
+    with left:
+        common.card("Soft term α·T²·KL", f"{terms['soft']:.3f}", None, f"at T = {temperature:g}, α = {alpha:g}")
+        common.card("Hard term (1 − α)·CE", f"{terms['hard']:.3f}", None, "cross-entropy with the true labels")
+        common.card("Loss", f"{terms['total']:.3f}", None, "the sum; the engine's distillation_loss")
+    with right:
+        common.chart(teach.kd_gradient_figure(grads, temperature, alpha), key="learn_kd_grad")
+    try_it(f"distil at T = {temperature:g}, α = {alpha:g}", "pages/distill.py",
+           {"distill_dataset": "digits", "distill_teacher": "lenet300", "distill_student": "mlp",
+            "distill_temperature": temperature, "distill_alpha": alpha, "distill_teacher_epochs": baseline_epochs()},
+           key="learn_kd_try")
+
+
+@st.fragment
+def labels_lesson() -> None:
+    st.subheader("Soft targets need no labels")
+    st.markdown("The teacher can produce soft targets for any input, labelled or not. When labels are scarce, the "
+                "student can learn from the teacher on every training input and from the labels on the few that "
+                "have one; the same student trained on the labelled inputs alone has far less to learn from.")
+    runs = teach.fraction_results(finished_runs())
+    if len(runs):
+        source = f"mean of your {int(runs['runs'].sum())} finished distillation run(s) on {runs['dataset'].iloc[0]}"
+    else:
+        runs, source = teach.DOC_FRACTION_RESULTS, "measured on digits, 3 seeds, see docs/distillation.md"
+    common.chart(teach.fraction_figure(runs, source), key="learn_kd_fraction")
+    if source.startswith("measured"):
+        st.caption("Teacher LeNet-300-100, student mlp with 16 hidden units. With 10 % of the labels (135 images) "
+                   "and soft targets on every input the student nearly matches its teacher; with all labels the "
+                   "gain vanishes. Your own distillation runs replace these figures once they finish.")
+    try_it("10 % labels, soft targets on every input", "pages/distill.py",
+           {"distill_dataset": "digits", "distill_teacher": "lenet300", "distill_student": "mlp", "distill_width": 16,
+            "distill_fraction": 0.1, "distill_transfer": "all", "distill_teacher_epochs": baseline_epochs()},
+           key="learn_labels_try")
+
+
+# ---------------------------------------------------------------- quantization
+@st.fragment
+def quantization_lesson() -> None:
+    st.subheader("Quantization: k-bit weights")
+    st.markdown("Quantization stores each weight as a k-bit integer and keeps one floating-point scale s per tensor "
+                "or per output channel. The grid is symmetric, with 2^k − 1 values and an exact zero:")
+    st.latex(r"s = \frac{\max |W|}{2^{k-1} - 1},\qquad q = \mathrm{clamp}\!\left(\mathrm{round}(W / s),\, "
+             r"-(2^{k-1} - 1),\, 2^{k-1} - 1\right),\qquad \hat W = s\, q")
+    shapes = {name: "×".join(map(str, m.weight.shape)) for name, m in prunable_layers(base.model)}
+    c = st.columns(3)
+    layer = c[0].selectbox("Layer", list(shapes), key="learn_q_layer",
+                           format_func=lambda name: f"{name} ({shapes[name]} weights)")
+    bits = c[1].slider("Bits k", teach.BITS[0], teach.BITS[-1], 3, key="learn_q_bits")
+    granularity = c[2].radio("Scales", tuple(teach.GRANULARITY_LABELS), key="learn_q_granularity", horizontal=True,
+                             format_func=teach.GRANULARITY_LABELS.get)
+    weight = teach.layer_weight(base.model, layer)
+    channel = teach.narrowest_channel(weight)
+    view = teach.grid_view(weight, bits, granularity, channel)
+    errors = teach.error_vs_bits(weight)
+    mine = errors[(errors["bits"] == bits) & (errors["granularity"] == granularity)].iloc[0]
+    accuracy = quantized_accuracy(KEY, base)
+    acc = accuracy[(accuracy["bits"] == bits) & (accuracy["granularity"] == granularity)]["accuracy"].iloc[0]
+    left, right = st.columns([1, 2.2])
+    with left:
+        common.card(f"Accuracy at {bits} bits", fmt.pct(acc), fmt.pp(acc - ACC0),
+                    f"every weight of the model on its {bits}-bit grid, compute in fp32; fp32 model {fmt.pct(ACC0, 2)}")
+        common.card("Signal-to-noise", f"{mine['sqnr_db']:.1f} dB", layer,
+                    "10·log10(Σw² / Σ(w − ŵ)²) over the layer")
+        common.card("Largest rounding error", f"{mine['max_abs']:.2g}", f"grid step {view['step']:.2g}",
+                    "at most half a grid step")
+        common.card("Weights", f"{32 / bits:.1f}× smaller", f"{bits} instead of 32 bits",
+                    "plus one fp32 scale per tensor or channel")
+    with right:
+        where = f"{layer}, output channel {channel} (the narrowest range)" if granularity == "channel" else layer
+        common.chart(plots.quantization_grid(view["edges"], view["counts"], view["levels"], bits, layer,
+                                             f"{where}: weights and the {len(view['levels'])} values of the "
+                                             f"{bits}-bit grid"), key="learn_q_grid")
+    st.markdown("Rounding moves a weight by at most s/2. Each extra bit halves s, so the signal-to-quantization-noise "
+                "ratio grows by about 6 dB per bit; accuracy holds until the noise reaches what the network "
+                "tolerates, then falls fast.")
+    left, right = st.columns(2)
+    with left:
+        common.chart(teach.error_figure(errors, bits, layer), key="learn_q_error")
+    with right:
+        fig = plots.accuracy_vs_bits(accuracy, ACC0, "Test accuracy with every weight quantized")
+        fig.add_vline(x=bits, line_dash="dash", line_color="#222")
+        common.chart(fig, key="learn_q_accuracy")
+    st.markdown("**Per tensor or per output channel.** One scale per tensor is set by the widest channel, so "
+                "channels with small weights fall on only a few grid values. One scale per output channel gives "
+                "every channel the whole grid, for the cost of one more float per channel.")
+    common.chart(teach.levels_figure(teach.levels_per_channel(weight, bits), bits, layer), key="learn_q_levels")
+    try_it(f"fake {bits}-bit, {teach.GRANULARITY_LABELS[granularity]}", "pages/quantize.py",
+           {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
+            "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,
+            "quantize_baseline_epochs": baseline_epochs()}, key="learn_q_try")
+
+
+# ---------------------------------------------------------------- questions
+def questions() -> None:
+    st.subheader("Questions people ask")
+    runs = finished_runs()
+    best = teach.best_runs(runs)
+    speed_row = speed(KEY, base, 0.5, st.session_state.get("learn_struct_measurement", 0))
+    accuracy = quantized_accuracy(KEY, base)
+    per_channel = accuracy[accuracy["granularity"] == "channel"].set_index("bits")["accuracy"]
+    dense, masked, structured = (speed_row.iloc[i] for i in range(3))
+    if len(best):
+        lines = "\n".join(f"- **{plots.METHOD_LABELS.get(m, m)}** (run `{i}`): {t}"
+                          for m, i, t in zip(best["method"], best["id"], best["trade_off"]))
+        evidence = (f"From your {len(runs)} finished run(s), the smallest model of each method that stays within "
+                    f"one point of its baseline's accuracy:\n\n{lines}")
+    elif runs:
+        evidence = (f"None of your {len(runs)} finished run(s) is a compressed model within one point of its "
+                    "baseline yet; the figures below are measured on the lesson model.")
+    else:
+        evidence = "No finished runs yet: the figures below are measured on the lesson model."
+    with st.expander("What does compression gain, and what does it cost?", expanded=True):
+        st.markdown(
+            f"{evidence}\n\n"
+            f"**Gains.** Smaller files and memory: weights in 8 bits take 4× less space than fp32, in 4 bits 8× less; "
+            f"on the lesson model 4-bit per-channel weights keep {fmt.pct(per_channel[4])} accuracy "
+            f"(fp32: {fmt.pct(ACC0)}). Faster inference when the structure shrinks: without half of its hidden "
+            f"neurons the lesson model ran {fmt.ratio(dense.latency_ms / structured.latency_ms)} faster just now "
+            f"(batch {SPEED_BATCH}). Lower serving cost and energy, and models that fit on phones and "
+            f"microcontrollers.\n\n"
+            f"**Costs.** Accuracy falls once you go too far, and fast: at 2 bits the same model keeps "
+            f"{fmt.pct(per_channel[2])}. Masks alone do not speed anything up: half the weights at zero ran at "
+            f"{fmt.ratio(dense.latency_ms / masked.latency_ms)} the dense speed. Fine-tuning, calibration and "
+            f"re-validation take time, and sparse or low-bit speed-ups need a runtime and hardware that support them.")
+        points = plots.run_points(runs)
+        points = points.dropna(subset=["size_bytes", "accuracy"])
+        if len(points):
+            dataset = points["dataset"].value_counts().index[0]
+            common.chart(plots.pareto(points[points["dataset"] == dataset],
+                                      f"Your finished runs on {Path(str(dataset)).name}: accuracy vs size"),
+                         key="learn_questions_pareto")
+    pruned_accuracy, _ = evaluate(teach.pruned_copy(base.model, 0.9), base.data.x_test, base.data.y_test)
+    with st.expander("Pruning or distillation?", expanded=True):
+        st.markdown(
+            "- **Pruning** starts from the trained model and removes parts of it, then fine-tunes briefly. It needs "
+            "the training data, keeps the architecture, and is cheap to try: on the lesson model, 90 % of the "
+            f"weights removed by magnitude leave {fmt.pct(pruned_accuracy)} accuracy before any fine-tuning "
+            f"(dense: {fmt.pct(ACC0)}). Unstructured masks give high compression ratios but speed only with sparse "
+            "kernels; structured pruning gives real speed-ups at a lower ratio.\n"
+            "- **Distillation** trains a new, smaller architecture of your choice to imitate the teacher. It costs a "
+            "full training run, but the student can be any shape that suits the hardware, and the teacher's soft "
+            "targets also work on unlabelled inputs: in docs/distillation.md a student with 16 hidden units (1,210 "
+            "parameters, 41.8× fewer than LeNet-300-100) reached 97.3 % on digits with 10 % of the labels, against "
+            "97.7 % for its teacher and 90.5 % for the same student trained on those labels alone.\n"
+            "- **They combine**: distil into a smaller student, then prune or quantize it. Quantization is usually "
+            "the first step to try: no retraining, 4× smaller at 8 bits with little or no loss.")
+    with st.expander("Where is compression used?"):
+        st.markdown(
+            "- **Phones**: keyboards, cameras, speech and translation run on the device, usually with int8 weights "
+            "(TensorFlow Lite, Core ML, ExecuTorch): faster answers, offline use, and data that stays on the phone.\n"
+            "- **Edge devices and microcontrollers**: a sensor or a camera with kilobytes to megabytes of memory and "
+            "a battery; int8 and pruned models are what fits.\n"
+            "- **Serving cost**: large models served with 8- or 4-bit weights fit on fewer GPUs and answer more "
+            "requests per GPU; distilled models such as DistilBERT (40 % smaller and 60 % faster than BERT, "
+            "keeping 97 % of its language-understanding score, by its authors' measure) replace their teachers "
+            "where the loss is acceptable.")
+    with st.expander("What comes next?"):
+        st.markdown(
+            "- **Quantization-aware training**: train with the rounding in the loop, so 4 bits and below lose less.\n"
+            "- **Hardware-friendly sparsity**: 2:4 patterns (two zeros in every four weights) that recent GPUs run "
+            "at up to twice the speed, where arbitrary masks give nothing.\n"
+            "- **Per-layer budgets**: layers differ in how much they tolerate; this lab's `sensitivity` command "
+            "measures it layer by layer.\n"
+            "- **Combined pipelines**: prune, fine-tune, then quantize (Deep Compression reached 35× on AlexNet and "
+            "49× on VGG-16 with pruning, quantization and Huffman coding); here the `pipeline` run kind chains the "
+            "steps and the Runs page compares the results.")
+
+
+with tabs[0]:
+    pruning_lesson()
+    st.divider()
+    structure_lesson()
+with tabs[1]:
+    gradual_lesson()
+with tabs[2]:
+    distillation_lesson()
+    st.divider()
+    labels_lesson()
+with tabs[3]:
+    quantization_lesson()
+with tabs[4]:
+    questions()

@@ -1,0 +1,154 @@
+"""AppTest of the Report page: pick finished runs, build, and download exactly the file the CLI writes."""
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from compress_core import cli, jobs
+from compress_core.distill import DistillSpec
+from compress_core.quantize import QuantizeSpec
+from compress_core.report import build_report, report_runs
+from compress_core.specs import PruneSpec, TrainSpec
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+COMMON = dict(model="mlp", hidden=(32,), dataset="digits")
+SPECS = [
+    TrainSpec(**COMMON, epochs=2),
+    PruneSpec(**COMMON, amount=0.8, baseline_epochs=2, finetune_epochs=1),
+    QuantizeSpec(**COMMON, scheme="fake", bits=4, baseline_epochs=2),
+    DistillSpec(model="mlp", hidden=(8,), teacher="mlp", teacher_hidden=(32,), teacher_epochs=2, dataset="digits",
+                epochs=1, scratch=False),
+]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A home with one finished run of each kind, recorded the way the CLI records them."""
+    home = tmp_path_factory.mktemp("report_page_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COMPRESS_LAB_HOME", str(home))
+        mp.setenv("COMPRESS_LAB_LATENCY_REPEATS", "5")
+        for spec in SPECS:
+            assert jobs.record_foreground(spec.to_dict(), home=home)["status"] == "finished"
+        yield home
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """The bytes behind every download button the app creates, by media file id (the URL's stem)."""
+    saved = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        saved[file_id] = path_or_data
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return saved
+
+
+def open_report() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/report.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def downloaded(at: AppTest, downloads: dict) -> bytes:
+    button = at.get("download_button")
+    assert len(button) == 1, "no download button"
+    return downloads[Path(button[0].proto.url).stem]
+
+
+def cli_report(home: Path, tmp_path: Path, *args: str) -> bytes:
+    out = tmp_path / "cli.html"
+    assert cli.main(["report", "--home", str(home), "--out", str(out), *args]) == 0
+    return out.read_bytes()
+
+
+def test_every_finished_run_by_default_same_bytes_as_the_cli(home, downloads, tmp_path):
+    at = open_report()
+    runs = jobs.open_store(home).list_runs(status="finished")
+    assert sorted(at.multiselect(key="report_runs").value) == sorted(r["id"] for r in runs)
+    assert not at.get("download_button")  # nothing until the report is built
+    at.button(key="report_build").click().run()
+    assert not at.exception and not at.error
+    data = downloaded(at, downloads)
+    assert data == build_report(report_runs(home, None)).encode("utf-8") == cli_report(home, tmp_path)
+    page = data.decode("utf-8")
+    assert all(r["id"] in page for r in runs) and "Plotly.newPlot" in page
+    assert not re.search(r"<script[^>]*\bsrc\s*=", page, re.I)
+    preview = "".join(m.value for m in at.markdown)
+    assert all(r["id"] in preview for r in runs) and "smaller" in preview
+
+
+def test_chosen_runs_and_title_match_the_cli_command(home, downloads, tmp_path):
+    at = open_report()
+    ids = [r["id"] for r in jobs.open_store(home).list_runs(status="finished", kind="prune")] + \
+          [r["id"] for r in jobs.open_store(home).list_runs(status="finished", kind="quantize")]
+    at.multiselect(key="report_runs").set_value(ids).run()
+    at.text_input(key="report_title").input("Q3 review <draft>").run()
+    at.button(key="report_build").click().run()
+    data = downloaded(at, downloads)
+    assert data == build_report(report_runs(home, ids), title="Q3 review <draft>").encode("utf-8")
+    argv = shlex.split(at.code[0].value)  # the command line the page shows, run as it is
+    assert argv[:4] == ["python", "-m", "compress_core", "report"] and argv[argv.index("--runs") + 1] == ",".join(ids)
+    out = tmp_path / argv[argv.index("--out") + 1]
+    assert cli.main(["report", *[str(out) if a == out.name else a for a in argv[4:]], "--home", str(home)]) == 0
+    assert out.read_bytes() == data
+    others = [r["id"] for r in jobs.open_store(home).list_runs(status="finished") if r["id"] not in ids]
+    page = data.decode("utf-8")
+    assert all(i in page for i in ids) and not any(i in page for i in others)
+
+
+def test_a_changed_choice_asks_for_a_new_build(home, downloads):
+    at = open_report()
+    at.button(key="report_build").click().run()
+    assert at.get("download_button")
+    first = at.multiselect(key="report_runs").value[0]
+    at.multiselect(key="report_runs").unselect(first).run()
+    assert not at.get("download_button")
+    assert any("press Build report again" in i.value for i in at.info)
+    at.multiselect(key="report_runs").set_value([]).run()
+    assert at.button(key="report_build").disabled and any("at least one" in w.value for w in at.warning)
+
+
+def test_a_deleted_run_drops_out_of_the_choice(home, downloads):
+    at = open_report()
+    victim = jobs.record_foreground(TrainSpec(**COMMON, epochs=2, seed=1).to_dict(), home=home)["id"]
+    at.run()  # the new run is an option now
+    at.multiselect(key="report_runs").set_value([victim]).run()
+    jobs.delete(victim, home)  # deleted in another tab while this page was open
+    at.run()
+    assert not at.exception and at.multiselect(key="report_runs").value == []
+    assert at.button(key="report_build").disabled
+
+
+def test_engine_errors_are_shown(home, downloads, monkeypatch):
+    from compress_core import report
+    from compress_core.errors import CompressError
+
+    def refuse(home, ids):
+        raise CompressError(f"run {ids[0]} is running; a report takes finished runs only")
+
+    monkeypatch.setattr(report, "report_runs", refuse)
+    at = open_report()
+    first = at.multiselect(key="report_runs").value[0]
+    at.button(key="report_build").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [f"run {first} is running; a report takes finished runs only"]
+    assert not at.get("download_button")
+
+
+def test_no_finished_runs(monkeypatch, tmp_path):
+    monkeypatch.setenv("COMPRESS_LAB_HOME", str(tmp_path))
+    at = open_report()
+    assert any("No finished runs yet" in i.value for i in at.info)
+    assert not at.get("multiselect")
