@@ -229,3 +229,26 @@ def test_server_config_is_safe_by_default():
     assert config["browser"]["gatherUsageStats"] is False
     assert config["client"]["showErrorDetails"] == "none"  # no traceback ever reaches the user
     assert config["runner"]["postScriptGC"] is False  # keeps slider-to-preview fast (see the comment there)
+
+
+def test_app_refuses_a_foreign_store_file_without_touching_it(tmp_path, monkeypatch):
+    """A corrupt file at the store path: a clear error on screen, the file left as it was."""
+    monkeypatch.setenv("COMPRESS_LAB_HOME", str(tmp_path))
+    store_file = tmp_path / "runs.sqlite"
+    store_file.write_bytes(b"not a database, but somebody's notes" * 10)
+    before = store_file.read_bytes()
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert any("runs.sqlite" in e.value for e in at.error)
+    assert store_file.read_bytes() == before
+
+
+def test_app_resumes_runs_queued_before_a_restart(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPRESS_LAB_HOME", str(tmp_path))
+    run_id = jobs.submit({"kind": "train", "model": "mlp", "hidden": [8], "dataset": "digits", "epochs": 1},
+                         home=tmp_path, start_workers=False)
+    AppTest.from_file(APP, default_timeout=60).run()
+    try:
+        assert jobs.wait(run_id, home=tmp_path, timeout=120)["status"] == "finished"
+    finally:
+        jobs.stop_workers(tmp_path)

@@ -43,6 +43,23 @@ def show_error(exc: BaseException | str) -> None:
     st.error(error_text(str(exc)) if isinstance(exc, str) else str(exc), icon="⚠️")
 
 
+@st.cache_resource(show_spinner=False)
+def _resume_queued_runs(home_folder: str) -> int:
+    """Once per server process: start workers for runs that were queued before a restart."""
+    from compress_core import jobs
+
+    return len(jobs.ensure_workers(home_folder))
+
+
+def open_run_store() -> None:
+    """Check the run store before any page draws; a corrupt or foreign file stops with a clear error."""
+    try:
+        _resume_queued_runs(str(home()))
+    except CompressError as exc:
+        show_error(exc)
+        st.stop()
+
+
 def ensure_navigation() -> None:
     """Make a deep link work as the first request after the server starts.
 
