@@ -40,7 +40,9 @@ with settings:
                          help="a stratified share; distillation tends to pay off when labels are scarce")
     transfer = st.radio("Teacher's soft targets on", ("labeled", "all"), key="distill_transfer", horizontal=True,
                         captions=["the labelled rows only", "every training input (labels hidden)"])
-    epochs = st.number_input("Student epochs (also for the scratch control)", 1, 500, 10, key="distill_epochs")
+    epochs = st.number_input("Student epochs (0: automatic budget)", 0, 2000, 0, key="distill_epochs",
+                             help="0 gives the student as many optimiser steps as twice the data set's default "
+                                  "training; the scratch control always gets the same number of steps")
     with st.expander("Advanced"):
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="distill_seed")
         teacher_epochs = st.number_input("Teacher epochs (0: the data set's default)", 0, 1000, 0,
@@ -52,7 +54,7 @@ def build_spec(temperature: float):
 
     return DistillSpec(model=student, hidden=hidden, dataset=dataset, label_column=label_column, teacher=teacher,
                        teacher_hidden=teacher_hidden, teacher_epochs=int(teacher_epochs) or None,
-                       temperature=float(temperature), alpha=float(alpha), epochs=int(epochs),
+                       temperature=float(temperature), alpha=float(alpha), epochs=int(epochs) or None,
                        train_fraction=float(fraction), transfer=transfer, seed=int(seed))
 
 
@@ -105,8 +107,8 @@ def draw_result(run: dict) -> None:
         ("Distilled student", fmt.pct(m["accuracy"]),
          f"{fmt.pp(m['gain_vs_scratch'])} vs scratch" if scratch is not None else None,
          "top-1 test accuracy of the student trained on the teacher's soft targets and the known labels"),
-        ("Student from scratch", fmt.pct(scratch), None, "same student, same initial weights, same labels and epochs, "
-                                                         "no teacher"),
+        ("Student from scratch", fmt.pct(scratch), None, "same student, same initial weights, same labels and "
+                                                         "optimiser steps, no teacher"),
         ("Teacher", fmt.pct(m["teacher_accuracy"]), f"{fmt.pp(m['accuracy_change'])} student vs teacher",
          "the cached baseline used as teacher, measured in the same run"),
         ("Agreement with teacher", fmt.pct(m["agreement"]), None,
