@@ -174,10 +174,9 @@ def load_config(path: str | Path) -> PipelineSpec:
 # --- steps --------------------------------------------------------------------------------
 
 def _finetune_config(lr: Optional[float], epochs: int, base, seed: int):
-    from .baseline import default_finetune_lr
-    from .train import FitConfig
+    from .baseline import finetune_config
 
-    return FitConfig(epochs, lr if lr is not None else default_finetune_lr(base.data), base.spec.batch_size, seed)
+    return finetune_config(epochs, lr, base.data, base.spec.batch_size, seed)
 
 
 def _prune_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[list, dict, list]:

@@ -125,7 +125,7 @@ def run_prune(spec, ctx):
     from .baseline import get_baseline
     from .progress import emit
     from .results import RunResult
-    from .train import FitConfig, evaluate, fit
+    from .train import evaluate, fit
 
     if spec.method == "structured":
         from .structured import run_structured
@@ -137,10 +137,9 @@ def run_prune(spec, ctx):
     torch.manual_seed(spec.seed)  # the random control draws its mask from this seed
     notes = ["masked (unstructured) pruning: dense kernels still do every multiply, "
              "so no speed-up is expected; see flops_effective and size_sparse_bytes for what a sparse kernel/format could gain"]
-    from .baseline import default_finetune_lr
+    from .baseline import finetune_config
 
-    lr = spec.finetune_lr if spec.finetune_lr is not None else default_finetune_lr(data)
-    config = FitConfig(spec.finetune_epochs, lr, base.spec.batch_size, spec.seed)
+    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
     extra = {}
     what = "per-layer amounts" if spec.layer_amounts else f"{spec.amount:.0%} ({spec.scope}, {spec.schedule})"
     emit(ctx.on_progress, "prune", 0, 1, f"pruning {what} by {spec.method}")

@@ -138,7 +138,7 @@ class PruneSpec(BaseSpec):
     schedule: str = "oneshot"  # oneshot | agp (gradual, Zhu & Gupta 2017)
     steps: int = 10  # AGP pruning steps
     finetune_epochs: int = 3
-    finetune_lr: Optional[float] = None  # None: 3e-3 for small data sets (< 5000 rows), else 1e-3
+    finetune_lr: Optional[float] = None  # cosine-decayed peak; None: 7e-3 below 5000 training rows, else 2e-3
     baseline_epochs: Optional[int] = None  # None: the data set's default (same as train)
     importance: str = "l1"  # structured: l1 | l2 norm of each channel group
     # Non-uniform pruning (e.g. proposed by a sensitivity scan): layer name -> amount. Replaces

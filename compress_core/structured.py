@@ -160,10 +160,10 @@ def relation_note(amount: float, param_ratio: float) -> str:
 def run_structured(spec, ctx):
     """Remove channels from the cached baseline per `spec` (a PruneSpec), fine-tune, measure, save."""
     from .assess import assess_against
-    from .baseline import default_finetune_lr, get_baseline
+    from .baseline import finetune_config, get_baseline
     from .progress import emit
     from .results import RunResult
-    from .train import FitConfig, evaluate, fit
+    from .train import evaluate, fit
 
     base = get_baseline(spec.baseline_spec(), ctx)
     data = base.data
@@ -173,8 +173,7 @@ def run_structured(spec, ctx):
     emit(ctx.on_progress, "prune", 0, 1, f"removing {spec.amount:.0%} of the channels ({spec.importance} importance)")
     prune_channels(model, data.input_shape, spec.amount, spec.importance)
     accuracy_before_finetune, _ = evaluate(model, data.x_test, data.y_test, ctx.device)
-    lr = spec.finetune_lr if spec.finetune_lr is not None else default_finetune_lr(data)
-    config = FitConfig(spec.finetune_epochs, lr, base.spec.batch_size, spec.seed)
+    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
     history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device) \
         if spec.finetune_epochs else []
     emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")
