@@ -12,6 +12,12 @@ P = "quantize"
 SCHEME_CAPTIONS = ["simulated 2–8-bit weights, fp32 compute: the accuracy cost of k bits",
                    "a real int8 model (torch.ao, CPU): real size and latency"]
 
+def follow_scheme_default() -> None:
+    """Switching scheme picks that scheme's default granularity (the engine's: per-tensor for int8,
+    whose per-channel scales cost 16 bytes a channel in torch's format; per-channel for fake k-bit)."""
+    st.session_state["quantize_granularity"] = "tensor" if st.session_state["quantize_scheme"] == "int8" else "channel"
+
+
 st.title("Quantize")
 st.caption("Round every weight to a symmetric grid of 2^k − 1 values (one scale per tensor or per output channel). "
            "Fake quantization measures what k bits cost in accuracy; int8 builds a real int8 model and times it.")
@@ -24,7 +30,8 @@ with settings:
         st.stop()
     dataset, label_column, data = picked
     model, hidden = common.model_picker(P, data)
-    scheme = st.radio("Scheme", ("fake", "int8"), key="quantize_scheme", captions=SCHEME_CAPTIONS)
+    scheme = st.radio("Scheme", ("fake", "int8"), key="quantize_scheme", captions=SCHEME_CAPTIONS,
+                      on_change=follow_scheme_default)
     granularity = st.radio("Granularity", ("channel", "tensor"), key="quantize_granularity", horizontal=True,
                            captions=["one scale per output channel", "one scale per tensor"])
     with st.expander("Advanced"):
