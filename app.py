@@ -17,6 +17,9 @@ PAGES = [
     st.Page("pages/distill.py", title="Distill", icon=":material/school:"),
     st.Page("pages/quantize.py", title="Quantize", icon=":material/grid_on:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
+    st.Page("pages/sweep.py", title="Sweeps", icon=":material/ssid_chart:"),
+    st.Page("pages/sensitivity.py", title="Sensitivity", icon=":material/grid_view:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
 ]
 st.navigation(PAGES).run()

@@ -82,6 +82,8 @@ def run_setting(kind: str, spec: Mapping) -> str:
     if kind == "prune":
         if spec.get("method") == "structured":
             return f"{spec.get('amount', 0):.0%} of channels, {spec.get('finetune_epochs')} ep"
+        if spec.get("layer_amounts"):
+            return f"per-layer amounts ({len(spec['layer_amounts'])} layers), {spec.get('finetune_epochs')} ep"
         return (f"{spec.get('amount', 0):.0%} {spec.get('scope')} {spec.get('schedule')}, "
                 f"{spec.get('finetune_epochs')} ep")
     if kind == "quantize":
@@ -341,4 +343,227 @@ def accuracy_vs_bits(points: pd.DataFrame, baseline_accuracy: float | None = Non
                       annotation_text=f"fp32 baseline {fmt.pct(baseline_accuracy, 2)}",
                       annotation_position="bottom right")
     fig.update_xaxes(dtick=1)
+    return fig
+
+
+# ---------------------------------------------------------------- sweeps
+# What a sweep varies: axis title with unit, and the factor from the stored level to the axis.
+SWEEP_LEVELS = {
+    "amount": ("pruning amount (% of weights removed)", 100.0),
+    "temperature": ("distillation temperature T", 1.0),
+    "width": ("student width (hidden units)", 1.0),
+    "bits": ("bits per weight", 1.0),
+}
+# Metrics a sweep can draw: axis title with unit, and the factor from the stored value to the axis.
+SWEEP_METRICS = {
+    "accuracy": ("test accuracy (%)", 100.0),
+    "accuracy_change": ("accuracy change vs the baseline (pp)", 100.0),
+    "scratch_accuracy": ("student from scratch: test accuracy (%)", 100.0),
+    "sparsity": ("sparsity (% of weights zero)", 100.0),
+    "compression_ratio": ("compression ratio (total / non-zero parameters, ×)", 1.0),
+    "size_fp32_bytes": ("dense fp32 checkpoint (kB)", 1e-3),
+    "size_sparse_bytes": ("sparse encoding (kB)", 1e-3),
+    "size_quantized_bytes": ("quantized size (kB)", 1e-3),
+    "flops_effective": ("effective FLOPs per sample (kFLOPs)", 1e-3),
+    "latency_ms_b1": ("latency at batch 1 (ms)", 1.0),
+    "latency_ms_b64": ("latency at batch 64 (ms)", 1.0),
+    "speedup_b64": ("measured speed-up at batch 64 (×)", 1.0),
+    "duration_s": ("run time (s)", 1.0),
+}
+_VARIANT_DASHES = {"global": "solid", "layer": "dash"}
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)}, {alpha})"
+
+
+def variant_style(variant: str) -> tuple[str, str]:
+    """(colour, dash) of a sweep variant: the criterion's colour ('l1-layer' -> L1 blue), the scope's dash."""
+    criterion, _, scope = str(variant).partition("-")
+    return color_of(criterion), _VARIANT_DASHES.get(scope, "solid")
+
+
+def sweep_curve(summary: pd.DataFrame, points: pd.DataFrame | None, metric: str, param: str, *,
+                band: str = "std", baseline: float | None = None, title: str | None = None) -> go.Figure:
+    """Mean of `metric` against the swept level, one line per variant, with a band over the seeds.
+
+    `summary` is `sweep.sweep_summary` (variant, level, n, mean, std, min, max); `band` is
+    "std" (mean ± one standard deviation) or "minmax". `points` (level, seed, variant and
+    the metric) adds every finished seed as a faint dot. `baseline` (raw units) is a dashed line.
+    """
+    x_title, x_scale = SWEEP_LEVELS.get(param, (param, 1.0))
+    y_title, y_scale = SWEEP_METRICS.get(metric, (metric, 1.0))
+    spread = "± 1 std over seeds" if band == "std" else "min–max over seeds"
+    fig = _figure(title or f"{y_title.split(' (')[0]} vs {x_title.split(' (')[0]} (band: {spread})", x_title, y_title)
+    for variant, part in summary.groupby("variant", sort=False):
+        part = part.sort_values("level")
+        color, dash = variant_style(variant)
+        x = (part["level"] * x_scale).tolist()
+        mean = part["mean"] * y_scale
+        low, high = ((part["mean"] - part["std"]) * y_scale, (part["mean"] + part["std"]) * y_scale) \
+            if band == "std" else (part["min"] * y_scale, part["max"] * y_scale)
+        fig.add_scatter(x=x + x[::-1], y=high.tolist() + low.tolist()[::-1], fill="toself", mode="lines",
+                        fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
+                        legendgroup=variant, name=f"{variant} band")
+        fig.add_scatter(x=x, y=mean, mode="lines+markers", name=f"{variant} (mean)", legendgroup=variant,
+                        line=dict(color=color, dash=dash), marker=dict(size=8),
+                        customdata=np.column_stack([part["n"], part["std"] * y_scale, part["min"] * y_scale,
+                                                    part["max"] * y_scale]),
+                        hovertemplate=f"{variant}<br>level %{{x:.4g}}<br>mean %{{y:.4g}} ± %{{customdata[1]:.3g}} "
+                                      "(std, %{customdata[0]} seeds)<br>min %{customdata[2]:.4g}, max "
+                                      "%{customdata[3]:.4g}<extra></extra>")
+        if points is not None and metric in points.columns:
+            dots = points[(points["variant"] == variant) & points[metric].notna()]
+            if len(dots):
+                fig.add_scatter(x=dots["level"] * x_scale, y=dots[metric] * y_scale, mode="markers",
+                                marker=dict(color=color, size=6, opacity=0.45), legendgroup=variant,
+                                showlegend=False, name=f"{variant} seeds", customdata=dots["seed"],
+                                hovertemplate=f"{variant}, seed %{{customdata}}<br>level %{{x:.4g}}: %{{y:.4g}}"
+                                              "<extra></extra>")
+    if baseline is not None:
+        fig.add_hline(y=baseline * y_scale, line_dash="dash", line_color=color_of("baseline"),
+                      annotation_text=f"baseline {baseline * y_scale:.4g}", annotation_position="bottom left")
+    return fig
+
+
+# ---------------------------------------------------------------- per-layer sensitivity
+_LAYER_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                  "#bcbd22", "#17becf"]
+
+
+def sensitivity_heatmap(table: pd.DataFrame, title: str = "Accuracy drop, each layer pruned alone") -> go.Figure:
+    """Layer x amount -> accuracy drop in points, from a `sensitivity.layer_sensitivity` table.
+
+    Red is a loss, blue a (usually noise-sized) gain; each cell is labelled with its value.
+    """
+    layers = list(dict.fromkeys(table["layer"]))
+    drop = table.pivot(index="layer", columns="amount", values="drop").loc[layers]
+    accuracy = table.pivot(index="layer", columns="amount", values="accuracy").loc[layers]
+    params = table.drop_duplicates("layer").set_index("layer").loc[layers, "params"]
+    columns = [f"{a:.0%}" if round(100 * a, 6) == round(100 * a) else f"{a:.1%}" for a in drop.columns]
+    z = 100 * drop.to_numpy(float)
+    custom = np.dstack([100 * accuracy.to_numpy(float), np.repeat(params.to_numpy()[:, None], len(columns), 1)])
+    fig = _figure(title, "amount pruned in that layer (% of its weights)", "layer")
+    limit = max(float(np.nanmax(np.abs(z))) if z.size else 0.0, 1.0)
+    fig.add_heatmap(z=z, x=columns, y=layers, customdata=custom, colorscale="RdBu_r", zmid=0, zmin=-limit, zmax=limit,
+                    text=[[f"{v:+.1f}" for v in row] for row in z], texttemplate="%{text}",
+                    colorbar=dict(title=dict(text="accuracy drop (pp)")),
+                    hovertemplate="layer %{y} (%{customdata[1]:,} weights) at %{x}:<br>accuracy %{customdata[0]:.2f} %"
+                                  "<br>drop %{z:+.2f} pp<extra></extra>")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category", autorange="reversed")
+    return fig
+
+
+def sensitivity_lines(table: pd.DataFrame, title: str = "Test accuracy per layer pruned alone") -> go.Figure:
+    """One line per layer: accuracy against the amount pruned in that layer only, from the dense baseline at 0 %."""
+    fig = _figure(title, "amount pruned in that layer (% of its weights)", "test accuracy (%)")
+    baseline = float(table["baseline_accuracy"].iloc[0]) if len(table) else None
+    for i, (layer, part) in enumerate(table.groupby("layer", sort=False)):
+        part = part.sort_values("amount")
+        x = [0.0] + (100 * part["amount"]).tolist()
+        y = [100 * baseline] + (100 * part["accuracy"]).tolist()
+        fig.add_scatter(x=x, y=y, mode="lines+markers", name=f"{layer} ({int(part['params'].iloc[0]):,} weights)",
+                        line_color=_LAYER_PALETTE[i % len(_LAYER_PALETTE)],
+                        hovertemplate=f"{layer}<br>%{{x:.0f}} % pruned: accuracy %{{y:.2f}} %<extra></extra>")
+    if baseline is not None:
+        fig.add_hline(y=100 * baseline, line_dash="dash", line_color=color_of("baseline"),
+                      annotation_text=f"baseline {fmt.pct(baseline, 2)}", annotation_position="bottom left")
+    fig.update_xaxes(range=[-2, 101])
+    return fig
+
+
+# ---------------------------------------------------------------- comparing runs
+_RUN_DASHES = ["solid", "dash", "dot", "dashdot", "longdash"]
+_RUN_PATTERNS = ["", "/", ".", "x", "-"]
+
+
+def run_styles(runs: Sequence[tuple[str, str]]) -> dict[str, tuple[str, int]]:
+    """(run id, method) pairs -> run id: (method colour, index among runs of that method).
+
+    Runs keep their method's colour on every page; the index picks a dash or a bar pattern
+    so two runs of one method stay apart.
+    """
+    seen: dict[str, int] = {}
+    styles = {}
+    for run_id, method in runs:
+        styles[run_id] = (color_of(method), seen.get(method, 0))
+        seen[method] = seen.get(method, 0) + 1
+    return styles
+
+
+def compare_curves(curves: Sequence[tuple[str, Sequence[Mapping], str, int]],
+                   title: str = "Test accuracy while training: each run's own stages") -> go.Figure:
+    """Overlaid test-accuracy curves; `curves` holds (label, history, colour, style index) per run.
+
+    The baseline's training is shared context, so it is left out unless a run has nothing
+    else (a baseline run itself); each other stage starts at epoch 1.
+    """
+    fig = _figure(title, "epoch of the stage", "test accuracy (%)")
+    for label, history, color, index in curves:
+        df = pd.DataFrame(list(history))
+        if df.empty:
+            continue
+        own = df[df["stage"] != "baseline"]
+        for stage, part in (own if len(own) else df).groupby("stage", sort=False):
+            fig.add_scatter(x=part["epoch"], y=100 * part["test_accuracy"], mode="lines+markers",
+                            name=f"{label} · {stage}", line=dict(color=color, dash=_RUN_DASHES[index % 5]),
+                            hovertemplate=f"{label} · {stage}<br>epoch %{{x}}: %{{y:.2f}} % test accuracy"
+                                          "<extra></extra>")
+    return fig
+
+
+def layer_removed_compare(series: Sequence[tuple[str, Sequence[Mapping], str, int]],
+                          title: str = "Weights removed per layer, side by side") -> go.Figure:
+    """Grouped bars per layer: share of the layer's original weights zeroed or removed, one bar per run.
+
+    Masked layers count zeros; structured layers (rows with `params_before`) count removed
+    weights, so both kinds of pruning read on one axis. `series` is (label, layers, colour, index);
+    layers without a zero count (int8 layers) are left out.
+    """
+    fig = _figure(title, "layer", "weights removed (% of the layer)", barmode="group")
+    for label, layers, color, index in series:
+        layers = [row for row in layers if "nonzero" in row]  # int8 layers have no zero count
+        if not layers:
+            continue
+        names = [row["name"] for row in layers]
+        removed = [100 * (1 - row["nonzero"] / max(row.get("params_before") or row["params"], 1)) for row in layers]
+        fig.add_bar(x=names, y=removed, name=label, marker=dict(color=color, pattern_shape=_RUN_PATTERNS[index % 5]),
+                    customdata=[[fmt.count(r["nonzero"]), fmt.count(r.get("params_before") or r["params"])]
+                                for r in layers],
+                    hovertemplate=f"{label}<br>%{{x}}: %{{y:.1f}} % removed<br>%{{customdata[0]}} of "
+                                  "%{customdata[1]} weights left<extra></extra>")
+    fig.update_yaxes(range=[0, 100])
+    return fig
+
+
+def pareto_view(points: pd.DataFrame, x: str, x_title: str, front: pd.Series, *, log_x: bool = True,
+                title: str | None = None) -> go.Figure:
+    """Accuracy against `x` with the Pareto front in method colours and dominated runs greyed.
+
+    `points` needs id, method, accuracy, `x` and `hover` (text shown on hover, e.g. the spec);
+    `front` is a boolean Series on the same index (`pareto.pareto_front`). Each marker carries
+    its run id as customdata[0], so a click can open the run.
+    """
+    points = points.dropna(subset=[x, "accuracy"])
+    front = front.reindex(points.index).fillna(False).astype(bool)
+    fig = _figure(title or f"Accuracy vs {x_title.split(' (')[0]}: the Pareto front", x_title, "test accuracy (%)")
+    hover = f"%{{customdata[1]}}<br>{x_title}: %{{x:,.4g}}<br>test accuracy %{{y:.2f}} %<extra></extra>"
+    dominated = points[~front]
+    if len(dominated):
+        fig.add_scatter(x=dominated[x], y=100 * dominated["accuracy"], mode="markers", name="dominated",
+                        marker=dict(color="#c8c8c8", size=10, line=dict(color="#999", width=1)),
+                        customdata=np.column_stack([dominated["id"], dominated["hover"]]), hovertemplate=hover)
+    kept = points[front]
+    for method, part in kept.groupby("method", sort=True):
+        fig.add_scatter(x=part[x], y=100 * part["accuracy"], mode="markers", name=METHOD_LABELS.get(method, method),
+                        marker=dict(color=color_of(method), size=12, line=dict(color="#222", width=1)),
+                        customdata=np.column_stack([part["id"], part["hover"]]), hovertemplate=hover)
+    if len(kept):
+        line = kept.sort_values(x)
+        fig.add_scatter(x=line[x], y=100 * line["accuracy"], mode="lines", name="Pareto front",
+                        line=dict(color="#222", dash="dash", shape="hv"), hoverinfo="skip")
+    if log_x:
+        fig.update_xaxes(type="log", tickformat="~s")  # 20k, 50k, 100k rather than log-axis digit labels
     return fig

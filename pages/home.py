@@ -12,8 +12,8 @@ st.markdown(
     "**distilling** a large teacher into a small student, and **quantizing** weights to fewer bits. "
     "Every method starts from the same cached baseline and is measured the same way: accuracy beside the "
     "baseline's, parameters, size on disk, FLOPs and measured latency. "
-    "Slide a setting to preview its effect at once, then run it in the background and compare the trade-offs "
-    "on the Runs page.")
+    "Slide a setting to preview its effect at once, then run it in the background, sweep it over levels and "
+    "seeds, and compare the trade-offs.")
 st.caption(f"Data folder: `{paths.data_dir()}` · runs, cached baselines and uploads: `{common.home()}`")
 
 LINKS = [("pages/learn.py", "Learn", "How each method works, with figures you can move."),
@@ -21,6 +21,9 @@ LINKS = [("pages/learn.py", "Learn", "How each method works, with figures you ca
          ("pages/distill.py", "Distill", "Teach a small student from a trained teacher."),
          ("pages/quantize.py", "Quantize", "Store weights in 2–8 bits or as real int8."),
          ("pages/runs.py", "Runs", "Every run, its progress, and the accuracy–size trade-off."),
+         ("pages/sweep.py", "Sweeps", "One method over many levels and seeds: the curve with its spread."),
+         ("pages/sensitivity.py", "Sensitivity", "Which layers can take pruning, and per-layer amounts for a target."),
+         ("pages/compare.py", "Compare", "Runs side by side, the Pareto front, and the model to download."),
          ("pages/report.py", "Report", "One HTML file of chosen runs to share.")]
 for start in range(0, len(LINKS), 3):
     for col, (page, label, blurb) in zip(st.columns(3), LINKS[start:start + 3]):

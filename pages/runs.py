@@ -10,7 +10,6 @@ from ui import common
 common.ensure_navigation()
 
 P = "runs"
-PAGE_OF_KIND = {"prune": "pages/prune.py", "distill": "pages/distill.py", "quantize": "pages/quantize.py"}
 
 st.title("Runs")
 st.caption("Every run of this data folder, from the dashboard and the command line alike.")
@@ -55,8 +54,8 @@ if search:
 st.caption(f"{len(view)} of {len(points)} runs")
 common.runs_table(view, key="runs_table")
 
+labels = {row.id: f"{row.id} · {row.method} · {row.status}" for row in view.itertuples()}
 if not view.empty:
-    labels = {row.id: f"{row.id} · {row.method} · {row.status}" for row in view.itertuples()}
     c = st.columns([3, 1, 1, 2])
     chosen = c[0].selectbox("Run", list(labels), format_func=labels.get, key="runs_selected")
     status = view.loc[view["id"] == chosen, "status"].iloc[0]
@@ -77,12 +76,23 @@ if not view.empty:
             except CompressError as exc:
                 common.show_error(exc)
     with c[3]:
-        if kind in PAGE_OF_KIND:
-            st.page_link(PAGE_OF_KIND[kind], label=f"Open in the {kind.capitalize()} page",
-                         query_params={"run": chosen})
+        if kind in common.RUN_PAGES:
+            common.link_to_run(chosen, kind, f"Open in the {kind.capitalize()} page")
     error = view.loc[view["id"] == chosen, "error"].iloc[0]
     if isinstance(error, str) and error:
         common.show_error(error)
+
+finished_ids = [i for i in view.loc[view["status"] == "finished", "id"]]
+if finished_ids:
+    c = st.columns([3, 1, 1.6], vertical_alignment="bottom")
+    picked = c[0].multiselect("Finished runs to compare or put in a report", finished_ids, key="runs_chosen",
+                              format_func=lambda i: labels[i], placeholder="choose runs")
+    if c[1].button("Compare", key="runs_compare", disabled=not picked, icon=":material/compare_arrows:"):
+        st.session_state["compare_runs"] = picked
+        st.switch_page("pages/compare.py")
+    if c[2].button("Report of these runs", key="runs_report", disabled=not picked, icon=":material/description:"):
+        st.session_state["report_runs"] = picked
+        st.switch_page("pages/report.py")
 
 st.download_button("Download all runs (CSV)", jobs.open_store(common.home()).export("csv"), "runs.csv", "text/csv",
                    key="runs_export")

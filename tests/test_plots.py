@@ -147,3 +147,80 @@ def test_preview_and_comparison_charts():
     _check(fig, "bits", "accuracy")
     _check(plots.bars(["fp32", "int8"], [205, 56], ["#000", "#111"], "Size", "size (kB)", ["205 kB", "56 kB"]), "",
            "kB")
+
+
+def test_sweep_curve_draws_mean_band_and_seeds_per_variant():
+    summary = pd.DataFrame({"variant": ["l1-global"] * 2 + ["l1-layer"] * 2, "level": [0.5, 0.9] * 2,
+                            "metric": "accuracy", "n": 2, "mean": [0.95, 0.80, 0.94, 0.70],
+                            "std": [0.01, 0.05, 0.0, 0.1], "min": [0.94, 0.75, 0.94, 0.6], "max": [0.96, 0.85, 0.94, 0.8]})
+    points = pd.DataFrame({"variant": ["l1-global"] * 2, "level": [0.5, 0.5], "seed": [0, 1],
+                           "accuracy": [0.94, 0.96]})
+    fig = plots.sweep_curve(summary, points, "accuracy", "amount", band="std", baseline=0.97)
+    _check(fig, "amount (%", "accuracy (%)")
+    band, mean, seeds = fig.data[:3]
+    assert list(mean.x) == [50.0, 90.0] and list(mean.y) == pytest.approx([95.0, 80.0])
+    assert list(band.y) == pytest.approx([96.0, 85.0, 75.0, 94.0])  # upper out, lower back
+    assert band.fill == "toself" and list(seeds.y) == pytest.approx([94.0, 96.0])
+    assert mean.line.color == plots.METHOD_COLORS["l1"]
+    layer = next(t for t in fig.data if t.name == "l1-layer (mean)")
+    assert layer.line.dash == "dash" and layer.line.color == plots.METHOD_COLORS["l1"]
+    minmax = plots.sweep_curve(summary, None, "accuracy", "amount", band="minmax")
+    assert list(minmax.data[0].y) == pytest.approx([96.0, 85.0, 75.0, 94.0])
+    assert "min–max" in minmax.layout.title.text
+    assert plots.variant_style("random-global") == (plots.METHOD_COLORS["random"], "solid")
+    assert plots.variant_style("quantize")[0] == plots.METHOD_COLORS["quantize"]
+
+
+SENSITIVITY = pd.DataFrame({"layer": ["net.1"] * 2 + ["net.3"] * 2, "type": "Linear", "params": [100, 100, 50, 50],
+                            "amount": [0.5, 0.9] * 2, "accuracy": [0.95, 0.90, 0.96, 0.50],
+                            "baseline_accuracy": 0.96, "drop": [0.01, 0.06, 0.0, 0.46]})
+
+
+def test_sensitivity_figures():
+    fig = plots.sensitivity_heatmap(SENSITIVITY)
+    _check(fig, "amount", "layer")
+    heat = fig.data[0]
+    assert list(heat.y) == ["net.1", "net.3"] and list(heat.x) == ["50%", "90%"]
+    np.testing.assert_allclose(np.asarray(heat.z), [[1.0, 6.0], [0.0, 46.0]])
+    assert heat.zmid == 0 and "pp" in heat.colorbar.title.text
+    fig = plots.sensitivity_lines(SENSITIVITY)
+    _check(fig, "amount", "accuracy (%)")
+    assert [list(t.x) for t in fig.data] == [[0.0, 50.0, 90.0]] * 2
+    assert list(fig.data[1].y) == pytest.approx([96.0, 96.0, 50.0])  # starts at the dense baseline
+
+
+def test_comparison_figures_keep_method_colours_and_tell_runs_apart():
+    styles = plots.run_styles([("a", "l1"), ("b", "l1"), ("c", "quantize")])
+    assert styles == {"a": (plots.METHOD_COLORS["l1"], 0), "b": (plots.METHOD_COLORS["l1"], 1),
+                      "c": (plots.METHOD_COLORS["quantize"], 0)}
+    history = [{"epoch": e, "stage": s, "train_loss": 1.0, "test_loss": 1.0, "test_accuracy": 0.9}
+               for s, n in (("baseline", 3), ("finetune", 2)) for e in range(1, n + 1)]
+    fig = plots.compare_curves([("a", history, *styles["a"]), ("b", history, *styles["b"]),
+                                ("c", history[:3], *styles["c"])])
+    _check(fig, "epoch", "accuracy")
+    assert [t.name for t in fig.data] == ["a · finetune", "b · finetune", "c · baseline"]
+    assert fig.data[0].line.dash != fig.data[1].line.dash
+    masked = [{"name": "net.1", "params": 100, "nonzero": 25}]
+    shrunk = [{"name": "net.1", "params": 50, "params_before": 100, "nonzero": 50}]
+    int8 = [{"name": "net.1", "params": 100, "int8": True}]
+    fig = plots.layer_removed_compare([("a", masked, *styles["a"]), ("b", shrunk, *styles["b"]),
+                                       ("c", int8, *styles["c"])])
+    _check(fig, "layer", "%")
+    assert [list(t.y) for t in fig.data] == [[75.0], [50.0]]  # zeroed and removed on one axis; int8 has no count
+
+
+def test_pareto_view_greys_dominated_runs_and_carries_run_ids():
+    from compress_core.pareto import pareto_front
+
+    points = pd.DataFrame({"id": ["a", "b", "c"], "method": ["l1", "quantize", "random"],
+                           "accuracy": [0.95, 0.90, 0.85], "size_kb": [100.0, 50.0, 120.0],
+                           "hover": ["run a", "run b", "run c"]})
+    front = pareto_front(points, "size_kb", "accuracy")
+    fig = plots.pareto_view(points, "size_kb", "size (kB)", front)
+    _check(fig, "kB", "accuracy")
+    dominated = fig.data[0]
+    assert dominated.name == "dominated" and dominated.customdata[0][0] == "c" and dominated.marker.color == "#c8c8c8"
+    on_front = {t.name: t for t in fig.data[1:-1]}
+    assert on_front[plots.METHOD_LABELS["l1"]].marker.color == plots.METHOD_COLORS["l1"]
+    assert fig.data[-1].name == "Pareto front" and list(fig.data[-1].x) == [50.0, 100.0]
+    assert fig.layout.xaxis.type == "log"

@@ -346,6 +346,25 @@ def live_progress(run_id: str, prefix: str, cancel: bool = True) -> None:
         st.rerun()
 
 
+# The page that draws a run of each kind; it opens the run given as `?run=<id>` (see `submit`/`current_run`).
+RUN_PAGES = {"prune": "pages/prune.py", "distill": "pages/distill.py", "quantize": "pages/quantize.py"}
+
+
+def run_url(run_id: str, kind: str) -> str | None:
+    """Relative URL of the page showing `run_id` (e.g. 'prune?run=r2025...'), None for kinds without a page."""
+    page = RUN_PAGES.get(kind)
+    return f"{Path(page).stem}?run={run_id}" if page else None
+
+
+def link_to_run(run_id: str, kind: str, label: str | None = None) -> None:
+    """A link that opens `run_id` on its method's page; a caption for kinds that have no page (train, pipeline)."""
+    if kind in RUN_PAGES:
+        st.page_link(RUN_PAGES[kind], label=label or f"Open run {run_id} in the {kind.capitalize()} page",
+                     query_params={"run": run_id}, icon=":material/open_in_new:")
+    else:
+        st.caption(f"Run {run_id} is a {kind} run: no page draws it (see the Runs page).")
+
+
 def show_run(run: dict | None, prefix: str, draw: Callable[[dict], None]) -> None:
     """Header, then live progress, the error, or `draw(run)` for a finished run."""
     if run is None:

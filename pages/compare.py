@@ -1,0 +1,215 @@
+"""Compare: chosen runs side by side (specs, metrics, curves, per-layer sparsity), their Pareto front, and export.
+
+Runs arrive preselected from the Runs page (`st.session_state["compare_runs"]`), else the
+newest finished runs are shown. The Pareto front is `pareto.pareto_front`; exports are
+`export.export_run`, the same files `python -m compress_core export` writes, checked against
+PyTorch on test inputs before they are offered.
+"""
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from compress_core import fmt, jobs, plots
+from compress_core.errors import CompressError
+from compress_core.export import CHECK_ROWS, FORMATS, INT8_FORMATS, TOLERANCE, export_run
+from compress_core.pareto import pareto_front
+from compress_core.report import full_spec
+from ui import common
+
+common.ensure_navigation()
+
+P = "compare"
+DEFAULT_COUNT = 4  # newest finished runs shown when none were chosen
+DIFFERS = "background-color: #fff3bf; font-weight: 600"
+# Pareto x axes: label with unit, column of the Pareto table, log scale.
+X_AXES = {
+    "size_kb": ("serialized size, smallest measured encoding (kB)", True),
+    "fp32_kb": ("dense fp32 checkpoint (kB)", True),
+    "params_nonzero": ("non-zero parameters (count)", True),
+    "flops": ("effective FLOPs per sample (2 per multiply-add)", True),
+    "latency_b1": ("latency at batch 1 (ms)", False),
+    "latency_b64": ("latency at batch 64 (ms)", False),
+}
+
+st.title("Compare")
+st.caption("Chosen runs side by side: what differs in their specs, every measured figure in one table, training "
+           "curves and per-layer sparsity overlaid, the Pareto front of accuracy against a cost, and the compressed "
+           "model to download.")
+
+runs = {run["id"]: run for run in jobs.open_store(common.home()).list_runs(status="finished")}
+if not runs:
+    st.info("No finished runs yet. Start one on the Prune, Distill or Quantize page, or a sweep; finished runs can be "
+            "compared here.")
+    st.stop()
+
+
+def label(run_id: str) -> str:
+    run = runs[run_id]
+    spec = run.get("spec") or {}
+    method = plots.METHOD_LABELS.get(plots.method_of(run["kind"], spec), run["kind"])
+    return f"{run_id} · {method} · {plots.run_setting(run['kind'], spec)} · {spec.get('model')}"
+
+
+def scaled(value, factor: float = 1.0):
+    return None if value is None else value * factor
+
+
+if "compare_runs" in st.session_state:  # chosen on the Runs page, or earlier here; deleted runs drop out
+    st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in runs]
+else:
+    st.session_state["compare_runs"] = list(runs)[:DEFAULT_COUNT]
+ids = st.multiselect("Runs to compare (finished runs, newest first)", list(runs), format_func=label,
+                     key="compare_runs")
+if not ids:
+    st.warning("Choose at least one run.")
+    st.stop()
+chosen = [runs[i] for i in ids]
+points = plots.run_points(chosen)
+styles = plots.run_styles(list(zip(points["id"], points["method"])))
+
+# ---------------------------------------------------------------- metrics
+table = pd.DataFrame([{
+    "run": run["id"], "method": plots.METHOD_LABELS.get(p.method, p.method), "setting": p.setting,
+    "model": p.model, "data set": Path(str(p.dataset)).name,
+    "accuracy (%)": scaled(m.get("accuracy"), 100), "vs baseline (pp)": scaled(m.get("accuracy_change"), 100),
+    "parameters": m.get("params_total"), "non-zero parameters": m.get("params_nonzero"),
+    "sparsity (%)": scaled(m.get("sparsity"), 100), "smallest size (kB)": scaled(p.size_bytes, 1e-3),
+    "encoding": p.size_encoding, "fp32 size (kB)": scaled(m.get("size_fp32_bytes"), 1e-3),
+    "effective FLOPs": m.get("flops_effective"), "latency b1 (ms)": m.get("latency_ms_b1"),
+    "latency b64 (ms)": m.get("latency_ms_b64"), "speed-up b64 (×)": m.get("speedup_b64"),
+    "run time (s)": m.get("duration_s"), "open": common.run_url(run["id"], run["kind"]),
+} for run, p, m in ((run, p, run.get("metrics") or {}) for run, p in zip(chosen, points.itertuples()))])
+st.subheader("Metrics")
+number = st.column_config.NumberColumn(format="%.4g")
+st.dataframe(table, hide_index=True, key="compare_metrics", placeholder="–", column_config={
+    "accuracy (%)": st.column_config.NumberColumn(format="%.2f", help="top-1 test accuracy"),
+    "vs baseline (pp)": st.column_config.NumberColumn(format="%+.2f", help="change from the run's own baseline "
+                                                                           "(distillation: from the teacher)"),
+    "parameters": st.column_config.NumberColumn(format="%d"),
+    "non-zero parameters": st.column_config.NumberColumn(format="%d"),
+    "sparsity (%)": st.column_config.NumberColumn(format="%.1f"), "smallest size (kB)": number,
+    "fp32 size (kB)": number,
+    "effective FLOPs": st.column_config.NumberColumn(format="%.4g", help="FlopCounterMode, 2 FLOPs per multiply-add, "
+                                                                        "each layer scaled by its weight density"),
+    "latency b1 (ms)": number, "latency b64 (ms)": number, "speed-up b64 (×)": number, "run time (s)": number,
+    "open": st.column_config.LinkColumn("open", display_text="open run", help="the run on its method's page"),
+})
+c = st.columns([1, 1, 3])
+c[0].download_button("Download CSV", table.drop(columns="open").to_csv(index=False), "compare.csv",
+                     "text/csv", key="compare_csv", on_click="ignore", icon=":material/download:")
+if c[1].button("Report of these runs", key="compare_report", icon=":material/description:"):
+    st.session_state["report_runs"] = list(ids)
+    st.switch_page("pages/report.py")
+
+# ---------------------------------------------------------------- specs
+st.subheader("Specs")
+specs = pd.DataFrame({i: {k: "–" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+                          for k, v in full_spec(runs[i].get("spec") or {}).items()} for i in ids}).fillna("–")
+differs = specs.nunique(axis=1) > 1
+only = st.toggle("Only the fields that differ", False, key="compare_diff_only")
+shown = specs[differs] if only else specs
+if shown.empty:
+    st.info("The specs are identical.")
+else:
+    st.dataframe(shown.style.apply(lambda row: [DIFFERS if differs[row.name] else ""] * len(row), axis=1),
+                 key="compare_specs")
+    st.caption(f"{int(differs.sum())} of {len(specs)} fields differ (highlighted); '–' is a field a run's kind "
+               "does not have or left at its automatic default.")
+
+# ---------------------------------------------------------------- curves and layers
+left, right = st.columns(2)
+with left:
+    curves = [(i, runs[i].get("history") or [], *styles[i]) for i in ids if runs[i].get("history")]
+    common.chart(plots.compare_curves(curves), key="compare_curves")
+with right:
+    layered = [(i, runs[i]["layers"], *styles[i]) for i in ids if runs[i].get("layers")]
+    common.chart(plots.layer_removed_compare(layered), key="compare_layers")
+
+# ---------------------------------------------------------------- Pareto
+st.subheader("Pareto front")
+
+
+def hover_text(run: dict, p) -> str:
+    spec = full_spec(run.get("spec") or {})
+    fields = "<br>".join(f"{k}: {v}" for k, v in spec.items() if v is not None and k != "kind")
+    return f"<b>run {run['id']}</b> ({plots.METHOD_LABELS.get(p.method, p.method)})<br>{fields}"
+
+
+datasets = list(dict.fromkeys(points["dataset"]))
+c = st.columns([2, 2, 2])
+x = c[0].selectbox("x axis (cost)", list(X_AXES), format_func=lambda k: X_AXES[k][0], key="compare_x")
+dataset = c[1].selectbox("Data set (accuracies compare within one)", datasets, key="compare_pareto_dataset",
+                         format_func=lambda d: Path(str(d)).name) if len(datasets) > 1 else datasets[0]
+everything = c[2].checkbox(f"Every finished run on {Path(str(dataset)).name}", False, key="compare_pareto_all",
+                           help="not only the chosen runs: see where they sit among all runs on this data set")
+pool = [r for r in runs.values() if (r.get("spec") or {}).get("dataset") == dataset] if everything else \
+    [r for r in chosen if (r.get("spec") or {}).get("dataset") == dataset]
+pool_points = plots.run_points(pool)
+frame = pd.DataFrame({
+    "id": pool_points["id"], "method": pool_points["method"], "accuracy": pool_points["accuracy"].astype(float),
+    "size_kb": pool_points["size_bytes"].astype(float) / 1000,
+    "fp32_kb": [scaled((r.get("metrics") or {}).get("size_fp32_bytes"), 1e-3) for r in pool],
+    "params_nonzero": [(r.get("metrics") or {}).get("params_nonzero") for r in pool],
+    "flops": [(r.get("metrics") or {}).get("flops_effective") for r in pool],
+    "latency_b1": [(r.get("metrics") or {}).get("latency_ms_b1") for r in pool],
+    "latency_b64": [(r.get("metrics") or {}).get("latency_ms_b64") for r in pool],
+    "hover": [hover_text(r, p) for r, p in zip(pool, pool_points.itertuples())],
+})
+frame[list(X_AXES)] = frame[list(X_AXES)].apply(pd.to_numeric, errors="coerce")
+front = pareto_front(frame, x, "accuracy")
+title, log_x = X_AXES[x]
+event = st.plotly_chart(plots.pareto_view(frame, x, title, front, log_x=log_x), key="compare_pareto",
+                        on_select="rerun", selection_mode="points", config={"displaylogo": False})
+clicked = [p.get("customdata", [None])[0] for p in (getattr(event, "selection", None) or {}).get("points", [])]
+clicked = [i for i in clicked if i in runs]
+if clicked:
+    common.link_to_run(clicked[0], runs[clicked[0]]["kind"])
+else:
+    st.caption(f"{int(front.sum())} of {int(frame[[x, 'accuracy']].notna().all(axis=1).sum())} runs are on the front "
+               "(no other run is both cheaper and more accurate); dominated runs are grey. Hover a point for its "
+               "spec; click one to open it.")
+
+# ---------------------------------------------------------------- export
+st.subheader("Export a model")
+c = st.columns([3, 2, 1])
+export_id = c[0].selectbox("Run", ids, format_func=label, key="compare_export_run")
+int8 = "int8_weights" in (runs[export_id].get("artifacts") or {})
+formats = list(INT8_FORMATS) if int8 else list(FORMATS)
+if st.session_state.get("compare_export_format") not in formats:
+    st.session_state["compare_export_format"] = formats[0]
+fmt_name = c[1].selectbox("Format", formats, key="compare_export_format",
+                          format_func=lambda f: f"{f} ({FORMATS[f]})",
+                          help="an int8 model's packed weights export as TorchScript or a state dict only"
+                          if int8 else "ONNX and TorchScript files are checked against PyTorch on test inputs")
+with c[2]:
+    st.write("")  # aligns the button with the select boxes
+    pressed = st.button("Export", type="primary", key="compare_export")
+if pressed:
+    try:
+        with st.spinner(f"Exporting {export_id} as {fmt_name}…"):
+            info = export_run(export_id, fmt_name, home=common.home())
+            data = Path(info["path"]).read_bytes()
+    except CompressError as exc:
+        common.show_error(exc)
+    else:
+        st.session_state["compare_exported"] = {"run": export_id, "format": fmt_name, "info": info, "data": data}
+exported = st.session_state.get("compare_exported")
+if exported and (exported["run"], exported["format"]) == (export_id, fmt_name):
+    info = exported["info"]
+    st.download_button(f"Download {export_id}{FORMATS[fmt_name]} ({fmt.size(info['bytes'])})", exported["data"],
+                       f"{export_id}{FORMATS[fmt_name]}", "application/octet-stream", key="compare_export_download",
+                       type="primary", icon=":material/download:", on_click="ignore")
+    if info["max_abs_diff"] is not None:
+        st.success(f"Checked: max |{fmt_name} output − PyTorch output| = {info['max_abs_diff']:.2g} on the first "
+                   f"{CHECK_ROWS} test inputs (tolerance {info['tolerance']:g}).", icon=":material/check_circle:")
+    else:
+        st.caption("A weights file: load it into the model built from the run's spec (pruned weights are plain "
+                   "tensors, structured-pruned layers keep their smaller shapes).")
+    st.caption(f"Input shape per sample: {'×'.join(map(str, info['input_shape']))} · also written to `{info['path']}` "
+               f"· the same file from the command line: `python -m compress_core export {export_id} --format "
+               f"{fmt_name} --out model{FORMATS[fmt_name]}`")
+else:
+    st.caption(f"ONNX and TorchScript exports are run on test inputs and compared with PyTorch (tolerance "
+               f"{TOLERANCE:g}) before they are offered.")
