@@ -4,7 +4,6 @@ import math
 import streamlit as st
 
 from compress_core import fmt, plots
-from compress_core.errors import CompressError
 from ui import common
 
 common.ensure_navigation()
@@ -21,10 +20,7 @@ common.use_few_threads()
 
 settings, right = st.columns([1, 2], gap="large")
 with settings:
-    picked = common.dataset_picker(P)
-    if picked is None:
-        st.stop()
-    dataset, label_column, data = picked
+    dataset, label_column, data = common.picked_data(P)
     teacher, teacher_hidden = common.model_picker(P, data, key="teacher", label="Teacher", default="lenet300",
                                                   default_hidden="300,100")
     student, _ = common.model_picker(P, data, key="student", label="Student", default="mlp", default_hidden=None)
@@ -43,10 +39,7 @@ with settings:
     epochs = st.number_input("Student epochs (0: automatic budget)", 0, 2000, 0, key="distill_epochs",
                              help="0 gives the student as many optimiser steps as twice the data set's default "
                                   "training; the scratch control always gets the same number of steps")
-    with st.expander("Advanced"):
-        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="distill_seed")
-        teacher_epochs = st.number_input("Teacher epochs (0: the data set's default)", 0, 1000, 0,
-                                         key="distill_teacher_epochs")
+    seed, teacher_epochs = common.seed_and_baseline_epochs(P, trained="Teacher")
 
 
 def build_spec(temperature: float):
@@ -58,11 +51,7 @@ def build_spec(temperature: float):
                        train_fraction=float(fraction), transfer=transfer, seed=int(seed))
 
 
-try:
-    spec = build_spec(st.session_state.get("distill_temperature", 4.0))
-except CompressError as exc:
-    common.show_error(exc)
-    st.stop()
+spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("distill_temperature", 4.0)))
 
 
 @st.fragment
@@ -93,11 +82,8 @@ with right:
     teacher_base = common.baseline(spec.teacher_spec(), P)
     preview_panel(teacher_base)
 
-if st.button("Run: distil and train the scratch control", type="primary", key="distill_run"):
-    try:
-        common.submit(build_spec(st.session_state["distill_temperature"]), P)
-    except CompressError as exc:
-        common.show_error(exc)
+common.run_button("Run: distil and train the scratch control", "distill_run",
+                  lambda: build_spec(st.session_state["distill_temperature"]), P)
 
 
 def draw_result(run: dict) -> None:

@@ -21,11 +21,7 @@ common.use_few_threads()
 
 settings, right = st.columns([1, 2], gap="large")
 with settings:
-    picked = common.dataset_picker(P)
-    if picked is None:
-        st.stop()
-    dataset, label_column, data = picked
-    model, hidden = common.model_picker(P, data)
+    dataset, label_column, model, hidden = common.data_and_model(P)
     method = st.radio("Method", PRUNE_METHODS, key="prune_method", horizontal=True,
                       captions=[METHODS[m][1] for m in PRUNE_METHODS])
     structured = method == "structured"
@@ -42,10 +38,7 @@ with settings:
                             captions=["prune once, then fine-tune", "gradually during fine-tuning (AGP)"])
         steps = st.slider("AGP pruning steps", 1, 50, 10, key="prune_steps") if schedule == "agp" else 10
     epochs = st.number_input("Fine-tuning epochs", 0, 200, 3, key="prune_epochs")
-    with st.expander("Advanced"):
-        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="prune_seed")
-        baseline_epochs = st.number_input("Baseline epochs (0: the data set's default)", 0, 1000, 0,
-                                          key="prune_baseline_epochs")
+    seed, baseline_epochs = common.seed_and_baseline_epochs(P)
 
 
 def build_spec(amount_pct: int) -> PruneSpec:
@@ -55,11 +48,7 @@ def build_spec(amount_pct: int) -> PruneSpec:
                      baseline_epochs=int(baseline_epochs) or None)
 
 
-try:
-    spec = build_spec(st.session_state.get("prune_amount", 50))
-except CompressError as exc:
-    common.show_error(exc)
-    st.stop()
+spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("prune_amount", 50)))
 
 
 @st.fragment
@@ -123,11 +112,7 @@ with right:
     base = common.baseline(spec.baseline_spec(), P)
     preview_panel(base)
 
-if st.button("Run: prune and fine-tune", type="primary", key="prune_run"):
-    try:
-        common.submit(build_spec(st.session_state["prune_amount"]), P)
-    except CompressError as exc:
-        common.show_error(exc)
+common.run_button("Run: prune and fine-tune", "prune_run", lambda: build_spec(st.session_state["prune_amount"]), P)
 
 
 def draw_result(run: dict) -> None:

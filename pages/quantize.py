@@ -3,7 +3,6 @@ import pandas as pd
 import streamlit as st
 
 from compress_core import fmt, plots
-from compress_core.errors import CompressError
 from ui import common
 
 common.ensure_navigation()
@@ -25,19 +24,12 @@ common.use_few_threads()
 
 settings, right = st.columns([1, 2], gap="large")
 with settings:
-    picked = common.dataset_picker(P)
-    if picked is None:
-        st.stop()
-    dataset, label_column, data = picked
-    model, hidden = common.model_picker(P, data)
+    dataset, label_column, model, hidden = common.data_and_model(P)
     scheme = st.radio("Scheme", ("fake", "int8"), key="quantize_scheme", captions=SCHEME_CAPTIONS,
                       on_change=follow_scheme_default)
     granularity = st.radio("Granularity", ("channel", "tensor"), key="quantize_granularity", horizontal=True,
                            captions=["one scale per output channel", "one scale per tensor"])
-    with st.expander("Advanced"):
-        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="quantize_seed")
-        baseline_epochs = st.number_input("Baseline epochs (0: the data set's default)", 0, 1000, 0,
-                                          key="quantize_baseline_epochs")
+    seed, baseline_epochs = common.seed_and_baseline_epochs(P)
 
 
 def build_spec(bits: int):
@@ -48,11 +40,7 @@ def build_spec(bits: int):
                         baseline_epochs=int(baseline_epochs) or None)
 
 
-try:
-    spec = build_spec(st.session_state.get("quantize_bits", 4))
-except CompressError as exc:
-    common.show_error(exc)
-    st.stop()
+spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bits", 4)))
 
 
 @st.fragment
@@ -99,11 +87,8 @@ with right:
     preview_panel(base)
 
 c = st.columns([1, 2])
-if c[0].button("Run: quantize and measure", type="primary", key="quantize_run"):
-    try:
-        common.submit(build_spec(st.session_state.get("quantize_bits", 4)), P)
-    except CompressError as exc:
-        common.show_error(exc)
+common.run_button("Run: quantize and measure", "quantize_run",
+                  lambda: build_spec(st.session_state.get("quantize_bits", 4)), P, where=c[0])
 if c[1].button("Sweep 2–8 bits (fake, this granularity) for the accuracy-vs-bits curve", key="quantize_sweep"):
     done = {(r["spec"]["bits"], r["spec"]["granularity"]) for r in common.similar_runs("quantize", spec.to_dict())
             if r["spec"]["scheme"] == "fake" and r["status"] in ("queued", "running", "finished")}

@@ -32,17 +32,10 @@ common.use_few_threads()
 
 settings, right = st.columns([1, 2], gap="large")
 with settings:
-    picked = common.dataset_picker(P)
-    if picked is None:
-        st.stop()
-    dataset, label_column, data = picked
-    model, hidden = common.model_picker(P, data)
+    dataset, label_column, model, hidden = common.data_and_model(P)
     amounts_text = st.text_input("Amounts to try in each layer (comma-separated, each in (0, 1))", DEFAULT_AMOUNTS,
                                  key="sens_amounts")
-    with st.expander("Advanced"):
-        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="sens_seed")
-        baseline_epochs = st.number_input("Baseline epochs (0: the data set's default)", 0, 1000, 0,
-                                          key="sens_baseline_epochs")
+    seed, baseline_epochs = common.seed_and_baseline_epochs(P)
     try:
         amounts = check_amounts(parse_levels(amounts_text, "amount", "amounts"))
         spec = TrainSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, seed=int(seed),
@@ -135,15 +128,12 @@ c = st.columns([1, 1, 2])
 epochs = c[0].number_input("Fine-tuning epochs", 0, 200, 1, key="sens_epochs")
 criterion = c[1].radio("Criterion", ("l1", "random"), key="sens_method", horizontal=True,
                        help="random is the control: same per-layer amounts, weights chosen at random")
-if c[2].button("Run non-uniform pruning with these amounts", type="primary", key="sens_run_prune",
-               disabled=achieved <= 0):
-    try:
-        common.submit(PruneSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column,
-                                method=criterion, amount=round(achieved, 6), layer_amounts=layer_amounts,
-                                finetune_epochs=int(epochs), seed=int(seed),
-                                baseline_epochs=int(baseline_epochs) or None), P)
-    except CompressError as exc:
-        common.show_error(exc)
+common.run_button("Run non-uniform pruning with these amounts", "sens_run_prune",
+                  lambda: PruneSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column,
+                                    method=criterion, amount=round(achieved, 6), layer_amounts=layer_amounts,
+                                    finetune_epochs=int(epochs), seed=int(seed),
+                                    baseline_epochs=int(baseline_epochs) or None), P,
+                  where=c[2], disabled=achieved <= 0)
 
 
 def draw_result(run: dict) -> None:

@@ -221,6 +221,30 @@ def model_picker(prefix: str, data, *, key: str = "model", label: str = "Model",
     return name, hidden
 
 
+def picked_data(prefix: str):
+    """`dataset_picker`, stopping the page while no data set is usable: (name or path, label column, Dataset)."""
+    picked = dataset_picker(prefix)
+    if picked is None:
+        st.stop()
+    return picked
+
+
+def data_and_model(prefix: str):
+    """The settings column's usual start: (data set, label column, model, hidden widths text)."""
+    dataset, label_column, data = picked_data(prefix)
+    model, hidden = model_picker(prefix, data)
+    return dataset, label_column, model, hidden
+
+
+def seed_and_baseline_epochs(prefix: str, trained: str = "Baseline") -> tuple[int, int]:
+    """The "Advanced" expander: seed, and epochs of the trained reference model (0: the data set's default)."""
+    with st.expander("Advanced"):
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{prefix}_seed")
+        epochs = st.number_input(f"{trained} epochs (0: the data set's default)", 0, 1000, 0,
+                                 key=f"{prefix}_{trained.lower()}_epochs")
+    return seed, epochs
+
+
 # ---------------------------------------------------------------- baseline
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _load_baseline(spec_json: str, home_folder: str):
@@ -301,6 +325,24 @@ def submit(spec, prefix: str) -> str | None:
     st.session_state[f"{prefix}_run_id"] = run_id
     st.query_params["run"] = run_id
     return run_id
+
+
+def spec_or_stop(build_spec: Callable[[], object]):
+    """The spec the settings describe; a user error is shown and stops the page."""
+    try:
+        return build_spec()
+    except CompressError as exc:
+        show_error(exc)
+        st.stop()
+
+
+def run_button(label: str, key: str, build_spec: Callable[[], object], prefix: str, where=st, **button) -> None:
+    """A primary button (in `where`, e.g. a column) that submits the spec built when pressed."""
+    if where.button(label, type="primary", key=key, **button):
+        try:
+            submit(build_spec(), prefix)
+        except CompressError as exc:
+            show_error(exc)
 
 
 def current_run(prefix: str, kind: str) -> dict | None:
