@@ -259,31 +259,17 @@ def _quantize_fake(model: nn.Module, opts: dict, base, ctx) -> tuple[nn.Module, 
     return quantized, metrics, base_metrics
 
 
-def _calibration_inputs(x_train: torch.Tensor, samples: int, seed: int) -> torch.Tensor:
-    index = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:samples]
-    return x_train[index]
-
-
 def _quantize_int8(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[nn.Module, dict, dict]:
     """A real int8 model; shape measures (params, sparsity, FLOPs) are those of the fp32 weights it
     was converted from (the symmetric int8 grid keeps zeros exact), accuracy, size and latency its own."""
     from .assess import assess_against
     from .metrics import serialized_size
-    from .quantize import CALIBRATION_SAMPLES, CPU, cpu_latency, int8_method, quiet_torch_ao, to_int8
-    from .train import evaluate
+    from .quantize import CPU, cpu_latency, int8_method, quantize_int8_checked, quiet_torch_ao
 
     data, cpu_ctx = base.data, dataclasses.replace(ctx, device=CPU)
     fp32, base_fp32 = model.to(CPU).eval(), copy.deepcopy(base.model).to(CPU).eval()
     method = int8_method(fp32)
-    calibration = _calibration_inputs(data.x_train, CALIBRATION_SAMPLES, seed) if method == "static" else None
-    try:
-        quantized = to_int8(fp32, method, opts["granularity"], calibration, data.x_train[:1])
-        with quiet_torch_ao():
-            accuracy, loss = evaluate(quantized, data.x_test, data.y_test, CPU)
-    except (RuntimeError, NotImplementedError, AssertionError, TypeError) as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CompressError(f"{method} int8 quantization failed in torch.ao.quantization ({first_line}); "
-                            f"use scheme 'fake' to simulate 8-bit weights instead") from exc
+    quantized, accuracy, loss = quantize_int8_checked(fp32, data, method, opts["granularity"], seed)
     metrics, base_metrics, _ = assess_against(fp32, base_fp32, data, cpu_ctx)
     base_metrics.update(cpu_latency(base_fp32, data.input_shape, ctx.latency_repeats))
     timing = cpu_latency(quantized, data.input_shape, ctx.latency_repeats)

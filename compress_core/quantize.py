@@ -313,24 +313,27 @@ def _run_fake(spec: QuantizeSpec, base, ctx):
                      notes=notes)
 
 
-def _calibration_inputs(x_train: torch.Tensor, seed: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    index = torch.randperm(len(x_train), generator=generator)[:CALIBRATION_SAMPLES]
+def calibration_inputs(x_train: torch.Tensor, seed: int) -> torch.Tensor:
+    """A seeded random subset of `CALIBRATION_SAMPLES` training inputs for static int8's observers."""
+    index = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:CALIBRATION_SAMPLES]
     return x_train[index]
 
 
-def _quantize_checked(spec: QuantizeSpec, fp32: nn.Module, data, method: str) -> tuple[nn.Module, float, float]:
-    """(int8 model, test accuracy, test loss); unsupported layers become a CompressError."""
+def quantize_int8_checked(fp32: nn.Module, data, method: str, granularity: str, seed: int,
+                          model_name: Optional[str] = None) -> tuple[nn.Module, float, float]:
+    """(int8 model, test accuracy, test loss); unsupported layers become a CompressError (naming
+    `model_name` when given) that points to fake quantization instead."""
     from .train import evaluate
 
-    calibration = _calibration_inputs(data.x_train, spec.seed) if method == "static" else None
+    calibration = calibration_inputs(data.x_train, seed) if method == "static" else None
     try:
-        quantized = to_int8(fp32, method, spec.granularity, calibration, data.x_train[:1])
+        quantized = to_int8(fp32, method, granularity, calibration, data.x_train[:1])
         with quiet_torch_ao():
             accuracy, loss = evaluate(quantized, data.x_test, data.y_test, CPU)
     except (RuntimeError, NotImplementedError, AssertionError, TypeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CompressError(f"{method} int8 quantization of model {spec.model!r} failed in torch.ao.quantization "
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        of_model = f" of model {model_name!r}" if model_name else ""
+        raise CompressError(f"{method} int8 quantization{of_model} failed in torch.ao.quantization "
                             f"({first_line}); use scheme 'fake' to simulate 8-bit weights instead") from exc
     return quantized, accuracy, loss
 
@@ -348,7 +351,7 @@ def _run_int8(spec: QuantizeSpec, base, ctx):
     emit(ctx.on_progress, "quantize", 0, 1,
          f"int8 {method} quantization ({engine}, per-{spec.granularity} weights)"
          + (f", calibrating on {min(CALIBRATION_SAMPLES, len(data.x_train))} training inputs" if method == "static" else ""))
-    quantized, accuracy, loss = _quantize_checked(spec, fp32, data, method)
+    quantized, accuracy, loss = quantize_int8_checked(fp32, data, method, spec.granularity, spec.seed, spec.model)
     emit(ctx.on_progress, "measure", 0, 1, "measuring the fp32 baseline and the int8 model on CPU")
     base_metrics = assess(fp32, data, dataclasses.replace(ctx, device=CPU))
     base_metrics.update(cpu_latency(fp32, data.input_shape, ctx.latency_repeats))
