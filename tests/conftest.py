@@ -15,3 +15,20 @@ os.environ["COMPRESS_LAB_HOME"] = tempfile.mkdtemp(prefix="compress_lab_tests_")
 def lab_home(tmp_path_factory):
     """One home for the session so cached baselines are trained once and reused."""
     return tmp_path_factory.mktemp("lab_home")
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """The bytes behind every download button the app creates, by media file id (the URL's stem)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    saved = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        saved[file_id] = path_or_data
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return saved

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from compress_core import fmt, jobs, sweep
 from compress_core.baseline import get_baseline
@@ -23,7 +22,7 @@ from compress_core.quantize import QuantizeSpec
 from compress_core.sensitivity import achieved_sparsity, layer_sensitivity, layer_sizes, propose_layer_amounts
 from compress_core.specs import PruneSpec, TrainSpec
 
-from test_app_pages import open_page, shown  # the page tests' helpers: open a page with preset widgets, read a card
+from apptest_helpers import open_page, shown, worker_home
 
 BASELINE_EPOCHS = 2
 RUN_TIMEOUT_S = 120
@@ -32,15 +31,8 @@ SMALL = PruneSpec(finetune_epochs=1, baseline_epochs=BASELINE_EPOCHS)
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("explore_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COMPRESS_LAB_HOME", str(home))
-        mp.setenv("COMPRESS_LAB_LATENCY_REPEATS", "5")
-        mp.setenv("COMPRESS_LAB_WORKER_IDLE", "20")
-        try:
-            yield home
-        finally:
-            jobs.stop_workers(home)
+    with worker_home(tmp_path_factory, "explore_home") as (home, _):
+        yield home
 
 
 @pytest.fixture(scope="module")
@@ -58,21 +50,6 @@ def base(home):
         return get_baseline(TrainSpec(epochs=BASELINE_EPOCHS), RunContext.create(home=home))
     finally:
         torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def downloads(monkeypatch) -> dict:
-    """The bytes behind every download button the app creates, by media file id (the URL's stem)."""
-    saved = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        file_id = original(self, path_or_data, mimetype, kind, filename)
-        saved[file_id] = path_or_data
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    return saved
 
 
 def downloaded(at, downloads: dict, key: str) -> bytes:

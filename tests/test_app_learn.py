@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -21,37 +20,23 @@ from compress_core.prune import prune_to
 from compress_core.specs import TrainSpec
 from compress_core.train import evaluate
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest_helpers import open_page, shown, worker_home
+
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("learn_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COMPRESS_LAB_HOME", str(home))
-        mp.setenv("COMPRESS_LAB_LATENCY_REPEATS", "5")
-        mp.setenv("COMPRESS_LAB_WORKER_IDLE", "20")
+    with worker_home(tmp_path_factory, "learn_home") as (home, mp):
         mp.setattr(teach, "TEACHING_SPEC", LESSON_SPEC)
-        try:
-            yield home
-        finally:
-            jobs.stop_workers(home)
+        yield home
 
 
 @pytest.fixture(scope="module")
 def first_visit(home) -> AppTest:
     """The Learn page opened once on an empty home: it trains the lesson model itself."""
     assert not baseline_is_cached(LESSON_SPEC, RunContext.create(home=home))
-    return open_learn()
-
-
-def open_learn() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/learn.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("learn")
 
 
 def figure(at: AppTest, key: str) -> dict:
@@ -60,12 +45,6 @@ def figure(at: AppTest, key: str) -> dict:
     charts = [c for c in every if c.proto.id.endswith(f"-{key}")]
     assert len(charts) == 1, f"no chart {key!r}; shown: {[c.proto.id.rsplit('-', 1)[-1] for c in every]}"
     return json.loads(charts[0].proto.spec)
-
-
-def shown(at: AppTest, label: str) -> str:
-    values = [m.value for m in at.metric if m.label == label]
-    assert values, f"no metric {label!r}; shown: {[m.label for m in at.metric]}"
-    return values[0]
 
 
 def test_first_visit_trains_the_lesson_model_and_draws_every_figure(home, first_visit):
@@ -152,7 +131,7 @@ TRY_IT = [  # (button, target page title, widget values the target page must sho
 
 @pytest.mark.parametrize("button, title, expected, settings", TRY_IT, ids=[t[0] for t in TRY_IT])
 def test_try_it_opens_the_page_with_the_lesson_settings(home, first_visit, button, title, expected, settings):
-    at = open_learn()
+    at = open_page("learn")
     for key, value in settings.items():
         widget = at.get_by_key(key)
         assert widget is not None, key

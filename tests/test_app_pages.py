@@ -24,33 +24,16 @@ from compress_core.specs import PruneSpec
 from compress_core.train import evaluate
 from ui import common
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest_helpers import APP, open_page, shown, worker_home
+
 BASELINE_EPOCHS = 3
 RUN_TIMEOUT_S = 240
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("app_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COMPRESS_LAB_HOME", str(home))
-        mp.setenv("COMPRESS_LAB_LATENCY_REPEATS", "5")
-        mp.setenv("COMPRESS_LAB_WORKER_IDLE", "20")
-        try:
-            yield home
-        finally:
-            jobs.stop_workers(home)
-
-
-def open_page(name: str, **state) -> AppTest:
-    """The app on page `name`, with widget values preset by key (as if the user had set them)."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    at.switch_page(f"pages/{name}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    with worker_home(tmp_path_factory, "app_home") as (home, _):
+        yield home
 
 
 def settle(at: AppTest, home: Path) -> AppTest:
@@ -72,12 +55,6 @@ def finish(at: AppTest, home: Path, button: str, prefix: str) -> dict:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return record
-
-
-def shown(at: AppTest, label: str) -> str:
-    values = [m.value for m in at.metric if m.label == label]
-    assert values, f"no metric {label!r}; shown: {[m.label for m in at.metric]}"
-    return values[0]
 
 
 def baseline_of(home: Path):

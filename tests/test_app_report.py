@@ -6,7 +6,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from compress_core import cli, jobs
@@ -15,7 +14,8 @@ from compress_core.quantize import QuantizeSpec
 from compress_core.report import build_report, report_runs
 from compress_core.specs import PruneSpec, TrainSpec
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest_helpers import open_page
+
 COMMON = dict(model="mlp", hidden=(32,), dataset="digits")
 SPECS = [
     TrainSpec(**COMMON, epochs=2),
@@ -38,29 +38,6 @@ def home(tmp_path_factory):
         yield home
 
 
-@pytest.fixture
-def downloads(monkeypatch) -> dict:
-    """The bytes behind every download button the app creates, by media file id (the URL's stem)."""
-    saved = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        file_id = original(self, path_or_data, mimetype, kind, filename)
-        saved[file_id] = path_or_data
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    return saved
-
-
-def open_report() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/report.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def downloaded(at: AppTest, downloads: dict) -> bytes:
     button = at.get("download_button")
     assert len(button) == 1, "no download button"
@@ -74,7 +51,7 @@ def cli_report(home: Path, tmp_path: Path, *args: str) -> bytes:
 
 
 def test_every_finished_run_by_default_same_bytes_as_the_cli(home, downloads, tmp_path):
-    at = open_report()
+    at = open_page("report")
     runs = jobs.open_store(home).list_runs(status="finished")
     assert sorted(at.multiselect(key="report_runs").value) == sorted(r["id"] for r in runs)
     assert not at.get("download_button")  # nothing until the report is built
@@ -90,7 +67,7 @@ def test_every_finished_run_by_default_same_bytes_as_the_cli(home, downloads, tm
 
 
 def test_chosen_runs_and_title_match_the_cli_command(home, downloads, tmp_path):
-    at = open_report()
+    at = open_page("report")
     ids = [r["id"] for r in jobs.open_store(home).list_runs(status="finished", kind="prune")] + \
           [r["id"] for r in jobs.open_store(home).list_runs(status="finished", kind="quantize")]
     at.multiselect(key="report_runs").set_value(ids).run()
@@ -109,7 +86,7 @@ def test_chosen_runs_and_title_match_the_cli_command(home, downloads, tmp_path):
 
 
 def test_a_changed_choice_asks_for_a_new_build(home, downloads):
-    at = open_report()
+    at = open_page("report")
     at.button(key="report_build").click().run()
     assert at.get("download_button")
     first = at.multiselect(key="report_runs").value[0]
@@ -121,7 +98,7 @@ def test_a_changed_choice_asks_for_a_new_build(home, downloads):
 
 
 def test_a_deleted_run_drops_out_of_the_choice(home, downloads):
-    at = open_report()
+    at = open_page("report")
     victim = jobs.record_foreground(TrainSpec(**COMMON, epochs=2, seed=1).to_dict(), home=home)["id"]
     at.run()  # the new run is an option now
     at.multiselect(key="report_runs").set_value([victim]).run()
@@ -139,7 +116,7 @@ def test_engine_errors_are_shown(home, downloads, monkeypatch):
         raise CompressError(f"run {ids[0]} is running; a report takes finished runs only")
 
     monkeypatch.setattr(report, "report_runs", refuse)
-    at = open_report()
+    at = open_page("report")
     first = at.multiselect(key="report_runs").value[0]
     at.button(key="report_build").click().run()
     assert not at.exception
@@ -149,6 +126,6 @@ def test_engine_errors_are_shown(home, downloads, monkeypatch):
 
 def test_no_finished_runs(monkeypatch, tmp_path):
     monkeypatch.setenv("COMPRESS_LAB_HOME", str(tmp_path))
-    at = open_report()
+    at = open_page("report")
     assert any("No finished runs yet" in i.value for i in at.info)
     assert not at.get("multiselect")
