@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +16,8 @@ from compress_core import jobs
 from compress_core.errors import CompressError
 from compress_core.store import RunStore
 
-REPO = Path(__file__).resolve().parent.parent
+from concurrency_helpers import repo_env, run_threads, script_outputs, start_scripts
+
 FAST = {"kind": "train", "model": "mlp", "dataset": "digits", "hidden": [16], "epochs": 1, "seed": 0}
 LONG = {**FAST, "hidden": [256], "epochs": 2000}  # minutes of work: only ever killed or cancelled
 
@@ -111,27 +111,11 @@ print(json.dumps([jobs.submit(dict(spec, seed=0), home) for i in range(n)]))
 
 def test_twenty_runs_from_threads_and_processes(home, monkeypatch):
     monkeypatch.setenv(jobs.ENV_WORKERS, "2")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    procs = [subprocess.Popen([sys.executable, "-c", SUBMITTER, str(home), "4", json.dumps(FAST)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
-    ids, errors = [], []
-
-    def submit_some():
-        try:
-            ids.extend(jobs.submit(dict(FAST), home) for _ in range(4))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=submit_some) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for proc in procs:
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
-        assert "locked" not in err
-        ids += json.loads(out)
+    procs = start_scripts(SUBMITTER, str(home), "4", json.dumps(FAST))
+    ids = []
+    errors = run_threads(lambda: ids.extend(jobs.submit(dict(FAST), home) for _ in range(4)))
+    for submitted in script_outputs(procs, timeout=60):
+        ids += submitted
     assert not errors
     assert len(ids) == len(set(ids)) == 20
     assert len(jobs.live_workers(home)) <= 2
@@ -215,10 +199,9 @@ jobs.worker_main(sys.argv[1], idle_timeout=5)
 
 def test_cancel_and_stop_reach_a_run_that_reports_no_progress(home):
     """A cancel must not depend on the engine calling back often; SIGTERM leaves an honest `interrupted`."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     first = jobs.submit({"kind": "train"}, home, start_workers=False)
     second = jobs.submit({"kind": "train"}, home, start_workers=False)
-    worker = subprocess.Popen([sys.executable, "-c", SILENT_WORKER, str(home)], env=env)
+    worker = subprocess.Popen([sys.executable, "-c", SILENT_WORKER, str(home)], env=repo_env())
     try:
         wait_until(lambda: jobs.get(first, home)["status"] == "running", what="the silent run to start")
         asked = time.monotonic()

@@ -6,7 +6,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,8 @@ from compress_core import store as store_mod
 from compress_core.errors import CompressError
 from compress_core.store import RunStore
 
-REPO = Path(__file__).resolve().parent.parent
+from concurrency_helpers import run_threads, script_outputs, start_scripts
+
 SPEC = {"kind": "train", "model": "mlp", "dataset": "digits", "hidden": [16], "epochs": 1, "seed": 0}
 
 
@@ -245,32 +245,19 @@ print(json.dumps({"made": made, "claimed": claimed}))
 
 def test_concurrent_processes_and_threads_claim_each_run_once(tmp_path):
     """Several processes and threads open a fresh store at once, create and claim runs: none lost or doubled."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(tmp_path), "25"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
-    made, claimed, errors = [], [], []
+    procs = start_scripts(CLAIMER, str(tmp_path), "25")
+    made, claimed = [], []
 
     def thread_work():
-        try:
-            st = RunStore(tmp_path)
-            mine = [st.create_run("train", SPEC) for _ in range(10)]
-            made.extend(mine)
-            while (run := st.claim_next()) is not None:
-                claimed.append(run["id"])
-                st.finish(run["id"], {"metrics": {"by": "thread"}})
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        st = RunStore(tmp_path)
+        mine = [st.create_run("train", SPEC) for _ in range(10)]
+        made.extend(mine)
+        while (run := st.claim_next()) is not None:
+            claimed.append(run["id"])
+            st.finish(run["id"], {"metrics": {"by": "thread"}})
 
-    threads = [threading.Thread(target=thread_work) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-        assert "locked" not in err
-        data = json.loads(out)
+    errors = run_threads(thread_work)
+    for data in script_outputs(procs, timeout=120):
         made += data["made"]
         claimed += data["claimed"]
     assert not errors
