@@ -5,7 +5,7 @@ from torch import nn
 
 from .context import RunContext
 from .data import Dataset
-from .metrics import compare_to_baseline, layer_rows, model_measures, paired_latency_ms
+from .metrics import compare_to_baseline, layer_rows, model_measures, paired_latencies
 from .train import evaluate
 
 
@@ -16,18 +16,21 @@ def assess(model: nn.Module, data: Dataset, ctx: RunContext, *, latency: bool = 
             **model_measures(model, data.input_shape, latency_repeats=ctx.latency_repeats, latency=latency)}
 
 
-def assess_against(model: nn.Module, base_model: nn.Module, data: Dataset, ctx: RunContext) -> tuple[dict, dict, list]:
+def assess_against(model: nn.Module, base_model: nn.Module, data: Dataset, ctx: RunContext, *,
+                   latency: bool = True) -> tuple[dict, dict, list]:
     """(metrics of `model` with comparisons, metrics of the baseline, per-layer rows of `model`).
 
     Both models are timed in the same process with their calls alternating, so latency
-    ratios compare like with like.
+    ratios compare like with like. `latency=False` skips timing for callers that time a
+    different model (e.g. the int8 version of `model`) against the baseline themselves.
     """
     base = assess(base_model, data, ctx, latency=False)
     base.update(theoretical_speedup=1.0, speedup_b1=1.0, speedup_b64=1.0, size_ratio_fp32=1.0)
     metrics = assess(model, data, ctx, latency=False)
-    for batch, repeats in ((1, ctx.latency_repeats), (64, max(5, ctx.latency_repeats // 3))):
-        key = f"latency_ms_b{batch}"
-        base[key], metrics[key] = paired_latency_ms(base_model, model, data.input_shape, batch, repeats=repeats)
+    if latency:
+        base_timing, timing = paired_latencies(base_model, model, data.input_shape, ctx.latency_repeats)
+        base.update(base_timing)
+        metrics.update(timing)
     metrics.update(compare_to_baseline(metrics, base))
     metrics["baseline_accuracy"] = base["accuracy"]
     metrics["baseline_loss"] = base["loss"]

@@ -70,13 +70,21 @@ def global_sparsity(model: nn.Module) -> float:
     return 1 - sum(r["nonzero"] for r in rows) / max(total, 1)
 
 
+def device_of(model: nn.Module) -> torch.device:
+    """Where a model's tensors live; CPU for models without parameters (int8 modules keep
+    their weights in packed params, which are neither parameters nor buffers)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def flops(model: nn.Module, input_shape: Sequence[int]) -> dict:
     """Dense and density-scaled FLOPs of one sample's forward pass.
 
     `FlopCounterMode` counts 2 FLOPs per multiply-add. The effective count scales each
     prunable layer's FLOPs by its weight density (what a perfect sparse kernel would do).
     """
-    device = next(model.parameters()).device
+    device = device_of(model)
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -166,7 +174,7 @@ def latency_ms(model: nn.Module, input_shape: Sequence[int], batch: int, *, repe
 
     Stops early after `max_seconds` of timing (at least 5 calls) so huge models stay usable.
     """
-    device = next(model.parameters()).device
+    device = device_of(model)
     x = torch.randn(batch, *input_shape, device=device)
     was_training = model.training
     model.eval()
@@ -205,7 +213,7 @@ def paired_latency_ms(model_a: nn.Module, model_b: nn.Module, input_shape: Seque
             torch.cuda.synchronize()
         return time.perf_counter() - t0
 
-    inputs = [torch.randn(batch, *input_shape, device=next(m.parameters()).device) for m in (model_a, model_b)]
+    inputs = [torch.randn(batch, *input_shape, device=device_of(m)) for m in (model_a, model_b)]
     modes = [m.training for m in (model_a, model_b)]
     model_a.eval()
     model_b.eval()
@@ -222,6 +230,26 @@ def paired_latency_ms(model_a: nn.Module, model_b: nn.Module, input_shape: Seque
     return statistics.median(times_a) * 1000, statistics.median(times_b) * 1000
 
 
+def latency_plan(repeats: int) -> tuple[tuple[int, int], ...]:
+    """(batch, timed calls) pairs: every call at batch 1, a third of them (at least 5) at batch 64."""
+    return (1, repeats), (64, max(5, repeats // 3))
+
+
+def paired_latencies(model_a: nn.Module, model_b: nn.Module, input_shape: Sequence[int],
+                     repeats: int) -> tuple[dict, dict]:
+    """`latency_ms_b1`/`latency_ms_b64` of two models, timed in alternation (see `paired_latency_ms`)."""
+    timing_a, timing_b = {}, {}
+    for batch, calls in latency_plan(repeats):
+        key = f"latency_ms_b{batch}"
+        timing_a[key], timing_b[key] = paired_latency_ms(model_a, model_b, input_shape, batch, repeats=calls)
+    return timing_a, timing_b
+
+
+def speedups(baseline: dict, measures: dict) -> dict:
+    """Measured speed-ups: the baseline's latency over this model's, at batch 1 and 64."""
+    return {f"speedup_b{b}": baseline[f"latency_ms_b{b}"] / max(measures[f"latency_ms_b{b}"], 1e-9) for b in (1, 64)}
+
+
 def model_measures(model: nn.Module, input_shape: Sequence[int], *, latency_repeats: int = 30,
                    latency: bool = True) -> dict:
     """Every size/FLOPs/latency figure of one model, with the method noted in key names.
@@ -233,8 +261,8 @@ def model_measures(model: nn.Module, input_shape: Sequence[int], *, latency_repe
     f = flops(model, input_shape)
     timing = {}
     if latency:
-        timing = {"latency_ms_b1": latency_ms(model, input_shape, 1, repeats=latency_repeats),
-                  "latency_ms_b64": latency_ms(model, input_shape, 64, repeats=max(5, latency_repeats // 3))}
+        timing = {f"latency_ms_b{batch}": latency_ms(model, input_shape, batch, repeats=calls)
+                  for batch, calls in latency_plan(latency_repeats)}
     return {
         "params_total": total,
         "params_nonzero": nonzero,
@@ -250,10 +278,11 @@ def model_measures(model: nn.Module, input_shape: Sequence[int], *, latency_repe
 
 
 def compare_to_baseline(measures: dict, baseline: dict) -> dict:
-    """Ratios against the baseline measured in the same run: speed-ups and theoretical speed-up."""
+    """Ratios against the baseline measured in the same run: theoretical speed-up, size ratio and,
+    when both were timed, the measured speed-ups."""
+    timed = all(f"latency_ms_b{b}" in d for b in (1, 64) for d in (measures, baseline))
     return {
         "theoretical_speedup": baseline["flops_dense"] / max(measures["flops_effective"], 1),
-        "speedup_b1": baseline["latency_ms_b1"] / max(measures["latency_ms_b1"], 1e-9),
-        "speedup_b64": baseline["latency_ms_b64"] / max(measures["latency_ms_b64"], 1e-9),
+        **(speedups(baseline, measures) if timed else {}),
         "size_ratio_fp32": measures["size_fp32_bytes"] / max(baseline["size_fp32_bytes"], 1),
     }

@@ -263,21 +263,20 @@ def _quantize_int8(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[
     """A real int8 model; shape measures (params, sparsity, FLOPs) are those of the fp32 weights it
     was converted from (the symmetric int8 grid keeps zeros exact), accuracy, size and latency its own."""
     from .assess import assess_against
-    from .metrics import serialized_size
-    from .quantize import CPU, cpu_latency, int8_method, quantize_int8_checked, quiet_torch_ao
+    from .metrics import serialized_size, speedups
+    from .quantize import CPU, int8_method, paired_cpu_latency, quantize_int8_checked, quiet_torch_ao
 
     data, cpu_ctx = base.data, dataclasses.replace(ctx, device=CPU)
     fp32, base_fp32 = model.to(CPU).eval(), copy.deepcopy(base.model).to(CPU).eval()
     method = int8_method(fp32)
     quantized, accuracy, loss = quantize_int8_checked(fp32, data, method, opts["granularity"], seed)
-    metrics, base_metrics, _ = assess_against(fp32, base_fp32, data, cpu_ctx)
-    base_metrics.update(cpu_latency(base_fp32, data.input_shape, ctx.latency_repeats))
-    timing = cpu_latency(quantized, data.input_shape, ctx.latency_repeats)
+    metrics, base_metrics, _ = assess_against(fp32, base_fp32, data, cpu_ctx, latency=False)
+    base_timing, timing = paired_cpu_latency(base_fp32, quantized, data.input_shape, ctx.latency_repeats)
+    base_metrics.update(base_timing)
     with quiet_torch_ao():
         size = serialized_size(quantized.state_dict())
     metrics.update(accuracy=accuracy, loss=loss, accuracy_change=accuracy - base_metrics["accuracy"], **timing,
-                   speedup_b1=base_metrics["latency_ms_b1"] / max(timing["latency_ms_b1"], 1e-9),
-                   speedup_b64=base_metrics["latency_ms_b64"] / max(timing["latency_ms_b64"], 1e-9),
+                   **speedups(base_metrics, timing),
                    int8_method=method, size_quantized_bytes=size,
                    size_ratio_quantized=size / max(base_metrics["size_fp32_bytes"], 1))
     return quantized, metrics, base_metrics

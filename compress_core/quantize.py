@@ -233,28 +233,12 @@ def int8_layer_rows(fp32: nn.Module, quantized: nn.Module) -> list[dict]:
     return rows
 
 
-class _CPUAnchored(nn.Module):
-    """`metrics.latency_ms` finds the device through the first parameter; int8 layers keep
-    their weights in packed params, not nn.Parameter, so this wrapper lends a CPU one.
-    Both models of a comparison are wrapped, so its ~1.5 us per call cancels out."""
+def paired_cpu_latency(fp32: nn.Module, quantized: nn.Module, input_shape, repeats: int) -> tuple[dict, dict]:
+    """Latency of an fp32 model and its int8 version on CPU, timed in alternation like every comparison."""
+    from .metrics import paired_latencies
 
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-        self.anchor = nn.Parameter(torch.empty(0), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-def cpu_latency(model: nn.Module, input_shape, repeats: int) -> dict:
-    """latency_ms_b1 / latency_ms_b64 on CPU, timed like every other model in the lab."""
-    from .metrics import latency_ms
-
-    wrapped = _CPUAnchored(model)
     with quiet_torch_ao():
-        return {"latency_ms_b1": latency_ms(wrapped, input_shape, 1, repeats=repeats),
-                "latency_ms_b64": latency_ms(wrapped, input_shape, 64, repeats=max(5, repeats // 3))}
+        return paired_latencies(fp32, quantized, input_shape, repeats)
 
 
 def _recipe(spec: QuantizeSpec, data, method: str, engine: str) -> dict:
@@ -340,7 +324,7 @@ def quantize_int8_checked(fp32: nn.Module, data, method: str, granularity: str, 
 
 def _run_int8(spec: QuantizeSpec, base, ctx):
     from .assess import assess
-    from .metrics import serialized_size
+    from .metrics import serialized_size, speedups
     from .progress import emit
     from .results import RunResult
 
@@ -353,12 +337,12 @@ def _run_int8(spec: QuantizeSpec, base, ctx):
          + (f", calibrating on {min(CALIBRATION_SAMPLES, len(data.x_train))} training inputs" if method == "static" else ""))
     quantized, accuracy, loss = quantize_int8_checked(fp32, data, method, spec.granularity, spec.seed, spec.model)
     emit(ctx.on_progress, "measure", 0, 1, "measuring the fp32 baseline and the int8 model on CPU")
-    base_metrics = assess(fp32, data, dataclasses.replace(ctx, device=CPU))
-    base_metrics.update(cpu_latency(fp32, data.input_shape, ctx.latency_repeats))
+    base_metrics = assess(fp32, data, dataclasses.replace(ctx, device=CPU), latency=False)
+    base_timing, timing = paired_cpu_latency(fp32, quantized, data.input_shape, ctx.latency_repeats)
+    base_metrics.update(base_timing)
     base_metrics.update(theoretical_speedup=1.0, speedup_b1=1.0, speedup_b64=1.0, size_ratio_fp32=1.0)
     with quiet_torch_ao():
         size = serialized_size(quantized.state_dict())
-    timing = cpu_latency(quantized, data.input_shape, ctx.latency_repeats)
     layers = int8_layer_rows(fp32, quantized)
     metrics = {"accuracy": accuracy, "loss": loss, "baseline_accuracy": base_metrics["accuracy"],
                "baseline_loss": base_metrics["loss"], "accuracy_change": accuracy - base_metrics["accuracy"],
@@ -366,8 +350,7 @@ def _run_int8(spec: QuantizeSpec, base, ctx):
                "int8_engine": engine, "params_total": base_metrics["params_total"],
                "int8_layers": sum(r["int8"] for r in layers), "fp32_layers": sum(not r["int8"] for r in layers),
                "size_quantized_bytes": size, "size_ratio_quantized": size / max(base_metrics["size_fp32_bytes"], 1),
-               **timing, "speedup_b1": base_metrics["latency_ms_b1"] / max(timing["latency_ms_b1"], 1e-9),
-               "speedup_b64": base_metrics["latency_ms_b64"] / max(timing["latency_ms_b64"], 1e-9),
+               **timing, **speedups(base_metrics, timing),
                "threads": torch.get_num_threads()}
     notes = [_method_note(method, engine, len(data.x_train)),
              "size_quantized_bytes is the real size of torch.save(int8 state_dict); size_ratio_quantized divides it "

@@ -24,7 +24,7 @@ import torch_pruning as tp
 from torch import nn
 
 from .errors import CompressError
-from .metrics import count_params, layer_rows
+from .metrics import count_params, device_of, layer_rows
 from .models import prunable_layers
 
 _NORMS = {"l1": 1, "l2": 2}
@@ -47,7 +47,7 @@ def max_amount(channels: int) -> float:
 def _pruner(model: nn.Module, input_shape: Sequence[int], amount: float, importance: str) -> tp.pruner.MetaPruner:
     if importance not in _NORMS:
         raise CompressError(f"importance must be one of {', '.join(_NORMS)}; got {importance!r}")
-    device = next(model.parameters()).device
+    device = device_of(model)
     classifier = prunable_layers(model)[-1][1]  # its outputs are the classes: never pruned
     return tp.pruner.MetaPruner(model, torch.zeros(1, *input_shape, device=device),
                                 importance=tp.importance.MagnitudeImportance(p=_NORMS[importance]),

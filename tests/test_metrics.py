@@ -71,3 +71,13 @@ def test_paired_latency_times_both_models():
     small, large = _mlp(), nn.Sequential(nn.Linear(4, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 2))
     a, b = paired_latency_ms(small, large, (4,), 64, repeats=15, warmup=2)
     assert 0 < a < b, "a 512-wide network takes longer than a 3-wide one"
+
+
+def test_device_of_models_without_parameters_is_cpu():
+    """int8 layers keep packed weights that are not parameters; timing and FLOPs still find a device."""
+    from compress_core.metrics import device_of, latency_ms
+
+    assert device_of(_mlp()) == torch.device("cpu")
+    no_params = nn.Sequential(nn.ReLU(), nn.Flatten())
+    assert device_of(no_params) == torch.device("cpu")
+    assert latency_ms(no_params, (4,), 1, repeats=3, warmup=1) > 0
