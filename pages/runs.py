@@ -60,21 +60,19 @@ if not view.empty:
     chosen = c[0].selectbox("Run", list(labels), format_func=labels.get, key="runs_selected")
     status = view.loc[view["id"] == chosen, "status"].iloc[0]
     kind = view.loc[view["id"] == chosen, "kind"].iloc[0]
-    with c[1]:
-        if st.button("Cancel", key="runs_cancel", disabled=status not in common.ACTIVE):
-            try:
-                jobs.cancel(chosen, common.home())
-                st.rerun()
-            except CompressError as exc:
-                common.show_error(exc)
-    with c[2]:
-        if st.button("Delete", key="runs_delete", disabled=status == "running",
-                     help="removes the run and its saved weights; cancel a running run first"):
-            try:
-                jobs.delete(chosen, common.home())
-                st.rerun()
-            except CompressError as exc:
-                common.show_error(exc)
+    def act(action) -> None:
+        """Cancel or delete the chosen run; an engine refusal shows as an error, not a traceback."""
+        try:
+            action(chosen, common.home())
+            st.rerun()
+        except CompressError as exc:
+            common.show_error(exc)
+
+    if c[1].button("Cancel", key="runs_cancel", disabled=status not in common.ACTIVE):
+        act(jobs.cancel)
+    if c[2].button("Delete", key="runs_delete", disabled=status == "running",
+                   help="removes the run and its saved weights; cancel a running run first"):
+        act(jobs.delete)
     with c[3]:
         if kind in common.RUN_PAGES:
             common.link_to_run(chosen, kind, f"Open in the {kind.capitalize()} page")
