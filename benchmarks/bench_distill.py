@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import compress_core  # noqa: E402
-from compress_core.baseline import get_baseline  # noqa: E402
+from compress_core.training.baseline import get_baseline  # noqa: E402
 from compress_core.context import RunContext  # noqa: E402
-from compress_core.distill import DistillSpec, labeled_indices, student_epochs  # noqa: E402
-from compress_core.models import build_model  # noqa: E402
-from compress_core.train import FitConfig, evaluate, fit, seeded  # noqa: E402
+from compress_core.methods.distill import DistillSpec, labeled_indices, student_epochs  # noqa: E402
+from compress_core.models.zoo import build_model  # noqa: E402
+from compress_core.training.loop import FitConfig, evaluate, fit, seeded  # noqa: E402
 
 COMMON = "--teacher lenet300 --student mlp --hidden 16 --dataset digits"
 REGIMES = [("10% labels, transfer all", dict(train_fraction=0.1, transfer="all"), "--train-fraction 0.1 --transfer all"),

@@ -24,7 +24,7 @@ from torch import nn  # noqa: E402
 from torch.nn.utils import prune  # noqa: E402
 
 import compress_core  # noqa: E402
-from compress_core.data import load_dataset  # noqa: E402
+from compress_core.data.datasets import load_dataset  # noqa: E402
 
 AMOUNT, FINETUNE_EPOCHS = 0.9, 3
 

@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import compress_core  # noqa: E402
-from compress_core.baseline import get_baseline  # noqa: E402
+from compress_core.training.baseline import get_baseline  # noqa: E402
 from compress_core.context import RunContext  # noqa: E402
-from compress_core.metrics import latency_ms, serialized_size  # noqa: E402
-from compress_core.models import build_model  # noqa: E402
-from compress_core.quantize import (  # noqa: E402
+from compress_core.measure.metrics import latency_ms, serialized_size  # noqa: E402
+from compress_core.models.zoo import build_model  # noqa: E402
+from compress_core.methods.quantize import (  # noqa: E402
     QuantizeSpec, _CPUAnchored, fake_quantize_model, int8_method, packed_size_bytes, quiet_torch_ao, to_int8)
-from compress_core.train import evaluate  # noqa: E402
+from compress_core.training.loop import evaluate  # noqa: E402
 
 LATENCY_CASES = [("lenet300", (1, 8, 8), "digits 8x8"), ("lenet5", (1, 8, 8), "digits 8x8"),
                  ("lenet300", (1, 28, 28), "MNIST-sized"), ("lenet5", (1, 28, 28), "MNIST-sized"),

@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import compress_core  # noqa: E402
-from compress_core.baseline import get_baseline  # noqa: E402
+from compress_core.training.baseline import get_baseline  # noqa: E402
 from compress_core.context import RunContext  # noqa: E402
-from compress_core.metrics import count_params, flops, latency_ms  # noqa: E402
-from compress_core.models import build_model  # noqa: E402
+from compress_core.measure.metrics import count_params, flops, latency_ms  # noqa: E402
+from compress_core.models.zoo import build_model  # noqa: E402
 from compress_core.specs import PruneSpec  # noqa: E402
-from compress_core.structured import load_pruned, prune_channels  # noqa: E402
+from compress_core.methods.structured import load_pruned, prune_channels  # noqa: E402
 
 BATCH = 64
 SHAPE_CASES = [("lenet5", (1, 28, 28), "MNIST-sized 28x28"), ("lenet300", (1, 28, 28), "MNIST-sized 28x28"),

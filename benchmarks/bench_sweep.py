@@ -42,8 +42,8 @@ def timed_sweep(home: Path, levels: list[float], seeds: int, workers: int, model
 
 
 def sensitivity_timing(home: Path) -> dict:
-    from compress_core.baseline import get_baseline
-    from compress_core.sensitivity import run_sensitivity
+    from compress_core.training.baseline import get_baseline
+    from compress_core.explore.sensitivity import run_sensitivity
 
     ctx = RunContext.create(home=home)
     spec = TrainSpec(model="lenet5", dataset="digits")

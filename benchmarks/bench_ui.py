@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         return 1
     from playwright.sync_api import sync_playwright
 
-    from compress_core.baseline import get_baseline
+    from compress_core.training.baseline import get_baseline
     from compress_core.context import RunContext
     from compress_core.specs import PruneSpec
 

@@ -10,16 +10,16 @@ import secrets
 import time
 from pathlib import Path
 
-from .context import RunContext, environment
-from .errors import CompressError
-from .methods import METHODS
-from .results import RunResult
-from .specs import BaseSpec, spec_from_dict
+from compress_core.context import RunContext, environment
+from compress_core.errors import CompressError
+from compress_core.methods.registry import METHODS
+from compress_core.results import RunResult
+from compress_core.specs import BaseSpec, spec_from_dict
 
 # Modules that register run kinds (kept lazy to avoid import cycles).
-_METHOD_MODULES = {"train": "compress_core.training_run", "prune": "compress_core.prune",
-                   "distill": "compress_core.distill", "quantize": "compress_core.quantize",
-                   "pipeline": "compress_core.pipeline"}
+_METHOD_MODULES = {"train": "compress_core.methods.train", "prune": "compress_core.methods.prune",
+                   "distill": "compress_core.methods.distill", "quantize": "compress_core.methods.quantize",
+                   "pipeline": "compress_core.methods.pipeline"}
 _RUNNERS = {"train": "run_train", "prune": "run_prune", "distill": "run_distill",
             "quantize": "run_quantize", "pipeline": "run_pipeline"}
 

@@ -10,10 +10,10 @@ from typing import Optional
 
 import torch
 
-from .paths import data_dir as resolve_data_dir
-from .paths import home_dir
-from .progress import ProgressCallback
-from .train import pick_device
+from compress_core.paths import data_dir as resolve_data_dir
+from compress_core.paths import home_dir
+from compress_core.progress import ProgressCallback
+from compress_core.training.loop import pick_device
 
 
 @dataclass

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
 
-from .errors import CompressError
+from compress_core.errors import CompressError
 
 T = TypeVar("T")
 

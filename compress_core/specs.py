@@ -12,13 +12,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
-from .errors import CompressError
-from .models import MODELS, parse_hidden
+from compress_core.errors import CompressError
+from compress_core.models.zoo import MODELS, parse_hidden
 
 SPEC_TYPES: dict[str, type] = {}
 # Spec classes of other run kinds live beside their method and register on import.
-SPEC_MODULES = {"distill": "compress_core.distill", "quantize": "compress_core.quantize",
-                "pipeline": "compress_core.pipeline"}
+SPEC_MODULES = {"distill": "compress_core.methods.distill", "quantize": "compress_core.methods.quantize",
+                "pipeline": "compress_core.methods.pipeline"}
 
 
 def spec_type(cls):
@@ -50,7 +50,7 @@ def check_choice(name: str, value, allowed) -> None:
 
 def check_dataset_name(name: str) -> None:
     """A registry name or a path to a .csv/.npz file (existence is checked when loading)."""
-    from .data import DATASETS
+    from compress_core.data.datasets import DATASETS
 
     if not isinstance(name, str) or not name:
         raise CompressError(f"dataset must be a name ({', '.join(DATASETS.names())}) or a .csv/.npz path; got {name!r}")

@@ -11,11 +11,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from compress_core import fmt, jobs, plots
+from compress_core.present import fmt
+
+from compress_core.runs import jobs
+
+from compress_core.present import plots
 from compress_core.errors import CompressError
-from compress_core.export import CHECK_ROWS, FORMATS, INT8_FORMATS, TOLERANCE, export_run
-from compress_core.pareto import pareto_front
-from compress_core.report import full_spec
+from compress_core.runs.export import CHECK_ROWS, FORMATS, INT8_FORMATS, TOLERANCE, export_run
+from compress_core.explore.pareto import pareto_front
+from compress_core.present.report import full_spec
 from ui import common
 
 common.ensure_navigation()

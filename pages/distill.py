@@ -3,7 +3,9 @@ import math
 
 import streamlit as st
 
-from compress_core import fmt, plots
+from compress_core.present import fmt
+
+from compress_core.present import plots
 from ui import common
 
 common.ensure_navigation()
@@ -43,7 +45,7 @@ with settings:
 
 
 def build_spec(temperature: float):
-    from compress_core.distill import DistillSpec
+    from compress_core.methods.distill import DistillSpec
 
     return DistillSpec(model=student, hidden=hidden, dataset=dataset, label_column=label_column, teacher=teacher,
                        teacher_hidden=teacher_hidden, teacher_epochs=int(teacher_epochs) or None,
@@ -57,7 +59,7 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("distill_temp
 @st.fragment
 def preview_panel(base) -> None:
     """The temperature slider and the teacher's softened outputs at that temperature."""
-    from compress_core import preview
+    from compress_core.present import preview
 
     temperature = st.slider("Temperature T", 0.5, 20.0, 4.0, 0.5, key="distill_temperature",
                             help="T > 1 spreads the teacher's probability over the wrong classes: the 'dark "

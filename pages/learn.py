@@ -5,12 +5,18 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from compress_core import fmt, jobs, plots, teach
+from compress_core.present import fmt
+
+from compress_core.runs import jobs
+
+from compress_core.present import plots
+
+from compress_core.present import teach
 from compress_core.context import RunContext
 from compress_core.errors import CompressError
-from compress_core.metrics import count_params
-from compress_core.models import prunable_layers
-from compress_core.train import evaluate, predict_logits
+from compress_core.measure.metrics import count_params
+from compress_core.models.zoo import prunable_layers
+from compress_core.training.loop import evaluate, predict_logits
 from ui import common
 
 common.ensure_navigation()
@@ -29,7 +35,7 @@ common.use_few_threads()
 # ---------------------------------------------------------------- the model and cached derived data
 def teaching_baseline():
     """The cached LeNet-300-100 on digits; trained here on first use (seconds on 2 cores), with a progress bar."""
-    from compress_core.baseline import get_baseline
+    from compress_core.training.baseline import get_baseline
 
     spec = teach.TEACHING_SPEC
     base = common.baseline(spec, P, train=False)
@@ -74,7 +80,7 @@ def speed(key: str, _base, amount: float, measurement: int):
 
 def finished_runs() -> list[dict]:
     """Finished runs with every spec field filled in (a run recorded from a partial spec dict lacks defaults)."""
-    from compress_core.report import full_spec
+    from compress_core.present.report import full_spec
 
     runs = jobs.open_store(common.home()).list_runs(status="finished")
     return [{**run, "spec": full_spec(run["spec"])} for run in runs]

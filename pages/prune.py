@@ -1,7 +1,9 @@
 """Prune: preview one-shot pruning of the cached baseline as the slider moves, then run it with fine-tuning."""
 import streamlit as st
 
-from compress_core import fmt, plots
+from compress_core.present import fmt
+
+from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.specs import PRUNE_METHODS, PRUNE_SCHEDULES, PRUNE_SCOPES, PruneSpec
 from ui import common
@@ -54,7 +56,7 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("prune_amount
 @st.fragment
 def preview_panel(base) -> None:
     """The amount slider and what one-shot pruning of the baseline does; reruns alone when the slider moves."""
-    from compress_core import preview
+    from compress_core.present import preview
 
     amount = st.slider("Amount to prune", 0, 99, 50, 1, format="%d%%", key="prune_amount",
                        help="share of weights (masks) or of channels (structured) removed")
@@ -103,7 +105,7 @@ def preview_panel(base) -> None:
     ], plots.weight_histogram(edges, series, thresholds, title), key="prune_preview_hist")
     st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy. {MASKED_NOTE.capitalize()}.")
     if schedule == "agp":
-        from compress_core.prune import agp_schedule
+        from compress_core.methods.prune import agp_schedule
 
         common.chart(plots.agp_schedule(agp_schedule(0.0, amount / 100, int(steps))), key="prune_preview_agp")
 
@@ -179,7 +181,7 @@ def result_histogram(run: dict):
 
     import numpy as np
 
-    from compress_core import preview
+    from compress_core.present import preview
     from compress_core.specs import spec_from_dict
 
     path = (run.get("artifacts") or {}).get("weights")

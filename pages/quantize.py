@@ -2,7 +2,9 @@
 import pandas as pd
 import streamlit as st
 
-from compress_core import fmt, plots
+from compress_core.present import fmt
+
+from compress_core.present import plots
 from ui import common
 
 common.ensure_navigation()
@@ -33,7 +35,7 @@ with settings:
 
 
 def build_spec(bits: int):
-    from compress_core.quantize import QuantizeSpec
+    from compress_core.methods.quantize import QuantizeSpec
 
     return QuantizeSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, scheme=scheme,
                         bits=8 if scheme == "int8" else int(bits), granularity=granularity, seed=int(seed),
@@ -46,8 +48,8 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bit
 @st.fragment
 def preview_panel(base) -> None:
     """Bits slider, layer choice, and that layer's weights on the k-bit grid with the error it causes."""
-    from compress_core import preview
-    from compress_core.models import prunable_layers
+    from compress_core.present import preview
+    from compress_core.models.zoo import prunable_layers
 
     bits = st.slider("Bits per weight", 2, 8, 4, key="quantize_bits", disabled=scheme == "int8",
                      help="int8 always stores 8 bits; the slider sets the bits of fake quantization")

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from compress_core import fmt, jobs, plots
+from compress_core.present import fmt
+
+from compress_core.runs import jobs
+
+from compress_core.present import plots
 from compress_core.errors import CompressError
-from compress_core.report import build_report, full_spec, report_runs, trade_off
+from compress_core.present.report import build_report, full_spec, report_runs, trade_off
 from ui import common
 
 common.ensure_navigation()

@@ -3,7 +3,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from compress_core import jobs, plots
+from compress_core.runs import jobs
+
+from compress_core.present import plots
 from compress_core.errors import CompressError
 from ui import common
 

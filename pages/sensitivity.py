@@ -11,12 +11,14 @@ import time
 import pandas as pd
 import streamlit as st
 
-from compress_core import fmt, plots
+from compress_core.present import fmt
+
+from compress_core.present import plots
 from compress_core.errors import CompressError
-from compress_core.sensitivity import (achieved_sparsity, check_amounts, layer_sensitivity, layer_sizes,
+from compress_core.explore.sensitivity import (achieved_sparsity, check_amounts, layer_sensitivity, layer_sizes,
                                        predicted_drop, propose_layer_amounts)
 from compress_core.specs import PruneSpec, TrainSpec
-from compress_core.sweep import parse_levels
+from compress_core.explore.sweep import parse_levels
 from ui import common
 
 common.ensure_navigation()

@@ -10,7 +10,9 @@ import time
 import pandas as pd
 import streamlit as st
 
-from compress_core import plots, sweep
+from compress_core.present import plots
+
+from compress_core.explore import sweep
 from compress_core.errors import CompressError
 from compress_core.specs import spec_from_dict
 from ui import common

@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from compress_core import jobs
+from compress_core.runs import jobs
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 

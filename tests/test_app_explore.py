@@ -14,12 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compress_core import fmt, jobs, sweep
-from compress_core.baseline import get_baseline
+from compress_core.present import fmt
+
+from compress_core.runs import jobs
+
+from compress_core.explore import sweep
+from compress_core.training.baseline import get_baseline
 from compress_core.context import RunContext
-from compress_core.export import FORMATS, INT8_FORMATS
-from compress_core.quantize import QuantizeSpec
-from compress_core.sensitivity import achieved_sparsity, layer_sensitivity, layer_sizes, propose_layer_amounts
+from compress_core.runs.export import FORMATS, INT8_FORMATS
+from compress_core.methods.quantize import QuantizeSpec
+from compress_core.explore.sensitivity import achieved_sparsity, layer_sensitivity, layer_sizes, propose_layer_amounts
 from compress_core.specs import PruneSpec, TrainSpec
 
 from apptest_helpers import open_page, shown, worker_home

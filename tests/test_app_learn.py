@@ -12,13 +12,17 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from compress_core import fmt, jobs, teach
-from compress_core.baseline import get_baseline
+from compress_core.present import fmt
+
+from compress_core.runs import jobs
+
+from compress_core.present import teach
+from compress_core.training.baseline import get_baseline
 from compress_core.context import RunContext
-from compress_core.preview import baseline_is_cached
-from compress_core.prune import prune_to
+from compress_core.present.preview import baseline_is_cached
+from compress_core.methods.prune import prune_to
 from compress_core.specs import TrainSpec
-from compress_core.train import evaluate
+from compress_core.training.loop import evaluate
 
 from apptest_helpers import open_page, shown, worker_home
 

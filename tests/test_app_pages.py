@@ -14,14 +14,18 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from compress_core import api, fmt, jobs
-from compress_core.baseline import get_baseline
+from compress_core import api
+
+from compress_core.present import fmt
+
+from compress_core.runs import jobs
+from compress_core.training.baseline import get_baseline
 from compress_core.context import RunContext
 from compress_core.errors import CompressError
-from compress_core.metrics import global_sparsity
-from compress_core.prune import prune_to
+from compress_core.measure.metrics import global_sparsity
+from compress_core.methods.prune import prune_to
 from compress_core.specs import PruneSpec
-from compress_core.train import evaluate
+from compress_core.training.loop import evaluate
 from ui import common
 
 from apptest_helpers import APP, open_page, shown, worker_home
@@ -163,7 +167,7 @@ def test_distill_run_shows_teacher_students_and_control(home):
 
 
 def test_quantize_preview_and_int8_run(home):
-    from compress_core.quantize import fake_quantize_model
+    from compress_core.methods.quantize import fake_quantize_model
 
     at = settle(open_page("quantize", quantize_baseline_epochs=BASELINE_EPOCHS), home)
     at.slider(key="quantize_bits").set_value(3).run()

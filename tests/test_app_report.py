@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from compress_core import cli, jobs
-from compress_core.distill import DistillSpec
-from compress_core.quantize import QuantizeSpec
-from compress_core.report import build_report, report_runs
+from compress_core.cli import main as cli
+
+from compress_core.runs import jobs
+from compress_core.methods.distill import DistillSpec
+from compress_core.methods.quantize import QuantizeSpec
+from compress_core.present.report import build_report, report_runs
 from compress_core.specs import PruneSpec, TrainSpec
 
 from apptest_helpers import open_page
@@ -109,7 +111,7 @@ def test_a_deleted_run_drops_out_of_the_choice(home, downloads):
 
 
 def test_engine_errors_are_shown(home, downloads, monkeypatch):
-    from compress_core import report
+    from compress_core.present import report
     from compress_core.errors import CompressError
 
     def refuse(home, ids):

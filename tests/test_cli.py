@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from compress_core.cli import build_parser, main
+from compress_core.cli.main import build_parser, main
 
 REQUIRED_METRICS = {"accuracy", "loss", "baseline_accuracy", "params_total", "params_nonzero", "sparsity",
                     "compression_ratio", "flops_dense", "flops_effective", "theoretical_speedup", "size_fp32_bytes",

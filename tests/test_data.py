@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from compress_core import data
-from compress_core.data import (
+from compress_core.data import datasets as data
+from compress_core.data.datasets import (
     DATASETS,
     Dataset,
     dataset_fingerprint,

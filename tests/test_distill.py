@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 import compress_core
-from compress_core import distill
-from compress_core.data import load_dataset
-from compress_core.distill import UNLABELED, DistillSpec, distillation_loss, labeled_indices, matched_epochs
+from compress_core.methods import distill
+from compress_core.data.datasets import load_dataset
+from compress_core.methods.distill import UNLABELED, DistillSpec, distillation_loss, labeled_indices, matched_epochs
 from compress_core.errors import CompressError
 from compress_core.specs import spec_from_dict
 
@@ -203,7 +203,7 @@ def test_scratch_gets_the_distilled_students_optimiser_steps(home):
 
 
 def test_cli_distill_json_and_bad_input(home, capsys):
-    from compress_core.cli import main
+    from compress_core.cli.main import main
 
     argv = ["distill", "--teacher", "mlp", "--teacher-hidden", "64", "--teacher-epochs", "3", "--student", "mlp",
             "--hidden", "8", "--dataset", "digits", "--temperature", "2", "--alpha", "0.5", "--epochs", "1",

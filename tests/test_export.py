@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from compress_core import cli, jobs
+from compress_core.cli import main as cli
+
+from compress_core.runs import jobs
 from compress_core.errors import CompressError
-from compress_core.export import export_run, load_run_model
+from compress_core.runs.export import export_run, load_run_model
 
 ATOL = 1e-4  # ONNX vs PyTorch, fp32 on CPU
 SPECS = {

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from compress_core import jobs
+from compress_core.runs import jobs
 from compress_core.errors import CompressError
-from compress_core.store import RunStore
+from compress_core.runs.store import RunStore
 
 from concurrency_helpers import repo_env, run_threads, script_outputs, start_scripts
 
@@ -102,7 +102,7 @@ def test_exception_in_a_run_fails_only_that_run(home):
 
 SUBMITTER = r"""
 import json, sys
-from compress_core import jobs
+from compress_core.runs import jobs
 home, n = sys.argv[1], int(sys.argv[2])
 spec = json.loads(sys.argv[3])
 print(json.dumps([jobs.submit(dict(spec, seed=0), home) for i in range(n)]))
@@ -184,7 +184,7 @@ def test_cancel_queued_and_running(home):
 
 SILENT_WORKER = r"""
 import sys, time
-from compress_core import jobs
+from compress_core.runs import jobs
 
 def silent(spec, on_progress, artifacts_dir, home, run_id=None, data_dir=None):
     end = time.time() + 60  # busy for a minute and never calls on_progress

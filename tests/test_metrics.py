@@ -3,9 +3,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from compress_core.metrics import (clean_state_dict, compare_to_baseline, count_params, flops, global_sparsity,
+from compress_core.measure.metrics import (clean_state_dict, compare_to_baseline, count_params, flops, global_sparsity,
                                    latency_ms, layer_rows, serialized_size, sparse_decode, sparse_encode)
-from compress_core.models import build_model
+from compress_core.models.zoo import build_model
 
 
 def _mlp():
@@ -66,7 +66,7 @@ def test_latency_is_a_positive_median_and_ratios_compare_to_baseline():
 
 
 def test_paired_latency_times_both_models():
-    from compress_core.metrics import paired_latency_ms
+    from compress_core.measure.metrics import paired_latency_ms
 
     small, large = _mlp(), nn.Sequential(nn.Linear(4, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 2))
     a, b = paired_latency_ms(small, large, (4,), 64, repeats=15, warmup=2)
@@ -75,7 +75,7 @@ def test_paired_latency_times_both_models():
 
 def test_device_of_models_without_parameters_is_cpu():
     """int8 layers keep packed weights that are not parameters; timing and FLOPs still find a device."""
-    from compress_core.metrics import device_of, latency_ms
+    from compress_core.measure.metrics import device_of, latency_ms
 
     assert device_of(_mlp()) == torch.device("cpu")
     no_params = nn.Sequential(nn.ReLU(), nn.Flatten())

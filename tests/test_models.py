@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from compress_core.data import DATASETS
+from compress_core.data.datasets import DATASETS
 from compress_core.errors import CompressError
-from compress_core.models import MODELS, build_model, parse_hidden, prunable_layers
+from compress_core.models.zoo import MODELS, build_model, parse_hidden, prunable_layers
 
 IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 

@@ -4,7 +4,7 @@ import math
 import pandas as pd
 import pytest
 
-from compress_core.pareto import pareto_front
+from compress_core.explore.pareto import pareto_front
 
 
 def test_front_of_a_hand_example():

@@ -5,9 +5,9 @@ import re
 import pytest
 
 import compress_core
-from compress_core import cli
+from compress_core.cli import main as cli
 from compress_core.errors import CompressError
-from compress_core.pipeline import PipelineSpec, load_config
+from compress_core.methods.pipeline import PipelineSpec, load_config
 from compress_core.specs import spec_from_dict
 
 PRUNE = {"kind": "prune", "method": "l1", "amount": 0.8, "finetune_epochs": 1}

@@ -6,7 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from compress_core import fmt, plots
+from compress_core.present import fmt
+
+from compress_core.present import plots
 
 
 def test_formats_carry_units():
@@ -210,7 +212,7 @@ def test_comparison_figures_keep_method_colours_and_tell_runs_apart():
 
 
 def test_pareto_view_greys_dominated_runs_and_carries_run_ids():
-    from compress_core.pareto import pareto_front
+    from compress_core.explore.pareto import pareto_front
 
     points = pd.DataFrame({"id": ["a", "b", "c"], "method": ["l1", "quantize", "random"],
                            "accuracy": [0.95, 0.90, 0.85], "size_kb": [100.0, 50.0, 120.0],

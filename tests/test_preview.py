@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from compress_core import api, preview
-from compress_core.baseline import get_baseline
+from compress_core import api
+
+from compress_core.present import preview
+from compress_core.training.baseline import get_baseline
 from compress_core.context import RunContext
-from compress_core.quantize import fake_quantize_model
+from compress_core.methods.quantize import fake_quantize_model
 from compress_core.specs import PruneSpec
-from compress_core.train import evaluate
+from compress_core.training.loop import evaluate
 
 BASELINE_EPOCHS = 2
 

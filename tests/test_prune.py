@@ -4,9 +4,9 @@ from torch.nn.utils import prune as torch_prune
 
 import compress_core
 from compress_core.errors import CompressError
-from compress_core.metrics import global_sparsity, layer_rows
-from compress_core.models import build_model, prunable_layers
-from compress_core.prune import AGPPruner, agp_schedule, make_permanent, prune_to
+from compress_core.measure.metrics import global_sparsity, layer_rows
+from compress_core.models.zoo import build_model, prunable_layers
+from compress_core.methods.prune import AGPPruner, agp_schedule, make_permanent, prune_to
 
 
 def _model():

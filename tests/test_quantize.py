@@ -9,10 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from compress_core import api, cli, quantize
-from compress_core.data import load_dataset
+from compress_core import api
+
+from compress_core.cli import main as cli
+
+from compress_core.methods import quantize
+from compress_core.data.datasets import load_dataset
 from compress_core.errors import CompressError
-from compress_core.quantize import (
+from compress_core.methods.quantize import (
     QuantizeSpec,
     fake_quantize,
     load_int8_model,
@@ -21,7 +25,7 @@ from compress_core.quantize import (
     quantize_symmetric,
 )
 from compress_core.specs import spec_from_dict
-from compress_core.train import predict_logits
+from compress_core.training.loop import predict_logits
 
 # Short baselines keep the file fast; the accuracy checks compare against the same baseline.
 MLP_RUN = {"kind": "quantize", "model": "lenet300", "dataset": "digits", "baseline_epochs": 5}

@@ -8,8 +8,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from compress_core import cli, jobs
-from compress_core.report import build_report, full_spec, report_runs, reproduce_command, trade_off
+from compress_core.cli import main as cli
+
+from compress_core.runs import jobs
+from compress_core.present.report import build_report, full_spec, report_runs, reproduce_command, trade_off
 
 SPECS = [
     {"kind": "train", "model": "mlp", "hidden": [32], "dataset": "digits", "epochs": 2},

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from compress_core import store as store_mod
+from compress_core.runs import store as store_mod
 from compress_core.errors import CompressError
-from compress_core.store import RunStore
+from compress_core.runs.store import RunStore
 
 from concurrency_helpers import run_threads, script_outputs, start_scripts
 
@@ -225,7 +225,7 @@ def test_export_and_dataframe(tmp_path):
 
 CLAIMER = r"""
 import json, os, sys
-from compress_core.store import RunStore
+from compress_core.runs.store import RunStore
 home, n = sys.argv[1], int(sys.argv[2])
 st = RunStore(home)
 made = [st.create_run("train", {"kind": "train", "i": i}) for i in range(n)]

@@ -3,12 +3,12 @@ import pytest
 import torch
 
 import compress_core
-from compress_core import cli
-from compress_core.data import load_dataset
+from compress_core.cli import main as cli
+from compress_core.data.datasets import load_dataset
 from compress_core.errors import CompressError
-from compress_core.models import MODELS, build_model, prunable_layers
-from compress_core.structured import kept_channels, load_pruned, max_amount, prune_channels
-from compress_core.train import evaluate
+from compress_core.models.zoo import MODELS, build_model, prunable_layers
+from compress_core.methods.structured import kept_channels, load_pruned, max_amount, prune_channels
+from compress_core.training.loop import evaluate
 
 SHAPES = {"mlp": (1, 8, 8), "lenet300": (1, 8, 8), "lenet5": (1, 8, 8), "resnet8": (3, 16, 16)}
 

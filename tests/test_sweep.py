@@ -5,7 +5,11 @@ import json
 
 import pytest
 
-from compress_core import cli, jobs, sweep
+from compress_core.cli import main as cli
+
+from compress_core.runs import jobs
+
+from compress_core.explore import sweep
 from compress_core.errors import CompressError
 from compress_core.specs import PruneSpec
 
@@ -40,8 +44,8 @@ def test_plan_is_levels_by_seeds_by_variants():
 
 
 def test_plan_other_methods_and_params():
-    from compress_core.distill import DistillSpec
-    from compress_core.quantize import QuantizeSpec
+    from compress_core.methods.distill import DistillSpec
+    from compress_core.methods.quantize import QuantizeSpec
 
     bits = sweep.plan_sweep("quantize", QuantizeSpec(model="mlp", scheme="int8").to_dict(), "2,4,8", 1)
     assert [(p["spec"]["bits"], p["spec"]["scheme"]) for p in bits] == [(2, "fake"), (4, "fake"), (8, "fake")]
@@ -60,7 +64,7 @@ def test_plan_other_methods_and_params():
     ("quantize", None, "2.5", "whole numbers"),
 ])
 def test_bad_levels_are_named(method, param, levels, message):
-    from compress_core.quantize import QuantizeSpec
+    from compress_core.methods.quantize import QuantizeSpec
 
     base = SMALL if method == "prune" else QuantizeSpec(model="mlp", scheme="fake").to_dict()
     with pytest.raises(CompressError, match=message):

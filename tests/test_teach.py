@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from compress_core import teach
-from compress_core.baseline import get_baseline
+from compress_core.present import teach
+from compress_core.training.baseline import get_baseline
 from compress_core.context import RunContext
 from compress_core.errors import CompressError
-from compress_core.metrics import global_sparsity
-from compress_core.models import prunable_layers
-from compress_core.prune import agp_schedule
+from compress_core.measure.metrics import global_sparsity
+from compress_core.models.zoo import prunable_layers
+from compress_core.methods.prune import agp_schedule
 from compress_core.specs import TrainSpec
-from compress_core.train import evaluate, predict_logits
+from compress_core.training.loop import evaluate, predict_logits
 
 
 @pytest.fixture(scope="module")

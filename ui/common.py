@@ -19,7 +19,11 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from compress_core import fmt, jobs, paths
+from compress_core import paths
+
+from compress_core.present import fmt
+
+from compress_core.runs import jobs
 from compress_core.errors import CompressError
 
 UPLOAD = "your own file (.csv / .npz)…"
@@ -46,7 +50,7 @@ def show_error(exc: BaseException | str) -> None:
 @st.cache_resource(show_spinner=False)
 def _resume_queued_runs(home_folder: str) -> int:
     """Once per server process: start workers for runs that were queued before a restart."""
-    from compress_core import jobs
+    from compress_core.runs import jobs
 
     return len(jobs.ensure_workers(home_folder))
 
@@ -89,7 +93,7 @@ def use_few_threads() -> None:
 # ---------------------------------------------------------------- uploads
 def check_upload(name: str, data: bytes) -> str:
     """The file's suffix if it is an acceptable upload; CompressError naming the problem otherwise."""
-    from compress_core.data import USER_FILE_SUFFIXES
+    from compress_core.data.datasets import USER_FILE_SUFFIXES
 
     suffix = Path(name).suffix.lower()
     if suffix not in USER_FILE_SUFFIXES:
@@ -178,7 +182,7 @@ def _upload(prefix: str) -> tuple[str, str] | None:
 # ---------------------------------------------------------------- data and models
 def dataset_picker(prefix: str):
     """Data set selectbox (built-ins or an upload); returns (name or path, label column, Dataset) or None."""
-    from compress_core.data import DATASETS, describe, load_dataset
+    from compress_core.data.datasets import DATASETS, describe, load_dataset
 
     choice = st.selectbox("Data set", [*DATASETS.names(), UPLOAD], key=f"{prefix}_dataset",
                           help="Built-in data sets are read from the data folder; digits ships with scikit-learn.")
@@ -205,7 +209,7 @@ def model_picker(prefix: str, data, *, key: str = "model", label: str = "Model",
 
     `default_hidden=None` leaves the widths of an mlp to the caller (no text box).
     """
-    from compress_core.models import MODELS
+    from compress_core.models.zoo import MODELS
 
     options = [n for n in MODELS.names() if data.is_image or not MODELS.get(n).needs_image]
     name = st.selectbox(label, options, index=options.index(default) if default in options else 0,
@@ -248,7 +252,7 @@ def seed_and_baseline_epochs(prefix: str, trained: str = "Baseline") -> tuple[in
 # ---------------------------------------------------------------- baseline
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _load_baseline(spec_json: str, home_folder: str):
-    from compress_core.baseline import get_baseline
+    from compress_core.training.baseline import get_baseline
     from compress_core.context import RunContext
     from compress_core.specs import spec_from_dict
 
@@ -267,7 +271,7 @@ def baseline(spec, prefix: str, train: bool = True):
     `train=False` a missing baseline just gives None.
     """
     from compress_core.context import RunContext
-    from compress_core.preview import baseline_is_cached
+    from compress_core.present.preview import baseline_is_cached
 
     ctx = RunContext.create(home=home())
     try:
@@ -299,7 +303,7 @@ def baseline_weights(key: str, _model) -> tuple:
     """(bin edges, counts) of the baseline's prunable weights; `key` identifies the baseline."""
     import numpy as np
 
-    from compress_core.preview import histogram, histogram_edges, prunable_weights
+    from compress_core.present.preview import histogram, histogram_edges, prunable_weights
 
     weights = np.concatenate(list(prunable_weights(_model).values()))
     edges = histogram_edges(weights)
@@ -412,7 +416,7 @@ def show_run(run: dict | None, prefix: str, draw: Callable[[dict], None]) -> Non
     if run is None:
         st.info("No run yet: choose the settings above and press Run.")
         return
-    from compress_core.plots import METHOD_LABELS, method_of, run_setting
+    from compress_core.present.plots import METHOD_LABELS, method_of, run_setting
 
     spec = run.get("spec") or {}
     st.subheader(f"Run {run['id']}")
@@ -477,7 +481,7 @@ def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:
 
 def recent_runs(limit: int | None = None, **filters):
     """Tidy rows of the newest runs (any status), newest first."""
-    from compress_core.plots import run_points
+    from compress_core.present.plots import run_points
 
     runs = jobs.open_store(home()).list_runs(**filters)
     return run_points(runs[:limit] if limit else runs)
@@ -485,7 +489,7 @@ def recent_runs(limit: int | None = None, **filters):
 
 def runs_table(points: pd.DataFrame, key: str, columns: list[str] | None = None):
     """Runs as a table with units: accuracy in %, change in percentage points, sizes in kB/MB."""
-    from compress_core.plots import METHOD_LABELS
+    from compress_core.present.plots import METHOD_LABELS
 
     table = pd.DataFrame({
         "run": points["id"],

@@ -63,7 +63,7 @@ def stop_app(process: subprocess.Popen, home: Path) -> None:
         process.wait()
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from compress_core import jobs
+    from compress_core.runs import jobs
 
     jobs.stop_workers(home)
 

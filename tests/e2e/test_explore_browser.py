@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from compress_core import jobs, sweep
-from compress_core.quantize import QuantizeSpec
+from compress_core.runs import jobs
+
+from compress_core.explore import sweep
+from compress_core.methods.quantize import QuantizeSpec
 from compress_core.specs import PruneSpec
 
 from test_browser import metric_value, no_exception, open_page, settle, shot  # the other browser tests' helpers

@@ -10,9 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from compress_core import cli, jobs, teach
-from compress_core.quantize import QuantizeSpec
-from compress_core.report import build_report, report_runs
+from compress_core.cli import main as cli
+
+from compress_core.runs import jobs
+
+from compress_core.present import teach
+from compress_core.methods.quantize import QuantizeSpec
+from compress_core.present.report import build_report, report_runs
 from compress_core.specs import PruneSpec
 
 from test_browser import no_exception, open_page, settle, shot  # the other browser test's page helpers

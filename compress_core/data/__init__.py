@@ -1,0 +1,1 @@
+"""Data sets: built-in loaders and user CSV/NPZ files, normalised from the training split."""

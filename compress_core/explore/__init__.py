@@ -1,0 +1,1 @@
+"""Exploration over many runs: sweeps, per-layer sensitivity scans and Pareto fronts."""

@@ -1,0 +1,1 @@
+"""Compression methods (run kinds), one module each, registered in `methods.registry`."""

@@ -1,0 +1,170 @@
+"""Unstructured pruning with `torch.nn.utils.prune` masks.
+
+`l1` removes the smallest-magnitude weights, `random` removes weights at random (the
+control that shows the criterion matters). Scope `global` ranks all prunable weights
+together; `layer` removes the same share from every layer. Gradual pruning follows the
+AGP cubic schedule of Zhu & Gupta (2017). Masks only zero weights: dense kernels run
+exactly as fast as before, which the metrics report honestly.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from compress_core.errors import CompressError
+from compress_core.measure.metrics import global_sparsity
+from compress_core.models.zoo import prunable_layers
+
+_METHODS = {"l1": prune.L1Unstructured, "random": prune.RandomUnstructured}
+
+
+def agp_schedule(initial: float, final: float, steps: int) -> list[float]:
+    """Target sparsity after each of `steps` pruning steps.
+
+    s_t = s_f + (s_i - s_f) * (1 - t / n)^3 for t = 1..n (Zhu & Gupta 2017, with t0 = 0
+    and dt = 1): prune fast while many weights are redundant, slowly near the end.
+    """
+    if steps < 1:
+        raise CompressError(f"steps must be at least 1; got {steps}")
+    return [final + (initial - final) * (1 - t / steps) ** 3 for t in range(1, steps + 1)]
+
+
+def _current_layer_sparsity(module: nn.Module) -> float:
+    w = module.weight.detach()
+    return 1 - int(torch.count_nonzero(w)) / max(w.numel(), 1)
+
+
+def _relative(target: float, current: float) -> float:
+    """Share of the still-unpruned weights to remove to go from `current` to `target` sparsity.
+
+    torch.nn.utils.prune applies a new amount to the weights that are still unpruned.
+    """
+    if target <= current:
+        return 0.0
+    return min(1.0, (target - current) / (1 - current))
+
+
+def prune_to(model: nn.Module, method: str, scope: str, target: float) -> None:
+    """Add (or tighten) masks so that prunable weights reach `target` sparsity.
+
+    Calling it again with a larger target keeps the earlier mask and removes more.
+    """
+    if method not in _METHODS:
+        raise CompressError(f"unstructured pruning method must be one of {', '.join(_METHODS)}; got {method!r}")
+    layers = prunable_layers(model)
+    if scope == "global":
+        relative = _relative(target, global_sparsity(model))
+        if relative > 0:
+            prune.global_unstructured([(m, "weight") for _, m in layers],
+                                      pruning_method=_METHODS[method], amount=relative)
+    elif scope == "layer":
+        for _, module in layers:
+            relative = _relative(target, _current_layer_sparsity(module))
+            if relative <= 0:
+                continue
+            if method == "l1":
+                prune.l1_unstructured(module, "weight", amount=relative)
+            else:
+                prune.random_unstructured(module, "weight", amount=relative)
+    else:
+        raise CompressError(f"scope must be 'global' or 'layer'; got {scope!r}")
+    # A layer pruned by nobody still gets an all-ones mask, so every layer has the same form.
+    for _, module in layers:
+        if not prune.is_pruned(module):
+            prune.identity(module, "weight")
+
+
+def make_permanent(model: nn.Module) -> nn.Module:
+    """Fold masks into the weights (`prune.remove`) so saved weights need no re-parametrisation."""
+    for _, module in prunable_layers(model):
+        if prune.is_pruned(module):
+            prune.remove(module, "weight")
+    return model
+
+
+class AGPPruner:
+    """Calls `prune_to` at evenly spaced optimiser steps during fine-tuning.
+
+    The pruning steps are spread over the first two thirds of fine-tuning; the last
+    third trains at the final sparsity so accuracy can recover.
+    """
+
+    def __init__(self, model: nn.Module, method: str, scope: str, final: float, steps: int):
+        self.model, self.method, self.scope = model, method, scope
+        self.targets = agp_schedule(0.0, final, steps)
+        self.done = 0
+
+    def due(self, step: int, total_steps: int) -> int:
+        """How many pruning steps should have happened by optimiser step `step`."""
+        if len(self.targets) == 1:
+            return 1
+        span = max(1, math.floor(total_steps * 2 / 3))
+        return min(len(self.targets), 1 + step * (len(self.targets) - 1) // max(span - 1, 1))
+
+    def __call__(self, step: int, total_steps: int) -> None:
+        wanted = self.due(step, total_steps)
+        if wanted > self.done:
+            prune_to(self.model, self.method, self.scope, self.targets[wanted - 1])
+            self.done = wanted
+
+    def finish(self) -> None:
+        """Apply any steps not reached (e.g. with zero fine-tuning epochs)."""
+        if self.done < len(self.targets):
+            prune_to(self.model, self.method, self.scope, self.targets[-1])
+            self.done = len(self.targets)
+
+
+def run_prune(spec, ctx):
+    """Prune the cached baseline per `spec` (a PruneSpec), fine-tune, measure, save."""
+    import copy
+
+    from compress_core.measure.assess import assess_against
+    from compress_core.training.baseline import get_baseline
+    from compress_core.progress import emit
+    from compress_core.results import RunResult
+    from compress_core.training.loop import evaluate, fit
+
+    if spec.method == "structured":
+        from compress_core.methods.structured import run_structured
+
+        return run_structured(spec, ctx)
+    base = get_baseline(spec.baseline_spec(), ctx)
+    data = base.data
+    model = copy.deepcopy(base.model)
+    torch.manual_seed(spec.seed)  # the random control draws its mask from this seed
+    notes = ["masked (unstructured) pruning: dense kernels still do every multiply, "
+             "so no speed-up is expected; see flops_effective and size_sparse_bytes for what a sparse kernel/format could gain"]
+    from compress_core.training.baseline import finetune_config
+
+    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
+    extra = {}
+    what = "per-layer amounts" if spec.layer_amounts else f"{spec.amount:.0%} ({spec.scope}, {spec.schedule})"
+    emit(ctx.on_progress, "prune", 0, 1, f"pruning {what} by {spec.method}")
+    if spec.schedule == "oneshot":
+        if spec.layer_amounts:
+            from compress_core.explore.sensitivity import apply_layer_amounts
+
+            apply_layer_amounts(model, spec.layer_amounts, spec.method)
+        else:
+            prune_to(model, spec.method, spec.scope, spec.amount)
+        extra["accuracy_before_finetune"], _ = evaluate(model, data.x_test, data.y_test, ctx.device)
+        history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device) \
+            if spec.finetune_epochs else []
+    else:
+        pruner = AGPPruner(model, spec.method, spec.scope, spec.amount, spec.steps)
+        history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device,
+                      before_step=pruner) if spec.finetune_epochs else []
+        pruner.finish()
+        extra["agp_targets"] = pruner.targets
+    make_permanent(model)
+    emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")
+    metrics, base_metrics, layers = assess_against(model, base.model, data, ctx)
+    metrics.update({k: v for k, v in extra.items() if not isinstance(v, list)})
+    artifacts = ctx.save_weights(model)
+    return RunResult(id="", kind="prune", status="finished", spec=spec.to_dict(), metrics=metrics,
+                     layers=layers, history=base.info["history"] + history, baseline=base_metrics,
+                     artifacts=artifacts, notes=notes + ([f"AGP targets: {[round(t, 4) for t in extra['agp_targets']]}"]
+                                                          if "agp_targets" in extra else []))

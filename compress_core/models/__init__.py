@@ -1,0 +1,1 @@
+"""Models: the built-in architectures and helpers that find their prunable layers."""

@@ -1,0 +1,1 @@
+"""Presentation without Streamlit: Plotly figures, previews, lessons, the HTML report, number formats."""

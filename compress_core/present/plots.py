@@ -1,0 +1,569 @@
+"""Plotly figures of runs and previews, as pure functions of DataFrames and dicts.
+
+No Streamlit here: the pages pass data in and draw what comes back, and tests can
+check a figure without a browser. Every figure has a title, axis titles with units,
+hover text, and the same colour for a method on every page (`METHOD_COLORS`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from compress_core.present import fmt
+
+# One colour per method (and per training stage that belongs to one), on every page.
+METHOD_COLORS = {
+    "baseline": "#6c757d",
+    "l1": "#1f77b4",
+    "random": "#ff7f0e",
+    "structured": "#2ca02c",
+    "distill": "#9467bd",
+    "scratch": "#bcbd22",
+    "quantize": "#d62728",
+    "pipeline": "#8c564b",
+}
+STAGE_METHOD = {"baseline": "baseline", "train": "baseline", "distill": "distill", "scratch": "scratch"}
+METHOD_LABELS = {
+    "baseline": "baseline (dense)", "l1": "L1 magnitude pruning", "random": "random pruning (control)",
+    "structured": "structured pruning", "distill": "distillation", "scratch": "student from scratch",
+    "quantize": "quantization", "pipeline": "pipeline",
+}
+# Legend under the plot: long method names never collide with the title.
+_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=30, t=60, b=40), hovermode="closest",
+               legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0))
+
+
+def color_of(method: str) -> str:
+    return METHOD_COLORS.get(method, "#17becf")
+
+
+def method_of(kind: str, spec: Mapping | None) -> str:
+    """The colour key of a run: the pruning method for prune runs, else the run kind."""
+    if kind == "prune":
+        return str((spec or {}).get("method", "l1"))
+    return "baseline" if kind == "train" else kind
+
+
+def _figure(title: str, x_title: str, y_title: str, **layout) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=dict(text=title), xaxis_title=x_title, yaxis_title=y_title, **{**_LAYOUT, **layout})
+    return fig
+
+
+# ---------------------------------------------------------------- run tables
+def smallest_size(metrics: Mapping) -> tuple[float | None, str]:
+    """(bytes, encoding) of the smallest measured checkpoint of a run.
+
+    Candidates: the quantized size (real int8, or a packed k-bit estimate for fake
+    quantization), the sparse encoding (only for a model that has zeros to skip: for a
+    dense one it differs from fp32 by container overhead alone), and the dense fp32 file.
+    """
+    def present(value) -> bool:
+        return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+    candidates = []
+    if present(metrics.get("size_quantized_bytes")):
+        packed = metrics.get("scheme") == "fake"
+        candidates.append((metrics["size_quantized_bytes"], f"{metrics.get('bits')}-bit packed" if packed else "int8"))
+    if present(metrics.get("size_sparse_bytes")) and (metrics.get("sparsity") or 0) >= 0.01:
+        candidates.append((metrics["size_sparse_bytes"], "sparse"))
+    if present(metrics.get("size_fp32_bytes")):
+        candidates.append((metrics["size_fp32_bytes"], "fp32"))
+    return min(candidates) if candidates else (None, "")
+
+
+def run_setting(kind: str, spec: Mapping) -> str:
+    """The few spec values that tell runs of one kind apart, as a short label."""
+    if kind == "prune":
+        if spec.get("method") == "structured":
+            return f"{spec.get('amount', 0):.0%} of channels, {spec.get('finetune_epochs')} ep"
+        if spec.get("layer_amounts"):
+            return f"per-layer amounts ({len(spec['layer_amounts'])} layers), {spec.get('finetune_epochs')} ep"
+        return (f"{spec.get('amount', 0):.0%} {spec.get('scope')} {spec.get('schedule')}, "
+                f"{spec.get('finetune_epochs')} ep")
+    if kind == "quantize":
+        scheme = "int8" if spec.get("scheme") == "int8" else f"{spec.get('bits')}-bit fake"
+        return f"{scheme}, per {spec.get('granularity')}"
+    if kind == "distill":
+        return (f"from {spec.get('teacher')}, T={spec.get('temperature')}, α={spec.get('alpha')}, "
+                f"{spec.get('train_fraction', 1):.0%} labels, {spec.get('epochs')} ep")
+    if kind == "train":
+        return f"{spec.get('epochs') or 'default'} epochs"
+    return ""
+
+
+def run_points(runs: Iterable[Mapping]) -> pd.DataFrame:
+    """One tidy row per run (from store records): method, figures, sizes; for tables and scatters."""
+    rows = []
+    for run in runs:
+        spec, metrics = run.get("spec") or {}, run.get("metrics") or {}
+        size, encoding = smallest_size(metrics)
+        progress = run.get("progress") or {}
+        base = run.get("baseline") or {}
+        base_params, base_size = base.get("params_total"), base.get("size_fp32_bytes") or metrics.get("size_fp32_bytes")
+        rows.append({
+            "id": run.get("id"), "kind": run.get("kind"), "method": method_of(run.get("kind"), spec),
+            "setting": run_setting(run.get("kind"), spec),
+            "status": run.get("status"), "stage": progress.get("stage"),
+            "progress": min(1.0, progress.get("step", 0) / progress["total"]) if progress.get("total") else None,
+            "error": run.get("error"), "dataset": spec.get("dataset"), "model": spec.get("model"),
+            "amount": spec.get("amount"), "schedule": spec.get("schedule"), "bits": spec.get("bits"),
+            "accuracy": metrics.get("accuracy"), "baseline_accuracy": metrics.get("baseline_accuracy"),
+            "accuracy_change": metrics.get("accuracy_change"), "sparsity": metrics.get("sparsity"),
+            "removed": 1 - metrics["params_nonzero"] / base_params
+            if base_params and metrics.get("params_nonzero") is not None else None,
+            "compression_ratio": metrics.get("compression_ratio"), "size_bytes": size, "size_encoding": encoding,
+            "size_reduction": base_size / size if base_size and size else None,
+            "size_fp32_bytes": metrics.get("size_fp32_bytes"), "speedup_b1": metrics.get("speedup_b1"),
+            "created_at": pd.to_datetime(run.get("created_at"), unit="s", utc=True) if run.get("created_at") else None,
+        })
+    columns = ["id", "kind", "method", "setting", "status", "stage", "progress", "error", "dataset", "model", "amount",
+               "schedule", "bits", "accuracy", "baseline_accuracy", "accuracy_change", "sparsity", "removed",
+               "compression_ratio", "size_bytes", "size_encoding", "size_reduction", "size_fp32_bytes", "speedup_b1",
+               "created_at"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def pareto_front(df: pd.DataFrame, x: str = "size_bytes", y: str = "accuracy") -> pd.DataFrame:
+    """Rows no other row beats on both counts (smaller `x` and higher `y`), sorted by `x`."""
+    points = df.dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
+    keep, best = [], -math.inf
+    for index, value in zip(points.index, points[y]):
+        if value > best:
+            keep.append(index)
+            best = value
+    return points.loc[keep]
+
+
+# ---------------------------------------------------------------- pruning
+def weight_histogram(edges: np.ndarray, series: Mapping[str, tuple[np.ndarray, str]],
+                     thresholds: Mapping[str, float] | None = None, title: str = "Weight histogram") -> go.Figure:
+    """Histograms sharing `edges`; `series` maps a label to (counts, colour).
+
+    `thresholds` (label -> |w|) draws each L1 cut as a pair of dashed lines at +-t: the
+    weights between them are removed. Each pair is a legend entry, so labels never overlap.
+    """
+    centers = (edges[:-1] + edges[1:]) / 2
+    width = float(edges[1] - edges[0]) if len(edges) > 1 else 1.0
+    fig = _figure(title, "weight value", "number of weights", barmode="overlay", bargap=0)
+    top = 1.0
+    for label, (counts, color) in series.items():
+        top = max(top, float(np.max(counts)) if len(counts) else 0.0)
+        fig.add_bar(x=centers, y=counts, width=width, name=label, marker_color=color, opacity=0.55,
+                    hovertemplate=f"w in [%{{x:.3f}} ± {width / 2:.3f}]: %{{y}} weights<extra>{label}</extra>")
+    dashes = ["dash", "dot", "dashdot", "longdash"]
+    for i, (label, t) in enumerate((thresholds or {}).items()):
+        fig.add_scatter(x=[-t, -t, None, t, t], y=[0, top, None, 0, top], mode="lines",
+                        name=f"{label}: |w| ≤ {t:.3g} removed", line=dict(color="#222", dash=dashes[i % len(dashes)]),
+                        hovertemplate=f"{label}: threshold |w| = {t:.4g}<extra></extra>")
+    return fig
+
+
+def layer_sparsity(layers: Sequence[Mapping], color: str = METHOD_COLORS["l1"],
+                   title: str = "Sparsity per layer") -> go.Figure:
+    """Share of zero weights in each prunable layer, with its size in the hover text."""
+    names = [row["name"] for row in layers]
+    fig = _figure(title, "layer", "zero weights (%)")
+    fig.add_bar(x=names, y=[100 * row["sparsity"] for row in layers], marker_color=color, name="sparsity",
+                customdata=[[fmt.count(r["params"]), fmt.count(r["nonzero"]), "×".join(map(str, r["shape"]))]
+                            for r in layers],
+                hovertemplate="%{x} (%{customdata[2]}): %{y:.1f} % zero<br>%{customdata[1]} of %{customdata[0]} "
+                              "weights non-zero<extra></extra>")
+    fig.update_yaxes(range=[0, 100])
+    return fig
+
+
+def layer_params(layers: Sequence[Mapping],
+                 title: str = "Weights per layer before and after removing channels") -> go.Figure:
+    """Structured pruning: each layer's weight count before and after (rows need params_before)."""
+    names = [row["name"] for row in layers]
+    fig = _figure(title, "layer", "weights (count)", barmode="group")
+    fig.add_bar(x=names, y=[row["params_before"] for row in layers], name="before", marker_color=color_of("baseline"),
+                hovertemplate="%{x}: %{y:,} weights before<extra></extra>")
+    fig.add_bar(x=names, y=[row["params"] for row in layers], name="after", marker_color=color_of("structured"),
+                customdata=["×".join(map(str, row["shape"])) for row in layers],
+                hovertemplate="%{x}: %{y:,} weights after (shape %{customdata})<extra></extra>")
+    return fig
+
+
+def training_curve(history: Sequence[Mapping], stage_colors: Mapping[str, str] | None = None,
+                   title: str = "Training curve") -> go.Figure:
+    """Test accuracy (left axis) and training loss (right axis) per epoch, one colour per stage.
+
+    Stages that follow each other (baseline, then fine-tuning) share one epoch axis;
+    stages that run side by side (distilled and scratch students) each start at 1.
+    """
+    colors = {**{s: color_of(m) for s, m in STAGE_METHOD.items()}, **(stage_colors or {})}
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.update_layout(title=dict(text=title), **_LAYOUT)
+    df = pd.DataFrame(list(history))
+    if df.empty:
+        return fig
+    parallel = {"distill", "scratch"}
+    offset = 0
+    for stage, part in df.groupby("stage", sort=False):
+        start = 0 if stage in parallel else offset
+        x = part["epoch"] + start
+        color = colors.get(stage, "#17becf")
+        fig.add_scatter(x=x, y=100 * part["test_accuracy"], name=f"{stage}: test accuracy", mode="lines+markers",
+                        line_color=color, hovertemplate=f"{stage} epoch %{{customdata}}: %{{y:.2f}} % test accuracy"
+                                                        "<extra></extra>", customdata=part["epoch"])
+        fig.add_scatter(x=x, y=part["train_loss"], name=f"{stage}: train loss", mode="lines",
+                        line=dict(color=color, dash="dot"), secondary_y=True,
+                        hovertemplate=f"{stage} epoch %{{customdata}}: train loss %{{y:.4f}}<extra></extra>",
+                        customdata=part["epoch"])
+        if stage not in parallel:
+            offset = int(x.max())
+    fig.update_xaxes(title_text="epoch (stages in order)")
+    fig.update_yaxes(title_text="test accuracy (%)", secondary_y=False)
+    fig.update_yaxes(title_text="training loss (cross-entropy)", secondary_y=True)
+    return fig
+
+
+def accuracy_vs_removed(points: pd.DataFrame, baseline_accuracy: float | None = None,
+                        title: str = "Accuracy vs sparsity, all pruning runs of this model") -> go.Figure:
+    """Final test accuracy against the share of the baseline's parameters removed, one line per method.
+
+    "Removed" is 1 - non-zero parameters / the baseline's parameters, so masked (zeroed)
+    and structured (physically removed) pruning share one axis. Each line starts at
+    the dense baseline (0 % removed).
+    """
+    fig = _figure(title, "sparsity (% of the baseline's parameters removed)",
+                  "test accuracy after fine-tuning (%)")
+    for method, part in points.dropna(subset=["removed", "accuracy"]).groupby("method", sort=True):
+        part = part.sort_values("removed")
+        x, y = 100 * part["removed"], 100 * part["accuracy"]
+        if baseline_accuracy is not None:
+            x, y = pd.concat([pd.Series([0.0]), x]), pd.concat([pd.Series([100 * baseline_accuracy]), y])
+        labels = ["baseline (dense)"] + [f"run {i} ({s})" for i, s in zip(part["id"], part["setting"])]
+        fig.add_scatter(x=x, y=y, mode="lines+markers", name=METHOD_LABELS.get(method, method),
+                        line_color=color_of(method), text=labels[-len(x):],
+                        hovertemplate="%{text}<br>%{x:.1f} % removed<br>accuracy %{y:.2f} %<extra></extra>")
+    if baseline_accuracy is not None:
+        fig.add_hline(y=100 * baseline_accuracy, line_dash="dash", line_color=color_of("baseline"),
+                      annotation_text=f"baseline {fmt.pct(baseline_accuracy, 2)}", annotation_position="bottom left")
+    fig.update_xaxes(range=[-2, 100])
+    return fig
+
+
+def agp_schedule(targets: Sequence[float], title: str = "Gradual pruning schedule (AGP, cubic)") -> go.Figure:
+    """Target sparsity after each pruning step during fine-tuning (Zhu & Gupta 2017)."""
+    fig = _figure(title, "pruning step", "target sparsity (%)")
+    fig.add_scatter(x=list(range(1, len(targets) + 1)), y=[100 * t for t in targets], mode="lines+markers",
+                    line_color=color_of("l1"), name="target",
+                    hovertemplate="step %{x}: %{y:.1f} % of weights zero<extra></extra>")
+    fig.update_yaxes(range=[0, 100])
+    return fig
+
+
+def pareto(points: pd.DataFrame, title: str = "Accuracy vs size, all finished runs") -> go.Figure:
+    """Accuracy against the smallest measured checkpoint size (log axis, kB), Pareto front drawn."""
+    points = points.dropna(subset=["size_bytes", "accuracy"])
+    fig = _figure(title, "size of the smallest measured encoding (kB, log scale)", "test accuracy (%)")
+    for method, part in points.groupby("method", sort=True):
+        fig.add_scatter(x=part["size_bytes"] / 1000, y=100 * part["accuracy"], mode="markers",
+                        name=METHOD_LABELS.get(method, method), marker=dict(color=color_of(method), size=10),
+                        customdata=np.column_stack([part["id"].astype(str), part["model"].astype(str),
+                                                    part["dataset"].astype(str), part["size_encoding"].astype(str),
+                                                    [fmt.size(s) for s in part["size_bytes"]]]),
+                        hovertemplate="run %{customdata[0]}<br>%{customdata[1]} on %{customdata[2]}<br>"
+                                      "%{customdata[4]} (%{customdata[3]})<br>accuracy %{y:.2f} %<extra></extra>")
+    front = pareto_front(points)
+    if len(front):
+        fig.add_scatter(x=front["size_bytes"] / 1000, y=100 * front["accuracy"], mode="lines", name="Pareto front",
+                        line=dict(color="#222", dash="dash", shape="hv"), hoverinfo="skip")
+    fig.update_xaxes(type="log")
+    return fig
+
+
+# ---------------------------------------------------------------- comparisons
+def bars(labels: Sequence[str], values: Sequence[float], colors: Sequence[str], title: str, y_title: str,
+         text: Sequence[str] | None = None) -> go.Figure:
+    """One bar per item with its formatted value written on it."""
+    fig = _figure(title, "", y_title, showlegend=False)
+    fig.add_bar(x=list(labels), y=list(values), marker_color=list(colors),
+                text=list(text) if text is not None else None, textposition="auto",
+                hovertemplate="%{x}: %{text}<extra></extra>" if text is not None else "%{x}: %{y}<extra></extra>")
+    return fig
+
+
+def softened_outputs(probs: np.ndarray, class_names: Sequence[str], labels: Sequence[str], temperature: float,
+                     title: str | None = None) -> go.Figure:
+    """The teacher's softmax(z/T) for a few inputs: one group of bars per class, one colour per input."""
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
+    fig = _figure(title or f"Teacher's softened outputs at T = {temperature:g}", "class",
+                  "probability softmax(z / T) (%)", barmode="group")
+    for i, row in enumerate(probs):
+        fig.add_bar(x=list(class_names), y=100 * row, name=labels[i], marker_color=palette[i % len(palette)],
+                    hovertemplate=f"{labels[i]}<br>class %{{x}}: %{{y:.2f}} %<extra></extra>")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def quantization_grid(edges: np.ndarray, counts: np.ndarray, levels: np.ndarray, bits: int, layer: str,
+                      title: str | None = None) -> go.Figure:
+    """A layer's weight histogram with the values a k-bit grid can represent drawn on it."""
+    centers = (edges[:-1] + edges[1:]) / 2
+    fig = _figure(title or f"{layer}: weights and the {bits}-bit grid", "weight value", "number of weights", bargap=0)
+    fig.add_bar(x=centers, y=counts, width=float(edges[1] - edges[0]), name="weights (fp32)",
+                marker_color=color_of("baseline"), opacity=0.7,
+                hovertemplate="w ≈ %{x:.4f}: %{y} weights<extra></extra>")
+    top = float(max(counts.max(), 1)) if len(counts) else 1.0
+    shown = levels if len(levels) <= 64 else levels[:: math.ceil(len(levels) / 64)]
+    fig.add_scatter(x=list(shown), y=[top * 1.05] * len(shown), mode="markers", name=f"{len(levels)} grid values",
+                    marker=dict(symbol="line-ns-open", size=18, color=color_of("quantize")),
+                    hovertemplate="grid value %{x:.4f}<extra></extra>")
+    for level in shown:
+        fig.add_shape(type="line", x0=level, x1=level, y0=0, y1=top * 1.05, line=dict(color=color_of("quantize"),
+                                                                                  width=1), opacity=0.35)
+    return fig
+
+
+def accuracy_vs_bits(points: pd.DataFrame, baseline_accuracy: float | None = None,
+                     title: str = "Accuracy vs bits (fake-quantized weights)") -> go.Figure:
+    """Test accuracy for each bit width; `points` has columns bits, accuracy and optionally label."""
+    fig = _figure(title, "bits per weight", "test accuracy (%)")
+    label_col = "label" if "label" in points.columns else None
+    groups = points.groupby(label_col, sort=True) if label_col else [("quantized", points)]
+    palette = [color_of("quantize"), "#e377c2", "#17becf", "#8c564b"]
+    symbols = ["circle", "diamond", "square", "triangle-up"]
+    for i, (label, part) in enumerate(groups):
+        part = part.sort_values("bits")
+        fig.add_scatter(x=part["bits"], y=100 * part["accuracy"], mode="lines+markers", name=str(label),
+                        line_color=palette[i % len(palette)],
+                        marker=dict(symbol=symbols[i % len(symbols)], size=8 + 4 * (len(part) == 1)),
+                        hovertemplate=f"{label}<br>%{{x}} bits: %{{y:.2f}} %<extra></extra>")
+    if baseline_accuracy is not None:
+        fig.add_hline(y=100 * baseline_accuracy, line_dash="dash", line_color=color_of("baseline"),
+                      annotation_text=f"fp32 baseline {fmt.pct(baseline_accuracy, 2)}",
+                      annotation_position="bottom right")
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+# ---------------------------------------------------------------- sweeps
+# What a sweep varies: axis title with unit, and the factor from the stored level to the axis.
+SWEEP_LEVELS = {
+    "amount": ("pruning amount (% of weights removed)", 100.0),
+    "temperature": ("distillation temperature T", 1.0),
+    "width": ("student width (hidden units)", 1.0),
+    "bits": ("bits per weight", 1.0),
+}
+# Metrics a sweep can draw: axis title with unit, and the factor from the stored value to the axis.
+SWEEP_METRICS = {
+    "accuracy": ("test accuracy (%)", 100.0),
+    "accuracy_change": ("accuracy change vs the baseline (pp)", 100.0),
+    "scratch_accuracy": ("student from scratch: test accuracy (%)", 100.0),
+    "sparsity": ("sparsity (% of weights zero)", 100.0),
+    "compression_ratio": ("compression ratio (total / non-zero parameters, ×)", 1.0),
+    "size_fp32_bytes": ("dense fp32 checkpoint (kB)", 1e-3),
+    "size_sparse_bytes": ("sparse encoding (kB)", 1e-3),
+    "size_quantized_bytes": ("quantized size (kB)", 1e-3),
+    "flops_effective": ("effective FLOPs per sample (kFLOPs)", 1e-3),
+    "latency_ms_b1": ("latency at batch 1 (ms)", 1.0),
+    "latency_ms_b64": ("latency at batch 64 (ms)", 1.0),
+    "speedup_b64": ("measured speed-up at batch 64 (×)", 1.0),
+    "duration_s": ("run time (s)", 1.0),
+}
+_VARIANT_DASHES = {"global": "solid", "layer": "dash"}
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)}, {alpha})"
+
+
+def variant_style(variant: str) -> tuple[str, str]:
+    """(colour, dash) of a sweep variant: the criterion's colour ('l1-layer' -> L1 blue), the scope's dash."""
+    criterion, _, scope = str(variant).partition("-")
+    return color_of(criterion), _VARIANT_DASHES.get(scope, "solid")
+
+
+def sweep_curve(summary: pd.DataFrame, points: pd.DataFrame | None, metric: str, param: str, *,
+                band: str = "std", baseline: float | None = None, title: str | None = None) -> go.Figure:
+    """Mean of `metric` against the swept level, one line per variant, with a band over the seeds.
+
+    `summary` is `sweep.sweep_summary` (variant, level, n, mean, std, min, max); `band` is
+    "std" (mean ± one standard deviation) or "minmax". `points` (level, seed, variant and
+    the metric) adds every finished seed as a faint dot. `baseline` (raw units) is a dashed line.
+    """
+    x_title, x_scale = SWEEP_LEVELS.get(param, (param, 1.0))
+    y_title, y_scale = SWEEP_METRICS.get(metric, (metric, 1.0))
+    spread = "± 1 std over seeds" if band == "std" else "min–max over seeds"
+    fig = _figure(title or f"{y_title.split(' (')[0]} vs {x_title.split(' (')[0]} (band: {spread})", x_title, y_title)
+    for variant, part in summary.groupby("variant", sort=False):
+        part = part.sort_values("level")
+        color, dash = variant_style(variant)
+        x = (part["level"] * x_scale).tolist()
+        mean = part["mean"] * y_scale
+        low, high = ((part["mean"] - part["std"]) * y_scale, (part["mean"] + part["std"]) * y_scale) \
+            if band == "std" else (part["min"] * y_scale, part["max"] * y_scale)
+        fig.add_scatter(x=x + x[::-1], y=high.tolist() + low.tolist()[::-1], fill="toself", mode="lines",
+                        fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
+                        legendgroup=variant, name=f"{variant} band")
+        fig.add_scatter(x=x, y=mean, mode="lines+markers", name=f"{variant} (mean)", legendgroup=variant,
+                        line=dict(color=color, dash=dash), marker=dict(size=8),
+                        customdata=np.column_stack([part["n"], part["std"] * y_scale, part["min"] * y_scale,
+                                                    part["max"] * y_scale]),
+                        hovertemplate=f"{variant}<br>level %{{x:.4g}}<br>mean %{{y:.4g}} ± %{{customdata[1]:.3g}} "
+                                      "(std, %{customdata[0]} seeds)<br>min %{customdata[2]:.4g}, max "
+                                      "%{customdata[3]:.4g}<extra></extra>")
+        if points is not None and metric in points.columns:
+            dots = points[(points["variant"] == variant) & points[metric].notna()]
+            if len(dots):
+                fig.add_scatter(x=dots["level"] * x_scale, y=dots[metric] * y_scale, mode="markers",
+                                marker=dict(color=color, size=6, opacity=0.45), legendgroup=variant,
+                                showlegend=False, name=f"{variant} seeds", customdata=dots["seed"],
+                                hovertemplate=f"{variant}, seed %{{customdata}}<br>level %{{x:.4g}}: %{{y:.4g}}"
+                                              "<extra></extra>")
+    if baseline is not None:
+        fig.add_hline(y=baseline * y_scale, line_dash="dash", line_color=color_of("baseline"),
+                      annotation_text=f"baseline {baseline * y_scale:.4g}", annotation_position="bottom left")
+    return fig
+
+
+# ---------------------------------------------------------------- per-layer sensitivity
+_LAYER_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                  "#bcbd22", "#17becf"]
+
+
+def sensitivity_heatmap(table: pd.DataFrame, title: str = "Accuracy drop, each layer pruned alone") -> go.Figure:
+    """Layer x amount -> accuracy drop in points, from a `sensitivity.layer_sensitivity` table.
+
+    Red is a loss, blue a (usually noise-sized) gain; each cell is labelled with its value.
+    """
+    layers = list(dict.fromkeys(table["layer"]))
+    drop = table.pivot(index="layer", columns="amount", values="drop").loc[layers]
+    accuracy = table.pivot(index="layer", columns="amount", values="accuracy").loc[layers]
+    params = table.drop_duplicates("layer").set_index("layer").loc[layers, "params"]
+    columns = [f"{a:.0%}" if round(100 * a, 6) == round(100 * a) else f"{a:.1%}" for a in drop.columns]
+    z = 100 * drop.to_numpy(float)
+    custom = np.dstack([100 * accuracy.to_numpy(float), np.repeat(params.to_numpy()[:, None], len(columns), 1)])
+    fig = _figure(title, "amount pruned in that layer (% of its weights)", "layer")
+    limit = max(float(np.nanmax(np.abs(z))) if z.size else 0.0, 1.0)
+    fig.add_heatmap(z=z, x=columns, y=layers, customdata=custom, colorscale="RdBu_r", zmid=0, zmin=-limit, zmax=limit,
+                    text=[[f"{v:+.1f}" for v in row] for row in z], texttemplate="%{text}",
+                    colorbar=dict(title=dict(text="accuracy drop (pp)")),
+                    hovertemplate="layer %{y} (%{customdata[1]:,} weights) at %{x}:<br>accuracy %{customdata[0]:.2f} %"
+                                  "<br>drop %{z:+.2f} pp<extra></extra>")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category", autorange="reversed")
+    return fig
+
+
+def sensitivity_lines(table: pd.DataFrame, title: str = "Test accuracy per layer pruned alone") -> go.Figure:
+    """One line per layer: accuracy against the amount pruned in that layer only, from the dense baseline at 0 %."""
+    fig = _figure(title, "amount pruned in that layer (% of its weights)", "test accuracy (%)")
+    baseline = float(table["baseline_accuracy"].iloc[0]) if len(table) else None
+    for i, (layer, part) in enumerate(table.groupby("layer", sort=False)):
+        part = part.sort_values("amount")
+        x = [0.0] + (100 * part["amount"]).tolist()
+        y = [100 * baseline] + (100 * part["accuracy"]).tolist()
+        fig.add_scatter(x=x, y=y, mode="lines+markers", name=f"{layer} ({int(part['params'].iloc[0]):,} weights)",
+                        line_color=_LAYER_PALETTE[i % len(_LAYER_PALETTE)],
+                        hovertemplate=f"{layer}<br>%{{x:.0f}} % pruned: accuracy %{{y:.2f}} %<extra></extra>")
+    if baseline is not None:
+        fig.add_hline(y=100 * baseline, line_dash="dash", line_color=color_of("baseline"),
+                      annotation_text=f"baseline {fmt.pct(baseline, 2)}", annotation_position="bottom left")
+    fig.update_xaxes(range=[-2, 101])
+    return fig
+
+
+# ---------------------------------------------------------------- comparing runs
+_RUN_DASHES = ["solid", "dash", "dot", "dashdot", "longdash"]
+_RUN_PATTERNS = ["", "/", ".", "x", "-"]
+
+
+def run_styles(runs: Sequence[tuple[str, str]]) -> dict[str, tuple[str, int]]:
+    """(run id, method) pairs -> run id: (method colour, index among runs of that method).
+
+    Runs keep their method's colour on every page; the index picks a dash or a bar pattern
+    so two runs of one method stay apart.
+    """
+    seen: dict[str, int] = {}
+    styles = {}
+    for run_id, method in runs:
+        styles[run_id] = (color_of(method), seen.get(method, 0))
+        seen[method] = seen.get(method, 0) + 1
+    return styles
+
+
+def compare_curves(curves: Sequence[tuple[str, Sequence[Mapping], str, int]],
+                   title: str = "Test accuracy while training: each run's own stages") -> go.Figure:
+    """Overlaid test-accuracy curves; `curves` holds (label, history, colour, style index) per run.
+
+    The baseline's training is shared context, so it is left out unless a run has nothing
+    else (a baseline run itself); each other stage starts at epoch 1.
+    """
+    fig = _figure(title, "epoch of the stage", "test accuracy (%)")
+    for label, history, color, index in curves:
+        df = pd.DataFrame(list(history))
+        if df.empty:
+            continue
+        own = df[df["stage"] != "baseline"]
+        for stage, part in (own if len(own) else df).groupby("stage", sort=False):
+            fig.add_scatter(x=part["epoch"], y=100 * part["test_accuracy"], mode="lines+markers",
+                            name=f"{label} · {stage}", line=dict(color=color, dash=_RUN_DASHES[index % 5]),
+                            hovertemplate=f"{label} · {stage}<br>epoch %{{x}}: %{{y:.2f}} % test accuracy"
+                                          "<extra></extra>")
+    return fig
+
+
+def layer_removed_compare(series: Sequence[tuple[str, Sequence[Mapping], str, int]],
+                          title: str = "Weights removed per layer, side by side") -> go.Figure:
+    """Grouped bars per layer: share of the layer's original weights zeroed or removed, one bar per run.
+
+    Masked layers count zeros; structured layers (rows with `params_before`) count removed
+    weights, so both kinds of pruning read on one axis. `series` is (label, layers, colour, index);
+    layers without a zero count (int8 layers) are left out.
+    """
+    fig = _figure(title, "layer", "weights removed (% of the layer)", barmode="group")
+    for label, layers, color, index in series:
+        layers = [row for row in layers if "nonzero" in row]  # int8 layers have no zero count
+        if not layers:
+            continue
+        names = [row["name"] for row in layers]
+        removed = [100 * (1 - row["nonzero"] / max(row.get("params_before") or row["params"], 1)) for row in layers]
+        fig.add_bar(x=names, y=removed, name=label, marker=dict(color=color, pattern_shape=_RUN_PATTERNS[index % 5]),
+                    customdata=[[fmt.count(r["nonzero"]), fmt.count(r.get("params_before") or r["params"])]
+                                for r in layers],
+                    hovertemplate=f"{label}<br>%{{x}}: %{{y:.1f}} % removed<br>%{{customdata[0]}} of "
+                                  "%{customdata[1]} weights left<extra></extra>")
+    fig.update_yaxes(range=[0, 100])
+    return fig
+
+
+def pareto_view(points: pd.DataFrame, x: str, x_title: str, front: pd.Series, *, log_x: bool = True,
+                title: str | None = None) -> go.Figure:
+    """Accuracy against `x` with the Pareto front in method colours and dominated runs greyed.
+
+    `points` needs id, method, accuracy, `x` and `hover` (text shown on hover, e.g. the spec);
+    `front` is a boolean Series on the same index (`pareto.pareto_front`). Each marker carries
+    its run id as customdata[0], so a click can open the run.
+    """
+    points = points.dropna(subset=[x, "accuracy"])
+    front = front.reindex(points.index).fillna(False).astype(bool)
+    fig = _figure(title or f"Accuracy vs {x_title.split(' (')[0]}: the Pareto front", x_title, "test accuracy (%)")
+    hover = f"%{{customdata[1]}}<br>{x_title}: %{{x:,.4g}}<br>test accuracy %{{y:.2f}} %<extra></extra>"
+    dominated = points[~front]
+    if len(dominated):
+        fig.add_scatter(x=dominated[x], y=100 * dominated["accuracy"], mode="markers", name="dominated",
+                        marker=dict(color="#c8c8c8", size=10, line=dict(color="#999", width=1)),
+                        customdata=np.column_stack([dominated["id"], dominated["hover"]]), hovertemplate=hover)
+    kept = points[front]
+    for method, part in kept.groupby("method", sort=True):
+        fig.add_scatter(x=part[x], y=100 * part["accuracy"], mode="markers", name=METHOD_LABELS.get(method, method),
+                        marker=dict(color=color_of(method), size=12, line=dict(color="#222", width=1)),
+                        customdata=np.column_stack([part["id"], part["hover"]]), hovertemplate=hover)
+    if len(kept):
+        line = kept.sort_values(x)
+        fig.add_scatter(x=line[x], y=100 * line["accuracy"], mode="lines", name="Pareto front",
+                        line=dict(color="#222", dash="dash", shape="hv"), hoverinfo="skip")
+    if log_x:
+        fig.update_xaxes(type="log", tickformat="~s")  # 20k, 50k, 100k rather than log-axis digit labels
+    return fig

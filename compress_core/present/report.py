@@ -1,0 +1,391 @@
+"""A self-contained HTML report of finished runs, for people who were not at the keyboard.
+
+One file that opens offline: Plotly's JavaScript is embedded once (in the first figure),
+there is no external script, stylesheet or font, and every piece of user text (data set
+paths, notes, specs) is HTML-escaped. It leads with the best trade-offs in plain words
+("4.1× smaller, 1.8× faster, -0.3 points accuracy"), then shows the Pareto chart, one table
+per method, the baselines, how every figure was measured, and each run's exact spec with a
+command line that reproduces it. The same runs always give the same file (runs are sorted,
+figure ids are fixed, no clock is read), whether the CLI or the browser asks for it.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import shlex
+from typing import Iterable, Mapping, Sequence
+
+import pandas as pd
+import plotly.io as pio
+
+from compress_core.present import fmt
+
+from compress_core.present import plots
+from compress_core.errors import CompressError
+from compress_core.explore.pareto import pareto_front
+from compress_core.specs import spec_from_dict
+
+NEAR_BASELINE = 0.01  # "within one point of the baseline"
+_SPEED_SAME = 0.05  # measured speed-ups within +-5 % read as "about as fast" (timing noise)
+_SUSPECT = 3.0  # a measured speed-up this many times the FLOPs ratio is flagged as likely noise
+_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;
+max-width:1100px;padding:0 1rem;color:#222;line-height:1.45}
+h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
+table{border-collapse:collapse;font-size:.86rem;margin:.6rem 0;display:block;overflow-x:auto}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right;white-space:nowrap}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.8rem;white-space:pre-wrap;word-break:break-all}
+.lead li{margin:.3rem 0}.muted{color:#666;font-size:.9rem}details{margin:.4rem 0}summary{cursor:pointer}
+code{background:#f6f8fa;padding:0 .2rem}
+"""
+
+# How each figure is measured (the lab's reporting rules, see metrics.py and quantize.py).
+_MEASUREMENT_RULES = [
+    "Accuracy: top-1 on the data set's held-out test split; the baseline is measured in the same run.",
+    "Size: bytes of the serialized fp32 state dict (torch.save); the sparse size is a bitmap plus the non-zero "
+    "values; int8 sizes are the serialized int8 state dict; fake-quantized k-bit sizes are a packed estimate "
+    "(counted, not serialized). '× smaller' divides the baseline's fp32 size by the run's smallest measured size.",
+    "FLOPs: torch.utils.flop_counter, 2 FLOPs per multiply-add, one sample; the effective count scales each "
+    "layer by its share of non-zero weights (what an ideal sparse kernel would do).",
+    "Latency: median wall time of repeated forward calls after warm-up, at batch 1 and batch 64, with the "
+    "thread count shown below; the speed-up divides the baseline's latency by the run's, both timed in the same "
+    "process one after the other. Masked (unstructured) pruning leaves dense kernels as slow as before.",
+]
+
+_SETTINGS = {
+    "l1": ["amount", "scope", "schedule", "finetune_epochs"],
+    "random": ["amount", "scope", "schedule", "finetune_epochs"],
+    "structured": ["amount", "importance", "finetune_epochs"],
+    "distill": ["teacher", "hidden", "temperature", "alpha", "epochs", "train_fraction"],
+    "quantize": ["scheme", "bits", "granularity"],
+    "baseline": ["epochs"],
+    "pipeline": ["steps"],
+}
+_METHOD_ORDER = ["baseline", "l1", "random", "structured", "distill", "quantize", "pipeline"]
+
+
+# ---------------------------------------------------------------- picking runs
+def report_runs(home=None, run_ids: Sequence[str] | None = None) -> list[dict]:
+    """Every finished run of `home`, or the runs `run_ids` (unknown or unfinished ids raise CompressError)."""
+    from compress_core.runs import jobs
+
+    store = jobs.open_store(home)
+    if not run_ids:
+        runs = store.list_runs(status="finished")
+        if not runs:
+            raise CompressError(f"no finished runs in {store.home} to report on; run prune, distill or quantize first")
+        return runs
+    runs = []
+    for run_id in dict.fromkeys(run_ids):
+        run = store.get(run_id)
+        if run["status"] != "finished":
+            raise CompressError(f"run {run_id} is {run['status']}; a report takes finished runs only")
+        runs.append(run)
+    return runs
+
+
+# ---------------------------------------------------------------- small helpers
+def _esc(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _label(run: Mapping) -> str:
+    """The method's name with its main setting, e.g. 'L1 magnitude pruning 90 % (global)'."""
+    spec = run.get("spec") or {}
+    method = plots.method_of(run.get("kind"), spec)
+    name = plots.METHOD_LABELS.get(method, method)
+    if method in ("l1", "random"):
+        return f"{name} {fmt.pct(spec.get('amount'), 0)} ({spec.get('scope', 'global')})"
+    if method == "structured":
+        return f"{name} {fmt.pct(spec.get('amount'), 0)} of channels"
+    if method == "quantize":
+        return f"{name} int8" if spec.get("scheme", "int8") == "int8" else f"{name} fake {spec.get('bits')}-bit"
+    if method == "distill":
+        return f"{name} into {spec.get('model')} {_fmt_cell('hidden', spec.get('hidden')) or ''} (T={spec.get('temperature')})"
+    return name
+
+
+def _times_smaller(run: Mapping) -> float | None:
+    """Baseline fp32 size / the run's smallest measured size."""
+    size, _ = plots.smallest_size(run.get("metrics") or {})
+    base = (run.get("baseline") or {}).get("size_fp32_bytes")
+    return None if _missing(size) or _missing(base) or not size else base / size
+
+
+def _speed_phrase(metrics: Mapping) -> str:
+    speed = metrics.get("speedup_b64")
+    if metrics.get("scheme") == "fake":
+        return "no speed-up (fake quantization still computes in fp32)"
+    if _missing(speed):
+        return "speed not measured"
+    if speed >= 1 + _SPEED_SAME:
+        text = f"{speed:.1f}× faster at batch 64"
+    elif speed <= 1 - _SPEED_SAME:
+        text = f"{1 / speed:.1f}× slower at batch 64"
+    else:
+        text = "about as fast"
+    theory = metrics.get("theoretical_speedup")
+    if _missing(theory):
+        return text
+    if speed < 1 + _SPEED_SAME and theory >= 1.5:
+        text += f" (a sparse kernel could give {theory:.1f}× fewer FLOPs)"
+    elif speed > _SUSPECT * max(theory, 1.0):
+        text += f" (suspect: over {_SUSPECT:g}× the FLOPs ratio of {theory:.1f}×; likely timing noise on a busy machine)"
+    return text
+
+
+def trade_off(run: Mapping) -> str:
+    """One plain sentence: how much smaller and faster the run is, and what it costs in accuracy."""
+    metrics = run.get("metrics") or {}
+    smaller = _times_smaller(run)
+    size = f"{smaller:.1f}× smaller" if smaller is not None else "size not measured"
+    change = metrics.get("accuracy_change")
+    acc = "accuracy not measured" if _missing(change) else \
+        f"{100 * change:+.1f} points accuracy ({fmt.pct(metrics.get('accuracy'), 2)} vs {fmt.pct(metrics.get('baseline_accuracy'), 2)})"
+    return f"{size}, {_speed_phrase(metrics)}, {acc}"
+
+
+def _points(runs: Sequence[Mapping]) -> pd.DataFrame:
+    points = plots.run_points(runs)
+    points["times_smaller"] = [_times_smaller(r) for r in runs]
+    return points
+
+
+# ---------------------------------------------------------------- reproduce
+def _cli_argv(spec: Mapping, add_arguments) -> list[str]:
+    """Options for every spec field the command has an option for, skipping values equal to its default."""
+    from compress_core.cli.main import OneLineParser
+
+    parser = OneLineParser(prog=spec["kind"])
+    add_arguments(parser)
+    actions = {a.dest: a for a in parser._actions if a.option_strings}  # argparse has no public accessor
+    renamed = {"model": "student"} if spec["kind"] == "distill" else {}
+    argv = []
+    for field, value in spec.items():
+        if field == "kind" or value is None:
+            continue
+        if field == "scratch":  # --no-scratch
+            argv += [] if value else ["--no-scratch"]
+            continue
+        action = actions.get(renamed.get(field, field))
+        if action is None:
+            continue
+        text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        if action.default is not None and str(action.default) == text:
+            continue
+        argv += [action.option_strings[-1], text]
+    return argv
+
+
+def _same_spec(kind: str, argv: list[str], spec: Mapping, add_arguments, builder) -> bool:
+    from compress_core.cli.main import OneLineParser
+
+    parser = OneLineParser(prog=kind)
+    add_arguments(parser)
+    try:
+        return builder(parser.parse_args(argv)).to_dict() == dict(spec)
+    except CompressError:
+        return False
+
+
+def full_spec(spec: Mapping) -> dict:
+    """Every field of `spec`, defaults filled in (the store keeps specs as they were submitted)."""
+    try:
+        return spec_from_dict(dict(spec)).to_dict()
+    except CompressError:  # e.g. written by another version of the lab: show it as stored
+        return dict(spec)
+
+
+def reproduce_command(spec: Mapping) -> str:
+    """A shell command that runs `spec` again and records it in the run store.
+
+    The matching `python -m compress_core <kind> ...` line when its options express the
+    spec exactly (checked by parsing it back); otherwise (a field without an option, or a
+    pipeline, which takes a config file) a Python one-liner that runs the JSON spec.
+    """
+    from compress_core.cli.explore_commands import method_commands
+
+    spec = full_spec(spec)
+    commands = method_commands()
+    kind = spec.get("kind")
+    if kind in commands and kind != "pipeline":
+        _, add_arguments, builder = commands[kind]
+        argv = _cli_argv(spec, add_arguments)
+        if _same_spec(kind, argv, spec, add_arguments, builder):
+            return shlex.join(["python", "-m", "compress_core", kind, *argv])
+    code = ("import json, sys; from compress_core.runs.jobs import record_foreground; "
+            "print(record_foreground(json.loads(sys.argv[1]))['id'])")
+    return shlex.join(["python", "-c", code, json.dumps(dict(spec), separators=(",", ":"))])
+
+
+# ---------------------------------------------------------------- sections
+def _figure_html(fig, div_id: str, first: bool) -> str:
+    return pio.to_html(fig, full_html=False, include_plotlyjs=bool(first), div_id=div_id, config=_PLOTLY_CONFIG)
+
+
+def _summary(runs: Sequence[Mapping], points: pd.DataFrame) -> str:
+    parts = []
+    compressed = points[points["kind"] != "train"]
+    for dataset, part in compressed.groupby("dataset", sort=True):
+        front = part[pareto_front(part, "size_bytes", "accuracy")].sort_values("size_bytes")
+        by_id = {r["id"]: r for r in runs}
+        items = [f"<li><b>{_esc(_label(by_id[i]))}</b> ({_esc(by_id[i]['spec'].get('model'))}, run <code>{_esc(i)}</code>): "
+                 f"{_esc(trade_off(by_id[i]))}</li>" for i in front["id"]]
+        near = part[part["accuracy_change"] >= -NEAR_BASELINE].dropna(subset=["times_smaller"])
+        if len(near):
+            best = by_id[near.sort_values("times_smaller", ascending=False)["id"].iloc[0]]
+            items.insert(0, f"<li><b>Smallest within one point of its baseline:</b> {_esc(_label(best))} "
+                            f"(run <code>{_esc(best['id'])}</code>): {_esc(trade_off(best))}</li>")
+        parts.append(f"<h3>{_esc(dataset)}</h3><p class='muted'>Best trade-offs (no other run is both smaller and "
+                     f"more accurate), smallest first:</p><ul class='lead'>{''.join(items)}</ul>")
+    return "".join(parts) or "<p>No compressed runs in this report (baselines only).</p>"
+
+
+def _figures(points: pd.DataFrame) -> tuple[str, int]:
+    html_parts, count = [], 0
+    for dataset, part in points.groupby("dataset", sort=True):
+        if part.dropna(subset=["size_bytes", "accuracy"]).empty:
+            continue
+        fig = plots.pareto(part, title=f"Accuracy vs size on {dataset}")
+        html_parts.append(_figure_html(fig, f"pareto-{count}", first=count == 0))
+        count += 1
+    return "".join(html_parts), count
+
+
+def _fmt_cell(key: str, value):
+    if _missing(value):
+        return ""
+    if key in ("accuracy", "baseline_accuracy", "sparsity", "train_fraction"):
+        return fmt.pct(value, 2)
+    if key == "accuracy_change":
+        return fmt.pp(value, 2)
+    if key in ("size", "size_fp32_bytes"):
+        return fmt.size(value)
+    if key in ("compression_ratio", "times_smaller", "speedup_b1", "speedup_b64"):
+        return fmt.ratio(value)
+    if key.startswith("latency"):
+        return fmt.ms(value)
+    if key == "steps" and isinstance(value, (list, tuple)):
+        from compress_core.methods.pipeline import step_label
+
+        return " → ".join(step_label(s) for s in value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return value
+
+
+def _method_tables(runs: Sequence[Mapping]) -> str:
+    groups: dict[str, list[Mapping]] = {}
+    for run in runs:
+        groups.setdefault(plots.method_of(run.get("kind"), run.get("spec")), []).append(run)
+    out = []
+    for method in sorted(groups, key=lambda m: (_METHOD_ORDER.index(m) if m in _METHOD_ORDER else 99, m)):
+        rows = []
+        for run in groups[method]:
+            spec, metrics = run.get("spec") or {}, run.get("metrics") or {}
+            size, encoding = plots.smallest_size(metrics)
+            row = {"run": run["id"], "model": spec.get("model"), "dataset": spec.get("dataset"), "seed": spec.get("seed")}
+            row.update({key: spec.get(key) for key in _SETTINGS.get(method, [])})
+            row.update({"accuracy": metrics.get("accuracy"), "accuracy_change": metrics.get("accuracy_change"),
+                        "sparsity": metrics.get("sparsity"), "compression_ratio": metrics.get("compression_ratio"),
+                        "size": size, "encoding": encoding, "times_smaller": _times_smaller(run),
+                        "speedup_b1": metrics.get("speedup_b1"), "speedup_b64": metrics.get("speedup_b64"),
+                        "latency_ms_b1": metrics.get("latency_ms_b1")})
+            rows.append({k: _fmt_cell(k, v) for k, v in row.items()})
+        table = pd.DataFrame(rows).rename(columns={"accuracy_change": "Δ accuracy", "times_smaller": "× smaller",
+                                                   "compression_ratio": "total/non-zero", "size": "smallest size",
+                                                   "speedup_b1": "speed-up b1", "speedup_b64": "speed-up b64",
+                                                   "latency_ms_b1": "latency b1"})
+        out.append(f"<h3>{_esc(plots.METHOD_LABELS.get(method, method))} ({len(rows)})</h3>"
+                   + table.to_html(index=False, escape=True, border=0, na_rep=""))
+    return "".join(out)
+
+
+def _baseline_key(spec: Mapping) -> tuple:
+    if spec.get("kind") == "distill":
+        return (spec.get("dataset"), spec.get("teacher"), spec.get("teacher_hidden"), spec.get("seed"),
+                spec.get("teacher_epochs"))
+    epochs = spec.get("epochs") if spec.get("kind") == "train" else spec.get("baseline_epochs")
+    return spec.get("dataset"), spec.get("model"), spec.get("hidden"), spec.get("seed"), epochs
+
+
+def _baselines(runs: Sequence[Mapping]) -> str:
+    seen: dict[str, dict] = {}
+    for run in runs:
+        spec = run.get("spec") or {}
+        base = run.get("metrics") if run.get("kind") == "train" else run.get("baseline")
+        key = json.dumps(_baseline_key(spec), default=str)
+        if not base or key in seen:
+            continue
+        dataset, model, hidden, seed, epochs = _baseline_key(spec)
+        seen[key] = {"model": model, "hidden": _fmt_cell("hidden", hidden), "dataset": dataset, "seed": seed,
+                     "epochs": epochs if epochs is not None else "default",
+                     "accuracy": fmt.pct(base.get("accuracy"), 2), "params": fmt.count(base.get("params_total")),
+                     "size fp32": fmt.size(base.get("size_fp32_bytes")), "latency b1": fmt.ms(base.get("latency_ms_b1")),
+                     "latency b64": fmt.ms(base.get("latency_ms_b64")), "measured in run": run["id"]}
+    if not seen:
+        return "<p>No baseline measurements in these runs.</p>"
+    return ("<p class='muted'>Every run starts from a cached baseline (same model, data, seed and epochs give the "
+            "same weights) and measures it again beside the compressed model; latencies below come from the run "
+            "named, and each run's speed-up compares two timings made in that run.</p>"
+            + pd.DataFrame(list(seen.values())).to_html(index=False, escape=True, border=0))
+
+
+def _measurement(runs: Sequence[Mapping]) -> str:
+    envs: dict[str, list[str]] = {}
+    for run in runs:
+        env = run.get("environment") or {}
+        keys = ("platform", "processor", "cpu_count", "device", "threads", "torch", "python")
+        envs.setdefault(json.dumps({k: env.get(k) for k in keys}), []).append(run["id"])
+    rows = [{**json.loads(key), "runs": len(ids), "first run": ids[0]} for key, ids in envs.items()]
+    rules = "".join(f"<li>{_esc(rule)}</li>" for rule in _MEASUREMENT_RULES)
+    return (f"<ul>{rules}</ul><p class='muted'>Machines and settings the runs were measured with "
+            f"(threads = torch intra-op threads during timing):</p>"
+            + pd.DataFrame(rows).to_html(index=False, escape=True, border=0, na_rep=""))
+
+
+def _reproduce(runs: Sequence[Mapping]) -> str:
+    out = []
+    for run in runs:
+        notes = "".join(f"<li>{_esc(n)}</li>" for n in run.get("notes") or [])
+        out.append(f"<details><summary><code>{_esc(run['id'])}</code> {_esc(_label(run))}: "
+                   f"{_esc((run.get('spec') or {}).get('model'))} on {_esc((run.get('spec') or {}).get('dataset'))}"
+                   f"</summary><p>Command line:</p><pre>{_esc(reproduce_command(run['spec']))}</pre>"
+                   f"<p>Spec (JSON, defaults filled in):</p><pre>{_esc(json.dumps(full_spec(run['spec']), indent=2))}</pre>"
+                   + (f"<p>Notes:</p><ul>{notes}</ul>" if notes else "") + "</details>")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- the report
+def build_report(runs: Iterable[Mapping], *, title: str = "Compression Lab report") -> str:
+    """The report of finished `runs` (store records) as one self-contained HTML document."""
+    runs = sorted(runs, key=lambda r: (r.get("created_at") or 0, r.get("id") or ""))
+    if not runs:
+        raise CompressError("a report needs at least one finished run")
+    unfinished = [r.get("id") for r in runs if r.get("status") != "finished"]
+    if unfinished:
+        raise CompressError(f"a report takes finished runs only; not finished: {', '.join(map(str, unfinished))}")
+    points = _points(runs)
+    figures, n_figures = _figures(points)
+    datasets = sorted({str((r.get("spec") or {}).get("dataset")) for r in runs})
+    sections = [
+        ("Best trade-offs", _summary(runs, points)),
+        ("Accuracy vs size", figures or "<p>No run has both a size and an accuracy.</p>"),
+        ("Runs by method", _method_tables(runs)),
+        ("Baselines", _baselines(runs)),
+        ("How the figures were measured", _measurement(runs)),
+        ("Reproduce every run", _reproduce(runs)),
+    ]
+    body = "".join(f"<section><h2>{_esc(name)}</h2>{content}</section>" for name, content in sections)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{_esc(title)}</title>"
+            f"<style>{_CSS}</style></head><body><h1>{_esc(title)}</h1>"
+            f"<p class='muted'>{len(runs)} run(s) on {_esc(', '.join(datasets))}; {n_figures} interactive figure(s) "
+            f"(zoom, hover for the spec). This file works offline.</p>{body}</body></html>")

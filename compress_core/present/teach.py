@@ -1,0 +1,494 @@
+"""The Learn page's lessons: small pure functions and Plotly figures that explain pruning,
+gradual pruning, distillation and quantization on a real trained model.
+
+Every lesson goes through the engine's own code (`prune_to`, `prune_channels`,
+`agp_schedule`, `distillation_loss`, `quantize_symmetric`, `quantization_error`), so a
+figure shows what a run does, not a textbook idealisation. Models passed in are never
+modified: the page shares them with other pages through Streamlit's resource cache.
+No Streamlit here: the page draws what these return, and tests check them directly.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from torch import nn
+
+from compress_core.present import fmt
+
+from compress_core.present import plots
+from compress_core.methods.distill import distillation_loss
+from compress_core.errors import CompressError
+from compress_core.measure.metrics import count_params, flops, latency_ms
+from compress_core.models.zoo import build_model, prunable_layers
+from compress_core.present.preview import histogram, histogram_edges, prunable_weights, removed_thresholds
+from compress_core.methods.prune import agp_schedule, make_permanent, prune_to
+from compress_core.methods.quantize import MAX_BITS, MIN_BITS, fake_quantize_model, quantization_error, quantize_symmetric
+from compress_core.specs import TrainSpec, check_range
+from compress_core.methods.structured import prune_channels
+from compress_core.training.loop import evaluate, seeded
+
+# LeNet-300-100 on the 8x8 digits, the data set's default epochs: the same cached baseline
+# as the Prune and Quantize pages' defaults and the Distill page's default teacher.
+TEACHING_SPEC = TrainSpec(model="lenet300", dataset="digits")
+PRUNED_GREY = "#c8c8c8"
+STUDENT_WIDTH = 32  # the untrained student of the distillation lesson (the Distill page's default width)
+BITS = tuple(range(MIN_BITS, MAX_BITS + 1))
+GRANULARITY_LABELS = {"tensor": "one scale per tensor", "channel": "one scale per output channel"}
+# The colours plots.accuracy_vs_bits gives these labels (it takes its palette in sorted label order).
+GRANULARITY_COLORS = {"channel": plots.color_of("quantize"), "tensor": "#e377c2"}
+_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=30, t=60, b=40), hovermode="closest",
+               legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0))
+
+
+def _figure(title: str, x_title: str, y_title: str, **layout) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=dict(text=title), xaxis_title=x_title, yaxis_title=y_title, **{**_LAYOUT, **layout})
+    return fig
+
+
+# ---------------------------------------------------------------- pruning
+def pruned_copy(model: nn.Module, amount: float, scope: str = "global") -> nn.Module:
+    """A copy of `model` with L1 magnitude masks removing `amount` of its weights (the engine's `prune_to`)."""
+    check_range("amount", amount, 0, 1, high_open=True)
+    pruned = copy.deepcopy(model)
+    if amount > 0:
+        prune_to(pruned, "l1", scope, amount)
+    return pruned
+
+
+def threshold_histogram(model: nn.Module, pruned: nn.Module, scope: str) -> go.Figure:
+    """All prunable weights, the kept ones and the removed ones, with the magnitude threshold(s)."""
+    before = np.concatenate(list(prunable_weights(model).values()))
+    after = np.concatenate(list(prunable_weights(pruned).values()))
+    edges = histogram_edges(before)
+    removed = after == 0
+    thresholds = removed_thresholds(pruned)
+    if scope == "global" and thresholds:  # one threshold for every layer
+        thresholds = {"all layers": max(thresholds.values())}
+    series = {"kept: M = 1": (histogram(after, edges, skip_zeros=True), plots.color_of("l1")),
+              "removed: M = 0, so W' = 0": (histogram(before[removed], edges), plots.color_of("baseline"))}
+    title = f"All {before.size:,} weights: the {fmt.pct(removed.mean())} smallest in |w| are removed"
+    if scope == "layer":
+        title += " (that share in every layer)"
+    return plots.weight_histogram(edges, series, thresholds, title)
+
+
+def first_layer(model: nn.Module) -> torch.Tensor:
+    """The first prunable layer's effective weight (masks applied), detached: one row per hidden unit."""
+    return prunable_layers(model)[0][1].weight.detach().cpu()
+
+
+def strongest_units(weight: torch.Tensor, n: int) -> list[int]:
+    """The `n` units with the largest incoming weight norm: their weight images look most like templates."""
+    return torch.linalg.vector_norm(weight.reshape(len(weight), -1), dim=1).argsort(descending=True)[:n].tolist()
+
+
+def unit_images(before: torch.Tensor, after: torch.Tensor, units: Sequence[int],
+                image_shape: Sequence[int]) -> go.Figure:
+    """Each unit's incoming weights drawn as an image of the input: dense on top, pruned below (pruned pixels grey)."""
+    h, w = image_shape
+    cols = len(units)
+    kept = [int(torch.count_nonzero(after[u])) for u in units]
+    titles = [f"unit {u}" for u in units] + [f"{k} of {h * w} kept" for k in kept]
+    fig = make_subplots(2, cols, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.1)
+    limit = float(before[list(units)].abs().max()) or 1.0
+    for i, u in enumerate(units):
+        b, a = before[u].reshape(h, w).numpy(), after[u].reshape(h, w).numpy()
+        pruned = a == 0
+        fig.add_heatmap(z=np.where(pruned, 0.0, np.nan), colorscale=[[0, PRUNED_GREY], [1, PRUNED_GREY]],
+                        showscale=False, hoverinfo="skip", row=2, col=i + 1)  # under the weights: pruned pixels
+        for row, values in ((1, b), (2, np.where(pruned, np.nan, a))):
+            text = [[f"unit {u}, pixel row {r}, column {c}<br>" + (
+                f"pruned (was w = {b[r, c]:.3f})" if np.isnan(values[r, c]) else f"w = {values[r, c]:.3f}")
+                for c in range(w)] for r in range(h)]
+            fig.add_heatmap(z=values, text=text, hovertemplate="%{text}<extra></extra>", colorscale="RdBu_r", zmid=0,
+                            zmin=-limit, zmax=limit, showscale=i == 0 and row == 1, row=row, col=i + 1,
+                            colorbar=dict(title=dict(text="weight"), len=0.9))
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, range=[-0.5, w - 0.5], constrain="domain")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, range=[h - 0.5, -0.5], constrain="domain")
+    for i in range(1, 2 * cols + 1):  # square pixels in every panel
+        fig.update_yaxes(scaleanchor="x" if i == 1 else f"x{i}", row=(i - 1) // cols + 1, col=(i - 1) % cols + 1)
+    fig.update_yaxes(title_text="dense", row=1, col=1)
+    fig.update_yaxes(title_text="pruned", row=2, col=1)
+    fig.update_layout(title=dict(text=f"First layer: the 8×8 input weights of {cols} hidden units "
+                                      "(red: positive, blue: negative, grey: pruned)"),
+                      template="plotly_white", margin=dict(l=40, r=20, t=90, b=20),
+                      height=420)
+    return fig
+
+
+def speed_comparison(model: nn.Module, input_shape: Sequence[int], amount: float, batch: int = 256,
+                     repeats: int = 30) -> pd.DataFrame:
+    """The dense model, a masked copy (L1, `amount` of the weights) and a structured copy (`amount` of
+    each hidden layer's neurons removed), measured now: parameters, FLOPs and latency at `batch`.
+
+    The masks are folded in (`prune.remove`) before timing, as a saved pruned model is.
+    """
+    masked = make_permanent(pruned_copy(model, amount))
+    structured = copy.deepcopy(model)
+    if amount > 0:
+        prune_channels(structured, input_shape, amount)
+    rows = []
+    for name, method, m in (("dense", "baseline", model), ("masked (L1)", "l1", masked),
+                            ("neurons removed", "structured", structured)):
+        total, nonzero = count_params(m)
+        f = flops(m, input_shape)
+        rows.append({"model": name, "method": method, "params_total": total, "params_nonzero": nonzero,
+                     "flops_dense": f["flops_dense"], "flops_effective": f["flops_effective"],
+                     "latency_ms": latency_ms(m, input_shape, batch, repeats=repeats)})
+    return pd.DataFrame(rows)
+
+
+def speed_figure(df: pd.DataFrame, batch: int, threads: int) -> go.Figure:
+    """FLOPs a dense kernel computes (and the non-zero share) beside the measured latency."""
+    fig = make_subplots(1, 2, subplot_titles=["FLOPs per input (2 per multiply-add)",
+                                              f"Measured latency, batch {batch}, {threads} thread(s)"])
+    colors = [plots.color_of(m) for m in df["method"]]
+    hover = [f"{fmt.count(n)} of {fmt.count(t)} weights non-zero" for n, t in zip(df["params_nonzero"],
+                                                                                  df["params_total"])]
+    fig.add_bar(x=df["model"], y=df["flops_dense"], marker_color=colors, name="computed by a dense kernel",
+                customdata=hover, text=[fmt.flops(v) for v in df["flops_dense"]], textposition="outside",
+                hovertemplate="%{x}: %{text} computed<br>%{customdata}<extra></extra>", row=1, col=1)
+    fig.add_bar(x=df["model"], y=df["flops_effective"], marker=dict(color=colors, pattern_shape="/"), opacity=0.55,
+                name="on non-zero weights only (an ideal sparse kernel)", customdata=hover,
+                hovertemplate="%{x}: %{y:,} FLOPs touch non-zero weights<br>%{customdata}<extra></extra>",
+                row=1, col=1)
+    fig.add_bar(x=df["model"], y=df["latency_ms"], marker_color=colors, showlegend=False,
+                text=[fmt.ms(v) for v in df["latency_ms"]], textposition="outside", cliponaxis=False,
+                hovertemplate="%{x}: %{text} per call (median)<extra></extra>", row=1, col=2)
+    fig.update_layout(title=dict(text="Masks zero weights, but a dense kernel still multiplies them"),
+                      barmode="group", **{k: v for k, v in _LAYOUT.items() if k != "margin"},
+                      margin=dict(l=60, r=30, t=90, b=40), uniformtext=dict(minsize=10, mode="show"))
+    fig.update_traces(cliponaxis=False, textangle=0)
+    fig.update_yaxes(title_text="FLOPs per input", row=1, col=1)
+    fig.update_yaxes(title_text="milliseconds per call", row=1, col=2)
+    return fig
+
+
+# ---------------------------------------------------------------- gradual pruning
+def agp_curve(start: float, end: float, steps: int) -> pd.DataFrame:
+    """Sparsity before step 1 (`start`) and after each AGP step, and how much each step removes."""
+    check_range("start sparsity", start, 0, 1, high_open=True)
+    check_range("end sparsity", end, 0, 1, high_open=True)
+    if start > end:
+        raise CompressError(f"start sparsity {start:g} must not exceed the end sparsity {end:g}")
+    targets = [start, *agp_schedule(start, end, steps)]
+    return pd.DataFrame({"step": range(steps + 1), "sparsity": targets,
+                         "removed_in_step": [0.0, *np.diff(targets)]})
+
+
+def agp_figure(curve: pd.DataFrame) -> go.Figure:
+    """The cubic schedule: target sparsity per step, and the share each step removes."""
+    fig = _figure("AGP: prune fast while many weights are redundant, slowly near the end", "pruning step",
+                  "share of weights (%)")
+    fig.add_bar(x=curve["step"][1:], y=100 * curve["removed_in_step"][1:], name="removed in this step",
+                marker_color=plots.color_of("l1"), opacity=0.35,
+                hovertemplate="step %{x} removes %{y:.1f} % of all weights<extra></extra>")
+    fig.add_scatter(x=curve["step"], y=100 * curve["sparsity"], mode="lines+markers", name="target sparsity s_t",
+                    line_color=plots.color_of("l1"),
+                    hovertemplate="after step %{x}: %{y:.1f} % of weights zero<extra></extra>")
+    fig.update_yaxes(range=[0, 100])
+    return fig
+
+
+# ---------------------------------------------------------------- distillation
+def softmax(logits: torch.Tensor, temperature: float) -> np.ndarray:
+    """softmax(z / T) along the last axis."""
+    return torch.softmax(logits / temperature, dim=-1).numpy()
+
+
+def dark_example(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 4.0, confident: float = 0.95) -> int:
+    """A test input the teacher gets right with confidence at T = 1 whose runner-up class is the most
+    visible at `temperature`: almost one-hot at T = 1, dark knowledge once softened. Falls back to
+    the most confident correct input when none reaches `confident`.
+    """
+    sharp, soft = torch.softmax(logits, dim=1), torch.softmax(logits / temperature, dim=1)
+    right = logits.argmax(1) == labels
+    pool = right & (sharp.amax(1) >= confident)
+    if not pool.any():
+        pool = right if right.any() else torch.ones_like(right)
+    score = torch.where(pool, soft.topk(2, dim=1).values[:, 1], torch.tensor(-1.0))
+    return int(score.argmax())
+
+
+def digit_figure(image: torch.Tensor, title: str) -> go.Figure:
+    """One input image (first channel), as the model sees it (normalised pixels)."""
+    z = image[0].numpy()
+    fig = _figure(title, "pixel column", "pixel row", height=330, margin=dict(l=50, r=20, t=60, b=40))
+    fig.add_heatmap(z=z, colorscale="gray_r", showscale=False,
+                    hovertemplate="row %{y}, column %{x}: %{z:.2f} (normalised)<extra></extra>")
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showgrid=False)
+    fig.update_xaxes(showgrid=False)
+    return fig
+
+
+def temperature_figure(logits: torch.Tensor, temperature: float, class_names: Sequence[str],
+                       true_class: str) -> go.Figure:
+    """The teacher's probabilities for one input at T = 1 and at `temperature`."""
+    probs = np.stack([softmax(logits, 1.0), softmax(logits, temperature)])
+    labels = ["T = 1 (the ordinary softmax)", f"T = {temperature:g} (softened)"]
+    return plots.softened_outputs(probs, class_names, labels, temperature,
+                                  title=f"Teacher's probabilities for this input (class {true_class}): "
+                                        f"T = 1 vs T = {temperature:g}")
+
+
+def class_similarity(logits: torch.Tensor, labels: torch.Tensor, temperature: float) -> np.ndarray:
+    """Mean softmax(z/T) over the test inputs of each true class (rows), own class blanked (NaN)."""
+    probs = torch.softmax(logits / temperature, dim=1)
+    k = logits.shape[1]
+    matrix = np.full((k, k), np.nan)
+    for c in range(k):
+        rows = probs[labels == c]
+        if len(rows):
+            matrix[c] = rows.mean(0).numpy()
+    np.fill_diagonal(matrix, np.nan)
+    return matrix
+
+
+def alike_pairs(matrix: np.ndarray, class_names: Sequence[str], n: int = 3) -> list[tuple[str, str, float]]:
+    """The `n` largest off-diagonal entries: (true class, the wrong class it resembles, mean probability)."""
+    flat = np.nan_to_num(matrix, nan=-1.0).ravel()
+    top = np.argsort(flat)[::-1][:n]
+    k = matrix.shape[1]
+    return [(class_names[i // k], class_names[i % k], float(flat[i])) for i in top]
+
+
+def similarity_figure(matrix: np.ndarray, class_names: Sequence[str], temperature: float) -> go.Figure:
+    """Heatmap of `class_similarity`: which wrong classes the teacher thinks each class resembles."""
+    fig = _figure(f"Dark knowledge at T = {temperature:g}: probability the teacher gives to each wrong class",
+                  "wrong class the teacher considers", "true class of the test inputs", height=430)
+    fig.add_heatmap(z=100 * matrix, x=list(class_names), y=list(class_names), colorscale="Purples",
+                    colorbar=dict(title=dict(text="mean %")),
+                    hovertemplate="true %{y}, class %{x}: %{z:.2f} % on average<extra></extra>")
+    fig.update_xaxes(type="category", side="bottom")
+    fig.update_yaxes(type="category", autorange="reversed")
+    return fig
+
+
+def untrained_student(input_shape: Sequence[int], num_classes: int, width: int = STUDENT_WIDTH,
+                      seed: int = 0) -> nn.Module:
+    """The distillation lesson's student at the start of training: an mlp with one hidden layer."""
+    with seeded(seed):
+        return build_model("mlp", input_shape, num_classes, (width,))
+
+
+def kd_loss_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                  temperature: float, alpha: float) -> dict:
+    """The two terms of the engine's `distillation_loss` and their sum, as floats."""
+    soft = float(distillation_loss(student_logits, teacher_logits, labels, temperature, 1.0))
+    hard = float(distillation_loss(student_logits, teacher_logits, labels, temperature, 0.0))
+    return {"soft": alpha * soft, "hard": (1 - alpha) * hard,
+            "total": float(distillation_loss(student_logits, teacher_logits, labels, temperature, alpha))}
+
+
+def _gradient_norm(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                   temperature: float, alpha: float) -> float:
+    """Mean per-input L2 norm of d loss / d student logits (the loss averages over the batch: times B)."""
+    z = student_logits.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(distillation_loss(z, teacher_logits, labels, temperature, alpha), z)
+    return float((grad * len(z)).norm(dim=1).mean())
+
+
+def kd_gradients(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                 temperatures: Sequence[float], alpha: float) -> pd.DataFrame:
+    """Gradient size of each loss term against T: the soft term with and without the T² factor, the hard term.
+
+    d(KL)/dz_s = (p_s - p_t) / T, and p_s - p_t itself shrinks like 1/T: without T² the soft
+    term's gradient fades as 1/T²; with it, its weight against the hard term stays put.
+    """
+    rows = []
+    for t in temperatures:
+        soft = _gradient_norm(student_logits, teacher_logits, labels, t, 1.0)
+        rows.append({"temperature": t, "soft": alpha * soft, "soft_without_t2": alpha * soft / t ** 2,
+                     "hard": (1 - alpha) * _gradient_norm(student_logits, teacher_logits, labels, t, 0.0)})
+    return pd.DataFrame(rows)
+
+
+def kd_gradient_figure(df: pd.DataFrame, temperature: float, alpha: float) -> go.Figure:
+    fig = _figure(f"Why T²: gradient size of each term on the student's logits (α = {alpha:g})", "temperature T",
+                  "mean gradient norm per input (log scale)")
+    lines = [("soft", "α·T²·KL (the loss as used)", plots.color_of("distill"), "solid"),
+             ("soft_without_t2", "α·KL without T²", plots.color_of("distill"), "dot"),
+             ("hard", "(1 − α)·CE with the labels", plots.color_of("scratch"), "solid")]
+    for column, name, color, dash in lines:
+        fig.add_scatter(x=df["temperature"], y=df[column], mode="lines", name=name, line=dict(color=color, dash=dash),
+                        hovertemplate=f"{name}<br>T = %{{x:g}}: %{{y:.3g}}<extra></extra>")
+    fig.add_vline(x=temperature, line_dash="dash", line_color="#222",
+                  annotation_text=f"T = {temperature:g}", annotation_position="top")
+    fig.update_yaxes(type="log", dtick=1)
+    return fig
+
+
+# Measured in docs/distillation.md (digits, lenet300 teacher, mlp 16 student, mean of seeds 0-2).
+DOC_FRACTION_RESULTS = pd.DataFrame([
+    {"train_fraction": 0.1, "transfer": "all", "accuracy": 0.9726, "scratch_accuracy": 0.9052,
+     "teacher_accuracy": 0.9770, "runs": 3},
+    {"train_fraction": 0.1, "transfer": "labeled", "accuracy": 0.9511, "scratch_accuracy": 0.9052,
+     "teacher_accuracy": 0.9770, "runs": 3},
+    {"train_fraction": 1.0, "transfer": "labeled", "accuracy": 0.9719, "scratch_accuracy": 0.9733,
+     "teacher_accuracy": 0.9770, "runs": 3},
+])
+
+
+def fraction_results(runs: Sequence[Mapping]) -> pd.DataFrame:
+    """Distilled vs scratch accuracy per (labelled fraction, transfer), averaged over finished distill runs
+    (store records with full specs, see `report.full_spec`).
+
+    Only runs with a scratch control, on the data set most of them use (accuracies compare
+    within one data set only). Empty when there are none.
+    """
+    rows = [{"dataset": str(r["spec"]["dataset"]), "train_fraction": r["spec"]["train_fraction"],
+             "transfer": r["spec"]["transfer"], "accuracy": r["metrics"]["accuracy"],
+             "scratch_accuracy": r["metrics"]["scratch_accuracy"],
+             "teacher_accuracy": r["metrics"].get("teacher_accuracy")}
+            for r in runs if r.get("kind") == "distill" and r.get("status") == "finished"
+            and (r.get("metrics") or {}).get("scratch_accuracy") is not None]
+    if not rows:
+        return pd.DataFrame(columns=["dataset", *DOC_FRACTION_RESULTS.columns])
+    df = pd.DataFrame(rows)
+    df = df[df["dataset"] == df["dataset"].value_counts().index[0]]
+    return (df.groupby(["dataset", "train_fraction", "transfer"], as_index=False)
+            .agg(accuracy=("accuracy", "mean"), scratch_accuracy=("scratch_accuracy", "mean"),
+                 teacher_accuracy=("teacher_accuracy", "mean"), runs=("accuracy", "size")))
+
+
+def regime(fraction: float, transfer: str) -> str:
+    where = "every input" if transfer == "all" else "the labelled inputs"
+    return f"{fmt.pct(fraction, 0)} labels, soft targets on {where}"
+
+
+def fraction_figure(df: pd.DataFrame, source: str) -> go.Figure:
+    """Distilled student vs the same student from scratch for each labelled-fraction regime."""
+    df = df.sort_values(["train_fraction", "transfer"])
+    names = [regime(f, t) for f, t in zip(df["train_fraction"], df["transfer"])]
+    fig = _figure(f"Distillation pays off when labels are scarce ({source})", "", "top-1 test accuracy (%)",
+                  barmode="group")
+    for column, name, method in (("accuracy", "distilled student", "distill"),
+                                 ("scratch_accuracy", "same student from scratch", "scratch")):
+        fig.add_bar(x=names, y=100 * df[column], name=name, marker_color=plots.color_of(method),
+                    customdata=df["runs"], text=[fmt.pct(v, 1) for v in df[column]], textposition="auto",
+                    hovertemplate=f"{name}<br>%{{x}}: %{{y:.2f}} % (mean of %{{customdata}} run(s))<extra></extra>")
+    teacher = df["teacher_accuracy"].dropna()
+    if len(teacher):
+        fig.add_hline(y=100 * teacher.mean(), line_dash="dash", line_color=plots.color_of("baseline"),
+                      annotation_text=f"teacher {fmt.pct(teacher.mean(), 1)}", annotation_position="top left")
+    low = min(100 * df[["accuracy", "scratch_accuracy"]].min().min(), 100 * teacher.min() if len(teacher) else 100)
+    fig.update_yaxes(range=[max(0.0, low - 5), 100])
+    return fig
+
+
+# ---------------------------------------------------------------- quantization
+def layer_weight(model: nn.Module, layer: str) -> torch.Tensor:
+    """A prunable layer's weight, detached (CompressError naming the layers when `layer` is unknown)."""
+    layers = dict(prunable_layers(model))
+    if layer not in layers:
+        raise CompressError(f"unknown layer {layer!r}; allowed: {', '.join(layers)}")
+    return layers[layer].weight.detach().cpu()
+
+
+def narrowest_channel(weight: torch.Tensor) -> int:
+    """The output channel with the smallest range max|w| (but not all zero): per-tensor scales hurt it most."""
+    amax = weight.abs().reshape(len(weight), -1).amax(dim=1)
+    return int(torch.where(amax > 0, amax, torch.inf).argmin())
+
+
+def grid_view(weight: torch.Tensor, bits: int, granularity: str, channel: int) -> dict:
+    """The weights that share one grid (the layer, or one output channel) and that grid's values."""
+    _, scale = quantize_symmetric(weight, bits, granularity)
+    values = weight[channel].reshape(-1) if scale.dim() else weight.reshape(-1)
+    step = float(scale[channel]) if scale.dim() else float(scale)
+    qmax = 2 ** (bits - 1) - 1
+    edges = histogram_edges(values.numpy(), bins=min(120, max(16, values.numel() // 4)))
+    return {"edges": edges, "counts": histogram(values.numpy(), edges),
+            "levels": step * np.arange(-qmax, qmax + 1), "step": step}
+
+
+def error_vs_bits(weight: torch.Tensor) -> pd.DataFrame:
+    """Rounding error of the layer at every bit width, per tensor and per channel (SQNR in dB, MSE)."""
+    return pd.DataFrame([{"bits": b, "granularity": g, **quantization_error(weight, b, g)}
+                         for g in GRANULARITY_LABELS for b in BITS])
+
+
+def error_figure(df: pd.DataFrame, bits: int, layer: str) -> go.Figure:
+    """SQNR against bits: about 6 dB per extra bit, higher with per-channel scales."""
+    fig = _figure(f"{layer}: rounding error vs bits", "bits per weight",
+                  "signal-to-quantization-noise ratio (dB, higher is better)")
+    for g, color in GRANULARITY_COLORS.items():
+        label = GRANULARITY_LABELS[g]
+        part = df[df["granularity"] == g]
+        fig.add_scatter(x=part["bits"], y=part["sqnr_db"], mode="lines+markers", name=label, line_color=color,
+                        customdata=part["mse"],
+                        hovertemplate=f"{label}<br>%{{x}} bits: %{{y:.1f}} dB (MSE %{{customdata:.2g}})<extra></extra>")
+    fig.add_vline(x=bits, line_dash="dash", line_color="#222", annotation_text=f"{bits} bits",
+                  annotation_position="top left")
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+def accuracy_vs_bits(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> pd.DataFrame:
+    """Test accuracy with every weight fake-quantized, for each bit width and granularity."""
+    rows = []
+    for g, label in GRANULARITY_LABELS.items():
+        for b in BITS:
+            accuracy, _ = evaluate(fake_quantize_model(copy.deepcopy(model), b, g), x, y)
+            rows.append({"bits": b, "granularity": g, "label": label, "accuracy": accuracy})
+    return pd.DataFrame(rows)
+
+
+def levels_per_channel(weight: torch.Tensor, bits: int) -> pd.DataFrame:
+    """How many grid values fall inside each output channel's range [-max|w|, max|w|].
+
+    With one scale per tensor the grid is sized for the widest channel, so narrow channels
+    get only a few values; with one scale per channel every channel uses all 2^k - 1.
+    """
+    amax = weight.abs().reshape(len(weight), -1).amax(dim=1)
+    qmax = 2 ** (bits - 1) - 1
+    step = float(amax.max()) / qmax if float(amax.max()) > 0 else 1.0
+    per_tensor = 2 * torch.floor(amax / step + 1e-9).long() + 1
+    df = pd.DataFrame({"channel": range(len(weight)), "range": amax.numpy(), "levels_tensor": per_tensor.numpy(),
+                       "levels_channel": 2 * qmax + 1})
+    return df.sort_values("range").reset_index(drop=True)
+
+
+def levels_figure(df: pd.DataFrame, bits: int, layer: str) -> go.Figure:
+    """Grid values each output channel can use, per tensor vs per channel, channels sorted by range."""
+    fig = _figure(f"{layer} at {bits} bits: grid values inside each output channel's range",
+                  "output channels, narrowest range first", "grid values a channel can use")
+    rank = list(range(len(df)))
+    fig.add_scatter(x=rank, y=df["levels_channel"], mode="lines", name="one scale per output channel",
+                    line=dict(color=GRANULARITY_COLORS["channel"], width=3),
+                    hovertemplate="per channel: every channel uses all %{y} values<extra></extra>")
+    fig.add_scatter(x=rank, y=df["levels_tensor"], mode="markers", name="one scale per tensor",
+                    marker=dict(color=GRANULARITY_COLORS["tensor"], size=5), customdata=np.column_stack(
+                        [df["channel"], df["range"]]),
+                    hovertemplate="channel %{customdata[0]} (max |w| = %{customdata[1]:.3f}): "
+                                  "%{y} values<extra></extra>")
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+# ---------------------------------------------------------------- evidence from the run store
+def best_runs(runs: Sequence[Mapping], max_loss: float = 0.01) -> pd.DataFrame:
+    """Per method, the finished run that shrinks the model most while losing at most `max_loss` accuracy.
+
+    Columns: method, id, size_reduction, accuracy_change, and `trade_off`, the report's
+    plain sentence ("4.1× smaller, ..."). Empty when no run qualifies.
+    """
+    from compress_core.present.report import trade_off
+
+    by_id = {r["id"]: r for r in runs}
+    points = plots.run_points([r for r in runs if r.get("status") == "finished" and r.get("kind") != "train"])
+    points = points.dropna(subset=["size_reduction", "accuracy_change"])
+    points = points[points["accuracy_change"] >= -max_loss]
+    if points.empty:
+        return pd.DataFrame(columns=["method", "id", "size_reduction", "accuracy_change", "trade_off"])
+    best = points.sort_values("size_reduction", ascending=False).groupby("method", sort=True).head(1)
+    best = best[["method", "id", "size_reduction", "accuracy_change"]].reset_index(drop=True)
+    best["trade_off"] = [trade_off(by_id[i]) for i in best["id"]]
+    return best

@@ -1,0 +1,1 @@
+"""Runs: the SQLite run store, background worker processes and export of stored runs."""

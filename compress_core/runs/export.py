@@ -1,0 +1,190 @@
+"""Export the model of a finished run: ONNX, TorchScript, safetensors or a plain state dict.
+
+The model is rebuilt from the run's spec and loaded from its saved weights, so an export
+is exactly what the run measured. Pruned weights are already folded into plain tensors
+(no `weight_orig`/`weight_mask`), and structured-pruned models keep their smaller shapes.
+ONNX and TorchScript files are checked on export: they are run on test inputs and their
+outputs compared with PyTorch's (max absolute difference at most `TOLERANCE`).
+
+Real int8 models (quantize runs and pipelines ending in scheme int8) hold packed int8
+weights that ONNX and safetensors cannot carry: they export as TorchScript or as a state
+dict only. Fake-quantized runs export their k-bit values stored as fp32.
+
+Note:
+    ONNX uses PyTorch's TorchScript-based exporter (`dynamo=False`). PyTorch marks it
+    deprecated in favour of the torch.export-based one, which needs the extra `onnxscript`
+    package; the old one exports these models correctly and needs nothing more.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from compress_core.runs import jobs
+
+from compress_core import paths
+from compress_core.errors import CompressError
+from compress_core.models.zoo import build_model
+from compress_core.specs import spec_from_dict
+
+if TYPE_CHECKING:
+    from compress_core.data.datasets import Dataset
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors",
+           "state_dict": ".pt"}
+INT8_FORMATS = ("torchscript", "state_dict")
+TOLERANCE = 1e-4  # max |ONNX or TorchScript output - PyTorch output| on CHECK_ROWS test inputs
+CHECK_ROWS = 64
+CPU = torch.device("cpu")
+
+
+@contextmanager
+def quiet_exporters() -> Iterator[None]:
+    """Silence the TorchScript/legacy-ONNX deprecation notices: they address torch developers,
+    and the formats they export are still what users deploy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        yield
+
+
+def _finished_run(run_id: str | dict, home) -> dict:
+    run = jobs.get(run_id, home) if isinstance(run_id, str) else run_id
+    if run.get("status") != "finished":
+        raise CompressError(f"run {run.get('id')} is {run.get('status')}; only finished runs can be exported")
+    return run
+
+
+def _weights(run: dict, key: str) -> dict[str, torch.Tensor] | None:
+    path = (run.get("artifacts") or {}).get(key)
+    if path is None:
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CompressError(f"the weights of run {run['id']} are missing ({path}); they may have been deleted") from None
+
+
+def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Module, "Dataset", bool]:
+    """(model in eval mode on CPU, its data set, is_int8) for a finished run.
+
+    Rebuilt from the spec (`model`/`hidden`; for distill runs that is the student) and
+    loaded with `structured.load_pruned`, which also fits models whose channels were removed.
+    """
+    from compress_core.data.datasets import load_dataset
+    from compress_core.methods.structured import load_pruned
+
+    run = _finished_run(run_id, home)
+    spec = spec_from_dict(run["spec"])
+    data = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column)
+    artifacts = run.get("artifacts") or {}
+    if run["kind"] == "quantize" and "int8_weights" in artifacts:
+        from compress_core.methods.quantize import load_int8_model, quiet_torch_ao
+
+        with quiet_torch_ao():
+            return load_int8_model(artifacts["int8_weights"]).eval(), data, True
+    state = _weights(run, "weights")
+    if state is None:
+        raise CompressError(f"run {run['id']} ({run['kind']}) saved no model weights, so there is nothing to export")
+    fp32 = build_model(spec.model, data.input_shape, data.num_classes, spec.hidden)
+    model = load_pruned(fp32, state).to(CPU).eval()
+    if "int8_weights" in artifacts:  # a pipeline ending in int8: rebuild the int8 structure, load its weights
+        from compress_core.methods.quantize import int8_method, quiet_torch_ao, to_int8
+
+        granularity = spec.steps[-1]["granularity"]
+        with quiet_torch_ao():
+            quantized = to_int8(model, int8_method(model), granularity, None, data.x_train[:1])
+            quantized.load_state_dict(_weights(run, "int8_weights"))
+        return quantized.eval(), data, True
+    return model, data, False
+
+
+def default_path(run_id: str, fmt: str, home=None) -> Path:
+    """`<home>/artifacts/<run id>/export/model<ext>`: named by run id, never by user text."""
+    folder = jobs.open_store(home).artifacts_dir(run_id) / "export"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"model{FORMATS[fmt]}"
+
+
+def check_format(fmt: str, is_int8: bool = False) -> None:
+    if fmt not in FORMATS:
+        raise CompressError(f"export format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    if is_int8 and fmt not in INT8_FORMATS:
+        raise CompressError(f"an int8 model exports as {' or '.join(INT8_FORMATS)} only (its packed int8 weights "
+                            f"have no {fmt} form); got {fmt!r}. Export a fake-quantized or unquantized run for {fmt}")
+
+
+def _outputs(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return model(x).float().numpy()
+
+
+def onnx_max_diff(path: str | Path, model: nn.Module, x: torch.Tensor) -> float:
+    """Max |onnxruntime output - PyTorch output| on `x`."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    return float(np.abs(got - _outputs(model, x)).max())
+
+
+def torchscript_max_diff(path: str | Path, model: nn.Module, x: torch.Tensor) -> float:
+    """Max |reloaded TorchScript output - PyTorch output| on `x`."""
+    with quiet_exporters():
+        loaded = torch.jit.load(str(path), map_location="cpu")
+    return float(np.abs(_outputs(loaded, x) - _outputs(model, x)).max())
+
+
+def _write(model: nn.Module, fmt: str, out: Path, example: torch.Tensor, metadata: dict[str, str]) -> None:
+    if fmt == "onnx":
+        with quiet_exporters():
+            torch.onnx.export(model, (example,), str(out), dynamo=False, input_names=["input"],
+                              output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    elif fmt == "torchscript":
+        with quiet_exporters(), torch.no_grad():
+            torch.jit.trace(model, example).save(str(out))
+    elif fmt == "safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out), metadata=metadata)
+    else:
+        torch.save(model.state_dict(), out)
+
+
+def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=None, data_dir=None) -> dict:
+    """Write the model of finished run `run_id` as `fmt` and return what was written.
+
+    Returns `{run_id, format, path, bytes, input_shape, max_abs_diff, tolerance}`;
+    `max_abs_diff` is measured for onnx and torchscript (None for weight files), and an
+    export that disagrees with PyTorch by more than `TOLERANCE` raises instead of being kept.
+    `out_path` None writes to `default_path`.
+    """
+    check_format(fmt)
+    run = _finished_run(run_id, home)
+    model, data, is_int8 = load_run_model(run, home, data_dir)
+    check_format(fmt, is_int8)
+    out = Path(out_path) if out_path is not None else default_path(run["id"], fmt, home)
+    if out.is_dir():
+        raise CompressError(f"--out {str(out)!r} is a folder; give a file name, e.g. model{FORMATS[fmt]}")
+    if not out.parent.exists():
+        raise CompressError(f"the folder of {str(out)!r} does not exist")
+    x = data.x_test[:CHECK_ROWS].to(CPU)
+    metadata = {"run_id": run["id"], "kind": run["kind"], "spec": json.dumps(run["spec"]),
+                "producer": "compression-lab"}
+    _write(model, fmt, out, x[:2], metadata)
+    diff = None
+    if fmt in ("onnx", "torchscript"):
+        diff = (onnx_max_diff if fmt == "onnx" else torchscript_max_diff)(out, model, x)
+        if not diff <= TOLERANCE:
+            out.unlink()
+            raise CompressError(f"the {fmt} export of run {run['id']} disagrees with PyTorch by {diff:.3g} "
+                                f"(> {TOLERANCE:g}) on test inputs, so it was not kept")
+    return {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,
+            "input_shape": list(data.input_shape), "int8": is_int8, "max_abs_diff": diff, "tolerance": TOLERANCE}

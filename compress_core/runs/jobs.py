@@ -1,0 +1,535 @@
+"""Background runs: a queue in the run store, drained by detached worker processes.
+
+Why processes and not threads: a Streamlit script reruns (and its threads die)
+on every click, training holds the CPU for minutes, and a crash inside torch
+must not take the UI down. Workers are `python -m compress_core.jobs worker
+--home H` processes in their own session, so they outlive reruns and even the
+app; the queue lives in SQLite, so queued runs survive a restart and are picked
+up by the next `ensure_workers`.
+
+Workers register in `<home>/workers/<pid>.pid` (guarded by a file lock), which
+lets repeated `ensure_workers` calls from any process keep at most
+`max_workers` alive. Idle workers exit on their own after `idle_timeout`
+seconds; `stop_workers` ends them at once (tests, shutdown).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import _thread
+from pathlib import Path
+from typing import Callable, Iterator
+
+from compress_core import paths
+from compress_core.errors import CompressError, RunCancelled
+from compress_core.runs.store import FINISHED, RUNNING, TERMINAL_STATES, RunStore, host_id, pid_alive
+
+ENV_WORKERS = "COMPRESS_LAB_WORKERS"
+ENV_IDLE = "COMPRESS_LAB_WORKER_IDLE"
+DEFAULT_IDLE_S = 60.0
+POLL_S = 0.25            # how often an idle worker looks for queued runs
+PROGRESS_EVERY_S = 0.2   # progress writes are throttled to this; the last event is always written
+HEARTBEAT_S = 2.0        # well below store.STALE_AFTER_S
+CANCEL_GRACE_S = 2.0     # after this, a cancel that the run's callback has not acted on interrupts it
+WORKERS_DIR = "workers"
+LOG_MAX_BYTES = 5_000_000
+
+_PKG_ROOT = Path(__file__).resolve().parents[2]  # the folder holding compress_core
+_children: dict[int, subprocess.Popen] = {}  # workers this process started; polled so they don't stay zombies
+_stores: dict[Path, RunStore] = {}
+_stores_lock = threading.Lock()
+_pool_thread_lock = threading.Lock()
+
+
+class WorkerStopped(BaseException):
+    """Raised in a worker by SIGTERM; a BaseException so a run's `except Exception` cannot swallow it."""
+
+
+# ---------------------------------------------------------------- helpers
+def open_store(home=None) -> RunStore:
+    """A RunStore per home, reused so polling (`wait`, `watch`, the UI) does not re-validate the file each time."""
+    key = paths.home_dir(home).resolve()
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None or not store.path.exists():
+            store = _stores[key] = RunStore(key)
+        return store
+
+
+def default_max_workers() -> int:
+    """`$COMPRESS_LAB_WORKERS`, else half the cores (training already uses several threads each)."""
+    env = os.environ.get(ENV_WORKERS)
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise CompressError(f"{ENV_WORKERS}={env!r} must be a whole number of workers, e.g. 2") from None
+        if value < 1:
+            raise CompressError(f"{ENV_WORKERS}={env!r} must be at least 1")
+        return value
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def _default_idle() -> float:
+    try:
+        return float(os.environ.get(ENV_IDLE) or DEFAULT_IDLE_S)
+    except ValueError:
+        raise CompressError(f"{ENV_IDLE}={os.environ[ENV_IDLE]!r} must be a number of seconds") from None
+
+
+def _workers_dir(home: Path) -> Path:
+    path = home / WORKERS_DIR
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def _pool_lock(home: Path):
+    """Serialise counting/starting/retiring workers across threads and processes."""
+    with _pool_thread_lock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: the thread lock is all we have
+            yield
+            return
+        with open(_workers_dir(home) / "pool.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _register(home: Path, pid: int) -> None:
+    info = {"pid": pid, "host": host_id(), "started_at": time.time()}
+    (_workers_dir(home) / f"{pid}.pid").write_text(json.dumps(info))
+
+
+def _unregister(home: Path, pid: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (_workers_dir(home) / f"{pid}.pid").unlink()
+
+
+def _is_worker(pid: int) -> bool:
+    """Alive and still our worker (a recycled pid belongs to some other program)."""
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        _children.pop(pid, None)
+        return False
+    if not pid_alive(pid):
+        return False
+    try:
+        return b"compress_core.runs.jobs" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
+
+
+def live_workers(home=None) -> list[int]:
+    """Pids of this machine's live workers for `home`; stale pid files are removed."""
+    home = paths.home_dir(home)
+    for pid, child in list(_children.items()):  # reap exited children
+        if child.poll() is not None:
+            _children.pop(pid, None)
+    pids = []
+    for file in sorted(_workers_dir(home).glob("*.pid")):
+        try:
+            info = json.loads(file.read_text())
+            pid = int(info["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            with contextlib.suppress(OSError):
+                file.unlink()
+            continue
+        if info.get("host") != host_id():
+            continue  # a shared home on another machine: not ours to judge
+        if _is_worker(pid):
+            pids.append(pid)
+        else:
+            with contextlib.suppress(OSError):
+                file.unlink()
+    return pids
+
+
+def _spawn(home: Path, idle_timeout: float, threads: int) -> int:
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PKG_ROOT), env.get("PYTHONPATH")) if p)
+    env.setdefault("OMP_NUM_THREADS", str(threads))  # N workers x all cores each would thrash
+    env.setdefault("MKL_NUM_THREADS", str(threads))
+    log_path = _workers_dir(home) / "workers.log"
+    with contextlib.suppress(OSError):  # keep one old generation instead of growing forever
+        if log_path.stat().st_size > LOG_MAX_BYTES:
+            log_path.replace(log_path.with_name("workers.log.1"))
+    log = open(log_path, "ab")
+    kwargs = {}
+    if os.name == "nt":
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
+    else:
+        kwargs["start_new_session"] = True  # not killed with the UI's process group / terminal
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "compress_core.runs.jobs", "worker", "--home", str(home),
+             "--idle-timeout", str(idle_timeout)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(home), env=env,
+            close_fds=True, **kwargs)
+    finally:
+        log.close()
+    _children[child.pid] = child
+    return child.pid
+
+
+# ---------------------------------------------------------------- pool
+def ensure_workers(home=None, max_workers: int | None = None, idle_timeout: float | None = None) -> list[int]:
+    """Start workers for queued runs, never more than `max_workers` alive per home; return live pids.
+
+    Safe to call on every Streamlit rerun and from several processes at once.
+    """
+    home = paths.home_dir(home)
+    store = open_store(home)  # a corrupt store fails here, in the caller, not in a worker log
+    limit = default_max_workers() if max_workers is None else max(1, int(max_workers))
+    idle = _default_idle() if idle_timeout is None else float(idle_timeout)
+    threads = max(1, (os.cpu_count() or 1) // limit)
+    with _pool_lock(home):
+        alive = live_workers(home)
+        wanted = min(limit - len(alive), store.count("queued"))
+        for _ in range(max(0, wanted)):
+            pid = _spawn(home, idle, threads)
+            _register(home, pid)  # now, under the lock, so a concurrent call counts it
+            alive.append(pid)
+    return alive
+
+
+def stop_workers(home=None, timeout: float = 10.0) -> int:
+    """SIGTERM this home's workers (their current runs become `interrupted`), SIGKILL stragglers."""
+    home = paths.home_dir(home)
+    pids = live_workers(home)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_is_worker(p) for p in pids):
+        time.sleep(0.05)
+    for pid in pids:
+        if _is_worker(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        _unregister(home, pid)
+    for pid in pids:  # collect exit statuses of our own children
+        child = _children.pop(pid, None)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=5)
+    open_store(home).reap_dead()
+    return len(pids)
+
+
+# ---------------------------------------------------------------- running one run
+class _Progress:
+    """Progress callback: writes events to the store (throttled) and turns a cancel request into RunCancelled."""
+
+    def __init__(self, store: RunStore, run_id: str, forward: Callable | None = None,
+                 every: float = PROGRESS_EVERY_S):
+        self.store, self.run_id, self.forward, self.every = store, run_id, forward, every
+        self._last = 0.0
+        self._pending: dict | None = None
+
+    def __call__(self, event) -> None:
+        if self.forward is not None:
+            self.forward(event)
+        data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+        self._pending = data
+        now = time.monotonic()
+        done = bool(data.get("total")) and data.get("step") == data.get("total")
+        if now - self._last >= self.every or done:
+            self.flush()
+            self._last = now
+            if self.store.is_cancel_requested(self.run_id):
+                raise RunCancelled(f"run {self.run_id} was cancelled")
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self.store.update_progress(self.run_id, self._pending)
+            self._pending = None
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps heartbeat_at fresh while the run computes; optionally interrupts a run that ignores a cancel."""
+
+    def __init__(self, store: RunStore, run_id: str, interrupt_on_cancel: bool = False,
+                 interval: float = HEARTBEAT_S):
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.store, self.run_id, self.interval = store, run_id, interval
+        self.interrupt_on_cancel = interrupt_on_cancel
+        self.cancel_interrupted = False
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._active = True
+
+    def run(self) -> None:
+        cancel_seen = None
+        while not self._stop_event.wait(self.interval):
+            try:
+                self.store.heartbeat(self.run_id)
+                if self.interrupt_on_cancel and self.store.is_cancel_requested(self.run_id):
+                    cancel_seen = cancel_seen or time.monotonic()
+                    if time.monotonic() - cancel_seen >= CANCEL_GRACE_S:
+                        with self._lock:
+                            if self._active:  # the runner never reached its progress callback: stop it
+                                self.cancel_interrupted = True
+                                _thread.interrupt_main()
+                                return
+            except Exception:  # a missed beat is not worth killing the run for
+                traceback.print_exc()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._active = False
+        self._stop_event.set()
+
+
+def _environment() -> dict:
+    env = {"python": sys.version.split()[0], "pid": os.getpid(), "host": host_id().split("#")[0]}
+    try:
+        import torch
+        env.update(torch=torch.__version__, threads=torch.get_num_threads(),
+                   device="cuda" if torch.cuda.is_available() else "cpu")
+    except Exception:
+        pass
+    return env
+
+
+def _normalise(result) -> dict:
+    if hasattr(result, "to_dict"):
+        result = result.to_dict()
+    result = dict(result or {})
+    if not result.get("environment"):
+        result["environment"] = _environment()
+    return result
+
+
+def execute(spec: dict, on_progress, artifacts_dir: Path, home: Path, run_id: str | None = None,
+            data_dir=None) -> dict:
+    """Run one spec with the engine; imported lazily so workers start fast and the engine can change freely."""
+    from compress_core import api
+
+    if data_dir is None and hasattr(api, "execute"):
+        return api.execute(spec, on_progress=on_progress, artifacts_dir=artifacts_dir, home=home, run_id=run_id)
+    result = api.run(api.spec_from_dict(spec), on_progress, home=home, data_dir=data_dir,
+                     artifacts_dir=artifacts_dir, run_id=run_id)
+    return result.to_dict() if hasattr(result, "to_dict") else result
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_claimed(store: RunStore, run: dict, home: Path) -> str:
+    """Execute a claimed run and record how it ended; returns the final status. Only WorkerStopped escapes."""
+    run_id = run["id"]
+    progress = _Progress(store, run_id)
+    beat = _Heartbeat(store, run_id, interrupt_on_cancel=threading.current_thread() is threading.main_thread())
+    beat.start()
+    try:
+        try:
+            result = execute(run["spec"], progress, store.artifacts_dir(run_id), home, run_id=run_id)
+        finally:
+            beat.stop()
+        progress.flush()
+        store.finish(run_id, _normalise(result))
+        return FINISHED
+    except RunCancelled:
+        store.mark_cancelled(run_id)
+        return "cancelled"
+    except KeyboardInterrupt:
+        if beat.cancel_interrupted or store.is_cancel_requested(run_id):
+            store.mark_cancelled(run_id)
+            return "cancelled"
+        store.mark_interrupted(run_id, "interrupted: the worker was stopped (Ctrl-C)")
+        raise WorkerStopped() from None
+    except WorkerStopped:
+        store.mark_interrupted(run_id, "interrupted: the worker was stopped before the run ended")
+        raise
+    except Exception as exc:
+        traceback.print_exc()
+        store.fail(run_id, _error_text(exc))
+        return "failed"
+    finally:
+        beat.stop()
+
+
+def worker_main(home=None, idle_timeout: float | None = None, poll: float = POLL_S) -> None:
+    """Loop: claim the oldest queued run, run it, repeat; exit after `idle_timeout` s with nothing to do."""
+    home = paths.home_dir(home)
+    idle_timeout = _default_idle() if idle_timeout is None else idle_timeout
+    store = RunStore(home)
+    pid = os.getpid()
+
+    def on_term(signum, frame):
+        raise WorkerStopped()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # needed by the cancel fallback (interrupt_main)
+    _register(home, pid)
+    idle_since = time.monotonic()
+    try:
+        while True:
+            run = store.claim_next(pid)
+            if run is not None:
+                print(f"[worker {pid}] run {run['id']} ({run['kind']})", flush=True)
+                status = run_claimed(store, run, home)
+                print(f"[worker {pid}] run {run['id']} {status}", flush=True)
+                idle_since = time.monotonic()
+                continue
+            if time.monotonic() - idle_since >= idle_timeout:
+                # retire under the pool lock: a run submitted meanwhile is either seen here or,
+                # once we are unregistered, makes ensure_workers start a new worker
+                with _pool_lock(home):
+                    _unregister(home, pid)
+                    if store.count("queued") == 0:
+                        return
+                    _register(home, pid)
+                idle_since = time.monotonic()
+                continue
+            time.sleep(poll)
+    except (WorkerStopped, KeyboardInterrupt):
+        print(f"[worker {pid}] stopped", flush=True)
+    finally:
+        _unregister(home, pid)
+
+
+# ---------------------------------------------------------------- API for the UI and the CLI
+def submit(spec: dict, home=None, parent_id: str | None = None, start_workers: bool = True) -> str:
+    """Queue a run (spec dict with a "kind") and make sure a worker will take it; returns the run id."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
+        raise CompressError(f"a run spec must be a dict with a 'kind' string, not {spec!r}")
+    home = paths.home_dir(home)
+    run_id = open_store(home).create_run(spec["kind"], spec, parent_id=parent_id)
+    if start_workers:
+        ensure_workers(home)
+    return run_id
+
+
+def get(run_id: str, home=None) -> dict:
+    """One run record (see RunStore.get)."""
+    return open_store(home).get(run_id)
+
+
+def list_runs(home=None, status=None, kind: str | None = None):
+    """Runs as a pandas DataFrame, newest first, for the runs table."""
+    store = open_store(home)
+    return store.to_dataframe(store.list_runs(status=status, kind=kind))
+
+
+def cancel(run_id: str, home=None) -> str:
+    """Cancel a queued or running run; returns the status right after the request."""
+    return open_store(home).cancel(run_id)
+
+
+def delete(run_id: str, home=None) -> None:
+    """Delete a run that is not running, with its artifacts."""
+    open_store(home).delete(run_id)
+
+
+def wait(run_id: str, home=None, timeout: float | None = None, interval: float = 0.2) -> dict:
+    """Block until the run ends and return its record; TimeoutError after `timeout` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    store = open_store(home)
+    while True:
+        run = store.get(run_id)
+        if run["status"] in TERMINAL_STATES:
+            return run
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} is still {run['status']} after {timeout} s")
+        time.sleep(interval)
+
+
+def watch(run_id: str, home=None, interval: float = 0.2) -> Iterator[dict]:
+    """Yield the run's progress dict (plus "status") whenever it changes, ending with the final status."""
+    store = open_store(home)
+    last = None
+    while True:
+        run = store.get(run_id)
+        current = {**(run.get("progress") or {}), "status": run["status"]}
+        if current != last:
+            last = current
+            yield current
+        if run["status"] in TERMINAL_STATES:
+            return
+        time.sleep(interval)
+
+
+def record_foreground(spec: dict, runner: Callable | None = None, home=None, data_dir=None,
+                      on_progress: Callable | None = None, parent_id: str | None = None) -> dict:
+    """Run `spec` in this process but record it like a background run, so CLI runs show up in the UI.
+
+    `runner(on_progress, artifacts_dir)` returns the result dict (default: the engine, with `data_dir`).
+    Progress goes to the store and to `on_progress`; a cancel from the UI raises RunCancelled here.
+    Errors are recorded and re-raised. Returns the result dict, its "id" being the store's run id.
+    """
+    if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
+        raise CompressError(f"a run spec must be a dict with a 'kind' string, not {spec!r}")
+    home = paths.home_dir(home)
+    store = open_store(home)
+    run_id = store.create_run(spec["kind"], spec, status=RUNNING, parent_id=parent_id, owner_pid=os.getpid())
+    artifacts = store.artifacts_dir(run_id)
+    if runner is None:
+        def runner(cb, out):
+            return execute(spec, cb, out, home, run_id=run_id, data_dir=data_dir)
+    progress = _Progress(store, run_id, forward=on_progress)
+    beat = _Heartbeat(store, run_id)
+    beat.start()
+    try:
+        try:
+            result = _normalise(runner(progress, artifacts))
+        finally:
+            beat.stop()
+        progress.flush()
+        result.update(id=run_id, status=FINISHED)
+        store.finish(run_id, result)
+        return result
+    except RunCancelled:
+        store.mark_cancelled(run_id)
+        raise
+    except KeyboardInterrupt:
+        store.mark_interrupted(run_id, "interrupted: stopped with Ctrl-C")
+        raise
+    except BaseException as exc:
+        store.fail(run_id, _error_text(exc))
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compress_core.jobs", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    w = sub.add_parser("worker", help="run queued runs until idle")
+    w.add_argument("--home")
+    w.add_argument("--idle-timeout", type=float, default=None)
+    s = sub.add_parser("stop", help="stop this home's workers")
+    s.add_argument("--home")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "worker":
+            worker_main(args.home, idle_timeout=args.idle_timeout)
+            # like multiprocessing's children: skip interpreter teardown, which takes seconds once
+            # torch is loaded; everything worth keeping is already committed to the store
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        else:
+            print(f"stopped {stop_workers(args.home)} worker(s)")
+    except CompressError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

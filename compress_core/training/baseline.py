@@ -1,0 +1,121 @@
+"""Trained baselines, cached by everything that decides their weights.
+
+Every compression run starts from a baseline; training it once and reusing it makes
+runs fast and makes comparisons fair (all methods start from the same weights).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from compress_core.context import RunContext
+from compress_core.data.datasets import Dataset, dataset_fingerprint, default_epochs, load_dataset
+from compress_core.models.zoo import build_model
+from compress_core.specs import TrainSpec
+from compress_core.training.loop import FitConfig, evaluate, fit, seeded
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class Baseline:
+    model: nn.Module
+    data: Dataset
+    spec: TrainSpec  # with epochs resolved
+    info: dict  # accuracy, loss, history, duration_s, key
+    cached: bool
+
+
+SMALL_DATA_ROWS = 5000
+
+
+def default_batch_size(data: Dataset) -> int:
+    """Small data sets get smaller batches: more optimiser steps per epoch."""
+    return 32 if len(data.x_train) < SMALL_DATA_ROWS else 128
+
+
+def default_finetune_lr(data: Dataset) -> float:
+    """Peak fine-tuning learning rate (cosine-decayed to zero over the fine-tuning).
+
+    Short fine-tuning on a small data set needs large steps: measured on digits (LeNet-300-100,
+    3 epochs, seeds 0-2), a 7e-3 cosine peak keeps 30-90%-sparse models within half a point of
+    their baseline, where a constant 1e-3 lost up to 1.8 points at 90%.
+    """
+    return 7e-3 if len(data.x_train) < SMALL_DATA_ROWS else 2e-3
+
+
+def finetune_config(epochs: int, lr: float | None, data: Dataset, batch_size: int, seed: int) -> FitConfig:
+    """How every compression method fine-tunes: Adam, cosine decay from `lr` (default above)."""
+    return FitConfig(epochs, lr if lr is not None else default_finetune_lr(data), batch_size, seed, cosine=True)
+
+
+def resolve(spec: TrainSpec, data: Dataset) -> TrainSpec:
+    """Fill the defaults that depend on the data set (epochs, batch size)."""
+    if spec.epochs is None:
+        spec = spec.replace(epochs=default_epochs(spec.dataset))
+    if spec.batch_size is None:
+        spec = spec.replace(batch_size=default_batch_size(data))
+    return spec
+
+
+def cache_key(spec: TrainSpec) -> str:
+    """Hash of model, data identity, training settings and seed (of a resolved spec)."""
+    parts = {"v": CACHE_VERSION, "model": spec.model, "hidden": spec.hidden,
+             "data": dataset_fingerprint(spec.dataset, spec.label_column), "epochs": spec.epochs,
+             "lr": spec.lr, "batch_size": spec.batch_size, "seed": spec.seed}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def new_model(spec: TrainSpec, data: Dataset) -> nn.Module:
+    """The untrained model, initialised from the spec's seed."""
+    with seeded(spec.seed):
+        return build_model(spec.model, data.input_shape, data.num_classes, spec.hidden)
+
+
+@contextmanager
+def _locked(path: Path):
+    """One process trains a given baseline; others wait for it and then load it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def get_baseline(spec: TrainSpec, ctx: RunContext, *, force: bool = False) -> Baseline:
+    """Load the cached baseline for `spec`, training (and caching) it first if absent."""
+    data = load_dataset(spec.dataset, ctx.data_dir, spec.label_column)
+    spec = resolve(spec, data)
+    folder = ctx.home / "baselines" / cache_key(spec)
+    weights, info_path = folder / "weights.pt", folder / "info.json"
+    with _locked(ctx.home / "baselines" / f"{folder.name}.lock"):
+        model = new_model(spec, data)
+        if weights.exists() and info_path.exists() and not force:
+            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            model.to(ctx.device)
+            return Baseline(model, data, spec, json.loads(info_path.read_text()), cached=True)
+        began = time.perf_counter()
+        history = fit(model, data, FitConfig(spec.epochs, spec.lr, spec.batch_size, spec.seed),
+                      on_progress=ctx.on_progress, stage="baseline", device=ctx.device)
+        accuracy, loss = evaluate(model, data.x_test, data.y_test, ctx.device)
+        info = {"key": folder.name, "spec": spec.to_dict(), "accuracy": accuracy, "loss": loss,
+                "history": history, "train_seconds": time.perf_counter() - began}
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = weights.with_suffix(".tmp")
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
+        os.replace(tmp, weights)
+        tmp_info = info_path.with_suffix(".tmp")
+        tmp_info.write_text(json.dumps(info))
+        os.replace(tmp_info, info_path)
+        return Baseline(model, data, spec, info, cached=False)
