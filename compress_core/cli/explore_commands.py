@@ -24,7 +24,9 @@ def method_commands() -> dict[str, tuple[str, object, object]]:
 
 
 def add_commands(sub) -> None:
-    from compress_core.cli.main import _int, _ratio, add_common, add_home
+    from compress_core.options import add_common, add_home
+    from compress_core.options import integer as _int
+    from compress_core.options import ratio as _ratio
 
     commands = method_commands()
     sweep = sub.add_parser("sweep", help="run one method over several levels and seeds in the background workers",

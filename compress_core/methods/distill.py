@@ -236,7 +236,9 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
 
 
 def _distill_args(p) -> None:
-    from compress_core.cli.main import _int, _ratio, add_common
+    from compress_core.options import add_common
+    from compress_core.options import integer as _int
+    from compress_core.options import ratio as _ratio
 
     add_common(p, model=False)
     p.add_argument("--teacher", default="lenet300", help="teacher model (its cached baseline; default: lenet300)")
@@ -260,7 +262,7 @@ def _distill_args(p) -> None:
 
 
 def _distill_spec(args) -> DistillSpec:
-    from compress_core.cli.main import base_fields
+    from compress_core.options import base_fields
 
     return DistillSpec(**base_fields(args), model=args.student, hidden=args.hidden, teacher=args.teacher,
                        teacher_hidden=args.teacher_hidden, teacher_epochs=args.teacher_epochs,

@@ -369,7 +369,7 @@ def _save(model: nn.Module, quantized: Optional[nn.Module], spec: PipelineSpec, 
 # --- command line -------------------------------------------------------------------------
 
 def _pipeline_args(p) -> None:
-    from compress_core.cli.main import add_home
+    from compress_core.options import add_home
 
     p.add_argument("--config", required=True,
                    help="YAML or JSON file with model, dataset (hidden, seed, ... optional) and steps, e.g. "

@@ -388,7 +388,8 @@ def _save_int8(spec: QuantizeSpec, data, quantized: nn.Module, method: str, engi
 # --- command line -------------------------------------------------------------------------
 
 def _quantize_args(p) -> None:
-    from compress_core.cli.main import _int, add_common
+    from compress_core.options import add_common
+    from compress_core.options import integer as _int
 
     add_common(p)
     p.add_argument("--scheme", required=True,
@@ -400,7 +401,7 @@ def _quantize_args(p) -> None:
 
 
 def _quantize_spec(args) -> QuantizeSpec:
-    from compress_core.cli.main import base_fields
+    from compress_core.options import base_fields
 
     return QuantizeSpec(**base_fields(args), scheme=args.scheme, bits=args.bits, granularity=args.granularity,
                         baseline_epochs=args.baseline_epochs)

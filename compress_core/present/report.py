@@ -161,7 +161,7 @@ def _points(runs: Sequence[Mapping]) -> pd.DataFrame:
 # ---------------------------------------------------------------- reproduce
 def _cli_argv(spec: Mapping, add_arguments) -> list[str]:
     """Options for every spec field the command has an option for, skipping values equal to its default."""
-    from compress_core.cli.main import OneLineParser
+    from compress_core.options import OneLineParser
 
     parser = OneLineParser(prog=spec["kind"])
     add_arguments(parser)
@@ -185,7 +185,7 @@ def _cli_argv(spec: Mapping, add_arguments) -> list[str]:
 
 
 def _same_spec(kind: str, argv: list[str], spec: Mapping, add_arguments, builder) -> bool:
-    from compress_core.cli.main import OneLineParser
+    from compress_core.options import OneLineParser
 
     parser = OneLineParser(prog=kind)
     add_arguments(parser)
