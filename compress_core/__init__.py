@@ -16,6 +16,6 @@ def run(spec, on_progress=None, **kwargs):
 
 
 def spec_from_dict(d):
-    from compress_core.specs import spec_from_dict as _from
+    from compress_core.methods.registry import spec_from_dict as _from
 
     return _from(d)

@@ -7,25 +7,12 @@ the bad value and the allowed range.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 from compress_core.errors import CompressError
 from compress_core.models.zoo import MODELS, parse_hidden
-
-SPEC_TYPES: dict[str, type] = {}
-# Spec classes of other run kinds live beside their method and register on import.
-SPEC_MODULES = {"distill": "compress_core.methods.distill", "quantize": "compress_core.methods.quantize",
-                "pipeline": "compress_core.methods.pipeline"}
-
-
-def spec_type(cls):
-    """Register a spec class under its `KIND` so `spec_from_dict` can rebuild it."""
-    SPEC_TYPES[cls.KIND] = cls
-    return cls
-
 
 def check_range(name: str, value, low=None, high=None, *, low_open=False, high_open=False, integer=False):
     """Raise CompressError unless low <= value <= high (or open bounds), naming the value and range."""
@@ -106,7 +93,6 @@ class BaseSpec:
         return dataclasses.replace(self, **changes)
 
 
-@spec_type
 @dataclass(frozen=True)
 class TrainSpec(BaseSpec):
     """Train (or fetch from the cache) a baseline model."""
@@ -126,7 +112,6 @@ PRUNE_SCHEDULES = ("oneshot", "agp")
 IMPORTANCES = ("l1", "l2")
 
 
-@spec_type
 @dataclass(frozen=True)
 class PruneSpec(BaseSpec):
     """Prune the cached baseline, then fine-tune with the masks (or smaller shapes) fixed."""
@@ -176,21 +161,3 @@ class PruneSpec(BaseSpec):
         return TrainSpec(model=self.model, dataset=self.dataset, hidden=self.hidden, seed=self.seed,
                          label_column=self.label_column, lr=self.lr, batch_size=self.batch_size,
                          epochs=self.baseline_epochs)
-
-
-def spec_from_dict(d: dict[str, Any]) -> BaseSpec:
-    """Rebuild a spec from its `to_dict()` form (JSON, the store, a pipeline file)."""
-    if not isinstance(d, dict):
-        raise CompressError(f"a spec must be a JSON object; got {type(d).__name__}")
-    kind = d.get("kind")
-    if kind in SPEC_MODULES and kind not in SPEC_TYPES:
-        importlib.import_module(SPEC_MODULES[kind])
-    if kind not in SPEC_TYPES:
-        raise CompressError(f"unknown run kind {kind!r}; allowed: {', '.join(SPEC_TYPES)}")
-    cls = SPEC_TYPES[kind]
-    allowed = {f.name for f in fields(cls)}
-    extra = sorted(set(d) - allowed - {"kind"})
-    if extra:
-        raise CompressError(f"unknown field(s) {', '.join(extra)} for a {kind} spec; allowed: {', '.join(sorted(allowed))}")
-    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k != "kind"}
-    return cls(**values)

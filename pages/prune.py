@@ -182,7 +182,7 @@ def result_histogram(run: dict):
     import numpy as np
 
     from compress_core.present import preview
-    from compress_core.specs import spec_from_dict
+    from compress_core.methods.registry import spec_from_dict
 
     path = (run.get("artifacts") or {}).get("weights")
     if not path or not os.path.exists(path):

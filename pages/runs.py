@@ -76,7 +76,7 @@ if not view.empty:
                    help="removes the run and its saved weights; cancel a running run first"):
         act(jobs.delete)
     with c[3]:
-        if kind in common.RUN_PAGES:
+        if common.run_page(kind):
             common.link_to_run(chosen, kind, f"Open in the {kind.capitalize()} page")
     error = view.loc[view["id"] == chosen, "error"].iloc[0]
     if isinstance(error, str) and error:

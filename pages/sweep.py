@@ -14,17 +14,13 @@ from compress_core.present import plots
 
 from compress_core.explore import sweep
 from compress_core.errors import CompressError
-from compress_core.specs import spec_from_dict
+from compress_core.methods.registry import get_method, spec_from_dict, sweep_methods
 from ui import common
 
 common.ensure_navigation()
 
 P = "sweep"
 POLL_S = 1.0  # a sweep's points finish seconds apart: re-read the store once a second
-DEFAULT_LEVELS = {"amount": "0.5,0.7,0.9,0.95,0.98", "temperature": "1,2,4,8", "width": "8,16,32,64",
-                  "bits": "2,3,4,6,8"}
-PARAM_HELP = {"amount": "share of weights (or channels) removed, in [0, 1)", "temperature": "T > 0",
-              "width": "hidden units of the one-layer mlp student", "bits": "whole numbers from 2 to 8"}
 METRICS = {  # what each method's curve can show (labels and units: plots.SWEEP_METRICS)
     "prune": ["accuracy", "accuracy_change", "sparsity", "compression_ratio", "size_sparse_bytes", "flops_effective",
               "latency_ms_b1", "latency_ms_b64", "duration_s"],
@@ -32,7 +28,6 @@ METRICS = {  # what each method's curve can show (labels and units: plots.SWEEP_
                 "latency_ms_b64", "duration_s"],
     "quantize": ["accuracy", "accuracy_change", "size_quantized_bytes", "duration_s"],
 }
-METHOD_NAMES = {"prune": "Prune", "distill": "Distill", "quantize": "Quantize"}
 
 st.title("Sweeps")
 st.caption("Run one method over a list of levels (pruning amounts, temperatures, student widths, bits) and several "
@@ -91,14 +86,16 @@ def settings_panel():
     if picked is None:
         return None
     dataset, label_column, data = picked
-    method = st.radio("Method", list(sweep.PARAMS), key="sweep_method", horizontal=True, format_func=METHOD_NAMES.get)
-    params = list(sweep.PARAMS[method])
+    method = st.radio("Method", [m.kind for m in sweep_methods()], key="sweep_method", horizontal=True,
+                      format_func=lambda kind: get_method(kind).label.capitalize())
+    params = list(sweep.params(method))
     if method == "distill" and st.session_state.get("sweep_student", "mlp") != "mlp":
         params.remove("width")  # only an mlp student has a width to vary
     if st.session_state.get("sweep_param") not in params:  # another method: its own default parameter
         st.session_state["sweep_param"] = params[0]
     param = st.selectbox("Swept parameter", params, key="sweep_param", help="what the levels set")
-    levels = st.text_input(f"Levels of {param} (comma-separated; {PARAM_HELP[param]})", DEFAULT_LEVELS[param],
+    swept = sweep.params(method)[param]
+    levels = st.text_input(f"Levels of {param} (comma-separated; {swept.help})", swept.example,
                            key=f"sweep_levels_{param}")
     seeds = st.slider("Seeds per level", 1, 5, 3, key="sweep_seeds",
                       help="each seed has its own baseline and fine-tuning: the band shows how much a result varies")

@@ -11,7 +11,7 @@ from compress_core.methods import distill
 from compress_core.data.datasets import load_dataset
 from compress_core.methods.distill import UNLABELED, DistillSpec, distillation_loss, labeled_indices, matched_epochs
 from compress_core.errors import CompressError
-from compress_core.specs import spec_from_dict
+from compress_core.methods.registry import spec_from_dict
 
 # A small mlp teacher trained for a few epochs keeps every run here to seconds.
 SMALL = dict(dataset="digits", teacher="mlp", teacher_hidden=(64,), teacher_epochs=3, hidden=(8,), epochs=2)

@@ -8,7 +8,7 @@ import compress_core
 from compress_core.cli import main as cli
 from compress_core.errors import CompressError
 from compress_core.methods.pipeline import PipelineSpec, load_config
-from compress_core.specs import spec_from_dict
+from compress_core.methods.registry import spec_from_dict
 
 PRUNE = {"kind": "prune", "method": "l1", "amount": 0.8, "finetune_epochs": 1}
 BASE = {"model": "mlp", "hidden": [64], "dataset": "digits", "baseline_epochs": 3}

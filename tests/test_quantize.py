@@ -24,7 +24,7 @@ from compress_core.methods.quantize import (
     quantization_error,
     quantize_symmetric,
 )
-from compress_core.specs import spec_from_dict
+from compress_core.methods.registry import spec_from_dict
 from compress_core.training.loop import predict_logits
 
 # Short baselines keep the file fast; the accuracy checks compare against the same baseline.

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from compress_core.cli import main as cli
+from compress_core.methods.registry import get_method
 
 from compress_core.runs import jobs
 from compress_core.present.report import build_report, full_spec, report_runs, reproduce_command, trade_off
@@ -91,10 +92,7 @@ def test_reproduce_command_gives_the_same_spec(runs, home, capsys):
         argv = shlex.split(reproduce_command(run["spec"]))
         assert argv[:3] == ["python", "-m", "compress_core"], argv
         args = cli.build_parser().parse_args(argv[3:])
-        commands = {name: build for name, _, _, build in cli.COMMANDS}
-        for module in cli.METHOD_MODULES:
-            commands.update({name: build for name, _, _, build in __import__(module, fromlist=["x"]).CLI_COMMANDS})
-        assert commands[run["kind"]](args).to_dict() == full_spec(run["spec"])
+        assert get_method(run["kind"]).spec_from_args(args).to_dict() == full_spec(run["spec"])
     # and running it records a run with that very spec
     argv = shlex.split(reproduce_command(runs[1]["spec"]))[3:]
     assert cli.main([*argv, "--home", str(home), "--json"]) == 0

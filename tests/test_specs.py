@@ -1,7 +1,8 @@
 import pytest
 
 from compress_core.errors import CompressError
-from compress_core.specs import PruneSpec, TrainSpec, spec_from_dict
+from compress_core.methods.registry import spec_from_dict
+from compress_core.specs import PruneSpec, TrainSpec
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -254,7 +254,7 @@ def seed_and_baseline_epochs(prefix: str, trained: str = "Baseline") -> tuple[in
 def _load_baseline(spec_json: str, home_folder: str):
     from compress_core.training.baseline import get_baseline
     from compress_core.context import RunContext
-    from compress_core.specs import spec_from_dict
+    from compress_core.methods.registry import spec_from_dict
 
     return get_baseline(spec_from_dict(json.loads(spec_json)), RunContext.create(home=home_folder))
 
@@ -392,20 +392,23 @@ def live_progress(run_id: str, prefix: str, cancel: bool = True) -> None:
         st.rerun()
 
 
-# The page that draws a run of each kind; it opens the run given as `?run=<id>` (see `submit`/`current_run`).
-RUN_PAGES = {"prune": "pages/prune.py", "distill": "pages/distill.py", "quantize": "pages/quantize.py"}
+def run_page(kind: str) -> str | None:
+    """The page that draws a run of `kind` (from the method registry); it opens the run given as `?run=<id>`."""
+    from compress_core.methods.registry import get_method, kinds
+
+    return get_method(kind).page if kind in kinds() else None
 
 
 def run_url(run_id: str, kind: str) -> str | None:
     """Relative URL of the page showing `run_id` (e.g. 'prune?run=r2025...'), None for kinds without a page."""
-    page = RUN_PAGES.get(kind)
+    page = run_page(kind)
     return f"{Path(page).stem}?run={run_id}" if page else None
 
 
 def link_to_run(run_id: str, kind: str, label: str | None = None) -> None:
     """A link that opens `run_id` on its method's page; a caption for kinds that have no page (train, pipeline)."""
-    if kind in RUN_PAGES:
-        st.page_link(RUN_PAGES[kind], label=label or f"Open run {run_id} in the {kind.capitalize()} page",
+    if run_page(kind):
+        st.page_link(run_page(kind), label=label or f"Open run {run_id} in the {kind.capitalize()} page",
                      query_params={"run": run_id}, icon=":material/open_in_new:")
     else:
         st.caption(f"Run {run_id} is a {kind} run: no page draws it (see the Runs page).")

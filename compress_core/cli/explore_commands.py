@@ -8,19 +8,9 @@ import time
 from pathlib import Path
 
 from compress_core.errors import CompressError
+from compress_core.methods.registry import sweep_methods
 
-# Method command options a sweep sets itself (per parameter), and values it fixes.
-_SWEPT_OPTIONS = {"prune": {"amount": "amount"}, "distill": {"temperature": "temperature", "width": "hidden"},
-                  "quantize": {"bits": "bits"}}
-_FIXED = {"quantize": {"scheme": "fake"}}  # a bits sweep simulates k bits; int8 has 8 bits only
 _UNSET = object()
-
-
-def method_commands() -> dict[str, tuple[str, object, object]]:
-    """Run commands by name: (help, add_arguments, spec_from_args), from cli.COMMANDS and the method modules."""
-    from compress_core.cli import main as cli
-
-    return {name: (help_text, add, build) for name, help_text, add, build in cli.run_commands()}
 
 
 def add_commands(sub) -> None:
@@ -28,21 +18,19 @@ def add_commands(sub) -> None:
     from compress_core.options import integer as _int
     from compress_core.options import ratio as _ratio
 
-    commands = method_commands()
     sweep = sub.add_parser("sweep", help="run one method over several levels and seeds in the background workers",
                            description="run one method over several levels (amounts, temperatures, widths, bits) and "
                                        "seeds as background runs, wait, and print every point")
     methods = sweep.add_subparsers(dest="sweep_method", metavar="METHOD", parser_class=type(sweep))
     methods.required = True
-    for method, params in _SWEPT_OPTIONS.items():
-        if method not in commands:
-            continue
-        help_text, add_arguments, builder = commands[method]
-        p = methods.add_parser(method, help=f"sweep: {help_text}", description=f"sweep: {help_text}")
-        add_arguments(p)
-        _make_sweepable(p, method)
-        p.add_argument("--levels", required=True,
-                       help=f"comma-separated levels of --param, e.g. {_example_levels(method)}")
+    for entry in sweep_methods():
+        method, params = entry.kind, entry.sweep
+        p = methods.add_parser(method, help=f"sweep: {entry.help}", description=f"sweep: {entry.help}")
+        entry.add_arguments(p)
+        _make_sweepable(p, entry)
+        examples = " (or ".join(f"{s.example} with --param {name}" if i else s.example
+                                for i, (name, s) in enumerate(params.items())) + ")" * (len(params) - 1)
+        p.add_argument("--levels", required=True, help=f"comma-separated levels of --param, e.g. {examples}")
         p.add_argument("--param", choices=list(params), default=next(iter(params)),
                        help=f"what the levels set (default: {next(iter(params))})")
         p.add_argument("--seeds", type=_int, default=1, help="seeds per level, counting up from --seed (default: 1)")
@@ -51,7 +39,7 @@ def add_commands(sub) -> None:
         if method == "prune":
             p.add_argument("--controls", action="store_true",
                            help="also run the random criterion and the other scope (layer/global) at the same amounts")
-        p.set_defaults(handler=lambda args, method=method, builder=builder: _sweep(args, method, builder))
+        p.set_defaults(handler=lambda args, entry=entry: _sweep(args, entry))
 
     p = sub.add_parser("sensitivity", help="prune each layer alone at several amounts (no fine-tuning) and measure accuracy",
                        description="per-layer sensitivity: prune each layer alone (L1, no fine-tuning) at each amount "
@@ -83,14 +71,9 @@ def add_commands(sub) -> None:
 
 
 # ---------------------------------------------------------------- sweep
-def _example_levels(method: str) -> str:
-    return {"prune": "0.5,0.7,0.9,0.95,0.98", "distill": "1,2,4,8 (or widths 8,16,32 with --param width)",
-            "quantize": "2,3,4,6,8"}[method]
-
-
-def _make_sweepable(p: argparse.ArgumentParser, method: str) -> None:
+def _make_sweepable(p: argparse.ArgumentParser, entry) -> None:
     """The options a sweep sets become optional; a sentinel default shows whether the user gave them."""
-    dests = set(_SWEPT_OPTIONS[method].values()) | set(_FIXED.get(method, {}))
+    dests = {param.field for param in entry.sweep.values()} | {f for param in entry.sweep.values() for f in param.fixed}
     originals = {}
     for action in p._actions:  # argparse has no public way to relax a required option
         if action.dest in dests:
@@ -100,12 +83,12 @@ def _make_sweepable(p: argparse.ArgumentParser, method: str) -> None:
     p.set_defaults(_sweep_originals=originals)
 
 
-def _resolve_sweep_args(args, method: str, param: str, first_level) -> None:
-    swept = _SWEPT_OPTIONS[method][param]
+def _resolve_sweep_args(args, entry, param: str, first_level) -> None:
+    method, swept = entry.kind, entry.sweep[param].field
     for dest, original in args._sweep_originals.items():
         value = getattr(args, dest)
         option = "--" + dest.replace("_", "-")
-        fixed = _FIXED.get(method, {}).get(dest)
+        fixed = entry.sweep[param].fixed.get(dest)
         if dest == swept:
             if value is not _UNSET:
                 raise CompressError(f"{option} is what this sweep varies; give its values with --levels")
@@ -118,7 +101,7 @@ def _resolve_sweep_args(args, method: str, param: str, first_level) -> None:
             setattr(args, dest, original)
 
 
-def _sweep(args, method: str, builder) -> int:
+def _sweep(args, entry) -> int:
     from compress_core.explore import sweep
     from compress_core.specs import check_range
 
@@ -127,8 +110,9 @@ def _sweep(args, method: str, builder) -> int:
     if args.workers is not None:
         check_range("--workers", args.workers, 1, 64, integer=True)
     levels = sweep.parse_levels(args.levels, args.param)
-    _resolve_sweep_args(args, method, args.param, levels[0])
-    base = builder(args).to_dict()
+    _resolve_sweep_args(args, entry, args.param, levels[0])
+    method = entry.kind
+    base = entry.spec_from_args(args).to_dict()
     began = time.perf_counter()
     record = sweep.submit_sweep(method, base, levels, args.seeds, param=args.param,
                                 controls=getattr(args, "controls", False), home=args.home, max_workers=args.workers)
@@ -175,11 +159,11 @@ def _print_sweep(record: dict, points: list[dict], summary, elapsed: float) -> N
 
 # ---------------------------------------------------------------- sensitivity
 def _sensitivity(args) -> int:
-    from compress_core.cli.main import base_fields
+    from compress_core.options import base_fields
     from compress_core.context import RunContext
     from compress_core.explore.sensitivity import achieved_sparsity, layer_sizes, predicted_drop, propose_layer_amounts, run_sensitivity
     from compress_core.specs import TrainSpec
-    from compress_core.cli.main import ThrottledPrinter
+    from compress_core.cli.output import ThrottledPrinter
     from compress_core.explore.sweep import parse_levels
 
     amounts = parse_levels(args.amounts, "amount", "--amounts")

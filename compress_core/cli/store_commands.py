@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_commands(sub) -> None:
-    from compress_core.cli.main import add_home
+    from compress_core.options import add_home
 
     runs = sub.add_parser("runs", help="list, show, delete and export recorded runs",
                           description="list, show, delete and export recorded runs")
@@ -73,7 +73,7 @@ def _runs_list(args) -> int:
 
 
 def _runs_show(args) -> int:
-    from compress_core.cli.main import print_result
+    from compress_core.cli.output import print_result
 
     run = _store(args).get(args.id)
     if args.json:

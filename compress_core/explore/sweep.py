@@ -27,16 +27,10 @@ from compress_core.runs import jobs
 
 from compress_core import paths
 from compress_core.errors import CompressError
-from compress_core.specs import check_range, spec_from_dict
+from compress_core.methods.registry import get_method, spec_from_dict, sweep_methods
+from compress_core.specs import check_range
 from compress_core.runs.store import TERMINAL_STATES
 
-# The spec field each sweepable parameter sets, per method; the first is the default.
-PARAMS: dict[str, dict[str, str]] = {
-    "prune": {"amount": "amount"},
-    "distill": {"temperature": "temperature", "width": "hidden"},
-    "quantize": {"bits": "bits"},
-}
-INTEGER_PARAMS = ("bits", "width")
 MAX_RUNS = 500  # levels x seeds x variants; more is a typo, not a sweep
 MAX_SEEDS = 100
 SWEEPS_DIR = "sweeps"
@@ -58,23 +52,28 @@ def default_workers() -> int:
     return jobs.default_max_workers() if os.environ.get(jobs.ENV_WORKERS) else (os.cpu_count() or 1)
 
 
-def default_param(method: str) -> str:
+def params(method: str) -> dict:
+    """The parameters a sweep of `method` can vary (name -> SweepParam), the default first."""
     check_method(method)
-    return next(iter(PARAMS[method]))
+    return dict(get_method(method).sweep)
+
+
+def default_param(method: str) -> str:
+    return next(iter(params(method)))
 
 
 def check_method(method: str) -> None:
-    if method not in PARAMS:
-        raise CompressError(f"sweep method must be one of {', '.join(PARAMS)}; got {method!r}")
+    allowed = [m.kind for m in sweep_methods()]
+    if method not in allowed:
+        raise CompressError(f"sweep method must be one of {', '.join(allowed)}; got {method!r}")
 
 
 def check_param(method: str, param: str | None) -> str:
     """The parameter to sweep (the method's default when None), or a CompressError naming the allowed ones."""
-    check_method(method)
     if param is None:
         return default_param(method)
-    if param not in PARAMS[method]:
-        raise CompressError(f"a {method} sweep varies {', '.join(PARAMS[method])}; got --param {param!r}")
+    if param not in params(method):
+        raise CompressError(f"a {method} sweep varies {', '.join(params(method))}; got --param {param!r}")
     return param
 
 
@@ -89,7 +88,7 @@ def parse_levels(text: str | Sequence, param: str, what: str = "levels") -> list
             value = float(part)
         except (TypeError, ValueError):
             raise CompressError(f"{what} must be comma-separated numbers, e.g. 0.5,0.7,0.9; got {part!r} in {text!r}") from None
-        if param in INTEGER_PARAMS:
+        if _integer_param(param):
             if value != int(value):
                 raise CompressError(f"{param} levels must be whole numbers; got {part!r}")
             value = int(value)
@@ -97,6 +96,11 @@ def parse_levels(text: str | Sequence, param: str, what: str = "levels") -> list
     if len(set(levels)) != len(levels):
         raise CompressError(f"{what} must not repeat; got {text!r}")
     return levels
+
+
+def _integer_param(param: str) -> bool:
+    """Whether levels of `param` are whole numbers (bits, widths), as its method declares."""
+    return any(m.sweep[param].integer for m in sweep_methods() if param in m.sweep)
 
 
 def seed_list(seeds: int | Iterable[int], first: int = 0) -> list[int]:
@@ -138,12 +142,9 @@ def variants(method: str, base_spec: dict, controls: bool) -> list[tuple[str, di
 
 
 def _level_change(method: str, param: str, level) -> dict:
-    field = PARAMS[method][param]
-    if param == "width":
-        return {field: [level]}
-    if method == "quantize":
-        return {field: level, "scheme": "fake"}  # k-bit levels are simulated; int8 has 8 bits only
-    return {field: level}
+    swept = params(method)[param]
+    value = [level] if swept.field == "hidden" else level  # a width level is a one-layer mlp
+    return {**swept.fixed, swept.field: value}
 
 
 def plan_sweep(method: str, base_spec: dict, levels: Sequence, seeds: int | Iterable[int], *,

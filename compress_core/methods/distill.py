@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from compress_core.methods.registry import Method, SweepParam, register_method
+from compress_core.options import add_common, base_fields, integer, ratio
 from compress_core.measure.assess import assess_against
 from compress_core.training.baseline import get_baseline
 from compress_core.context import RunContext
@@ -32,14 +34,13 @@ from compress_core.errors import CompressError
 from compress_core.models.zoo import build_model
 from compress_core.progress import emit
 from compress_core.results import RunResult
-from compress_core.specs import BaseSpec, TrainSpec, check_choice, check_model, check_range, spec_type
+from compress_core.specs import BaseSpec, TrainSpec, check_choice, check_model, check_range
 from compress_core.training.loop import FitConfig, fit, predict_logits, seeded
 
 TRANSFERS = ("labeled", "all")
 UNLABELED = -1  # label of a training row whose label is hidden (transfer "all")
 
 
-@spec_type
 @dataclass(frozen=True)
 class DistillSpec(BaseSpec):
     """Distil `teacher` into the student (`model`, `hidden`), next to a from-scratch control.
@@ -236,24 +237,20 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
 
 
 def _distill_args(p) -> None:
-    from compress_core.options import add_common
-    from compress_core.options import integer as _int
-    from compress_core.options import ratio as _ratio
-
     add_common(p, model=False)
     p.add_argument("--teacher", default="lenet300", help="teacher model (its cached baseline; default: lenet300)")
     p.add_argument("--teacher-hidden", help="teacher hidden widths when the teacher is mlp, e.g. 300,100")
-    p.add_argument("--teacher-epochs", type=_int, help="teacher training epochs (default: the data set's default)")
+    p.add_argument("--teacher-epochs", type=integer, help="teacher training epochs (default: the data set's default)")
     p.add_argument("--student", default="mlp", help="student model (default: mlp)")
     p.add_argument("--hidden", help="student hidden widths for mlp, e.g. 16 or 64,32 (default: 100)")
-    p.add_argument("--temperature", type=_ratio, default=DistillSpec.temperature,
+    p.add_argument("--temperature", type=ratio, default=DistillSpec.temperature,
                    help=f"softmax temperature, > 0 (default: {DistillSpec.temperature:g})")
-    p.add_argument("--alpha", type=_ratio, default=DistillSpec.alpha,
+    p.add_argument("--alpha", type=ratio, default=DistillSpec.alpha,
                    help=f"weight of the distillation term in [0, 1] (default: {DistillSpec.alpha:g})")
-    p.add_argument("--epochs", type=_int,
+    p.add_argument("--epochs", type=integer,
                    help=f"epochs of the distilled student; the scratch control gets as many optimiser steps "
                         f"(default: the steps of {AUTO_PASSES}x the data set's default epochs over the full training set)")
-    p.add_argument("--train-fraction", type=_ratio, default=1.0,
+    p.add_argument("--train-fraction", type=ratio, default=1.0,
                    help="stratified share of training labels that are known, in (0, 1] (default: 1)")
     p.add_argument("--transfer", default="labeled",
                    help="labeled: distil on the labelled rows only; all: the distillation term sees every training input "
@@ -262,13 +259,22 @@ def _distill_args(p) -> None:
 
 
 def _distill_spec(args) -> DistillSpec:
-    from compress_core.options import base_fields
-
     return DistillSpec(**base_fields(args), model=args.student, hidden=args.hidden, teacher=args.teacher,
                        teacher_hidden=args.teacher_hidden, teacher_epochs=args.teacher_epochs,
                        temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
                        train_fraction=args.train_fraction, transfer=args.transfer, scratch=not args.no_scratch)
 
 
-CLI_COMMANDS = [("distill", "distil a trained teacher into a smaller student, next to the same student trained from scratch",
-                 _distill_args, _distill_spec)]
+def _describe(spec) -> str:
+    return (f"from {spec.get('teacher')}, T={spec.get('temperature')}, α={spec.get('alpha')}, "
+            f"{spec.get('train_fraction', 1):.0%} labels, {spec.get('epochs')} ep")
+
+
+register_method(Method(
+    kind="distill", spec=DistillSpec, run=run_distill, label="distillation", colour="#9467bd",
+    help="distil a trained teacher into a smaller student, next to the same student trained from scratch",
+    add_arguments=_distill_args, spec_from_args=_distill_spec,
+    sweep={"temperature": SweepParam("temperature", "1,2,4,8", "T > 0"),
+           "width": SweepParam("hidden", "8,16,32,64", "hidden units of the one-layer mlp student", integer=True)},
+    report_settings=("teacher", "hidden", "temperature", "alpha", "epochs", "train_fraction"),
+    describe=_describe, page="pages/distill.py", order=20))

@@ -26,9 +26,12 @@ from typing import ClassVar, Optional
 import torch
 from torch import nn
 
+from compress_core.methods.registry import Method, register_method
+from compress_core.options import add_home
 from compress_core.errors import CompressError
 from compress_core.models.zoo import prunable_layers
-from compress_core.specs import BaseSpec, PruneSpec, check_range, spec_type, spec_from_dict
+from compress_core.methods.registry import spec_from_dict
+from compress_core.specs import BaseSpec, PruneSpec, check_range
 
 STEP_KINDS = ("prune", "distill", "quantize")
 _PRUNE_OPTIONS = ("method", "scope", "amount", "schedule", "steps", "finetune_epochs", "finetune_lr", "importance")
@@ -109,7 +112,6 @@ def normalize_steps(steps, spec: BaseSpec) -> tuple[dict, ...]:
     return tuple(out)
 
 
-@spec_type
 @dataclass(frozen=True)
 class PipelineSpec(BaseSpec):
     """Apply `steps` in order to the cached baseline, measuring after every step."""
@@ -369,8 +371,6 @@ def _save(model: nn.Module, quantized: Optional[nn.Module], spec: PipelineSpec, 
 # --- command line -------------------------------------------------------------------------
 
 def _pipeline_args(p) -> None:
-    from compress_core.options import add_home
-
     p.add_argument("--config", required=True,
                    help="YAML or JSON file with model, dataset (hidden, seed, ... optional) and steps, e.g. "
                         "steps: [{kind: prune, method: l1, amount: 0.9}, {kind: quantize, scheme: int8}]")
@@ -382,5 +382,12 @@ def _pipeline_spec(args) -> PipelineSpec:
     return load_config(args.config)
 
 
-CLI_COMMANDS = [("pipeline", "run a combined recipe from a config file (prune -> distill -> quantize), "
-                             "measuring every step", _pipeline_args, _pipeline_spec)]
+def _describe(spec) -> str:
+    return " -> ".join(str(step.get("kind")) for step in spec.get("steps") or [])
+
+
+register_method(Method(
+    kind="pipeline", spec=PipelineSpec, run=run_pipeline, label="pipeline", colour="#8c564b",
+    help="run a combined recipe from a config file (prune -> distill -> quantize), measuring every step",
+    add_arguments=_pipeline_args, spec_from_args=_pipeline_spec, report_settings=("steps",),
+    describe=_describe, order=40))

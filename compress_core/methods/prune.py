@@ -8,6 +8,7 @@ exactly as fast as before, which the metrics report honestly.
 """
 from __future__ import annotations
 
+import argparse
 import math
 
 import torch
@@ -15,6 +16,9 @@ from torch import nn
 from torch.nn.utils import prune
 
 from compress_core.errors import CompressError
+from compress_core.methods.registry import Method, SweepParam, register_method
+from compress_core.options import add_common, base_fields, integer, ratio
+from compress_core.specs import PRUNE_METHODS, PruneSpec
 from compress_core.measure.metrics import global_sparsity
 from compress_core.models.zoo import prunable_layers
 
@@ -168,3 +172,58 @@ def run_prune(spec, ctx):
                      layers=layers, history=base.info["history"] + history, baseline=base_metrics,
                      artifacts=artifacts, notes=notes + ([f"AGP targets: {[round(t, 4) for t in extra['agp_targets']]}"]
                                                           if "agp_targets" in extra else []))
+
+
+# --- registration -------------------------------------------------------------------------
+
+def _layer_amounts(text: str) -> dict:
+    try:
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAYER=AMOUNT pairs separated by commas, got {text!r}") from None
+
+
+def _prune_args(p) -> None:
+    add_common(p)
+    p.add_argument("--method", default="l1", help=f"{', '.join(PRUNE_METHODS)} (default: l1)")
+    p.add_argument("--scope", default="global", help="global or layer (default: global)")
+    p.add_argument("--amount", type=ratio, required=True, help="share of weights (or channels) to remove, in [0, 1)")
+    p.add_argument("--schedule", default="oneshot", help="oneshot or agp (default: oneshot)")
+    p.add_argument("--steps", type=integer, default=10, help="AGP pruning steps (default: 10)")
+    p.add_argument("--finetune-epochs", type=integer, default=3, help="fine-tuning epochs after pruning (default: 3)")
+    p.add_argument("--finetune-lr", type=ratio, help="fine-tuning learning rate (cosine-decayed peak; default: 7e-3 "
+                                                      "below 5000 training rows, else 2e-3)")
+    p.add_argument("--baseline-epochs", type=integer, help="epochs of the baseline (default: the data set's default)")
+    p.add_argument("--importance", default="l1", help="structured: l1 or l2 channel importance (default: l1)")
+    p.add_argument("--layer-amounts", type=_layer_amounts, help="per-layer amounts, e.g. net.1=0.9,net.3=0.5 "
+                   "(non-uniform unstructured one-shot pruning; see `sensitivity`)")
+
+
+def _prune_spec(args) -> PruneSpec:
+    return PruneSpec(**base_fields(args), method=args.method, scope=args.scope, amount=args.amount,
+                     schedule=args.schedule, steps=args.steps, finetune_epochs=args.finetune_epochs,
+                     finetune_lr=args.finetune_lr, baseline_epochs=args.baseline_epochs, importance=args.importance,
+                     layer_amounts=args.layer_amounts)
+
+
+def _settings(spec) -> list[str]:
+    if spec.get("method") == "structured":
+        return ["amount", "importance", "finetune_epochs"]
+    return ["amount", "scope", "schedule", "finetune_epochs"]
+
+
+def _describe(spec) -> str:
+    if spec.get("method") == "structured":
+        return f"{spec.get('amount', 0):.0%} of channels, {spec.get('finetune_epochs')} ep"
+    if spec.get("layer_amounts"):
+        return f"per-layer amounts ({len(spec['layer_amounts'])} layers), {spec.get('finetune_epochs')} ep"
+    return f"{spec.get('amount', 0):.0%} {spec.get('scope')} {spec.get('schedule')}, {spec.get('finetune_epochs')} ep"
+
+
+register_method(Method(
+    kind="prune", spec=PruneSpec, run=run_prune, label="pruning", colour="#1f77b4",
+    help="prune a trained baseline (unstructured by a criterion, or structured), fine-tune and measure",
+    add_arguments=_prune_args, spec_from_args=_prune_spec,
+    sweep={"amount": SweepParam("amount", "0.5,0.7,0.9,0.95,0.98", "share of weights (or channels) removed, in [0, 1)")},
+    report_settings=_settings, describe=_describe, page="pages/prune.py", order=10))

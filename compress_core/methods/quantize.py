@@ -36,9 +36,11 @@ from typing import ClassVar, Iterator, Optional
 import torch
 from torch import nn
 
+from compress_core.methods.registry import Method, SweepParam, register_method
+from compress_core.options import add_common, base_fields, integer
 from compress_core.errors import CompressError
 from compress_core.models.zoo import build_model, prunable_layers
-from compress_core.specs import BaseSpec, PruneSpec, check_choice, check_range, spec_type
+from compress_core.specs import BaseSpec, PruneSpec, check_choice, check_range
 
 SCHEMES = ("fake", "int8")
 GRANULARITIES = ("tensor", "channel")
@@ -47,7 +49,6 @@ CALIBRATION_SAMPLES = 512  # static int8: training inputs run through the observ
 CPU = torch.device("cpu")
 
 
-@spec_type
 @dataclass(frozen=True)
 class QuantizeSpec(BaseSpec):
     """Quantize the cached baseline: `fake` k-bit weights or a real `int8` model."""
@@ -388,24 +389,29 @@ def _save_int8(spec: QuantizeSpec, data, quantized: nn.Module, method: str, engi
 # --- command line -------------------------------------------------------------------------
 
 def _quantize_args(p) -> None:
-    from compress_core.options import add_common
-    from compress_core.options import integer as _int
-
     add_common(p)
     p.add_argument("--scheme", required=True,
                    help="fake (simulated k-bit weights, fp32 compute) or int8 (real int8 model on CPU)")
-    p.add_argument("--bits", type=_int, default=8, help=f"weight bits, {MIN_BITS}..{MAX_BITS} (int8: 8; default: 8)")
+    p.add_argument("--bits", type=integer, default=8, help=f"weight bits, {MIN_BITS}..{MAX_BITS} (int8: 8; default: 8)")
     p.add_argument("--granularity", help="channel (one scale per output channel) or tensor "
                                           "(default: tensor for int8, channel for fake)")
-    p.add_argument("--baseline-epochs", type=_int, help="epochs of the baseline (default: the data set's default)")
+    p.add_argument("--baseline-epochs", type=integer, help="epochs of the baseline (default: the data set's default)")
 
 
 def _quantize_spec(args) -> QuantizeSpec:
-    from compress_core.options import base_fields
-
     return QuantizeSpec(**base_fields(args), scheme=args.scheme, bits=args.bits, granularity=args.granularity,
                         baseline_epochs=args.baseline_epochs)
 
 
-CLI_COMMANDS = [("quantize", "quantize a trained baseline: k-bit fake quantization or a real int8 model, and measure",
-                 _quantize_args, _quantize_spec)]
+def _describe(spec) -> str:
+    scheme = "int8" if spec.get("scheme") == "int8" else f"{spec.get('bits')}-bit fake"
+    return f"{scheme}, per {spec.get('granularity')}"
+
+
+register_method(Method(
+    kind="quantize", spec=QuantizeSpec, run=run_quantize, label="quantization", colour="#d62728",
+    help="quantize a trained baseline: k-bit fake quantization or a real int8 model, and measure",
+    add_arguments=_quantize_args, spec_from_args=_quantize_spec,
+    # a bits sweep simulates k bits: int8 has 8 bits only
+    sweep={"bits": SweepParam("bits", "2,3,4,6,8", "whole numbers from 2 to 8", integer=True, fixed={"scheme": "fake"})},
+    report_settings=("scheme", "bits", "granularity"), describe=_describe, page="pages/quantize.py", order=30))

@@ -14,32 +14,53 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from compress_core.explore.pareto import pareto_front
 from compress_core.present import fmt
 
-# One colour per method (and per training stage that belongs to one), on every page.
-METHOD_COLORS = {
-    "baseline": "#6c757d",
-    "l1": "#1f77b4",
-    "random": "#ff7f0e",
-    "structured": "#2ca02c",
-    "distill": "#9467bd",
-    "scratch": "#bcbd22",
-    "quantize": "#d62728",
-    "pipeline": "#8c564b",
-}
+# Colours and labels of the things a figure tells apart: training stages, pruning criteria
+# (prune runs are coloured by criterion), and every other run kind from the method registry.
+STAGE_STYLES = {"baseline": ("#6c757d", "baseline (dense)"), "scratch": ("#bcbd22", "student from scratch")}
+PRUNE_STYLES = {"l1": ("#1f77b4", "L1 magnitude pruning"), "random": ("#ff7f0e", "random pruning (control)"),
+                "structured": ("#2ca02c", "structured pruning")}
 STAGE_METHOD = {"baseline": "baseline", "train": "baseline", "distill": "distill", "scratch": "scratch"}
-METHOD_LABELS = {
-    "baseline": "baseline (dense)", "l1": "L1 magnitude pruning", "random": "random pruning (control)",
-    "structured": "structured pruning", "distill": "distillation", "scratch": "student from scratch",
-    "quantize": "quantization", "pipeline": "pipeline",
-}
+
+
+def _styles() -> dict[str, tuple[str, str]]:
+    """(colour, label) by colour key, in display order: baseline, criteria, then the other run kinds."""
+    from compress_core.methods.registry import all_methods
+
+    styles = {"baseline": STAGE_STYLES["baseline"], **PRUNE_STYLES}
+    styles.update({m.kind: (m.colour, m.label) for m in all_methods() if m.kind not in ("train", "prune")})
+    styles["scratch"] = STAGE_STYLES["scratch"]
+    return styles
+
+
+def method_order() -> list[str]:
+    """Colour keys in the order legends and report sections list them."""
+    return list(_styles())
+
+
+def __getattr__(name: str):
+    # METHOD_COLORS / METHOD_LABELS are read from the registries when first asked for, so importing
+    # this module does not import every method (and torch) before a page needs them.
+    if name == "METHOD_COLORS":
+        return {key: colour for key, (colour, _) in _styles().items()}
+    if name == "METHOD_LABELS":
+        return {key: label for key, (_, label) in _styles().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # Legend under the plot: long method names never collide with the title.
-_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=30, t=60, b=40), hovermode="closest",
+LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=30, t=60, b=40), hovermode="closest",
                legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0))
 
 
 def color_of(method: str) -> str:
-    return METHOD_COLORS.get(method, "#17becf")
+    return _styles().get(method, ("#17becf", method))[0]
+
+
+def label_of(method: str) -> str:
+    return _styles().get(method, ("", method))[1]
 
 
 def method_of(kind: str, spec: Mapping | None) -> str:
@@ -49,9 +70,10 @@ def method_of(kind: str, spec: Mapping | None) -> str:
     return "baseline" if kind == "train" else kind
 
 
-def _figure(title: str, x_title: str, y_title: str, **layout) -> go.Figure:
+def figure(title: str, x_title: str, y_title: str, **layout) -> go.Figure:
+    """An empty figure in the lab's one layout (also used by the lessons in `teach`)."""
     fig = go.Figure()
-    fig.update_layout(title=dict(text=title), xaxis_title=x_title, yaxis_title=y_title, **{**_LAYOUT, **layout})
+    fig.update_layout(title=dict(text=title), xaxis_title=x_title, yaxis_title=y_title, **{**LAYOUT, **layout})
     return fig
 
 
@@ -78,23 +100,10 @@ def smallest_size(metrics: Mapping) -> tuple[float | None, str]:
 
 
 def run_setting(kind: str, spec: Mapping) -> str:
-    """The few spec values that tell runs of one kind apart, as a short label."""
-    if kind == "prune":
-        if spec.get("method") == "structured":
-            return f"{spec.get('amount', 0):.0%} of channels, {spec.get('finetune_epochs')} ep"
-        if spec.get("layer_amounts"):
-            return f"per-layer amounts ({len(spec['layer_amounts'])} layers), {spec.get('finetune_epochs')} ep"
-        return (f"{spec.get('amount', 0):.0%} {spec.get('scope')} {spec.get('schedule')}, "
-                f"{spec.get('finetune_epochs')} ep")
-    if kind == "quantize":
-        scheme = "int8" if spec.get("scheme") == "int8" else f"{spec.get('bits')}-bit fake"
-        return f"{scheme}, per {spec.get('granularity')}"
-    if kind == "distill":
-        return (f"from {spec.get('teacher')}, T={spec.get('temperature')}, α={spec.get('alpha')}, "
-                f"{spec.get('train_fraction', 1):.0%} labels, {spec.get('epochs')} ep")
-    if kind == "train":
-        return f"{spec.get('epochs') or 'default'} epochs"
-    return ""
+    """The few spec values that tell runs of one kind apart, as a short label (from the method registry)."""
+    from compress_core.methods.registry import describe
+
+    return describe(kind, spec)
 
 
 def run_points(runs: Iterable[Mapping]) -> pd.DataFrame:
@@ -129,17 +138,6 @@ def run_points(runs: Iterable[Mapping]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def pareto_front(df: pd.DataFrame, x: str = "size_bytes", y: str = "accuracy") -> pd.DataFrame:
-    """Rows no other row beats on both counts (smaller `x` and higher `y`), sorted by `x`."""
-    points = df.dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
-    keep, best = [], -math.inf
-    for index, value in zip(points.index, points[y]):
-        if value > best:
-            keep.append(index)
-            best = value
-    return points.loc[keep]
-
-
 # ---------------------------------------------------------------- pruning
 def weight_histogram(edges: np.ndarray, series: Mapping[str, tuple[np.ndarray, str]],
                      thresholds: Mapping[str, float] | None = None, title: str = "Weight histogram") -> go.Figure:
@@ -150,7 +148,7 @@ def weight_histogram(edges: np.ndarray, series: Mapping[str, tuple[np.ndarray, s
     """
     centers = (edges[:-1] + edges[1:]) / 2
     width = float(edges[1] - edges[0]) if len(edges) > 1 else 1.0
-    fig = _figure(title, "weight value", "number of weights", barmode="overlay", bargap=0)
+    fig = figure(title, "weight value", "number of weights", barmode="overlay", bargap=0)
     top = 1.0
     for label, (counts, color) in series.items():
         top = max(top, float(np.max(counts)) if len(counts) else 0.0)
@@ -164,11 +162,11 @@ def weight_histogram(edges: np.ndarray, series: Mapping[str, tuple[np.ndarray, s
     return fig
 
 
-def layer_sparsity(layers: Sequence[Mapping], color: str = METHOD_COLORS["l1"],
+def layer_sparsity(layers: Sequence[Mapping], color: str = PRUNE_STYLES["l1"][0],
                    title: str = "Sparsity per layer") -> go.Figure:
     """Share of zero weights in each prunable layer, with its size in the hover text."""
     names = [row["name"] for row in layers]
-    fig = _figure(title, "layer", "zero weights (%)")
+    fig = figure(title, "layer", "zero weights (%)")
     fig.add_bar(x=names, y=[100 * row["sparsity"] for row in layers], marker_color=color, name="sparsity",
                 customdata=[[fmt.count(r["params"]), fmt.count(r["nonzero"]), "×".join(map(str, r["shape"]))]
                             for r in layers],
@@ -182,7 +180,7 @@ def layer_params(layers: Sequence[Mapping],
                  title: str = "Weights per layer before and after removing channels") -> go.Figure:
     """Structured pruning: each layer's weight count before and after (rows need params_before)."""
     names = [row["name"] for row in layers]
-    fig = _figure(title, "layer", "weights (count)", barmode="group")
+    fig = figure(title, "layer", "weights (count)", barmode="group")
     fig.add_bar(x=names, y=[row["params_before"] for row in layers], name="before", marker_color=color_of("baseline"),
                 hovertemplate="%{x}: %{y:,} weights before<extra></extra>")
     fig.add_bar(x=names, y=[row["params"] for row in layers], name="after", marker_color=color_of("structured"),
@@ -200,7 +198,7 @@ def training_curve(history: Sequence[Mapping], stage_colors: Mapping[str, str] |
     """
     colors = {**{s: color_of(m) for s, m in STAGE_METHOD.items()}, **(stage_colors or {})}
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.update_layout(title=dict(text=title), **_LAYOUT)
+    fig.update_layout(title=dict(text=title), **LAYOUT)
     df = pd.DataFrame(list(history))
     if df.empty:
         return fig
@@ -233,7 +231,7 @@ def accuracy_vs_removed(points: pd.DataFrame, baseline_accuracy: float | None = 
     and structured (physically removed) pruning share one axis. Each line starts at
     the dense baseline (0 % removed).
     """
-    fig = _figure(title, "sparsity (% of the baseline's parameters removed)",
+    fig = figure(title, "sparsity (% of the baseline's parameters removed)",
                   "test accuracy after fine-tuning (%)")
     for method, part in points.dropna(subset=["removed", "accuracy"]).groupby("method", sort=True):
         part = part.sort_values("removed")
@@ -241,7 +239,7 @@ def accuracy_vs_removed(points: pd.DataFrame, baseline_accuracy: float | None = 
         if baseline_accuracy is not None:
             x, y = pd.concat([pd.Series([0.0]), x]), pd.concat([pd.Series([100 * baseline_accuracy]), y])
         labels = ["baseline (dense)"] + [f"run {i} ({s})" for i, s in zip(part["id"], part["setting"])]
-        fig.add_scatter(x=x, y=y, mode="lines+markers", name=METHOD_LABELS.get(method, method),
+        fig.add_scatter(x=x, y=y, mode="lines+markers", name=label_of(method),
                         line_color=color_of(method), text=labels[-len(x):],
                         hovertemplate="%{text}<br>%{x:.1f} % removed<br>accuracy %{y:.2f} %<extra></extra>")
     if baseline_accuracy is not None:
@@ -253,7 +251,7 @@ def accuracy_vs_removed(points: pd.DataFrame, baseline_accuracy: float | None = 
 
 def agp_schedule(targets: Sequence[float], title: str = "Gradual pruning schedule (AGP, cubic)") -> go.Figure:
     """Target sparsity after each pruning step during fine-tuning (Zhu & Gupta 2017)."""
-    fig = _figure(title, "pruning step", "target sparsity (%)")
+    fig = figure(title, "pruning step", "target sparsity (%)")
     fig.add_scatter(x=list(range(1, len(targets) + 1)), y=[100 * t for t in targets], mode="lines+markers",
                     line_color=color_of("l1"), name="target",
                     hovertemplate="step %{x}: %{y:.1f} % of weights zero<extra></extra>")
@@ -264,16 +262,16 @@ def agp_schedule(targets: Sequence[float], title: str = "Gradual pruning schedul
 def pareto(points: pd.DataFrame, title: str = "Accuracy vs size, all finished runs") -> go.Figure:
     """Accuracy against the smallest measured checkpoint size (log axis, kB), Pareto front drawn."""
     points = points.dropna(subset=["size_bytes", "accuracy"])
-    fig = _figure(title, "size of the smallest measured encoding (kB, log scale)", "test accuracy (%)")
+    fig = figure(title, "size of the smallest measured encoding (kB, log scale)", "test accuracy (%)")
     for method, part in points.groupby("method", sort=True):
         fig.add_scatter(x=part["size_bytes"] / 1000, y=100 * part["accuracy"], mode="markers",
-                        name=METHOD_LABELS.get(method, method), marker=dict(color=color_of(method), size=10),
+                        name=label_of(method), marker=dict(color=color_of(method), size=10),
                         customdata=np.column_stack([part["id"].astype(str), part["model"].astype(str),
                                                     part["dataset"].astype(str), part["size_encoding"].astype(str),
                                                     [fmt.size(s) for s in part["size_bytes"]]]),
                         hovertemplate="run %{customdata[0]}<br>%{customdata[1]} on %{customdata[2]}<br>"
                                       "%{customdata[4]} (%{customdata[3]})<br>accuracy %{y:.2f} %<extra></extra>")
-    front = pareto_front(points)
+    front = points[pareto_front(points, "size_bytes", "accuracy")].sort_values("size_bytes")
     if len(front):
         fig.add_scatter(x=front["size_bytes"] / 1000, y=100 * front["accuracy"], mode="lines", name="Pareto front",
                         line=dict(color="#222", dash="dash", shape="hv"), hoverinfo="skip")
@@ -285,7 +283,7 @@ def pareto(points: pd.DataFrame, title: str = "Accuracy vs size, all finished ru
 def bars(labels: Sequence[str], values: Sequence[float], colors: Sequence[str], title: str, y_title: str,
          text: Sequence[str] | None = None) -> go.Figure:
     """One bar per item with its formatted value written on it."""
-    fig = _figure(title, "", y_title, showlegend=False)
+    fig = figure(title, "", y_title, showlegend=False)
     fig.add_bar(x=list(labels), y=list(values), marker_color=list(colors),
                 text=list(text) if text is not None else None, textposition="auto",
                 hovertemplate="%{x}: %{text}<extra></extra>" if text is not None else "%{x}: %{y}<extra></extra>")
@@ -296,7 +294,7 @@ def softened_outputs(probs: np.ndarray, class_names: Sequence[str], labels: Sequ
                      title: str | None = None) -> go.Figure:
     """The teacher's softmax(z/T) for a few inputs: one group of bars per class, one colour per input."""
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
-    fig = _figure(title or f"Teacher's softened outputs at T = {temperature:g}", "class",
+    fig = figure(title or f"Teacher's softened outputs at T = {temperature:g}", "class",
                   "probability softmax(z / T) (%)", barmode="group")
     for i, row in enumerate(probs):
         fig.add_bar(x=list(class_names), y=100 * row, name=labels[i], marker_color=palette[i % len(palette)],
@@ -309,7 +307,7 @@ def quantization_grid(edges: np.ndarray, counts: np.ndarray, levels: np.ndarray,
                       title: str | None = None) -> go.Figure:
     """A layer's weight histogram with the values a k-bit grid can represent drawn on it."""
     centers = (edges[:-1] + edges[1:]) / 2
-    fig = _figure(title or f"{layer}: weights and the {bits}-bit grid", "weight value", "number of weights", bargap=0)
+    fig = figure(title or f"{layer}: weights and the {bits}-bit grid", "weight value", "number of weights", bargap=0)
     fig.add_bar(x=centers, y=counts, width=float(edges[1] - edges[0]), name="weights (fp32)",
                 marker_color=color_of("baseline"), opacity=0.7,
                 hovertemplate="w ≈ %{x:.4f}: %{y} weights<extra></extra>")
@@ -327,7 +325,7 @@ def quantization_grid(edges: np.ndarray, counts: np.ndarray, levels: np.ndarray,
 def accuracy_vs_bits(points: pd.DataFrame, baseline_accuracy: float | None = None,
                      title: str = "Accuracy vs bits (fake-quantized weights)") -> go.Figure:
     """Test accuracy for each bit width; `points` has columns bits, accuracy and optionally label."""
-    fig = _figure(title, "bits per weight", "test accuracy (%)")
+    fig = figure(title, "bits per weight", "test accuracy (%)")
     label_col = "label" if "label" in points.columns else None
     groups = points.groupby(label_col, sort=True) if label_col else [("quantized", points)]
     palette = [color_of("quantize"), "#e377c2", "#17becf", "#8c564b"]
@@ -395,7 +393,7 @@ def sweep_curve(summary: pd.DataFrame, points: pd.DataFrame | None, metric: str,
     x_title, x_scale = SWEEP_LEVELS.get(param, (param, 1.0))
     y_title, y_scale = SWEEP_METRICS.get(metric, (metric, 1.0))
     spread = "± 1 std over seeds" if band == "std" else "min–max over seeds"
-    fig = _figure(title or f"{y_title.split(' (')[0]} vs {x_title.split(' (')[0]} (band: {spread})", x_title, y_title)
+    fig = figure(title or f"{y_title.split(' (')[0]} vs {x_title.split(' (')[0]} (band: {spread})", x_title, y_title)
     for variant, part in summary.groupby("variant", sort=False):
         part = part.sort_values("level")
         color, dash = variant_style(variant)
@@ -444,7 +442,7 @@ def sensitivity_heatmap(table: pd.DataFrame, title: str = "Accuracy drop, each l
     columns = [f"{a:.0%}" if round(100 * a, 6) == round(100 * a) else f"{a:.1%}" for a in drop.columns]
     z = 100 * drop.to_numpy(float)
     custom = np.dstack([100 * accuracy.to_numpy(float), np.repeat(params.to_numpy()[:, None], len(columns), 1)])
-    fig = _figure(title, "amount pruned in that layer (% of its weights)", "layer")
+    fig = figure(title, "amount pruned in that layer (% of its weights)", "layer")
     limit = max(float(np.nanmax(np.abs(z))) if z.size else 0.0, 1.0)
     fig.add_heatmap(z=z, x=columns, y=layers, customdata=custom, colorscale="RdBu_r", zmid=0, zmin=-limit, zmax=limit,
                     text=[[f"{v:+.1f}" for v in row] for row in z], texttemplate="%{text}",
@@ -458,7 +456,7 @@ def sensitivity_heatmap(table: pd.DataFrame, title: str = "Accuracy drop, each l
 
 def sensitivity_lines(table: pd.DataFrame, title: str = "Test accuracy per layer pruned alone") -> go.Figure:
     """One line per layer: accuracy against the amount pruned in that layer only, from the dense baseline at 0 %."""
-    fig = _figure(title, "amount pruned in that layer (% of its weights)", "test accuracy (%)")
+    fig = figure(title, "amount pruned in that layer (% of its weights)", "test accuracy (%)")
     baseline = float(table["baseline_accuracy"].iloc[0]) if len(table) else None
     for i, (layer, part) in enumerate(table.groupby("layer", sort=False)):
         part = part.sort_values("amount")
@@ -500,7 +498,7 @@ def compare_curves(curves: Sequence[tuple[str, Sequence[Mapping], str, int]],
     The baseline's training is shared context, so it is left out unless a run has nothing
     else (a baseline run itself); each other stage starts at epoch 1.
     """
-    fig = _figure(title, "epoch of the stage", "test accuracy (%)")
+    fig = figure(title, "epoch of the stage", "test accuracy (%)")
     for label, history, color, index in curves:
         df = pd.DataFrame(list(history))
         if df.empty:
@@ -522,7 +520,7 @@ def layer_removed_compare(series: Sequence[tuple[str, Sequence[Mapping], str, in
     weights, so both kinds of pruning read on one axis. `series` is (label, layers, colour, index);
     layers without a zero count (int8 layers) are left out.
     """
-    fig = _figure(title, "layer", "weights removed (% of the layer)", barmode="group")
+    fig = figure(title, "layer", "weights removed (% of the layer)", barmode="group")
     for label, layers, color, index in series:
         layers = [row for row in layers if "nonzero" in row]  # int8 layers have no zero count
         if not layers:
@@ -548,7 +546,7 @@ def pareto_view(points: pd.DataFrame, x: str, x_title: str, front: pd.Series, *,
     """
     points = points.dropna(subset=[x, "accuracy"])
     front = front.reindex(points.index).fillna(False).astype(bool)
-    fig = _figure(title or f"Accuracy vs {x_title.split(' (')[0]}: the Pareto front", x_title, "test accuracy (%)")
+    fig = figure(title or f"Accuracy vs {x_title.split(' (')[0]}: the Pareto front", x_title, "test accuracy (%)")
     hover = f"%{{customdata[1]}}<br>{x_title}: %{{x:,.4g}}<br>test accuracy %{{y:.2f}} %<extra></extra>"
     dominated = points[~front]
     if len(dominated):
@@ -557,7 +555,7 @@ def pareto_view(points: pd.DataFrame, x: str, x_title: str, front: pd.Series, *,
                         customdata=np.column_stack([dominated["id"], dominated["hover"]]), hovertemplate=hover)
     kept = points[front]
     for method, part in kept.groupby("method", sort=True):
-        fig.add_scatter(x=part[x], y=100 * part["accuracy"], mode="markers", name=METHOD_LABELS.get(method, method),
+        fig.add_scatter(x=part[x], y=100 * part["accuracy"], mode="markers", name=label_of(method),
                         marker=dict(color=color_of(method), size=12, line=dict(color="#222", width=1)),
                         customdata=np.column_stack([part["id"], part["hover"]]), hovertemplate=hover)
     if len(kept):

@@ -24,7 +24,7 @@ from compress_core.present import fmt
 from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.explore.pareto import pareto_front
-from compress_core.specs import spec_from_dict
+from compress_core.methods.registry import get_method, kinds, report_settings, spec_from_dict
 
 NEAR_BASELINE = 0.01  # "within one point of the baseline"
 _SPEED_SAME = 0.05  # measured speed-ups within +-5 % read as "about as fast" (timing noise)
@@ -54,18 +54,6 @@ _MEASUREMENT_RULES = [
     "thread count shown below; the speed-up divides the baseline's latency by the run's, both timed in the same "
     "process one after the other. Masked (unstructured) pruning leaves dense kernels as slow as before.",
 ]
-
-_SETTINGS = {
-    "l1": ["amount", "scope", "schedule", "finetune_epochs"],
-    "random": ["amount", "scope", "schedule", "finetune_epochs"],
-    "structured": ["amount", "importance", "finetune_epochs"],
-    "distill": ["teacher", "hidden", "temperature", "alpha", "epochs", "train_fraction"],
-    "quantize": ["scheme", "bits", "granularity"],
-    "baseline": ["epochs"],
-    "pipeline": ["steps"],
-}
-_METHOD_ORDER = ["baseline", "l1", "random", "structured", "distill", "quantize", "pipeline"]
-
 
 # ---------------------------------------------------------------- picking runs
 def report_runs(home=None, run_ids: Sequence[str] | None = None) -> list[dict]:
@@ -210,15 +198,12 @@ def reproduce_command(spec: Mapping) -> str:
     spec exactly (checked by parsing it back); otherwise (a field without an option, or a
     pipeline, which takes a config file) a Python one-liner that runs the JSON spec.
     """
-    from compress_core.cli.explore_commands import method_commands
-
     spec = full_spec(spec)
-    commands = method_commands()
     kind = spec.get("kind")
-    if kind in commands and kind != "pipeline":
-        _, add_arguments, builder = commands[kind]
-        argv = _cli_argv(spec, add_arguments)
-        if _same_spec(kind, argv, spec, add_arguments, builder):
+    if kind in kinds() and get_method(kind).add_arguments is not None:
+        method = get_method(kind)
+        argv = _cli_argv(spec, method.add_arguments)
+        if _same_spec(kind, argv, spec, method.add_arguments, method.spec_from_args):
             return shlex.join(["python", "-m", "compress_core", kind, *argv])
     code = ("import json, sys; from compress_core.runs.jobs import record_foreground; "
             "print(record_foreground(json.loads(sys.argv[1]))['id'])")
@@ -286,13 +271,14 @@ def _method_tables(runs: Sequence[Mapping]) -> str:
     for run in runs:
         groups.setdefault(plots.method_of(run.get("kind"), run.get("spec")), []).append(run)
     out = []
-    for method in sorted(groups, key=lambda m: (_METHOD_ORDER.index(m) if m in _METHOD_ORDER else 99, m)):
+    order = plots.method_order()
+    for method in sorted(groups, key=lambda m: (order.index(m) if m in order else len(order), m)):
         rows = []
         for run in groups[method]:
             spec, metrics = run.get("spec") or {}, run.get("metrics") or {}
             size, encoding = plots.smallest_size(metrics)
             row = {"run": run["id"], "model": spec.get("model"), "dataset": spec.get("dataset"), "seed": spec.get("seed")}
-            row.update({key: spec.get(key) for key in _SETTINGS.get(method, [])})
+            row.update({key: spec.get(key) for key in report_settings(run.get("kind"), spec)})
             row.update({"accuracy": metrics.get("accuracy"), "accuracy_change": metrics.get("accuracy_change"),
                         "sparsity": metrics.get("sparsity"), "compression_ratio": metrics.get("compression_ratio"),
                         "size": size, "encoding": encoding, "times_smaller": _times_smaller(run),

@@ -42,16 +42,6 @@ BITS = tuple(range(MIN_BITS, MAX_BITS + 1))
 GRANULARITY_LABELS = {"tensor": "one scale per tensor", "channel": "one scale per output channel"}
 # The colours plots.accuracy_vs_bits gives these labels (it takes its palette in sorted label order).
 GRANULARITY_COLORS = {"channel": plots.color_of("quantize"), "tensor": "#e377c2"}
-_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=30, t=60, b=40), hovermode="closest",
-               legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0))
-
-
-def _figure(title: str, x_title: str, y_title: str, **layout) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(title=dict(text=title), xaxis_title=x_title, yaxis_title=y_title, **{**_LAYOUT, **layout})
-    return fig
-
-
 # ---------------------------------------------------------------- pruning
 def pruned_copy(model: nn.Module, amount: float, scope: str = "global") -> nn.Module:
     """A copy of `model` with L1 magnitude masks removing `amount` of its weights (the engine's `prune_to`)."""
@@ -163,7 +153,7 @@ def speed_figure(df: pd.DataFrame, batch: int, threads: int) -> go.Figure:
                 text=[fmt.ms(v) for v in df["latency_ms"]], textposition="outside", cliponaxis=False,
                 hovertemplate="%{x}: %{text} per call (median)<extra></extra>", row=1, col=2)
     fig.update_layout(title=dict(text="Masks zero weights, but a dense kernel still multiplies them"),
-                      barmode="group", **{k: v for k, v in _LAYOUT.items() if k != "margin"},
+                      barmode="group", **{k: v for k, v in plots.LAYOUT.items() if k != "margin"},
                       margin=dict(l=60, r=30, t=90, b=40), uniformtext=dict(minsize=10, mode="show"))
     fig.update_traces(cliponaxis=False, textangle=0)
     fig.update_yaxes(title_text="FLOPs per input", row=1, col=1)
@@ -185,7 +175,7 @@ def agp_curve(start: float, end: float, steps: int) -> pd.DataFrame:
 
 def agp_figure(curve: pd.DataFrame) -> go.Figure:
     """The cubic schedule: target sparsity per step, and the share each step removes."""
-    fig = _figure("AGP: prune fast while many weights are redundant, slowly near the end", "pruning step",
+    fig = plots.figure("AGP: prune fast while many weights are redundant, slowly near the end", "pruning step",
                   "share of weights (%)")
     fig.add_bar(x=curve["step"][1:], y=100 * curve["removed_in_step"][1:], name="removed in this step",
                 marker_color=plots.color_of("l1"), opacity=0.35,
@@ -220,7 +210,7 @@ def dark_example(logits: torch.Tensor, labels: torch.Tensor, temperature: float 
 def digit_figure(image: torch.Tensor, title: str) -> go.Figure:
     """One input image (first channel), as the model sees it (normalised pixels)."""
     z = image[0].numpy()
-    fig = _figure(title, "pixel column", "pixel row", height=330, margin=dict(l=50, r=20, t=60, b=40))
+    fig = plots.figure(title, "pixel column", "pixel row", height=330, margin=dict(l=50, r=20, t=60, b=40))
     fig.add_heatmap(z=z, colorscale="gray_r", showscale=False,
                     hovertemplate="row %{y}, column %{x}: %{z:.2f} (normalised)<extra></extra>")
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showgrid=False)
@@ -261,7 +251,7 @@ def alike_pairs(matrix: np.ndarray, class_names: Sequence[str], n: int = 3) -> l
 
 def similarity_figure(matrix: np.ndarray, class_names: Sequence[str], temperature: float) -> go.Figure:
     """Heatmap of `class_similarity`: which wrong classes the teacher thinks each class resembles."""
-    fig = _figure(f"Dark knowledge at T = {temperature:g}: probability the teacher gives to each wrong class",
+    fig = plots.figure(f"Dark knowledge at T = {temperature:g}: probability the teacher gives to each wrong class",
                   "wrong class the teacher considers", "true class of the test inputs", height=430)
     fig.add_heatmap(z=100 * matrix, x=list(class_names), y=list(class_names), colorscale="Purples",
                     colorbar=dict(title=dict(text="mean %")),
@@ -311,7 +301,7 @@ def kd_gradients(student_logits: torch.Tensor, teacher_logits: torch.Tensor, lab
 
 
 def kd_gradient_figure(df: pd.DataFrame, temperature: float, alpha: float) -> go.Figure:
-    fig = _figure(f"Why T²: gradient size of each term on the student's logits (α = {alpha:g})", "temperature T",
+    fig = plots.figure(f"Why T²: gradient size of each term on the student's logits (α = {alpha:g})", "temperature T",
                   "mean gradient norm per input (log scale)")
     lines = [("soft", "α·T²·KL (the loss as used)", plots.color_of("distill"), "solid"),
              ("soft_without_t2", "α·KL without T²", plots.color_of("distill"), "dot"),
@@ -367,7 +357,7 @@ def fraction_figure(df: pd.DataFrame, source: str) -> go.Figure:
     """Distilled student vs the same student from scratch for each labelled-fraction regime."""
     df = df.sort_values(["train_fraction", "transfer"])
     names = [regime(f, t) for f, t in zip(df["train_fraction"], df["transfer"])]
-    fig = _figure(f"Distillation pays off when labels are scarce ({source})", "", "top-1 test accuracy (%)",
+    fig = plots.figure(f"Distillation pays off when labels are scarce ({source})", "", "top-1 test accuracy (%)",
                   barmode="group")
     for column, name, method in (("accuracy", "distilled student", "distill"),
                                  ("scratch_accuracy", "same student from scratch", "scratch")):
@@ -417,7 +407,7 @@ def error_vs_bits(weight: torch.Tensor) -> pd.DataFrame:
 
 def error_figure(df: pd.DataFrame, bits: int, layer: str) -> go.Figure:
     """SQNR against bits: about 6 dB per extra bit, higher with per-channel scales."""
-    fig = _figure(f"{layer}: rounding error vs bits", "bits per weight",
+    fig = plots.figure(f"{layer}: rounding error vs bits", "bits per weight",
                   "signal-to-quantization-noise ratio (dB, higher is better)")
     for g, color in GRANULARITY_COLORS.items():
         label = GRANULARITY_LABELS[g]
@@ -458,7 +448,7 @@ def levels_per_channel(weight: torch.Tensor, bits: int) -> pd.DataFrame:
 
 def levels_figure(df: pd.DataFrame, bits: int, layer: str) -> go.Figure:
     """Grid values each output channel can use, per tensor vs per channel, channels sorted by range."""
-    fig = _figure(f"{layer} at {bits} bits: grid values inside each output channel's range",
+    fig = plots.figure(f"{layer} at {bits} bits: grid values inside each output channel's range",
                   "output channels, narrowest range first", "grid values a channel can use")
     rank = list(range(len(df)))
     fig.add_scatter(x=rank, y=df["levels_channel"], mode="lines", name="one scale per output channel",

@@ -295,36 +295,14 @@ class _Heartbeat(threading.Thread):
         self._stop_event.set()
 
 
-def _environment() -> dict:
-    env = {"python": sys.version.split()[0], "pid": os.getpid(), "host": host_id().split("#")[0]}
-    try:
-        import torch
-        env.update(torch=torch.__version__, threads=torch.get_num_threads(),
-                   device="cuda" if torch.cuda.is_available() else "cpu")
-    except Exception:
-        pass
-    return env
-
-
-def _normalise(result) -> dict:
-    if hasattr(result, "to_dict"):
-        result = result.to_dict()
-    result = dict(result or {})
-    if not result.get("environment"):
-        result["environment"] = _environment()
-    return result
-
-
 def execute(spec: dict, on_progress, artifacts_dir: Path, home: Path, run_id: str | None = None,
             data_dir=None) -> dict:
-    """Run one spec with the engine; imported lazily so workers start fast and the engine can change freely."""
+    """Run one spec with the engine and return the result dict (the engine is imported here, not at
+    module level, so a worker process starts fast and polls the store before torch is loaded)."""
     from compress_core import api
 
-    if data_dir is None and hasattr(api, "execute"):
-        return api.execute(spec, on_progress=on_progress, artifacts_dir=artifacts_dir, home=home, run_id=run_id)
-    result = api.run(api.spec_from_dict(spec), on_progress, home=home, data_dir=data_dir,
-                     artifacts_dir=artifacts_dir, run_id=run_id)
-    return result.to_dict() if hasattr(result, "to_dict") else result
+    return api.run(spec, on_progress, home=home, data_dir=data_dir, artifacts_dir=artifacts_dir,
+                   run_id=run_id).to_dict()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -343,7 +321,7 @@ def run_claimed(store: RunStore, run: dict, home: Path) -> str:
         finally:
             beat.stop()
         progress.flush()
-        store.finish(run_id, _normalise(result))
+        store.finish(run_id, dict(result))
         return FINISHED
     except RunCancelled:
         store.mark_cancelled(run_id)
@@ -466,11 +444,10 @@ def watch(run_id: str, home=None, interval: float = 0.2) -> Iterator[dict]:
         time.sleep(interval)
 
 
-def record_foreground(spec: dict, runner: Callable | None = None, home=None, data_dir=None,
-                      on_progress: Callable | None = None, parent_id: str | None = None) -> dict:
+def record_foreground(spec: dict, home=None, data_dir=None, on_progress: Callable | None = None,
+                      parent_id: str | None = None) -> dict:
     """Run `spec` in this process but record it like a background run, so CLI runs show up in the UI.
 
-    `runner(on_progress, artifacts_dir)` returns the result dict (default: the engine, with `data_dir`).
     Progress goes to the store and to `on_progress`; a cancel from the UI raises RunCancelled here.
     Errors are recorded and re-raised. Returns the result dict, its "id" being the store's run id.
     """
@@ -480,15 +457,12 @@ def record_foreground(spec: dict, runner: Callable | None = None, home=None, dat
     store = open_store(home)
     run_id = store.create_run(spec["kind"], spec, status=RUNNING, parent_id=parent_id, owner_pid=os.getpid())
     artifacts = store.artifacts_dir(run_id)
-    if runner is None:
-        def runner(cb, out):
-            return execute(spec, cb, out, home, run_id=run_id, data_dir=data_dir)
     progress = _Progress(store, run_id, forward=on_progress)
     beat = _Heartbeat(store, run_id)
     beat.start()
     try:
         try:
-            result = _normalise(runner(progress, artifacts))
+            result = execute(spec, progress, artifacts, home, run_id=run_id, data_dir=data_dir)
         finally:
             beat.stop()
         progress.flush()
