@@ -7,17 +7,30 @@ import sys
 import time
 from pathlib import Path
 
+from compress_core.cli.output import ThrottledPrinter
+from compress_core.context import RunContext
 from compress_core.errors import CompressError
+from compress_core.explore import sweep
+from compress_core.explore.sensitivity import (
+    achieved_sparsity,
+    layer_sizes,
+    predicted_drop,
+    propose_layer_amounts,
+    run_sensitivity,
+)
+from compress_core.explore.sweep import parse_levels
 from compress_core.methods.registry import sweep_methods
+from compress_core.options import add_common, add_home, base_fields
+from compress_core.options import integer as _int
+from compress_core.options import ratio as _ratio
+from compress_core.present.report import build_report, report_runs
+from compress_core.runs.export import export_run
+from compress_core.specs import TrainSpec, check_range
 
 _UNSET = object()
 
 
 def add_commands(sub) -> None:
-    from compress_core.options import add_common, add_home
-    from compress_core.options import integer as _int
-    from compress_core.options import ratio as _ratio
-
     sweep = sub.add_parser("sweep", help="run one method over several levels and seeds in the background workers",
                            description="run one method over several levels (amounts, temperatures, widths, bits) and "
                                        "seeds as background runs, wait, and print every point")
@@ -102,9 +115,6 @@ def _resolve_sweep_args(args, entry, param: str, first_level) -> None:
 
 
 def _sweep(args, entry) -> int:
-    from compress_core.explore import sweep
-    from compress_core.specs import check_range
-
     if args.data_dir:
         raise CompressError("--data-dir does not apply to sweeps: background workers read data sets from <home>/data")
     if args.workers is not None:
@@ -159,13 +169,6 @@ def _print_sweep(record: dict, points: list[dict], summary, elapsed: float) -> N
 
 # ---------------------------------------------------------------- sensitivity
 def _sensitivity(args) -> int:
-    from compress_core.options import base_fields
-    from compress_core.context import RunContext
-    from compress_core.explore.sensitivity import achieved_sparsity, layer_sizes, predicted_drop, propose_layer_amounts, run_sensitivity
-    from compress_core.specs import TrainSpec
-    from compress_core.cli.output import ThrottledPrinter
-    from compress_core.explore.sweep import parse_levels
-
     amounts = parse_levels(args.amounts, "amount", "--amounts")
     spec = TrainSpec(**base_fields(args), epochs=args.baseline_epochs)
     ctx = RunContext.create(home=args.home, data_dir=args.data_dir,
@@ -194,8 +197,6 @@ def _sensitivity(args) -> int:
 
 # ---------------------------------------------------------------- export and report
 def _export(args) -> int:
-    from compress_core.runs.export import export_run
-
     info = export_run(args.id, args.format, args.out, home=args.home, data_dir=args.data_dir)
     if args.json:
         print(json.dumps(info))
@@ -207,8 +208,6 @@ def _export(args) -> int:
 
 
 def _report(args) -> int:
-    from compress_core.present.report import build_report, report_runs
-
     ids = [i.strip() for i in args.runs.split(",") if i.strip()] if args.runs else None
     if args.runs is not None and not ids:
         raise CompressError(f"--runs must list run ids separated by commas; got {args.runs!r}")

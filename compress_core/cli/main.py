@@ -13,17 +13,17 @@ import time
 from typing import Callable, Sequence
 
 from compress_core.cli import explore_commands
-from compress_core.cli.output import ThrottledPrinter, print_result
 from compress_core.cli import store_commands as cli_store
+from compress_core.cli.output import ThrottledPrinter, print_result
 from compress_core.errors import CompressError
 from compress_core.methods.registry import all_methods
 from compress_core.options import OneLineParser
+from compress_core.runs.jobs import record_foreground
 
 EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-
     parser = OneLineParser(prog="python -m compress_core",
                            description="Compression Lab: prune, distil and quantize neural networks, and measure the result.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -41,8 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_command(args, builder: Callable) -> int:
     """Build the spec, run it (recorded in the run store) and print the result."""
-    from compress_core.runs.jobs import record_foreground
-
     spec = builder(args)
     progress = None if args.json else ThrottledPrinter()
     result = record_foreground(spec.to_dict(), home=args.home, data_dir=args.data_dir, on_progress=progress)

@@ -6,10 +6,15 @@ import sys
 import time
 from pathlib import Path
 
+from compress_core.cli.output import print_result
+from compress_core.data.datasets import DATASETS, load_dataset
+from compress_core.models.zoo import MODELS
+from compress_core.options import add_home
+from compress_core.paths import data_dir
+from compress_core.runs.store import RunStore
+
 
 def add_commands(sub) -> None:
-    from compress_core.options import add_home
-
     runs = sub.add_parser("runs", help="list, show, delete and export recorded runs",
                           description="list, show, delete and export recorded runs")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", parser_class=type(runs))
@@ -47,8 +52,6 @@ def add_commands(sub) -> None:
 
 
 def _store(args):
-    from compress_core.runs.store import RunStore
-
     return RunStore(args.home)
 
 
@@ -73,8 +76,6 @@ def _runs_list(args) -> int:
 
 
 def _runs_show(args) -> int:
-    from compress_core.cli.output import print_result
-
     run = _store(args).get(args.id)
     if args.json:
         print(json.dumps(run, default=str))
@@ -102,8 +103,6 @@ def _runs_export(args) -> int:
 
 
 def _models(args) -> int:
-    from compress_core.models.zoo import MODELS
-
     for name in MODELS.names():
         entry = MODELS.get(name)
         print(f"{name:<10} {'images only' if entry.needs_image else 'any data':<12} {entry.description}")
@@ -111,8 +110,6 @@ def _models(args) -> int:
 
 
 def _datasets(args) -> int:
-    from compress_core.data.datasets import DATASETS
-
     for name in DATASETS.names():
         print(name)
     print("or a path to your own .csv (label column + numeric features) or .npz (X, y)")
@@ -120,9 +117,6 @@ def _datasets(args) -> int:
 
 
 def _download(args) -> int:
-    from compress_core.data.datasets import load_dataset
-    from compress_core.paths import data_dir
-
     folder = data_dir(args.home, args.data_dir)
     ds = load_dataset(args.name, folder, download=True)
     print(f"{args.name}: {len(ds.x_train)} training and {len(ds.x_test)} test examples in {folder}")
