@@ -12,6 +12,7 @@ from pathlib import Path
 
 from compress_core.context import RunContext, environment
 from compress_core.errors import CompressError
+from compress_core.measure.core import complete_result
 from compress_core.methods.registry import METHODS
 from compress_core.results import RunResult
 from compress_core.specs import BaseSpec, spec_from_dict
@@ -49,6 +50,7 @@ def run(spec: BaseSpec | dict, on_progress=None, *, home=None, data_dir=None, ar
     result.id = run_id or new_run_id()
     result.status = "finished"
     result.metrics["duration_s"] = time.perf_counter() - began
+    complete_result(result)  # the core metrics every run kind reports (measure/core.py)
     result.environment = environment(ctx)
     return result
 
