@@ -29,6 +29,7 @@ from compress_core import paths
 from compress_core.errors import CompressError
 from compress_core.specs import check_range, spec_from_dict
 from compress_core.runs.store import TERMINAL_STATES
+from compress_core.measure import catalogue
 
 # The spec field each sweepable parameter sets, per method; the first is the default.
 PARAMS: dict[str, dict[str, str]] = {
@@ -43,9 +44,7 @@ SWEEPS_DIR = "sweeps"
 SWEEP_ID_RE = re.compile(r"^s\d{8}-\d{6}-[0-9a-f]{8}$")
 # Columns every points table has, so a page can draw a sweep before any run has finished.
 POINT_COLUMNS = ["run_id", "level", "seed", "variant", "status", "error"]
-CORE_METRICS = ["accuracy", "baseline_accuracy", "accuracy_change", "sparsity", "compression_ratio",
-                "size_fp32_bytes", "size_sparse_bytes", "size_quantized_bytes", "latency_ms_b1", "latency_ms_b64",
-                "speedup_b64", "scratch_accuracy", "duration_s"]
+CORE_METRICS = catalogue.table_keys(extra=False, numeric=True)  # the numbers every run kind reports
 
 
 def default_workers() -> int:
