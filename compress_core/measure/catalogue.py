@@ -229,8 +229,8 @@ def upgrade_metrics(metrics: Mapping | None, baseline: Mapping | None = None) ->
         for key, value in baseline.items():
             if key in FP32_SHAPE_KEYS:
                 d.setdefault(key, value)
-    if "size_bytes" not in d:
-        for key, value in core_metrics(d, baseline).items():
+    if "size_bytes" not in d:  # derived sizes and ratios only: nothing else is invented for an old record
+        for key, value in core_metrics(d, baseline, own_baseline=False).items():
             d.setdefault(key, value)
     return d
 

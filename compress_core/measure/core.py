@@ -61,10 +61,12 @@ def deployable_size(metrics: Mapping) -> tuple[float | None, str]:
     return min(candidates) if candidates else (None, "")
 
 
-def core_metrics(metrics: Mapping, baseline: Mapping | None = None) -> dict:
+def core_metrics(metrics: Mapping, baseline: Mapping | None = None, *, own_baseline: bool = True) -> dict:
     """The derived core figures of `metrics`, against `baseline` (empty/None: the run is its own).
 
     Returns only what can be derived from the measures present; the caller merges it.
+    `own_baseline=False` leaves out the figures of a run that is its own baseline (accuracy
+    change 0, speed-ups 1): for a baseline dict itself, which compares with nothing.
     """
     own = not baseline
     base = metrics if own else baseline
@@ -78,7 +80,7 @@ def core_metrics(metrics: Mapping, baseline: Mapping | None = None) -> dict:
         base_fp32 = base.get("size_fp32_bytes")
         if present(base_fp32) and size:
             out["compression_ratio"] = base_fp32 / size
-    if own:
+    if own and own_baseline:
         if present(metrics.get("accuracy")):
             out["baseline_accuracy"] = metrics.get("baseline_accuracy", metrics["accuracy"])
             out["accuracy_change"] = metrics.get("accuracy_change", 0.0)
@@ -88,9 +90,9 @@ def core_metrics(metrics: Mapping, baseline: Mapping | None = None) -> dict:
     return out
 
 
-def complete_metrics(metrics: dict, baseline: Mapping | None = None) -> dict:
+def complete_metrics(metrics: dict, baseline: Mapping | None = None, *, own_baseline: bool = True) -> dict:
     """Add the derived core figures to `metrics` in place (and return it)."""
-    metrics.update(core_metrics(metrics, baseline))
+    metrics.update(core_metrics(metrics, baseline, own_baseline=own_baseline))
     return metrics
 
 
@@ -112,4 +114,4 @@ def complete_result(result) -> None:
             complete_metrics(step_metrics, result.baseline)
     complete_metrics(result.metrics, result.baseline)
     if result.baseline:
-        complete_metrics(result.baseline)
+        complete_metrics(result.baseline, own_baseline=False)
