@@ -1,5 +1,6 @@
 """The metrics catalogue: every run kind reports the core set, every key it writes is catalogued,
 and runs stored by older versions read with today's keys."""
+import json
 import math
 
 import pytest
@@ -172,3 +173,15 @@ def test_catalogue_lookups():
     assert catalogue.table_keys({"loss": 1, "accuracy": 0.9, "bits": 4}) == ["accuracy", "loss", "bits"]
     assert catalogue.table_keys(extra=False) == list(CORE_KEYS)
     assert all(m.better in ("higher", "lower", None) for m in CATALOGUE.values())
+
+
+def test_cli_int8_json_reports_every_core_key(lab_home, capsys):
+    """The issue's acceptance: `quantize --scheme int8 --json` reports the whole core set."""
+    from compress_core.cli.main import main
+
+    argv = ["quantize", "--model", "lenet300", "--dataset", "digits", "--scheme", "int8", "--json",
+            "--home", str(lab_home)]
+    assert main(argv) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    assert set(CORE_KEYS) <= set(metrics)
+    assert metrics["size_form"] == "int8" and metrics["size_bytes"] == metrics["size_int8_bytes"]

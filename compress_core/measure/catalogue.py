@@ -87,12 +87,14 @@ _add("params_total", "parameters", "count", "lower", fmt.count, short="parameter
 _add("params_nonzero", "non-zero parameters", "count", "lower", fmt.count, short="non-zero parameters")
 _add("sparsity", "sparsity: share of weights zero", "share", None, fmt.pct, "%", 100.0, short="sparsity")
 _add("size_fp32_bytes", "dense fp32 checkpoint", "bytes", "lower", fmt.size, "kB", 1e-3, short="fp32 size")
-_add("size_bytes", "deployed size: the smallest form the run has", "bytes", "lower", fmt.size, "kB", 1e-3, short="smallest size")
+_add("size_bytes", "deployed size: the smallest form the run has", "bytes", "lower", fmt.size, "kB", 1e-3,
+     short="smallest size")
 _add("size_form", "deployed form", "", None, _text, numeric=False, short="encoding")
 _add("compression_ratio", "compression ratio: baseline fp32 size / deployed size", "ratio", "higher", fmt.ratio,
      "×", short="smaller by")
 _add("flops_dense", "dense FLOPs per sample", "FLOPs", "lower", fmt.flops, "kFLOPs", 1e-3, short="dense FLOPs")
-_add("flops_effective", "effective FLOPs per sample", "FLOPs", "lower", fmt.flops, "kFLOPs", 1e-3, short="effective FLOPs")
+_add("flops_effective", "effective FLOPs per sample", "FLOPs", "lower", fmt.flops, "kFLOPs", 1e-3,
+     short="effective FLOPs")
 _add("latency_ms_b1", "latency at batch 1", "ms", "lower", fmt.ms, "ms", short="latency b1")
 _add("latency_ms_b64", "latency at batch 64", "ms", "lower", fmt.ms, "ms", short="latency b64")
 _add("speedup_b1", "measured speed-up at batch 1", "ratio", "higher", fmt.ratio, "×", short="speed-up b1")
@@ -105,9 +107,12 @@ CORE_KEYS: tuple[str, ...] = tuple(CATALOGUE)
 # ---- measured for most runs, beside the core set ---------------------------------------------
 _add("loss", "test loss", "nats", "lower", _number)
 _add("baseline_loss", "baseline test loss", "nats", "lower", _number)
-_add("param_compression_ratio", "parameter compression ratio: total / non-zero", "ratio", "higher", fmt.ratio, "×", short="total/non-zero")
-_add("size_sparse_bytes", "sparse encoding: bitmap + non-zero values", "bytes", "lower", fmt.size, "kB", 1e-3, short="sparse size")
-_add("theoretical_speedup", "theoretical speed-up: dense / effective FLOPs", "ratio", "higher", fmt.ratio, "×", short="FLOPs speed-up")
+_add("param_compression_ratio", "parameter compression ratio: total / non-zero", "ratio", "higher", fmt.ratio, "×",
+     short="total/non-zero")
+_add("size_sparse_bytes", "sparse encoding: bitmap + non-zero values", "bytes", "lower", fmt.size, "kB", 1e-3,
+     short="sparse size")
+_add("theoretical_speedup", "theoretical speed-up: dense / effective FLOPs", "ratio", "higher", fmt.ratio, "×",
+     short="FLOPs speed-up")
 _add("size_ratio_fp32", "dense fp32 size / the baseline's", "ratio", "lower", fmt.ratio, "×")
 # ---- train ----
 _add("cached", "baseline from the cache", "", None, _text, numeric=False)
@@ -129,9 +134,11 @@ _add("scratch_epochs", "scratch student epochs", "count", None, fmt.count)
 _add("scheme", "quantization scheme", "", None, _text, numeric=False)
 _add("bits", "bits per weight", "bits", None, _number)
 _add("granularity", "quantization scales", "", None, _text, numeric=False)
-_add("size_packed_bytes", "packed k-bit size, counted not serialized", "bytes", "lower", fmt.size, "kB", 1e-3, short="packed size")
+_add("size_packed_bytes", "packed k-bit size, counted not serialized", "bytes", "lower", fmt.size, "kB", 1e-3,
+     short="packed size")
 _add("size_int8_bytes", "int8 file: serialized state dict", "bytes", "lower", fmt.size, "kB", 1e-3, short="int8 size")
-_add("size_sparse_quantized_bytes", "sparse packed k-bit size, counted", "bytes", "lower", fmt.size, "kB", 1e-3, short="sparse packed size")
+_add("size_sparse_quantized_bytes", "sparse packed k-bit size, counted", "bytes", "lower", fmt.size, "kB", 1e-3,
+     short="sparse packed size")
 _add("size_ratio_quantized", "quantized size / the baseline's fp32 size", "ratio", "lower", fmt.ratio, "×")
 _add("int8_method", "int8 method", "", None, _text, numeric=False)
 _add("int8_engine", "int8 engine", "", None, _text, numeric=False)

@@ -111,8 +111,8 @@ def run_points(runs: Iterable[Mapping]) -> pd.DataFrame:
         })
     columns = ["id", "kind", "method", "setting", "status", "stage", "progress", "error", "dataset", "model", "amount",
                "schedule", "bits", "accuracy", "baseline_accuracy", "accuracy_change", "sparsity", "removed",
-               "param_compression_ratio", "size_bytes", "size_form", "compression_ratio", "size_fp32_bytes", "speedup_b1",
-               "created_at"]
+               "param_compression_ratio", "size_bytes", "size_form", "compression_ratio", "size_fp32_bytes",
+               "speedup_b1", "created_at"]
     return pd.DataFrame(rows, columns=columns)
 
 
