@@ -145,10 +145,9 @@ _add("int8_engine", "int8 engine", "", None, _text, numeric=False)
 _add("int8_layers", "layers in int8", "count", None, fmt.count)
 _add("fp32_layers", "layers left in fp32", "count", None, fmt.count)
 
-# Old key -> new key, for runs stored by older versions (see `upgrade_metrics`).
-# `size_quantized_bytes` meant two quantities: it maps by the run's scheme.
-RENAMED = {"times_smaller": "compression_ratio", "size_reduction": "compression_ratio",
-           "size_quantized_bytes": ("size_int8_bytes", "size_packed_bytes")}
+# Old key -> new key, for runs stored by older versions (see `upgrade_metrics`, which also maps
+# `size_quantized_bytes` by the run's scheme and the old `compression_ratio`).
+RENAMED = {"times_smaller": "compression_ratio", "size_reduction": "compression_ratio"}
 
 
 # ---- look-ups ----------------------------------------------------------------------------------
@@ -229,9 +228,9 @@ def upgrade_metrics(metrics: Mapping | None, baseline: Mapping | None = None) ->
         d.setdefault("size_int8_bytes" if d.get("scheme") == "int8" else "size_packed_bytes", value)
     if "compression_ratio" in d and "param_compression_ratio" not in d and "size_bytes" not in d:
         d["param_compression_ratio"] = d.pop("compression_ratio")
-    for old in ("times_smaller", "size_reduction"):
+    for old, new in RENAMED.items():
         if old in d:
-            d.setdefault("compression_ratio", d.pop(old))
+            d.setdefault(new, d.pop(old))
     if d.get("scheme") == "int8" and baseline and "params_nonzero" not in d:
         for key, value in baseline.items():
             if key in FP32_SHAPE_KEYS:
