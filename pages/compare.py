@@ -91,9 +91,9 @@ NUMBER_FORMATS = {"%": "%.2f", "pp": "%+.2f"}
 def metric_column(key: str):
     entry = catalogue.metric(key)
     if not entry.numeric:
-        return st.column_config.TextColumn(help=entry.label)
+        return st.column_config.TextColumn(help=entry.help)
     number_format = "%d" if entry.unit == "count" else NUMBER_FORMATS.get(entry.axis_unit, "%.4g")
-    return st.column_config.NumberColumn(format=number_format, help=entry.label)
+    return st.column_config.NumberColumn(format=number_format, help=entry.help)
 
 
 st.dataframe(table, hide_index=True, key="compare_metrics", placeholder="–", column_config={

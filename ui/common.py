@@ -514,8 +514,8 @@ def runs_table(points: pd.DataFrame, key: str, columns: list[str] | None = None)
         "accuracy": st.column_config.NumberColumn("accuracy (%)", format="%.2f", help="top-1 test accuracy"),
         "vs baseline": st.column_config.NumberColumn("vs baseline (pp)", format="%+.2f",
                                                      help="accuracy change from the dense baseline, percentage points"),
-        "size": st.column_config.TextColumn("smallest size", help=catalogue.label("size_bytes")),
+        "size": st.column_config.TextColumn("smallest size", help=catalogue.metric("size_bytes").help),
         "smaller by": st.column_config.NumberColumn("smaller by (×)", format="%.2f",
-                                                    help=catalogue.label("compression_ratio")),
+                                                    help=catalogue.metric("compression_ratio").help),
         "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     })

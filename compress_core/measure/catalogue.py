@@ -48,6 +48,7 @@ class Metric:
     axis_scale: float = 1.0
     numeric: bool = True
     short: str = ""  # a compact label for table headers; the label when empty
+    description: str = ""  # how it is measured, for tooltips; the label when empty
 
     def format(self, value) -> str:
         return self.fmt(value)
@@ -59,6 +60,10 @@ class Metric:
         return f"{name} ({self.axis_unit})" if self.axis_unit else name
 
     @property
+    def help(self) -> str:
+        return self.description or self.label
+
+    @property
     def axis_title(self) -> str:
         """'test accuracy (%)': the label with the axis unit, for figures."""
         return f"{self.label} ({self.axis_unit})" if self.axis_unit else self.label
@@ -67,8 +72,9 @@ class Metric:
 CATALOGUE: dict[str, Metric] = {}
 
 
-def _add(key, label, unit, better, format_, axis_unit="", axis_scale=1.0, numeric=True, short="") -> None:
-    CATALOGUE[key] = Metric(key, label, unit, better, format_, axis_unit, axis_scale, numeric, short)
+def _add(key, label, unit, better, format_, axis_unit="", axis_scale=1.0, numeric=True, short="",
+         description="") -> None:
+    CATALOGUE[key] = Metric(key, label, unit, better, format_, axis_unit, axis_scale, numeric, short, description)
 
 
 def _pct2(x) -> str:
@@ -85,20 +91,26 @@ _add("baseline_accuracy", "baseline test accuracy", "share", "higher", _pct2, "%
 _add("accuracy_change", "accuracy change vs the baseline", "share", "higher", _pp2, "pp", 100.0, short="vs baseline")
 _add("params_total", "parameters", "count", "lower", fmt.count, short="parameters")
 _add("params_nonzero", "non-zero parameters", "count", "lower", fmt.count, short="non-zero parameters")
-_add("sparsity", "sparsity: share of weights zero", "share", None, fmt.pct, "%", 100.0, short="sparsity")
+_add("sparsity", "sparsity", "share", None, fmt.pct, "%", 100.0, short="sparsity")
 _add("size_fp32_bytes", "dense fp32 checkpoint", "bytes", "lower", fmt.size, "kB", 1e-3, short="fp32 size")
-_add("size_bytes", "deployed size: the smallest form the run has", "bytes", "lower", fmt.size, "kB", 1e-3,
-     short="smallest size")
+_add("size_bytes", "deployed size", "bytes", "lower", fmt.size, "kB", 1e-3, short="smallest size",
+     description="the model as it would be deployed, in the smallest form the run has: int8 file, packed k-bit "
+                 "weights, sparse encoding or the dense fp32 file (see size_form)")
 _add("size_form", "deployed form", "", None, _text, numeric=False, short="encoding")
-_add("compression_ratio", "compression ratio: baseline fp32 size / deployed size", "ratio", "higher", fmt.ratio,
-     "×", short="smaller by")
+_add("compression_ratio", "compression ratio", "ratio", "higher", fmt.ratio, "×", short="smaller by",
+     description="the baseline's dense fp32 checkpoint size / this run's deployed size")
 _add("flops_dense", "dense FLOPs per sample", "FLOPs", "lower", fmt.flops, "kFLOPs", 1e-3, short="dense FLOPs")
 _add("flops_effective", "effective FLOPs per sample", "FLOPs", "lower", fmt.flops, "kFLOPs", 1e-3,
-     short="effective FLOPs")
-_add("latency_ms_b1", "latency at batch 1", "ms", "lower", fmt.ms, "ms", short="latency b1")
-_add("latency_ms_b64", "latency at batch 64", "ms", "lower", fmt.ms, "ms", short="latency b64")
-_add("speedup_b1", "measured speed-up at batch 1", "ratio", "higher", fmt.ratio, "×", short="speed-up b1")
-_add("speedup_b64", "measured speed-up at batch 64", "ratio", "higher", fmt.ratio, "×", short="speed-up b64")
+     short="effective FLOPs", description="FlopCounterMode (2 FLOPs per multiply-add), each layer scaled by its "
+                                          "weight density: what an ideal sparse kernel would do")
+_add("latency_ms_b1", "latency at batch 1", "ms", "lower", fmt.ms, "ms", short="latency b1",
+     description="median wall time of timed forward calls after warm-up, at batch 1")
+_add("latency_ms_b64", "latency at batch 64", "ms", "lower", fmt.ms, "ms", short="latency b64",
+     description="median wall time of timed forward calls after warm-up, at batch 64")
+_add("speedup_b1", "measured speed-up at batch 1", "ratio", "higher", fmt.ratio, "×", short="speed-up b1",
+     description="the baseline's latency / this run's, both timed in alternation in the same process")
+_add("speedup_b64", "measured speed-up at batch 64", "ratio", "higher", fmt.ratio, "×", short="speed-up b64",
+     description="the baseline's latency / this run's, both timed in alternation in the same process")
 _add("threads", "CPU threads", "count", None, _number, short="threads")
 _add("duration_s", "run time", "s", None, _seconds, "s", short="run time")
 
@@ -107,12 +119,13 @@ CORE_KEYS: tuple[str, ...] = tuple(CATALOGUE)
 # ---- measured for most runs, beside the core set ---------------------------------------------
 _add("loss", "test loss", "nats", "lower", _number)
 _add("baseline_loss", "baseline test loss", "nats", "lower", _number)
-_add("param_compression_ratio", "parameter compression ratio: total / non-zero", "ratio", "higher", fmt.ratio, "×",
+_add("param_compression_ratio", "parameter compression ratio", "ratio", "higher", fmt.ratio, "×",
+     description="parameters total / non-zero (ShrinkBench's compression ratio)",
      short="total/non-zero")
-_add("size_sparse_bytes", "sparse encoding: bitmap + non-zero values", "bytes", "lower", fmt.size, "kB", 1e-3,
-     short="sparse size")
-_add("theoretical_speedup", "theoretical speed-up: dense / effective FLOPs", "ratio", "higher", fmt.ratio, "×",
-     short="FLOPs speed-up")
+_add("size_sparse_bytes", "sparse encoding", "bytes", "lower", fmt.size, "kB", 1e-3, short="sparse size",
+     description="bitmap of non-zeros plus their values (dense where that is smaller)")
+_add("theoretical_speedup", "theoretical speed-up", "ratio", "higher", fmt.ratio, "×", short="FLOPs speed-up",
+     description="baseline dense FLOPs / effective FLOPs")
 _add("size_ratio_fp32", "dense fp32 size / the baseline's", "ratio", "lower", fmt.ratio, "×")
 # ---- train ----
 _add("cached", "baseline from the cache", "", None, _text, numeric=False)
@@ -124,7 +137,8 @@ _add("param_ratio", "share of parameters kept", "share", None, fmt.pct, "%", 100
 _add("teacher_accuracy", "teacher test accuracy", "share", "higher", _pct2, "%", 100.0)
 _add("scratch_accuracy", "student from scratch: test accuracy", "share", "higher", _pct2, "%", 100.0)
 _add("gain_vs_scratch", "gain of distillation over the scratch student", "share", "higher", _pp2, "pp", 100.0)
-_add("agreement", "agreement with the teacher: same top-1 class", "share", "higher", fmt.pct, "%", 100.0)
+_add("agreement", "agreement with the teacher", "share", "higher", fmt.pct, "%", 100.0,
+     description="share of test inputs where student and teacher pick the same class")
 _add("scratch_agreement", "scratch student's agreement with the teacher", "share", "higher", fmt.pct, "%", 100.0)
 _add("labeled_examples", "labelled training examples", "count", None, fmt.count)
 _add("kd_examples", "examples the distillation term sees", "count", None, fmt.count)
@@ -134,11 +148,13 @@ _add("scratch_epochs", "scratch student epochs", "count", None, fmt.count)
 _add("scheme", "quantization scheme", "", None, _text, numeric=False)
 _add("bits", "bits per weight", "bits", None, _number)
 _add("granularity", "quantization scales", "", None, _text, numeric=False)
-_add("size_packed_bytes", "packed k-bit size, counted not serialized", "bytes", "lower", fmt.size, "kB", 1e-3,
-     short="packed size")
-_add("size_int8_bytes", "int8 file: serialized state dict", "bytes", "lower", fmt.size, "kB", 1e-3, short="int8 size")
-_add("size_sparse_quantized_bytes", "sparse packed k-bit size, counted", "bytes", "lower", fmt.size, "kB", 1e-3,
-     short="sparse packed size")
+_add("size_packed_bytes", "packed k-bit size", "bytes", "lower", fmt.size, "kB", 1e-3, short="packed size",
+     description="k bits per weight, fp32 scales and the other tensors: counted, not serialized")
+_add("size_int8_bytes", "int8 file", "bytes", "lower", fmt.size, "kB", 1e-3, short="int8 size",
+     description="torch.save of the int8 state dict")
+_add("size_sparse_quantized_bytes", "sparse packed k-bit size", "bytes", "lower", fmt.size, "kB", 1e-3,
+     short="sparse packed size",
+     description="per weight tensor the smaller of packed codes and a bitmap plus packed non-zero codes: counted")
 _add("size_ratio_quantized", "quantized size / the baseline's fp32 size", "ratio", "lower", fmt.ratio, "×")
 _add("int8_method", "int8 method", "", None, _text, numeric=False)
 _add("int8_engine", "int8 engine", "", None, _text, numeric=False)
