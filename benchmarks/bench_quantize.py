@@ -48,10 +48,10 @@ def target_runs(home: Path, runs: Path) -> None:
         spec = QuantizeSpec(model="lenet300", dataset="digits", scheme="int8", granularity=granularity)
         r = compress_core.run(spec, home=home, artifacts_dir=runs / f"int8-{granularity}")
         m, b = r.metrics, r.baseline
-        ratio = m["size_quantized_bytes"] / b["size_fp32_bytes"]
+        ratio = m["size_int8_bytes"] / b["size_fp32_bytes"]
         change = 100 * (m["accuracy"] - m["baseline_accuracy"])
         default = " (the CLI default)" if granularity == "channel" else ""
-        print(f"int8 lenet300/digits per-{granularity}{default}: {m['size_quantized_bytes']} / {b['size_fp32_bytes']} "
+        print(f"int8 lenet300/digits per-{granularity}{default}: {m['size_int8_bytes']} / {b['size_fp32_bytes']} "
               f"bytes = {ratio:.3f} [{verdict(ratio <= 0.30)} <= 0.30]; accuracy {m['accuracy']:.4f} vs "
               f"{m['baseline_accuracy']:.4f} ({change:+.2f} pt) [{verdict(abs(change) <= 1)} within 1 pt]")
     r = compress_core.run(QuantizeSpec(model="lenet300", dataset="digits", scheme="fake", bits=4), home=home)

@@ -10,6 +10,7 @@ import time
 from typing import Mapping
 
 from compress_core.context import RunContext, environment
+from compress_core.measure.core import complete_result
 from compress_core.methods.registry import method_for, spec_from_dict
 from compress_core.results import RunResult
 from compress_core.runs.store import new_run_id
@@ -28,5 +29,6 @@ def run(spec: BaseSpec | Mapping, on_progress=None, *, home=None, data_dir=None,
     result.id = run_id or new_run_id()
     result.status = "finished"
     result.metrics["duration_s"] = time.perf_counter() - began
+    complete_result(result)  # the core metrics every run kind reports (measure/core.py)
     result.environment = environment(ctx)
     return result

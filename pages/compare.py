@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from compress_core.present import fmt
+from compress_core.measure import catalogue
+from compress_core import fmt
 
 from compress_core.runs import jobs
 
@@ -27,15 +28,9 @@ common.ensure_navigation()
 P = "compare"
 DEFAULT_COUNT = 4  # newest finished runs shown when none were chosen
 DIFFERS = "background-color: #fff3bf; font-weight: 600"
-# Pareto x axes: label with unit, column of the Pareto table, log scale.
-X_AXES = {
-    "size_kb": ("serialized size, smallest measured encoding (kB)", True),
-    "fp32_kb": ("dense fp32 checkpoint (kB)", True),
-    "params_nonzero": ("non-zero parameters (count)", True),
-    "flops": ("effective FLOPs per sample (2 per multiply-add)", True),
-    "latency_b1": ("latency at batch 1 (ms)", False),
-    "latency_b64": ("latency at batch 64 (ms)", False),
-}
+# Pareto x axes: metric keys (axis titles, units and scales from the catalogue) and whether the axis is log.
+X_AXES = {"size_bytes": True, "size_fp32_bytes": True, "params_nonzero": True, "flops_effective": True,
+          "latency_ms_b1": False, "latency_ms_b64": False}
 
 st.title("Compare")
 st.caption("Chosen runs side by side: what differs in their specs, every measured figure in one table, training "
@@ -74,30 +69,35 @@ points = plots.run_points(chosen)
 styles = plots.run_styles(list(zip(points["id"], points["method"])))
 
 # ---------------------------------------------------------------- metrics
+# Every catalogued figure any chosen run reports, core set first; headers, units and scales from the catalogue.
+metric_dicts = [run.get("metrics") or {} for run in chosen]
+metric_keys = catalogue.table_keys(*metric_dicts)
+
+
+def metric_cell(key: str, value):
+    return value * catalogue.axis_scale(key) if catalogue.metric(key).numeric and value is not None else value
+
+
 table = pd.DataFrame([{
     "run": run["id"], "method": plots.METHOD_LABELS.get(p.method, p.method), "setting": p.setting,
     "model": p.model, "data set": Path(str(p.dataset)).name,
-    "accuracy (%)": scaled(m.get("accuracy"), 100), "vs baseline (pp)": scaled(m.get("accuracy_change"), 100),
-    "parameters": m.get("params_total"), "non-zero parameters": m.get("params_nonzero"),
-    "sparsity (%)": scaled(m.get("sparsity"), 100), "smallest size (kB)": scaled(p.size_bytes, 1e-3),
-    "encoding": p.size_encoding, "fp32 size (kB)": scaled(m.get("size_fp32_bytes"), 1e-3),
-    "effective FLOPs": m.get("flops_effective"), "latency b1 (ms)": m.get("latency_ms_b1"),
-    "latency b64 (ms)": m.get("latency_ms_b64"), "speed-up b64 (×)": m.get("speedup_b64"),
-    "run time (s)": m.get("duration_s"), "open": common.run_url(run["id"], run["kind"]),
-} for run, p, m in ((run, p, run.get("metrics") or {}) for run, p in zip(chosen, points.itertuples()))])
+    **{catalogue.column_title(k): metric_cell(k, m.get(k)) for k in metric_keys},
+    "open": common.run_url(run["id"], run["kind"]),
+} for run, p, m in zip(chosen, points.itertuples(), metric_dicts)])
 st.subheader("Metrics")
-number = st.column_config.NumberColumn(format="%.4g")
+NUMBER_FORMATS = {"%": "%.2f", "pp": "%+.2f"}
+
+
+def metric_column(key: str):
+    entry = catalogue.metric(key)
+    if not entry.numeric:
+        return st.column_config.TextColumn(help=entry.help)
+    number_format = "%d" if entry.unit == "count" else NUMBER_FORMATS.get(entry.axis_unit, "%.4g")
+    return st.column_config.NumberColumn(format=number_format, help=entry.help)
+
+
 st.dataframe(table, hide_index=True, key="compare_metrics", placeholder="–", column_config={
-    "accuracy (%)": st.column_config.NumberColumn(format="%.2f", help="top-1 test accuracy"),
-    "vs baseline (pp)": st.column_config.NumberColumn(format="%+.2f", help="change from the run's own baseline "
-                                                                           "(distillation: from the teacher)"),
-    "parameters": st.column_config.NumberColumn(format="%d"),
-    "non-zero parameters": st.column_config.NumberColumn(format="%d"),
-    "sparsity (%)": st.column_config.NumberColumn(format="%.1f"), "smallest size (kB)": number,
-    "fp32 size (kB)": number,
-    "effective FLOPs": st.column_config.NumberColumn(format="%.4g", help="FlopCounterMode, 2 FLOPs per multiply-add, "
-                                                                        "each layer scaled by its weight density"),
-    "latency b1 (ms)": number, "latency b64 (ms)": number, "speed-up b64 (×)": number, "run time (s)": number,
+    **{catalogue.column_title(k): metric_column(k) for k in metric_keys},
     "open": st.column_config.LinkColumn("open", display_text="open run", help="the run on its method's page"),
 })
 c = st.columns([1, 1, 3])
@@ -143,7 +143,7 @@ def hover_text(run: dict, p) -> str:
 
 datasets = list(dict.fromkeys(points["dataset"]))
 c = st.columns([2, 2, 2])
-x = c[0].selectbox("x axis (cost)", list(X_AXES), format_func=lambda k: X_AXES[k][0], key="compare_x")
+x = c[0].selectbox("x axis (cost)", list(X_AXES), format_func=catalogue.axis_title, key="compare_x")
 dataset = c[1].selectbox("Data set (accuracies compare within one)", datasets, key="compare_pareto_dataset",
                          format_func=lambda d: Path(str(d)).name) if len(datasets) > 1 else datasets[0]
 everything = c[2].checkbox(f"Every finished run on {Path(str(dataset)).name}", False, key="compare_pareto_all",
@@ -153,17 +153,12 @@ pool = [r for r in runs.values() if (r.get("spec") or {}).get("dataset") == data
 pool_points = plots.run_points(pool)
 frame = pd.DataFrame({
     "id": pool_points["id"], "method": pool_points["method"], "accuracy": pool_points["accuracy"].astype(float),
-    "size_kb": pool_points["size_bytes"].astype(float) / 1000,
-    "fp32_kb": [scaled((r.get("metrics") or {}).get("size_fp32_bytes"), 1e-3) for r in pool],
-    "params_nonzero": [(r.get("metrics") or {}).get("params_nonzero") for r in pool],
-    "flops": [(r.get("metrics") or {}).get("flops_effective") for r in pool],
-    "latency_b1": [(r.get("metrics") or {}).get("latency_ms_b1") for r in pool],
-    "latency_b64": [(r.get("metrics") or {}).get("latency_ms_b64") for r in pool],
+    **{key: [scaled((r.get("metrics") or {}).get(key), catalogue.axis_scale(key)) for r in pool] for key in X_AXES},
     "hover": [hover_text(r, p) for r, p in zip(pool, pool_points.itertuples())],
 })
 frame[list(X_AXES)] = frame[list(X_AXES)].apply(pd.to_numeric, errors="coerce")
 front = pareto_front(frame, x, "accuracy")
-title, log_x = X_AXES[x]
+title, log_x = catalogue.axis_title(x), X_AXES[x]
 event = st.plotly_chart(plots.pareto_view(frame, x, title, front, log_x=log_x), key="compare_pareto",
                         on_select="rerun", selection_mode="points", config={"displaylogo": False})
 clicked = [p.get("customdata", [None])[0] for p in (getattr(event, "selection", None) or {}).get("points", [])]

@@ -3,7 +3,7 @@ import math
 
 import streamlit as st
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.present import plots
 from ui import common

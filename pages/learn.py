@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.runs import jobs
 

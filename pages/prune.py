@@ -1,7 +1,7 @@
 """Prune: preview one-shot pruning of the cached baseline as the slider moves, then run it with fine-tuning."""
 import streamlit as st
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.present import plots
 from compress_core.errors import CompressError
@@ -99,7 +99,7 @@ def preview_panel(base) -> None:
          f"top-1 test accuracy right after pruning, before fine-tuning; change vs the baseline's {fmt.pct(acc0, 2)}"),
         ("Sparsity", fmt.pct(r["sparsity"]), None, "share of Linear/Conv weights that are zero"),
         ("Non-zero parameters", fmt.count(r["params_nonzero"]), f"of {fmt.count(r['params_total'])}",
-         f"compression ratio {fmt.ratio(r['compression_ratio'])} (total / non-zero)"),
+         f"compression ratio {fmt.ratio(r['param_compression_ratio'])} (total / non-zero)"),
         ("Sparse size", fmt.size(r["size_sparse_bytes"]), f"dense fp32 {fmt.size(r['size_fp32_bytes'])}",
          "bitmap of non-zeros + their values; the dense fp32 checkpoint does not shrink"),
     ], plots.weight_histogram(edges, series, thresholds, title), key="prune_preview_hist")
@@ -125,7 +125,7 @@ def draw_result(run: dict) -> None:
               "right after one-shot pruning") if "accuracy_before_finetune" in m else \
         ("Accuracy before fine-tuning", "n/a", None, "AGP prunes during fine-tuning: there is no 'before'")
     if masked:
-        shrink = [("Compression ratio", fmt.ratio(m["compression_ratio"]), None,
+        shrink = [("Compression ratio", fmt.ratio(m["param_compression_ratio"]), None,
                    f"parameters total / non-zero: {fmt.count(m['params_total'])} / {fmt.count(m['params_nonzero'])}"),
                   ("Sparsity (zero weights)", fmt.pct(m["sparsity"]), None,
                    "share of Linear/Conv weights that are zero"),

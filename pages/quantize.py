@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.present import plots
 from ui import common
@@ -108,9 +108,9 @@ def draw_result(run: dict) -> None:
         ("Accuracy (top-1, test)", fmt.pct(m["accuracy"]), f"{fmt.pp(m['accuracy_change'])} vs baseline",
          f"{'int8' if real else str(spec_d['bits']) + '-bit fake-quantized'} model; baseline measured in the same run"),
         ("Baseline accuracy (fp32)", fmt.pct(m["baseline_accuracy"]), None, "the model before quantization"),
-        ("Size quantized", fmt.size(m["size_quantized_bytes"]), f"fp32 {fmt.size(base_m.get('size_fp32_bytes'))}",
+        ("Size quantized", fmt.size(m["size_bytes"]), f"fp32 {fmt.size(base_m.get('size_fp32_bytes'))}",
          size_help),
-        ("Smaller by", fmt.ratio(1 / m["size_ratio_quantized"]), None, "fp32 checkpoint size / quantized size"),
+        ("Smaller by", fmt.ratio(m["compression_ratio"]), None, "fp32 checkpoint size / quantized size"),
         ("Latency, batch 1", fmt.ms(m["latency_ms_b1"]), f"fp32 {fmt.ms(base_m.get('latency_ms_b1'))}",
          f"median of timed calls after warm-up, {m.get('threads')} CPU threads"),
         ("Latency, batch 64", fmt.ms(m["latency_ms_b64"]), f"fp32 {fmt.ms(base_m.get('latency_ms_b64'))}",
@@ -132,7 +132,7 @@ def draw_result(run: dict) -> None:
     with right_col:
         names = ["fp32 baseline", f"{'int8' if real else str(spec_d['bits']) + '-bit packed'}"]
         colors = [plots.color_of("baseline"), plots.color_of("quantize")]
-        sizes = [base_m.get("size_fp32_bytes"), m["size_quantized_bytes"]]
+        sizes = [base_m.get("size_fp32_bytes"), m["size_bytes"]]
         common.chart(plots.bars(names, [s / 1000 for s in sizes], colors, "Size: quantized vs fp32", "size (kB)",
                                 [fmt.size(s) for s in sizes]), key="quantize_result_size")
     left, right_col = st.columns(2)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.runs import jobs
 

@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.present import plots
 from compress_core.errors import CompressError

@@ -10,6 +10,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from compress_core.measure import catalogue
 from compress_core.present import plots
 
 from compress_core.explore import sweep
@@ -21,13 +22,14 @@ common.ensure_navigation()
 
 P = "sweep"
 POLL_S = 1.0  # a sweep's points finish seconds apart: re-read the store once a second
-METRICS = {  # what each method's curve can show (labels and units: plots.SWEEP_METRICS)
-    "prune": ["accuracy", "accuracy_change", "sparsity", "compression_ratio", "size_sparse_bytes", "flops_effective",
-              "latency_ms_b1", "latency_ms_b64", "duration_s"],
-    "distill": ["accuracy", "accuracy_change", "scratch_accuracy", "size_fp32_bytes", "latency_ms_b1",
-                "latency_ms_b64", "duration_s"],
-    "quantize": ["accuracy", "accuracy_change", "size_quantized_bytes", "duration_s"],
-}
+
+
+def metric_options(points: pd.DataFrame) -> list[str]:
+    """What a curve can show: the core numbers every run reports, then every other catalogued number the
+    finished points have (labels and units: the metrics catalogue)."""
+    measured = {c: None for c in points.columns if points[c].notna().any()}
+    return catalogue.table_keys(extra=False, numeric=True) + catalogue.table_keys(measured, core=False, numeric=True)
+
 
 st.title("Sweeps")
 st.caption("Run one method over a list of levels (pruning amounts, temperatures, student widths, bits) and several "
@@ -157,7 +159,8 @@ def sweep_label(record: dict) -> str:
 def summary_of(record: dict, points: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per variant and level over the finished seeds; a distillation accuracy curve gets its scratch control too."""
     summary = sweep.sweep_summary(points, metric)
-    if record["method"] == "distill" and metric == "accuracy" and points["scratch_accuracy"].notna().any():
+    if record["method"] == "distill" and metric == "accuracy" and "scratch_accuracy" in points \
+            and points["scratch_accuracy"].notna().any():
         scratch = sweep.sweep_summary(points, "scratch_accuracy").assign(variant="scratch", metric="accuracy")
         summary = pd.concat([summary, scratch], ignore_index=True)
     return summary
@@ -189,7 +192,7 @@ def draw_sweep(sweep_id: str, metric: str, band: str) -> int:
     summary = summary_of(record, points, metric)
     base = points["baseline_accuracy"].mean() if metric == "accuracy" else None
     partial = f" ({done} of {total} points so far)" if done < total else ""
-    title, scale = plots.SWEEP_METRICS[metric]
+    title, scale = catalogue.axis(metric)
     common.chart(plots.sweep_curve(summary, points, metric, record["param"],
                                    band=band, baseline=None if pd.isna(base) else base,
                                    title=f"{title.split(' (')[0].capitalize()} vs {record['param']}{partial}"),
@@ -238,11 +241,11 @@ def sweep_viewer() -> None:
                             help="the newest first; sweeps started from the command line are listed too")
     st.query_params["sweep"] = sweep_id  # a reload keeps the sweep open
     record = records[sweep_id]
-    options = METRICS[record["method"]]
+    options = metric_options(sweep.sweep_points(record, common.home()))
     if st.session_state.get("sweep_metric") not in options:
         st.session_state["sweep_metric"] = options[0]
     c = st.columns([3, 2])
-    metric = c[0].selectbox("Metric", options, key="sweep_metric", format_func=lambda m: plots.SWEEP_METRICS[m][0])
+    metric = c[0].selectbox("Metric", options, key="sweep_metric", format_func=catalogue.axis_title)
     band = c[1].radio("Band over seeds", ("std", "minmax"), key="sweep_band", horizontal=True,
                       format_func={"std": "mean ± std", "minmax": "min–max"}.get)
     active = any(p["status"] in common.ACTIVE for p in sweep.point_results(record, common.home()))

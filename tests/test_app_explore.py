@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.runs import jobs
 
@@ -208,7 +208,7 @@ def test_compare_page_shows_the_chosen_runs_and_exports_onnx(home, compared, dow
     assert metrics["accuracy (%)"].tolist() == pytest.approx([100 * r["metrics"]["accuracy"] for r in compared])
     assert metrics["latency b1 (ms)"].tolist() == pytest.approx([r["metrics"]["latency_ms_b1"] for r in compared])
     assert metrics["non-zero parameters"].iloc[0] == pruned["metrics"]["params_nonzero"]
-    assert metrics["smallest size (kB)"].iloc[1] == pytest.approx(int8["metrics"]["size_quantized_bytes"] / 1000)
+    assert metrics["smallest size (kB)"].iloc[1] == pytest.approx(int8["metrics"]["size_int8_bytes"] / 1000)
     csv = pd.read_csv(io.BytesIO(downloaded(at, downloads, "compare_csv")))
     assert csv["run"].tolist() == metrics["run"].tolist()
     assert csv["accuracy (%)"].tolist() == pytest.approx(metrics["accuracy (%)"].tolist())

@@ -12,7 +12,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.runs import jobs
 

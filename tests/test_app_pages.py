@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from compress_core import api
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.runs import jobs
 from compress_core.training.baseline import get_baseline
@@ -95,7 +95,7 @@ def test_prune_run_shows_the_engine_result(home):
     m = record["metrics"]
     assert shown(at, "Accuracy (top-1, test)") == fmt.pct(m["accuracy"])
     assert shown(at, "Baseline accuracy") == fmt.pct(m["baseline_accuracy"])
-    assert shown(at, "Compression ratio") == fmt.ratio(m["compression_ratio"])
+    assert shown(at, "Compression ratio") == fmt.ratio(m["param_compression_ratio"])
     assert shown(at, "Size: sparse encoding") == fmt.size(m["size_sparse_bytes"])
     assert shown(at, "Latency, batch 1") == fmt.ms(m["latency_ms_b1"])
     assert len(at.get("plotly_chart")) >= 5  # preview histogram + 4 result charts
@@ -180,7 +180,7 @@ def test_quantize_preview_and_int8_run(home):
     m = record["metrics"]
     assert record["spec"]["scheme"] == "int8" and record["spec"]["bits"] == 8
     assert shown(at, "Accuracy (top-1, test)") == fmt.pct(m["accuracy"])
-    assert shown(at, "Size quantized") == fmt.size(m["size_quantized_bytes"])
+    assert shown(at, "Size quantized") == fmt.size(m["size_int8_bytes"])
     assert shown(at, "Speed-up, batch 64") == fmt.ratio(m["speedup_b64"])
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.explore.pareto import pareto_front
 from compress_core.present import plots
@@ -76,8 +76,8 @@ def test_run_points_is_one_tidy_row_per_run():
     points = plots.run_points(RUNS)
     assert list(points["method"]) == ["l1", "structured", "quantize", "distill"]
     assert points.loc[0, "removed"] == pytest.approx(0.5) and points.loc[1, "removed"] == pytest.approx(0.65)
-    assert list(points["size_encoding"][:3]) == ["sparse", "fp32", "4-bit packed"]
-    assert points.loc[0, "size_reduction"] == pytest.approx(205 / 110)  # vs the fp32 checkpoint
+    assert list(points["size_form"][:3]) == ["sparse", "fp32", "4-bit packed"]
+    assert points.loc[0, "compression_ratio"] == pytest.approx(205 / 110)  # vs the fp32 checkpoint
     assert points.loc[3, "progress"] == pytest.approx(0.3) and pd.isna(points.loc[0, "progress"])
     assert points.loc[0, "setting"] == "50% global oneshot, 3 ep"
     assert "T=4.0" in points.loc[3, "setting"]

@@ -84,7 +84,7 @@ def test_prune_run_reaches_the_issue_figures(lab_home):
     m = result.metrics
     assert m["sparsity"] == pytest.approx(0.9, abs=0.005)
     assert m["accuracy"] >= m["baseline_accuracy"] - 0.01
-    assert m["compression_ratio"] == pytest.approx(m["params_total"] / m["params_nonzero"])
+    assert m["param_compression_ratio"] == pytest.approx(m["params_total"] / m["params_nonzero"])
     assert m["theoretical_speedup"] > 5
     assert m["size_sparse_bytes"] < m["size_fp32_bytes"] / 3
     assert {e.stage for e in events} >= {"finetune", "measure"}

@@ -146,7 +146,7 @@ def test_fake_run_reports_the_packed_size_and_keeps_accuracy(lab_home, tmp_path)
     m = result.metrics
     weights = 64 * 300 + 300 * 100 + 100 * 10
     expected = weights * 4 // 8 + 4 * (300 + 100 + 10) + 4 * (300 + 100 + 10)  # codes, scales, biases
-    assert m["size_quantized_bytes"] == expected
+    assert m["size_packed_bytes"] == expected
     assert m["size_ratio_quantized"] == pytest.approx(expected / result.baseline["size_fp32_bytes"])
     assert abs(m["accuracy_change"]) <= 0.02
     assert all(r["quant_sqnr_db"] > 0 for r in result.layers)
@@ -165,7 +165,7 @@ def test_int8_lenet300_is_small_and_accurate(lab_home, tmp_path, granularity, ma
     result = _run(lab_home, tmp_path, scheme="int8", granularity=granularity)
     m = result.metrics
     assert m["int8_method"] == "dynamic" and m["int8_layers"] == 3 and m["fp32_layers"] == 0
-    assert m["size_quantized_bytes"] / result.baseline["size_fp32_bytes"] < max_ratio
+    assert m["size_int8_bytes"] / result.baseline["size_fp32_bytes"] < max_ratio
     assert abs(m["accuracy"] - m["baseline_accuracy"]) <= 0.01
     for key in ("latency_ms_b1", "latency_ms_b64", "speedup_b1", "speedup_b64"):
         assert m[key] > 0

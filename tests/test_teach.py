@@ -227,7 +227,7 @@ def test_best_runs_pick_the_smallest_within_one_point():
     runs = [prune_record("a", 0.5, 0.0, 100_000), prune_record("b", 0.9, -0.005, 25_000),
             prune_record("c", 0.98, -0.05, 5_000)]  # c is smaller but loses 5 points
     best = teach.best_runs(runs)
-    assert best["id"].tolist() == ["b"] and best["size_reduction"].iloc[0] == pytest.approx(8.0)
+    assert best["id"].tolist() == ["b"] and best["compression_ratio"].iloc[0] == pytest.approx(8.0)
     assert best["trade_off"].iloc[0].startswith("8.0× smaller")
     assert teach.best_runs([]).empty
 

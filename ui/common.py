@@ -21,7 +21,8 @@ import streamlit as st
 
 from compress_core import paths
 
-from compress_core.present import fmt
+from compress_core.measure import catalogue
+from compress_core import fmt
 
 from compress_core.runs import jobs
 from compress_core.errors import CompressError
@@ -504,8 +505,8 @@ def runs_table(points: pd.DataFrame, key: str, columns: list[str] | None = None)
         "data set": [Path(str(d)).name if d else "" for d in points["dataset"]],
         "accuracy": 100 * points["accuracy"].astype("float64"),
         "vs baseline": 100 * points["accuracy_change"].astype("float64"),
-        "size": [f"{fmt.size(s)} ({e})" if e else "" for s, e in zip(points["size_bytes"], points["size_encoding"])],
-        "smaller by": points["size_reduction"].astype("float64"),
+        "size": [f"{fmt.size(s)} ({e})" if e else "" for s, e in zip(points["size_bytes"], points["size_form"])],
+        "smaller by": points["compression_ratio"].astype("float64"),
         "created": points["created_at"],
     })
     if columns is None and not points["status"].isin(ACTIVE).any():
@@ -516,8 +517,8 @@ def runs_table(points: pd.DataFrame, key: str, columns: list[str] | None = None)
         "accuracy": st.column_config.NumberColumn("accuracy (%)", format="%.2f", help="top-1 test accuracy"),
         "vs baseline": st.column_config.NumberColumn("vs baseline (pp)", format="%+.2f",
                                                      help="accuracy change from the dense baseline, percentage points"),
-        "size": st.column_config.TextColumn("smallest size", help="smallest measured encoding: int8, sparse or fp32"),
+        "size": st.column_config.TextColumn("smallest size", help=catalogue.metric("size_bytes").help),
         "smaller by": st.column_config.NumberColumn("smaller by (×)", format="%.2f",
-                                                    help="the baseline's fp32 checkpoint size / this smallest size"),
+                                                    help=catalogue.metric("compression_ratio").help),
         "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     })

@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 import time
 
+from compress_core.measure import catalogue
+
 
 def _fmt(value) -> str:
     if isinstance(value, float):
@@ -15,19 +17,18 @@ def print_result(result: dict) -> None:
     """Human-readable summary: key figures beside the baseline."""
     print(f"run {result['id']} ({result['kind']}): {result['status']}")
     metrics, base = result.get("metrics", {}), result.get("baseline", {})
-    keys = ["accuracy", "loss", "params_total", "params_nonzero", "sparsity", "compression_ratio", "flops_dense",
-            "flops_effective", "theoretical_speedup", "size_fp32_bytes", "size_sparse_bytes", "size_quantized_bytes",
-            "latency_ms_b1", "latency_ms_b64", "speedup_b64", "teacher_accuracy", "scratch_accuracy", "gain_vs_scratch",
-            "agreement", "student_epochs", "scratch_epochs", "channel_ratio", "param_ratio", "duration_s"]
-    width = max(len(k) for k in keys)
+    keys = catalogue.table_keys(metrics)  # the core set first, then the run kind's own keys
+    keys += [k for k, v in metrics.items() if not catalogue.known(k) and isinstance(v, (int, float, str))]
+    width = max([len(k) for k in keys] + [6])
     print(f"  {'metric':<{width}}  {'result':>14}  {'baseline':>14}")
     for key in keys:
-        if key in metrics:
-            print(f"  {key:<{width}}  {_fmt(metrics[key]):>14}  {_fmt(base.get(key, '')):>14}")
+        shown_base = catalogue.format_value(key, base[key]) if key in base else ""
+        print(f"  {key:<{width}}  {catalogue.format_value(key, metrics[key]):>14}  {shown_base:>14}")
     for step in result.get("steps") or []:
         sm = step.get("metrics", {})
-        sizes = ", ".join(f"{key[5:-6]} {sm[key]} B" for key in ("size_fp32_bytes", "size_sparse_bytes",
-                          "size_quantized_bytes", "size_sparse_quantized_bytes") if key in sm)
+        names = {"size_bytes": f"deployed ({sm.get('size_form')})"}
+        sizes = ", ".join(f"{names.get(key, key[5:-6])} {sm[key]} B" for key in catalogue.table_keys(sm)
+                          if catalogue.metric(key).unit == "bytes")
         print(f"  step {step.get('step')}: {step.get('label', step.get('kind'))}: accuracy {_fmt(sm.get('accuracy'))}, "
               f"non-zero params {_fmt(sm.get('params_nonzero'))}; sizes: {sizes}")
     for note in result.get("notes", []):

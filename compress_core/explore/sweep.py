@@ -30,6 +30,7 @@ from compress_core.errors import CompressError
 from compress_core.methods.registry import get_method, spec_from_dict, sweep_methods
 from compress_core.specs import check_range
 from compress_core.runs.store import TERMINAL_STATES
+from compress_core.measure import catalogue
 
 MAX_RUNS = 500  # levels x seeds x variants; more is a typo, not a sweep
 MAX_SEEDS = 100
@@ -37,9 +38,7 @@ SWEEPS_DIR = "sweeps"
 SWEEP_ID_RE = re.compile(r"^s\d{8}-\d{6}-[0-9a-f]{8}$")
 # Columns every points table has, so a page can draw a sweep before any run has finished.
 POINT_COLUMNS = ["run_id", "level", "seed", "variant", "status", "error"]
-CORE_METRICS = ["accuracy", "baseline_accuracy", "accuracy_change", "sparsity", "compression_ratio",
-                "size_fp32_bytes", "size_sparse_bytes", "size_quantized_bytes", "latency_ms_b1", "latency_ms_b64",
-                "speedup_b64", "scratch_accuracy", "duration_s"]
+CORE_METRICS = catalogue.table_keys(extra=False, numeric=True)  # the numbers every run kind reports
 
 
 def default_workers() -> int:

@@ -267,7 +267,7 @@ def model_measures(model: nn.Module, input_shape: Sequence[int], *, latency_repe
         "params_total": total,
         "params_nonzero": nonzero,
         "sparsity": global_sparsity(model),
-        "compression_ratio": total / max(nonzero, 1),
+        "param_compression_ratio": total / max(nonzero, 1),
         "flops_dense": f["flops_dense"],
         "flops_effective": f["flops_effective"],
         "size_fp32_bytes": serialized_size(state),

@@ -257,7 +257,7 @@ def _quantize_fake(model: nn.Module, opts: dict, base, ctx) -> tuple[nn.Module, 
     quantized = fake_quantize_model(model, opts["bits"], opts["granularity"])
     metrics, base_metrics, _ = assess_against(quantized, base.model, base.data, ctx)
     size = packed_size_bytes(quantized, opts["bits"], opts["granularity"])
-    metrics.update(size_quantized_bytes=size, size_ratio_quantized=size / max(base_metrics["size_fp32_bytes"], 1))
+    metrics.update(size_packed_bytes=size, size_ratio_quantized=size / max(base_metrics["size_fp32_bytes"], 1))
     return quantized, metrics, base_metrics
 
 
@@ -279,7 +279,7 @@ def _quantize_int8(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[
         size = serialized_size(quantized.state_dict())
     metrics.update(accuracy=accuracy, loss=loss, accuracy_change=accuracy - base_metrics["accuracy"], **timing,
                    **speedups(base_metrics, timing),
-                   int8_method=method, size_quantized_bytes=size,
+                   int8_method=method, size_int8_bytes=size,
                    size_ratio_quantized=size / max(base_metrics["size_fp32_bytes"], 1))
     return quantized, metrics, base_metrics
 
@@ -292,11 +292,11 @@ def _quantize_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[
     if opts["scheme"] == "fake":
         quantized, metrics, base_metrics = _quantize_fake(fp32, opts, base, ctx)
         notes = [f"fake {opts['bits']}-bit quantization: fp32 compute, so latency is unchanged; "
-                 "size_quantized_bytes is a packed estimate"]
+                 "size_packed_bytes is a packed estimate"]
     else:
         quantized, metrics, base_metrics = _quantize_int8(fp32, opts, base, seed, ctx)
         notes = ["int8: params, sparsity and FLOPs are those of the fp32 weights converted (int8 keeps zeros "
-                 "exact); accuracy, size_quantized_bytes (serialized) and latency (CPU) are the int8 model's"]
+                 "exact); accuracy, size_int8_bytes (serialized) and latency (CPU) are the int8 model's"]
     bits = opts["bits"] if opts["scheme"] == "fake" else 8
     metrics.update(scheme=opts["scheme"], bits=bits, granularity=opts["granularity"],
                    size_sparse_quantized_bytes=sparse_packed_size_bytes(fp32, bits, opts["granularity"]))

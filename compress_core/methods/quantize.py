@@ -285,9 +285,9 @@ def _run_fake(spec: QuantizeSpec, base, ctx):
     for row in layers:
         row.update({f"quant_{k}": v for k, v in errors[row["name"]].items()})
     size = packed_size_bytes(model, spec.bits, spec.granularity)
-    metrics.update(scheme="fake", bits=spec.bits, granularity=spec.granularity, size_quantized_bytes=size,
+    metrics.update(scheme="fake", bits=spec.bits, granularity=spec.granularity, size_packed_bytes=size,
                    size_ratio_quantized=size / max(base_metrics["size_fp32_bytes"], 1))
-    notes = [f"size_quantized_bytes is a packed {spec.bits}-bit estimate: counted, not serialized "
+    notes = [f"size_packed_bytes is a packed {spec.bits}-bit estimate: counted, not serialized "
              f"({spec.bits} bits per weight rounded up to whole bytes per tensor, fp32 scales, fp32 biases and "
              "other tensors)",
              "fake quantization: the model still stores and computes dense fp32, so latency is unchanged "
@@ -325,6 +325,7 @@ def quantize_int8_checked(fp32: nn.Module, data, method: str, granularity: str, 
 
 def _run_int8(spec: QuantizeSpec, base, ctx):
     from compress_core.measure.assess import assess
+    from compress_core.measure.core import fp32_shape
     from compress_core.measure.metrics import serialized_size, speedups
     from compress_core.progress import emit
     from compress_core.results import RunResult
@@ -348,14 +349,15 @@ def _run_int8(spec: QuantizeSpec, base, ctx):
     metrics = {"accuracy": accuracy, "loss": loss, "baseline_accuracy": base_metrics["accuracy"],
                "baseline_loss": base_metrics["loss"], "accuracy_change": accuracy - base_metrics["accuracy"],
                "scheme": "int8", "bits": 8, "granularity": spec.granularity, "int8_method": method,
-               "int8_engine": engine, "params_total": base_metrics["params_total"],
+               "int8_engine": engine, **fp32_shape(base_metrics),
                "int8_layers": sum(r["int8"] for r in layers), "fp32_layers": sum(not r["int8"] for r in layers),
-               "size_quantized_bytes": size, "size_ratio_quantized": size / max(base_metrics["size_fp32_bytes"], 1),
+               "size_int8_bytes": size, "size_ratio_quantized": size / max(base_metrics["size_fp32_bytes"], 1),
                **timing, **speedups(base_metrics, timing),
                "threads": torch.get_num_threads()}
     notes = [_method_note(method, engine, len(data.x_train)),
-             "size_quantized_bytes is the real size of torch.save(int8 state_dict); size_ratio_quantized divides it "
-             "by the fp32 baseline's size_fp32_bytes",
+             "size_int8_bytes is the real size of torch.save(int8 state_dict); size_ratio_quantized divides it "
+             "by the fp32 baseline's size_fp32_bytes; params, sparsity, FLOPs and size_fp32_bytes are those of the "
+             "fp32 model it was converted from (the baseline)",
              "int8 kernels run on CPU only: the int8 model and the fp32 baseline were evaluated and timed on CPU "
              f"({torch.get_num_threads()} threads) in this run"]
     left = [r["name"] for r in layers if not r["int8"]]

@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from compress_core.explore.pareto import pareto_front
-from compress_core.present import fmt
+from compress_core.measure import catalogue
+from compress_core import fmt
 
 # Colours and labels of the things a figure tells apart: training stages, pruning criteria
 # (prune runs are coloured by criterion), and every other run kind from the method registry.
@@ -79,24 +80,10 @@ def figure(title: str, x_title: str, y_title: str, **layout) -> go.Figure:
 
 # ---------------------------------------------------------------- run tables
 def smallest_size(metrics: Mapping) -> tuple[float | None, str]:
-    """(bytes, encoding) of the smallest measured checkpoint of a run.
-
-    Candidates: the quantized size (real int8, or a packed k-bit estimate for fake
-    quantization), the sparse encoding (only for a model that has zeros to skip: for a
-    dense one it differs from fp32 by container overhead alone), and the dense fp32 file.
-    """
-    def present(value) -> bool:
-        return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-    candidates = []
-    if present(metrics.get("size_quantized_bytes")):
-        packed = metrics.get("scheme") == "fake"
-        candidates.append((metrics["size_quantized_bytes"], f"{metrics.get('bits')}-bit packed" if packed else "int8"))
-    if present(metrics.get("size_sparse_bytes")) and (metrics.get("sparsity") or 0) >= 0.01:
-        candidates.append((metrics["size_sparse_bytes"], "sparse"))
-    if present(metrics.get("size_fp32_bytes")):
-        candidates.append((metrics["size_fp32_bytes"], "fp32"))
-    return min(candidates) if candidates else (None, "")
+    """(bytes, form) of a run's model as it would be deployed: its `size_bytes`/`size_form`
+    (`measure.core.deployable_size`; records of older versions are upgraded first)."""
+    metrics = catalogue.upgrade_metrics(metrics)
+    return metrics.get("size_bytes"), metrics.get("size_form", "")
 
 
 def run_setting(kind: str, spec: Mapping) -> str:
@@ -110,10 +97,10 @@ def run_points(runs: Iterable[Mapping]) -> pd.DataFrame:
     """One tidy row per run (from store records): method, figures, sizes; for tables and scatters."""
     rows = []
     for run in runs:
-        spec, metrics = run.get("spec") or {}, run.get("metrics") or {}
-        size, encoding = smallest_size(metrics)
-        progress = run.get("progress") or {}
         base = run.get("baseline") or {}
+        spec, metrics = run.get("spec") or {}, catalogue.upgrade_metrics(run.get("metrics"), base)
+        size, form = metrics.get("size_bytes"), metrics.get("size_form", "")
+        progress = run.get("progress") or {}
         base_params, base_size = base.get("params_total"), base.get("size_fp32_bytes") or metrics.get("size_fp32_bytes")
         rows.append({
             "id": run.get("id"), "kind": run.get("kind"), "method": method_of(run.get("kind"), spec),
@@ -126,15 +113,15 @@ def run_points(runs: Iterable[Mapping]) -> pd.DataFrame:
             "accuracy_change": metrics.get("accuracy_change"), "sparsity": metrics.get("sparsity"),
             "removed": 1 - metrics["params_nonzero"] / base_params
             if base_params and metrics.get("params_nonzero") is not None else None,
-            "compression_ratio": metrics.get("compression_ratio"), "size_bytes": size, "size_encoding": encoding,
-            "size_reduction": base_size / size if base_size and size else None,
+            "param_compression_ratio": metrics.get("param_compression_ratio"), "size_bytes": size, "size_form": form,
+            "compression_ratio": metrics.get("compression_ratio", base_size / size if base_size and size else None),
             "size_fp32_bytes": metrics.get("size_fp32_bytes"), "speedup_b1": metrics.get("speedup_b1"),
             "created_at": pd.to_datetime(run.get("created_at"), unit="s", utc=True) if run.get("created_at") else None,
         })
     columns = ["id", "kind", "method", "setting", "status", "stage", "progress", "error", "dataset", "model", "amount",
                "schedule", "bits", "accuracy", "baseline_accuracy", "accuracy_change", "sparsity", "removed",
-               "compression_ratio", "size_bytes", "size_encoding", "size_reduction", "size_fp32_bytes", "speedup_b1",
-               "created_at"]
+               "param_compression_ratio", "size_bytes", "size_form", "compression_ratio", "size_fp32_bytes",
+               "speedup_b1", "created_at"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -267,7 +254,7 @@ def pareto(points: pd.DataFrame, title: str = "Accuracy vs size, all finished ru
         fig.add_scatter(x=part["size_bytes"] / 1000, y=100 * part["accuracy"], mode="markers",
                         name=label_of(method), marker=dict(color=color_of(method), size=10),
                         customdata=np.column_stack([part["id"].astype(str), part["model"].astype(str),
-                                                    part["dataset"].astype(str), part["size_encoding"].astype(str),
+                                                    part["dataset"].astype(str), part["size_form"].astype(str),
                                                     [fmt.size(s) for s in part["size_bytes"]]]),
                         hovertemplate="run %{customdata[0]}<br>%{customdata[1]} on %{customdata[2]}<br>"
                                       "%{customdata[4]} (%{customdata[3]})<br>accuracy %{y:.2f} %<extra></extra>")
@@ -352,22 +339,6 @@ SWEEP_LEVELS = {
     "width": ("student width (hidden units)", 1.0),
     "bits": ("bits per weight", 1.0),
 }
-# Metrics a sweep can draw: axis title with unit, and the factor from the stored value to the axis.
-SWEEP_METRICS = {
-    "accuracy": ("test accuracy (%)", 100.0),
-    "accuracy_change": ("accuracy change vs the baseline (pp)", 100.0),
-    "scratch_accuracy": ("student from scratch: test accuracy (%)", 100.0),
-    "sparsity": ("sparsity (% of weights zero)", 100.0),
-    "compression_ratio": ("compression ratio (total / non-zero parameters, ×)", 1.0),
-    "size_fp32_bytes": ("dense fp32 checkpoint (kB)", 1e-3),
-    "size_sparse_bytes": ("sparse encoding (kB)", 1e-3),
-    "size_quantized_bytes": ("quantized size (kB)", 1e-3),
-    "flops_effective": ("effective FLOPs per sample (kFLOPs)", 1e-3),
-    "latency_ms_b1": ("latency at batch 1 (ms)", 1.0),
-    "latency_ms_b64": ("latency at batch 64 (ms)", 1.0),
-    "speedup_b64": ("measured speed-up at batch 64 (×)", 1.0),
-    "duration_s": ("run time (s)", 1.0),
-}
 _VARIANT_DASHES = {"global": "solid", "layer": "dash"}
 
 
@@ -391,7 +362,7 @@ def sweep_curve(summary: pd.DataFrame, points: pd.DataFrame | None, metric: str,
     the metric) adds every finished seed as a faint dot. `baseline` (raw units) is a dashed line.
     """
     x_title, x_scale = SWEEP_LEVELS.get(param, (param, 1.0))
-    y_title, y_scale = SWEEP_METRICS.get(metric, (metric, 1.0))
+    y_title, y_scale = catalogue.axis(metric)
     spread = "± 1 std over seeds" if band == "std" else "min–max over seeds"
     fig = figure(title or f"{y_title.split(' (')[0]} vs {x_title.split(' (')[0]} (band: {spread})", x_title, y_title)
     for variant, part in summary.groupby("variant", sort=False):

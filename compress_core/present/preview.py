@@ -93,7 +93,7 @@ def prune_preview(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, 
     state = clean_state_dict(pruned)
     weights = np.concatenate(list(prunable_weights(pruned).values()))
     out = {"accuracy": accuracy, "loss": loss, "params_total": total, "params_nonzero": nonzero,
-           "sparsity": float((weights == 0).mean()), "compression_ratio": total / max(nonzero, 1),
+           "sparsity": float((weights == 0).mean()), "param_compression_ratio": total / max(nonzero, 1),
            "size_fp32_bytes": serialized_size(state), "size_sparse_bytes": len(sparse_encode(state)),
            "thresholds": removed_thresholds(pruned) if method == "l1" else {}}
     if edges is not None:

@@ -19,7 +19,8 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 import plotly.io as pio
 
-from compress_core.present import fmt
+from compress_core.measure import catalogue
+from compress_core import fmt
 
 from compress_core.present import plots
 from compress_core.errors import CompressError
@@ -101,10 +102,9 @@ def _label(run: Mapping) -> str:
 
 
 def _times_smaller(run: Mapping) -> float | None:
-    """Baseline fp32 size / the run's smallest measured size."""
-    size, _ = plots.smallest_size(run.get("metrics") or {})
-    base = (run.get("baseline") or {}).get("size_fp32_bytes")
-    return None if _missing(size) or _missing(base) or not size else base / size
+    """Baseline fp32 size / the run's deployed size: its `compression_ratio` (old records upgraded)."""
+    value = catalogue.upgrade_metrics(run.get("metrics"), run.get("baseline")).get("compression_ratio")
+    return None if _missing(value) else value
 
 
 def _speed_phrase(metrics: Mapping) -> str:
@@ -142,7 +142,6 @@ def trade_off(run: Mapping) -> str:
 
 def _points(runs: Sequence[Mapping]) -> pd.DataFrame:
     points = plots.run_points(runs)
-    points["times_smaller"] = [_times_smaller(r) for r in runs]
     return points
 
 
@@ -223,9 +222,9 @@ def _summary(runs: Sequence[Mapping], points: pd.DataFrame) -> str:
         by_id = {r["id"]: r for r in runs}
         items = [f"<li><b>{_esc(_label(by_id[i]))}</b> ({_esc(by_id[i]['spec'].get('model'))}, run <code>{_esc(i)}</code>): "
                  f"{_esc(trade_off(by_id[i]))}</li>" for i in front["id"]]
-        near = part[part["accuracy_change"] >= -NEAR_BASELINE].dropna(subset=["times_smaller"])
+        near = part[part["accuracy_change"] >= -NEAR_BASELINE].dropna(subset=["compression_ratio"])
         if len(near):
-            best = by_id[near.sort_values("times_smaller", ascending=False)["id"].iloc[0]]
+            best = by_id[near.sort_values("compression_ratio", ascending=False)["id"].iloc[0]]
             items.insert(0, f"<li><b>Smallest within one point of its baseline:</b> {_esc(_label(best))} "
                             f"(run <code>{_esc(best['id'])}</code>): {_esc(trade_off(best))}</li>")
         parts.append(f"<h3>{_esc(dataset)}</h3><p class='muted'>Best trade-offs (no other run is both smaller and "
@@ -247,6 +246,8 @@ def _figures(points: pd.DataFrame) -> tuple[str, int]:
 def _fmt_cell(key: str, value):
     if _missing(value):
         return ""
+    if catalogue.known(key) and catalogue.metric(key).numeric:
+        return catalogue.format_value(key, value)
     if key in ("accuracy", "baseline_accuracy", "sparsity", "train_fraction"):
         return fmt.pct(value, 2)
     if key == "accuracy_change":
@@ -276,17 +277,19 @@ def _method_tables(runs: Sequence[Mapping]) -> str:
         rows = []
         for run in groups[method]:
             spec, metrics = run.get("spec") or {}, run.get("metrics") or {}
-            size, encoding = plots.smallest_size(metrics)
+            metrics = catalogue.upgrade_metrics(metrics, run.get("baseline"))
+            size, encoding = metrics.get("size_bytes"), metrics.get("size_form", "")
             row = {"run": run["id"], "model": spec.get("model"), "dataset": spec.get("dataset"), "seed": spec.get("seed")}
             row.update({key: spec.get(key) for key in report_settings(run.get("kind"), spec)})
             row.update({"accuracy": metrics.get("accuracy"), "accuracy_change": metrics.get("accuracy_change"),
-                        "sparsity": metrics.get("sparsity"), "compression_ratio": metrics.get("compression_ratio"),
-                        "size": size, "encoding": encoding, "times_smaller": _times_smaller(run),
+                        "sparsity": metrics.get("sparsity"),
+                        "param_compression_ratio": metrics.get("param_compression_ratio"),
+                        "size": size, "encoding": encoding, "compression_ratio": metrics.get("compression_ratio"),
                         "speedup_b1": metrics.get("speedup_b1"), "speedup_b64": metrics.get("speedup_b64"),
                         "latency_ms_b1": metrics.get("latency_ms_b1")})
             rows.append({k: _fmt_cell(k, v) for k, v in row.items()})
-        table = pd.DataFrame(rows).rename(columns={"accuracy_change": "Δ accuracy", "times_smaller": "× smaller",
-                                                   "compression_ratio": "total/non-zero", "size": "smallest size",
+        table = pd.DataFrame(rows).rename(columns={"accuracy_change": "Δ accuracy", "compression_ratio": "× smaller",
+                                                   "param_compression_ratio": "total/non-zero", "size": "smallest size",
                                                    "speedup_b1": "speed-up b1", "speedup_b64": "speed-up b64",
                                                    "latency_ms_b1": "latency b1"})
         out.append(f"<h3>{_esc(plots.METHOD_LABELS.get(method, method))} ({len(rows)})</h3>"

@@ -19,7 +19,7 @@ import torch
 from plotly.subplots import make_subplots
 from torch import nn
 
-from compress_core.present import fmt
+from compress_core import fmt
 
 from compress_core.present import plots
 from compress_core.methods.distill import distillation_loss
@@ -467,18 +467,18 @@ def levels_figure(df: pd.DataFrame, bits: int, layer: str) -> go.Figure:
 def best_runs(runs: Sequence[Mapping], max_loss: float = 0.01) -> pd.DataFrame:
     """Per method, the finished run that shrinks the model most while losing at most `max_loss` accuracy.
 
-    Columns: method, id, size_reduction, accuracy_change, and `trade_off`, the report's
+    Columns: method, id, compression_ratio, accuracy_change, and `trade_off`, the report's
     plain sentence ("4.1× smaller, ..."). Empty when no run qualifies.
     """
     from compress_core.present.report import trade_off
 
     by_id = {r["id"]: r for r in runs}
     points = plots.run_points([r for r in runs if r.get("status") == "finished" and r.get("kind") != "train"])
-    points = points.dropna(subset=["size_reduction", "accuracy_change"])
+    points = points.dropna(subset=["compression_ratio", "accuracy_change"])
     points = points[points["accuracy_change"] >= -max_loss]
     if points.empty:
-        return pd.DataFrame(columns=["method", "id", "size_reduction", "accuracy_change", "trade_off"])
-    best = points.sort_values("size_reduction", ascending=False).groupby("method", sort=True).head(1)
-    best = best[["method", "id", "size_reduction", "accuracy_change"]].reset_index(drop=True)
+        return pd.DataFrame(columns=["method", "id", "compression_ratio", "accuracy_change", "trade_off"])
+    best = points.sort_values("compression_ratio", ascending=False).groupby("method", sort=True).head(1)
+    best = best[["method", "id", "compression_ratio", "accuracy_change"]].reset_index(drop=True)
     best["trade_off"] = [trade_off(by_id[i]) for i in best["id"]]
     return best

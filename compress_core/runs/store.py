@@ -29,6 +29,7 @@ from typing import Callable, Iterable, Iterator
 
 from compress_core import paths
 from compress_core.errors import CompressError
+from compress_core.measure.catalogue import upgrade_record
 
 DB_NAME = "runs.sqlite"
 ARTIFACTS = "artifacts"
@@ -339,7 +340,7 @@ class RunStore:
         # level, so a finished record reads like the engine's RunResult.to_dict()
         for key, value in (run.pop("extra", None) or {}).items():
             run.setdefault(key, value)
-        return run
+        return upgrade_record(run)  # runs stored by older versions read with today's metric keys
 
     def _fetch(self, conn: sqlite3.Connection, run_id: str) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()

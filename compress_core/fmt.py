@@ -1,7 +1,8 @@
 """Human-readable numbers for the dashboard: sizes, FLOPs, shares, times.
 
 Every figure the UI shows goes through one of these, so a unit is never missing and
-the same quantity reads the same way on every page. Sizes use decimal units
+the same quantity reads the same way on every page (the metrics catalogue,
+`compress_core.measure.catalogue`, picks one per metric). Sizes use decimal units
 (1 kB = 1000 bytes), as file managers do.
 """
 from __future__ import annotations
