@@ -48,8 +48,11 @@ def _layer_amounts(text: str) -> dict:
 
 
 def _prune_args(p):
+    from compress_core.methods.criteria import criteria
+
     add_common(p)
-    p.add_argument("--method", default="l1", help="l1 (magnitude), random (control) or structured (default: l1)")
+    p.add_argument("--method", default="l1", help="; ".join(f"{c.name}: {c.description}" for c in criteria())
+                   + "; structured: remove whole neurons/channels (default: l1)")
     p.add_argument("--scope", default="global", help="global or layer (default: global)")
     p.add_argument("--amount", type=_ratio, required=True, help="share of weights (or channels) to remove, in [0, 1)")
     p.add_argument("--schedule", default="oneshot", help="oneshot or agp (default: oneshot)")
@@ -59,7 +62,7 @@ def _prune_args(p):
     p.add_argument("--baseline-epochs", type=_int, help="epochs of the baseline (default: the data set's default)")
     p.add_argument("--importance", default="l1", help="structured: l1 or l2 channel importance (default: l1)")
     p.add_argument("--layer-amounts", type=_layer_amounts, help="per-layer amounts, e.g. net.1=0.9,net.3=0.5 "
-                   "(non-uniform l1/random one-shot pruning; see `sensitivity`)")
+                   "(non-uniform one-shot masked pruning; see `sensitivity`)")
 
 
 def _prune_spec(args):

@@ -14,13 +14,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from compress_core.methods.criteria import criteria
 from compress_core.present import fmt
 
 # One colour per method (and per training stage that belongs to one), on every page.
+# Pruning criteria (l1, random, ...) bring their own colour and label from their registry.
 METHOD_COLORS = {
     "baseline": "#6c757d",
-    "l1": "#1f77b4",
-    "random": "#ff7f0e",
+    **{c.name: c.colour for c in criteria()},
     "structured": "#2ca02c",
     "distill": "#9467bd",
     "scratch": "#bcbd22",
@@ -29,7 +30,7 @@ METHOD_COLORS = {
 }
 STAGE_METHOD = {"baseline": "baseline", "train": "baseline", "distill": "distill", "scratch": "scratch"}
 METHOD_LABELS = {
-    "baseline": "baseline (dense)", "l1": "L1 magnitude pruning", "random": "random pruning (control)",
+    "baseline": "baseline (dense)", **{c.name: c.label for c in criteria()},
     "structured": "structured pruning", "distill": "distillation", "scratch": "student from scratch",
     "quantize": "quantization", "pipeline": "pipeline",
 }

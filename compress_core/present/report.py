@@ -24,6 +24,7 @@ from compress_core.present import fmt
 from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.explore.pareto import pareto_front
+from compress_core.methods.criteria import CRITERIA
 from compress_core.specs import spec_from_dict
 
 NEAR_BASELINE = 0.01  # "within one point of the baseline"
@@ -56,15 +57,14 @@ _MEASUREMENT_RULES = [
 ]
 
 _SETTINGS = {
-    "l1": ["amount", "scope", "schedule", "finetune_epochs"],
-    "random": ["amount", "scope", "schedule", "finetune_epochs"],
+    **{name: ["amount", "scope", "schedule", "finetune_epochs"] for name in CRITERIA.names()},
     "structured": ["amount", "importance", "finetune_epochs"],
     "distill": ["teacher", "hidden", "temperature", "alpha", "epochs", "train_fraction"],
     "quantize": ["scheme", "bits", "granularity"],
     "baseline": ["epochs"],
     "pipeline": ["steps"],
 }
-_METHOD_ORDER = ["baseline", "l1", "random", "structured", "distill", "quantize", "pipeline"]
+_METHOD_ORDER = ["baseline", *CRITERIA.names(), "structured", "distill", "quantize", "pipeline"]
 
 
 # ---------------------------------------------------------------- picking runs
@@ -101,7 +101,7 @@ def _label(run: Mapping) -> str:
     spec = run.get("spec") or {}
     method = plots.method_of(run.get("kind"), spec)
     name = plots.METHOD_LABELS.get(method, method)
-    if method in ("l1", "random"):
+    if method in CRITERIA:
         return f"{name} {fmt.pct(spec.get('amount'), 0)} ({spec.get('scope', 'global')})"
     if method == "structured":
         return f"{name} {fmt.pct(spec.get('amount'), 0)} of channels"
