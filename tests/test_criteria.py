@@ -201,3 +201,17 @@ def test_sensitivity_scan_takes_every_criterion(name, tmp_path):
     table = layer_sensitivity(model, data, [0.5, 0.9], criterion=name)
     assert list(table["amount"]) == [0.5, 0.9, 0.5, 0.9]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # every layer restored
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_prune_run_and_a_pipeline_step_prune_alike(name, lab_home, monkeypatch):
+    """Both draw the same seeded calibration batch and random state: the same one-shot accuracy."""
+    import compress_core
+
+    monkeypatch.setenv("COMPRESS_LAB_LATENCY_REPEATS", "3")
+    base = {"model": "mlp", "hidden": [32], "dataset": "digits", "baseline_epochs": 2, "seed": 1}
+    step = {"kind": "prune", "method": name, "scope": "layer", "amount": 0.6, "finetune_epochs": 0}
+    run = compress_core.run({**base, **step}, home=lab_home)
+    pipeline = compress_core.run({"kind": "pipeline", **base, "steps": [step]}, home=lab_home)
+    assert run.metrics["sparsity"] == pytest.approx(0.6, abs=0.005)
+    assert pipeline.steps[0]["metrics"]["accuracy_before_finetune"] == run.metrics["accuracy_before_finetune"]
