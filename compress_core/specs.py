@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import ClassVar, Optional
 
 from compress_core.errors import CompressError
+from compress_core.methods.criteria import CRITERIA
 from compress_core.models.zoo import MODELS, parse_hidden
+
 
 def check_range(name: str, value, low=None, high=None, *, low_open=False, high_open=False, integer=False):
     """Raise CompressError unless low <= value <= high (or open bounds), naming the value and range."""
@@ -106,7 +108,8 @@ class TrainSpec(BaseSpec):
             check_range("epochs", self.epochs, 1, 10_000, integer=True)
 
 
-PRUNE_METHODS = ("l1", "random", "structured")
+# Every pruning criterion (compress_core.methods.criteria: one file each) masks weights; "structured" removes channels.
+PRUNE_METHODS = (*CRITERIA.names(), "structured")
 PRUNE_SCOPES = ("global", "layer")
 PRUNE_SCHEDULES = ("oneshot", "agp")
 IMPORTANCES = ("l1", "l2")
@@ -117,7 +120,7 @@ class PruneSpec(BaseSpec):
     """Prune the cached baseline, then fine-tune with the masks (or smaller shapes) fixed."""
 
     KIND: ClassVar[str] = "prune"
-    method: str = "l1"  # l1 (magnitude) | random (control) | structured (physical removal)
+    method: str = "l1"  # a pruning criterion (l1 magnitude, random control, wanda, ...) | structured (physical removal)
     scope: str = "global"  # global: one threshold for all layers; layer: same amount per layer
     amount: float = 0.5  # share of weights (unstructured) or channels (structured) removed
     schedule: str = "oneshot"  # oneshot | agp (gradual, Zhu & Gupta 2017)
@@ -127,7 +130,7 @@ class PruneSpec(BaseSpec):
     baseline_epochs: Optional[int] = None  # None: the data set's default (same as train)
     importance: str = "l1"  # structured: l1 | l2 norm of each channel group
     # Non-uniform pruning (e.g. proposed by a sensitivity scan): layer name -> amount. Replaces
-    # `amount`/`scope` for l1/random one-shot pruning; layers not named stay dense.
+    # `amount`/`scope` for one-shot masked pruning by any criterion; layers not named stay dense.
     layer_amounts: Optional[dict] = None
 
     def __post_init__(self):
@@ -151,8 +154,9 @@ class PruneSpec(BaseSpec):
     def _check_layer_amounts(self) -> None:
         if not isinstance(self.layer_amounts, dict) or not self.layer_amounts:
             raise CompressError(f"layer_amounts must map layer names to amounts; got {self.layer_amounts!r}")
-        if self.method not in ("l1", "random") or self.schedule != "oneshot":
-            raise CompressError("layer_amounts work with method l1 or random and schedule oneshot; "
+        if self.method not in CRITERIA or self.schedule != "oneshot":
+            raise CompressError(f"layer_amounts work with a masking method ({', '.join(CRITERIA.names())}) and "
+                                "schedule oneshot; "
                                 f"got method {self.method!r}, schedule {self.schedule!r}")
         for name, value in self.layer_amounts.items():
             check_range(f"amount of layer {name!r}", value, 0, 1, high_open=True)

@@ -5,6 +5,7 @@ from compress_core import fmt
 
 from compress_core.present import plots
 from compress_core.errors import CompressError
+from compress_core.methods.criteria import criteria
 from compress_core.specs import PRUNE_METHODS, PRUNE_SCHEDULES, PRUNE_SCOPES, PruneSpec
 from ui import common
 
@@ -12,9 +13,8 @@ common.ensure_navigation()
 
 P = "prune"
 MASKED_NOTE = "masked: dense kernels, no speed-up expected"
-METHODS = {"l1": ("L1 magnitude", "zero the smallest weights (masks)"),
-           "random": ("random", "zero weights at random (the control)"),
-           "structured": ("structured", "remove whole neurons/channels (smaller dense tensors)")}
+METHODS = {**{c.name: (c.label, c.description) for c in criteria()},  # every registered criterion
+           "structured": ("structured pruning", "remove whole neurons/channels (smaller dense tensors)")}
 
 st.title("Prune")
 st.caption("Zero the least important weights (masks) or remove whole neurons and channels, fine-tune, and see "
@@ -64,7 +64,7 @@ def preview_panel(base) -> None:
         return
     acc0 = base.info["accuracy"]
     x, y = base.data.x_test, base.data.y_test
-    st.markdown(f"**Instant preview**: one-shot, no fine-tuning, {METHODS[method][0]} pruning")
+    st.markdown(f"**Instant preview**: one-shot, no fine-tuning, {METHODS[method][0]}")
     if structured:
         try:
             r = preview.structured_preview(base.model, x, y, base.data.input_shape, amount / 100, importance)
@@ -86,14 +86,14 @@ def preview_panel(base) -> None:
                    f"(1 − {amount / 100:g})² of their weights.")
         return
     edges, before = common.baseline_weights(base.info["key"], base.model)
-    r = preview.prune_preview(base.model, x, y, method, scope, amount / 100, int(seed), edges)
+    r = preview.prune_preview(base.model, x, y, method, scope, amount / 100, int(seed), edges, base.data.x_train)
     series = {"baseline weights": (before, plots.color_of("baseline")),
               "kept after pruning (zeros not shown)": (r["kept_counts"], plots.color_of(method))}
     thresholds = r["thresholds"]
     if scope == "global" and thresholds:  # one cut for all layers
         thresholds = {"all layers": max(thresholds.values())}
     title = ("Weight histogram and the L1 threshold" if method == "l1" else "Weight histogram: random pruning "
-             "removes weights of every size")
+             "removes weights of every size" if method == "random" else f"Weight histogram: {METHODS[method][0]}")
     common.preview_layout([
         ("Accuracy, one-shot", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
          f"top-1 test accuracy right after pruning, before fine-tuning; change vs the baseline's {fmt.pct(acc0, 2)}"),

@@ -1,6 +1,6 @@
 """Sensitivity: which layers can take pruning, per-layer amounts for a sparsity target, and a run with them.
 
-The scan (`sensitivity.layer_sensitivity`: each layer alone, L1, no fine-tuning) runs in the
+The scan (`sensitivity.layer_sensitivity`: each layer alone, chosen criterion, no fine-tuning) runs in the
 page on a copy of the cached baseline: it only evaluates, so it takes seconds. The proposal
 (`propose_layer_amounts`) is an editable table; the prune run it submits carries the
 table's amounts as `PruneSpec.layer_amounts`, so the run is exactly what the table shows.
@@ -15,6 +15,7 @@ from compress_core import fmt
 
 from compress_core.present import plots
 from compress_core.errors import CompressError
+from compress_core.methods.criteria import CRITERIA
 from compress_core.explore.sensitivity import (achieved_sparsity, check_amounts, layer_sensitivity, layer_sizes,
                                        predicted_drop, propose_layer_amounts)
 from compress_core.specs import PruneSpec, TrainSpec
@@ -27,7 +28,7 @@ P = "sens"
 DEFAULT_AMOUNTS = "0.3,0.5,0.7,0.9,0.95"
 
 st.title("Sensitivity")
-st.caption("Prune one layer at a time at several amounts (L1 magnitude, no fine-tuning) and measure test accuracy: "
+st.caption("Prune one layer at a time at several amounts (by the chosen criterion, no fine-tuning) and measure test accuracy: "
            "layers whose accuracy holds up can be pruned harder. From the scan, propose per-layer amounts that "
            "meet a global sparsity target with the least predicted loss, edit them, and run that pruning.")
 common.use_few_threads()
@@ -38,6 +39,9 @@ with settings:
     amounts_text = st.text_input("Amounts to try in each layer (comma-separated, each in (0, 1))", DEFAULT_AMOUNTS,
                                  key="sens_amounts")
     seed, baseline_epochs = common.seed_and_baseline_epochs(P)
+    criterion = st.radio("Criterion", CRITERIA.names(), key="sens_method", horizontal=True,
+                         help="scores the weights in the scan and in the run; random is the control: same "
+                              "per-layer amounts, weights chosen at random")
     try:
         amounts = check_amounts(parse_levels(amounts_text, "amount", "amounts"))
         spec = TrainSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, seed=int(seed),
@@ -46,7 +50,7 @@ with settings:
         common.show_error(exc)
         st.stop()
 
-scan_key = (spec, tuple(amounts))  # the scan shown belongs to these settings
+scan_key = (spec, tuple(amounts), criterion)  # the scan shown belongs to these settings
 with right:
     base = common.baseline(spec, P)
     if base is None:
@@ -56,7 +60,8 @@ with right:
         with st.spinner("Pruning each layer alone and measuring accuracy…"):
             began = time.perf_counter()
             # a copy: the scan masks weights in place, and the cached model is shared with other sessions
-            table = layer_sensitivity(copy.deepcopy(base.model), base.data, amounts)
+            table = layer_sensitivity(copy.deepcopy(base.model), base.data, amounts, criterion=criterion,
+                                      seed=int(seed))
             seconds = time.perf_counter() - began
         st.session_state["sens_scan"] = {"key": scan_key, "table": table, "seconds": seconds}
 
@@ -126,16 +131,14 @@ common.metric_grid([
     ("Weights left", fmt.count(round(total * (1 - achieved))), f"of {fmt.count(total)}", None),
 ])
 
-c = st.columns([1, 1, 2])
+c = st.columns([1, 2])
 epochs = c[0].number_input("Fine-tuning epochs", 0, 200, 1, key="sens_epochs")
-criterion = c[1].radio("Criterion", ("l1", "random"), key="sens_method", horizontal=True,
-                       help="random is the control: same per-layer amounts, weights chosen at random")
 common.run_button("Run non-uniform pruning with these amounts", "sens_run_prune",
                   lambda: PruneSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column,
                                     method=criterion, amount=round(achieved, 6), layer_amounts=layer_amounts,
                                     finetune_epochs=int(epochs), seed=int(seed),
                                     baseline_epochs=int(baseline_epochs) or None), P,
-                  where=c[2], disabled=achieved <= 0)
+                  where=c[1], disabled=achieved <= 0)
 
 
 def draw_result(run: dict) -> None:

@@ -40,10 +40,11 @@ common.use_few_threads()
 
 def prune_options() -> tuple[dict, bool]:
     """PruneSpec fields of the pruning options, and whether to add the controls."""
+    from compress_core.methods.criteria import criteria
     from compress_core.specs import PRUNE_METHODS, PRUNE_SCHEDULES, PRUNE_SCOPES
 
     criterion = st.radio("Criterion", PRUNE_METHODS, key="sweep_prune_method", horizontal=True,
-                         captions=["smallest weights", "at random (control)", "whole channels"])
+                         captions=[c.description for c in criteria()] + ["whole channels"])
     structured = criterion == "structured"
     scope = "global" if structured else st.radio("Scope", PRUNE_SCOPES, key="sweep_scope", horizontal=True,
                                                  captions=["one threshold", "same share per layer"])

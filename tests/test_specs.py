@@ -8,7 +8,7 @@ from compress_core.specs import PruneSpec, TrainSpec
 @pytest.mark.parametrize("changes, message", [
     ({"amount": 1.5}, r"amount must be in \[0, 1\); got 1.5"),
     ({"amount": -0.1}, "amount must be in"),
-    ({"method": "magic"}, "method must be one of l1, random, structured"),
+    ({"method": "magic"}, "method must be one of l1, random, (.+, )?structured"),  # criteria from their registry
     ({"scope": "everywhere"}, "scope must be one of global, layer"),
     ({"schedule": "weekly"}, "schedule must be one of oneshot, agp"),
     ({"finetune_epochs": -1}, "finetune_epochs must be in"),

@@ -55,13 +55,17 @@ def add_commands(sub) -> None:
         p.set_defaults(handler=lambda args, entry=entry: _sweep(args, entry))
 
     p = sub.add_parser("sensitivity", help="prune each layer alone at several amounts (no fine-tuning) and measure accuracy",
-                       description="per-layer sensitivity: prune each layer alone (L1, no fine-tuning) at each amount "
+                       description="per-layer sensitivity: prune each layer alone (--criterion, no fine-tuning) at each amount "
                                    "and measure test accuracy; --target proposes per-layer amounts")
     add_common(p)
     p.add_argument("--baseline-epochs", type=_int, help="epochs of the baseline (default: the data set's default)")
     p.add_argument("--amounts", default="0.3,0.5,0.7,0.9,0.95",
                    help="comma-separated amounts in (0, 1) (default: 0.3,0.5,0.7,0.9,0.95)")
     p.add_argument("--target", type=_ratio, help="global sparsity to propose per-layer amounts for, in [0, 1)")
+    from compress_core.methods.criteria import CRITERIA
+
+    p.add_argument("--criterion", default="l1",
+                   help=f"pruning criterion of the scan: {', '.join(CRITERIA.names())} (default: l1)")
     p.set_defaults(handler=_sensitivity)
 
     p = sub.add_parser("export", help="export a finished run's model (onnx, torchscript, safetensors, state_dict)",
@@ -174,7 +178,7 @@ def _sensitivity(args) -> int:
     ctx = RunContext.create(home=args.home, data_dir=args.data_dir,
                             on_progress=None if args.json else ThrottledPrinter())
     began = time.perf_counter()
-    table = run_sensitivity(spec, amounts, ctx)
+    table = run_sensitivity(spec, amounts, ctx, args.criterion)
     out = {"spec": spec.to_dict(), "amounts": sorted(amounts), "baseline_accuracy": float(table["baseline_accuracy"].iloc[0]),
            "layers": layer_sizes(table), "rows": table.to_dict(orient="records"), "duration_s": time.perf_counter() - began}
     if args.target is not None:

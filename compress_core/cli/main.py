@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Callable, Sequence
 
 from compress_core.cli import explore_commands

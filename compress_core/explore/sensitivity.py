@@ -1,6 +1,7 @@
 """Per-layer sensitivity: which layers can take pruning, and how much each should take.
 
-The scan prunes one layer at a time (L1 magnitude, no fine-tuning) at several amounts
+The scan prunes one layer at a time (by a pruning criterion, L1 magnitude by default; no
+fine-tuning) at several amounts
 and measures test accuracy, leaving every other layer intact. Layers whose accuracy
 holds up can be pruned harder; `propose_layer_amounts` turns the scan into per-layer
 amounts that meet a global sparsity target with the least predicted accuracy loss.
@@ -24,6 +25,7 @@ from torch.nn.utils import prune
 from compress_core.context import RunContext
 from compress_core.data.datasets import Dataset
 from compress_core.errors import CompressError
+from compress_core.methods.criteria import CalibrationSource, calibration_batch, get_criterion, scorer
 from compress_core.models.zoo import prunable_layers
 from compress_core.progress import ProgressCallback, emit
 from compress_core.specs import TrainSpec, check_range
@@ -43,23 +45,29 @@ def check_amounts(amounts: Sequence[float]) -> list[float]:
     return sorted(set(float(a) for a in amounts))
 
 
-def layer_sensitivity(model: nn.Module, data: Dataset, amounts: Sequence[float], *,
-                      device: torch.device | None = None, on_progress: ProgressCallback = None) -> pd.DataFrame:
+def layer_sensitivity(model: nn.Module, data: Dataset, amounts: Sequence[float], *, criterion: str = "l1",
+                      seed: int = 0, device: torch.device | None = None,
+                      on_progress: ProgressCallback = None) -> pd.DataFrame:
     """Long table (layer, type, params, amount, accuracy, baseline_accuracy, drop) for `model` on the test set.
 
-    Each layer's weights are masked in place with `torch.nn.utils.prune`'s L1 criterion,
-    evaluated, and restored, so the model is unchanged afterwards and nothing is copied
-    but one layer's weights at a time. `drop` = baseline accuracy - accuracy (points as a share).
+    Each layer's weights are masked in place by `criterion`'s scores (computed once per
+    layer on the intact model, calibrated on a `seed`ed training batch if the criterion
+    needs one) with `torch.nn.utils.prune`'s L1 method, evaluated, and restored, so the
+    model is unchanged afterwards and nothing is copied but one layer's weights at a
+    time. `drop` = baseline accuracy - accuracy (points as a share).
     """
     amounts = check_amounts(amounts)
+    torch.manual_seed(seed)  # a random criterion draws its scores from the seed
+    scores = scorer(get_criterion(criterion), model, lambda: calibration_batch(data.x_train, seed))
     baseline, _ = evaluate(model, data.x_test, data.y_test, device)
     layers = prunable_layers(model)
     rows, total, done = [], len(layers) * len(amounts), 0
     for name, module in layers:
         saved = module.weight.detach().clone()
+        importance = scores(module)
         try:
             for amount in amounts:
-                mask = prune.L1Unstructured(amount).compute_mask(saved, torch.ones_like(saved))
+                mask = prune.L1Unstructured(amount).compute_mask(importance, torch.ones_like(saved))
                 with torch.no_grad():
                     module.weight.copy_(saved * mask)
                 accuracy, _ = evaluate(model, data.x_test, data.y_test, device)
@@ -74,13 +82,15 @@ def layer_sensitivity(model: nn.Module, data: Dataset, amounts: Sequence[float],
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def run_sensitivity(spec: TrainSpec, amounts: Sequence[float], ctx: RunContext) -> pd.DataFrame:
-    """The scan on the cached baseline of `spec` (trained first if it is not cached yet)."""
+def run_sensitivity(spec: TrainSpec, amounts: Sequence[float], ctx: RunContext, criterion: str = "l1") -> pd.DataFrame:
+    """The scan by `criterion` on the cached baseline of `spec` (trained first if it is not cached yet)."""
     from compress_core.training.baseline import get_baseline
 
     amounts = check_amounts(amounts)
+    get_criterion(criterion)  # a bad name fails before any training
     base = get_baseline(spec, ctx)
-    return layer_sensitivity(base.model, base.data, amounts, device=ctx.device, on_progress=ctx.on_progress)
+    return layer_sensitivity(base.model, base.data, amounts, criterion=criterion, seed=spec.seed, device=ctx.device,
+                             on_progress=ctx.on_progress)
 
 
 def layer_sizes(sensitivity: pd.DataFrame) -> dict[str, int]:
@@ -156,24 +166,24 @@ def propose_layer_amounts(sensitivity: pd.DataFrame, sizes: Mapping[str, int] | 
     return {name: round(a, 6) for name, a in amounts.items()}
 
 
-def apply_layer_amounts(model: nn.Module, layer_amounts: Mapping[str, float], method: str = "l1") -> nn.Module:
-    """Mask each named layer at its own amount (`l1` or `random`), in place; unnamed layers stay dense.
+def apply_layer_amounts(model: nn.Module, layer_amounts: Mapping[str, float], method: str = "l1",
+                        calibration: CalibrationSource = None) -> nn.Module:
+    """Mask each named layer at its own amount by criterion `method`, in place; unnamed layers stay dense.
 
-    The non-uniform counterpart of `prune.prune_to`: every prunable layer ends up with a
-    mask (all ones where the amount is 0), so `prune.make_permanent` folds them all.
+    The non-uniform counterpart of `prune.prune_to` (same criteria, same `calibration`):
+    every prunable layer ends up with a mask (all ones where the amount is 0), so
+    `prune.make_permanent` folds them all.
     """
     layers = dict(prunable_layers(model))
     unknown = sorted(set(layer_amounts) - set(layers))
     if unknown:
         raise CompressError(f"unknown layer(s) {', '.join(unknown)}; prunable layers: {', '.join(layers)}")
-    functions = {"l1": prune.l1_unstructured, "random": prune.random_unstructured}
-    if method not in functions:
-        raise CompressError(f"per-layer pruning method must be one of {', '.join(functions)}; got {method!r}")
+    scores = scorer(get_criterion(method), model, calibration)
     for name, module in layers.items():
         amount = float(layer_amounts.get(name, 0.0))
         check_range(f"amount of layer {name}", amount, 0, 1, high_open=True)
         if amount > 0:
-            functions[method](module, "weight", amount=amount)
+            prune.l1_unstructured(module, "weight", amount=amount, importance_scores=scores(module))
         elif not prune.is_pruned(module):
             prune.identity(module, "weight")
     return model

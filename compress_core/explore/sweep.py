@@ -23,17 +23,17 @@ from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
-from compress_core.runs import jobs
-
 from compress_core import paths
 from compress_core.errors import CompressError
-from compress_core.methods.registry import get_method, spec_from_dict, sweep_methods
-from compress_core.specs import check_range
-from compress_core.runs.store import TERMINAL_STATES
 from compress_core.measure import catalogue
+from compress_core.methods.registry import get_method, spec_from_dict, sweep_methods
+from compress_core.runs import jobs
+from compress_core.runs.store import TERMINAL_STATES
+from compress_core.specs import check_range
 
 MAX_RUNS = 500  # levels x seeds x variants; more is a typo, not a sweep
 MAX_SEEDS = 100
+CONTROL_CRITERION = "random"  # the pruning control (ShrinkBench): same amounts, weights chosen at random
 SWEEPS_DIR = "sweeps"
 SWEEP_ID_RE = re.compile(r"^s\d{8}-\d{6}-[0-9a-f]{8}$")
 # Columns every points table has, so a page can draw a sweep before any run has finished.
@@ -118,8 +118,8 @@ def seed_list(seeds: int | Iterable[int], first: int = 0) -> list[int]:
 def variants(method: str, base_spec: dict, controls: bool) -> list[tuple[str, dict]]:
     """(label, spec changes) per variant: the chosen one first, then the controls.
 
-    Pruning controls (ShrinkBench): the other criterion (random for l1, l1 for random)
-    at the same scope, and the chosen criterion at the other scope (layer vs global).
+    Pruning controls (ShrinkBench): the random criterion at the same scope (l1 for a
+    random sweep), and the chosen criterion at the other scope (layer vs global).
     """
     if method != "prune":
         if controls:
@@ -132,9 +132,9 @@ def variants(method: str, base_spec: dict, controls: bool) -> list[tuple[str, di
     if not controls:
         return chosen
     if crit == "structured":
-        raise CompressError("controls (random criterion, per-layer/global scope) apply to l1 and random pruning; "
+        raise CompressError("controls (random criterion, per-layer/global scope) apply to masked pruning; "
                             "structured pruning has neither")
-    other_crit = "random" if crit == "l1" else "l1"
+    other_crit = CONTROL_CRITERION if crit != CONTROL_CRITERION else "l1"
     other_scope = "layer" if scope == "global" else "global"
     return chosen + [(f"{other_crit}-{scope}", {"method": other_crit}),
                      (f"{crit}-{other_scope}", {"scope": other_scope})]

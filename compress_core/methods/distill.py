@@ -24,17 +24,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compress_core.methods.registry import Method, SweepParam, register_method
-from compress_core.options import add_common, base_fields, integer, ratio
-from compress_core.measure.assess import assess_against
-from compress_core.training.baseline import get_baseline
 from compress_core.context import RunContext
 from compress_core.data.datasets import Dataset, default_epochs
 from compress_core.errors import CompressError
+from compress_core.measure.assess import assess_against
+from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.models.zoo import build_model
+from compress_core.options import add_common, base_fields, integer, ratio
 from compress_core.progress import emit
 from compress_core.results import RunResult
 from compress_core.specs import BaseSpec, TrainSpec, check_choice, check_model, check_range
+from compress_core.training.baseline import get_baseline
 from compress_core.training.loop import FitConfig, fit, predict_logits, seeded
 
 TRANSFERS = ("labeled", "all")

@@ -2,7 +2,7 @@
 
 A pipeline is a list of steps; each acts on the model the previous one produced:
 
-- `prune` removes weights (l1/random masks, optionally on the AGP schedule) or channels
+- `prune` removes weights (masks by any pruning criterion, optionally on the AGP schedule) or channels
   (`structured`) and fine-tunes. Masks stay in place through every later step, so
   fine-tuning or distillation cannot regrow pruned weights (Han et al. 2016 retrain
   with the mask fixed).
@@ -26,11 +26,10 @@ from typing import ClassVar, Optional
 import torch
 from torch import nn
 
-from compress_core.methods.registry import Method, register_method
-from compress_core.options import add_home
 from compress_core.errors import CompressError
+from compress_core.methods.registry import Method, register_method, spec_from_dict
 from compress_core.models.zoo import prunable_layers
-from compress_core.methods.registry import spec_from_dict
+from compress_core.options import add_home
 from compress_core.specs import BaseSpec, PruneSpec, check_range
 
 STEP_KINDS = ("prune", "distill", "quantize")
@@ -105,7 +104,7 @@ def normalize_steps(steps, spec: BaseSpec) -> tuple[dict, ...]:
         if kind == "quantize" and i != len(steps):
             raise CompressError(f"step {i} (quantize): quantize must be the last step; it is step {i} of {len(steps)}")
         if kind == "prune" and options["method"] == "structured" and unstructured_seen:
-            raise CompressError(f"step {i} (prune): structured pruning must come before l1/random pruning, whose "
+            raise CompressError(f"step {i} (prune): structured pruning must come before masked pruning, whose "
                                 f"masks cannot follow channels that are removed")
         unstructured_seen = unstructured_seen or (kind == "prune" and options["method"] != "structured")
         out.append({"kind": kind, **options})
@@ -183,6 +182,7 @@ def _finetune_config(lr: Optional[float], epochs: int, base, seed: int):
 
 def _prune_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[list, dict, list]:
     """Prune `model` in place and fine-tune it; masks stay on for later steps."""
+    from compress_core.methods.criteria import calibration_batch
     from compress_core.methods.prune import AGPPruner, prune_to
     from compress_core.methods.structured import NOTE, prune_channels
     from compress_core.training.loop import evaluate, fit
@@ -191,14 +191,16 @@ def _prune_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[lis
     config = _finetune_config(opts["finetune_lr"], opts["finetune_epochs"], base, seed)
     torch.manual_seed(seed)  # the random control draws its mask from this seed
     before_step, pruner = None, None
+    calibration = lambda: calibration_batch(data.x_train, seed)  # noqa: E731 (read only by criteria that need it)
     if opts["method"] == "structured":
         prune_channels(model, data.input_shape, opts["amount"], opts["importance"])
         notes = [NOTE]
     elif opts["schedule"] == "oneshot":
-        prune_to(model, opts["method"], opts["scope"], opts["amount"])
+        prune_to(model, opts["method"], opts["scope"], opts["amount"], calibration)
         notes = ["masked (unstructured) pruning: no dense speed-up; see flops_effective and size_sparse_bytes"]
     else:
-        before_step = pruner = AGPPruner(model, opts["method"], opts["scope"], opts["amount"], opts["steps"])
+        before_step = pruner = AGPPruner(model, opts["method"], opts["scope"], opts["amount"], opts["steps"],
+                                           calibration)
         notes = ["masked (unstructured) pruning on the AGP schedule: no dense speed-up"]
     extra = {}
     if pruner is None:
@@ -266,7 +268,13 @@ def _quantize_int8(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[
     was converted from (the symmetric int8 grid keeps zeros exact), accuracy, size and latency its own."""
     from compress_core.measure.assess import assess_against
     from compress_core.measure.metrics import serialized_size, speedups
-    from compress_core.methods.quantize import CPU, int8_method, paired_cpu_latency, quantize_int8_checked, quiet_torch_ao
+    from compress_core.methods.quantize import (
+        CPU,
+        int8_method,
+        paired_cpu_latency,
+        quantize_int8_checked,
+        quiet_torch_ao,
+    )
 
     data, cpu_ctx = base.data, dataclasses.replace(ctx, device=CPU)
     fp32, base_fp32 = model.to(CPU).eval(), copy.deepcopy(base.model).to(CPU).eval()
@@ -308,11 +316,11 @@ def _quantize_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[
 def run_pipeline(spec: PipelineSpec, ctx):
     """Run every step on the model the previous one produced; record each step's measures."""
     from compress_core.measure.assess import assess_against
-    from compress_core.training.baseline import get_baseline
-    from compress_core.progress import emit
     from compress_core.methods.prune import make_permanent
-    from compress_core.results import RunResult
     from compress_core.methods.structured import layer_shapes, structured_rows
+    from compress_core.progress import emit
+    from compress_core.results import RunResult
+    from compress_core.training.baseline import get_baseline
 
     base = get_baseline(spec.baseline_spec(), ctx)
     model = copy.deepcopy(base.model)

@@ -1,8 +1,9 @@
 """Unstructured pruning with `torch.nn.utils.prune` masks.
 
-`l1` removes the smallest-magnitude weights, `random` removes weights at random (the
-control that shows the criterion matters). Scope `global` ranks all prunable weights
-together; `layer` removes the same share from every layer. Gradual pruning follows the
+The criterion (`compress_core.methods.criteria`: `l1` magnitude, `random` the control,
+`wanda`, ...) scores every weight; torch's L1 method with `importance_scores=` removes
+the lowest scores. Scope `global` ranks all prunable weights together; `layer` removes
+the same share from every layer. Gradual pruning follows the
 AGP cubic schedule of Zhu & Gupta (2017). Masks only zero weights: dense kernels run
 exactly as fast as before, which the metrics report honestly.
 """
@@ -16,13 +17,12 @@ from torch import nn
 from torch.nn.utils import prune
 
 from compress_core.errors import CompressError
-from compress_core.methods.registry import Method, SweepParam, register_method
-from compress_core.options import add_common, base_fields, integer, ratio
-from compress_core.specs import PRUNE_METHODS, PruneSpec
 from compress_core.measure.metrics import global_sparsity
+from compress_core.methods.criteria import CalibrationSource, calibration_batch, criteria, get_criterion, scorer
+from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.models.zoo import prunable_layers
-
-_METHODS = {"l1": prune.L1Unstructured, "random": prune.RandomUnstructured}
+from compress_core.options import add_common, base_fields, integer, ratio
+from compress_core.specs import PruneSpec
 
 
 def agp_schedule(initial: float, final: float, steps: int) -> list[float]:
@@ -51,28 +51,27 @@ def _relative(target: float, current: float) -> float:
     return min(1.0, (target - current) / (1 - current))
 
 
-def prune_to(model: nn.Module, method: str, scope: str, target: float) -> None:
+def prune_to(model: nn.Module, method: str, scope: str, target: float, calibration: CalibrationSource = None) -> None:
     """Add (or tighten) masks so that prunable weights reach `target` sparsity.
 
-    Calling it again with a larger target keeps the earlier mask and removes more.
+    `method` names a criterion; `calibration` (inputs, a callable returning inputs, or a
+    `criteria.Calibration`) feeds criteria that need activations and is read at most once
+    per call. Calling it again with a larger target keeps the earlier mask and removes more.
     """
-    if method not in _METHODS:
-        raise CompressError(f"unstructured pruning method must be one of {', '.join(_METHODS)}; got {method!r}")
+    scores = scorer(get_criterion(method), model, calibration)
     layers = prunable_layers(model)
     if scope == "global":
         relative = _relative(target, global_sparsity(model))
         if relative > 0:
-            prune.global_unstructured([(m, "weight") for _, m in layers],
-                                      pruning_method=_METHODS[method], amount=relative)
+            prune.global_unstructured([(m, "weight") for _, m in layers], pruning_method=prune.L1Unstructured,
+                                      importance_scores={(m, "weight"): scores(m) for _, m in layers},
+                                      amount=relative)
     elif scope == "layer":
         for _, module in layers:
             relative = _relative(target, _current_layer_sparsity(module))
             if relative <= 0:
                 continue
-            if method == "l1":
-                prune.l1_unstructured(module, "weight", amount=relative)
-            else:
-                prune.random_unstructured(module, "weight", amount=relative)
+            prune.l1_unstructured(module, "weight", amount=relative, importance_scores=scores(module))
     else:
         raise CompressError(f"scope must be 'global' or 'layer'; got {scope!r}")
     # A layer pruned by nobody still gets an all-ones mask, so every layer has the same form.
@@ -96,8 +95,9 @@ class AGPPruner:
     third trains at the final sparsity so accuracy can recover.
     """
 
-    def __init__(self, model: nn.Module, method: str, scope: str, final: float, steps: int):
-        self.model, self.method, self.scope = model, method, scope
+    def __init__(self, model: nn.Module, method: str, scope: str, final: float, steps: int,
+                 calibration: CalibrationSource = None):
+        self.model, self.method, self.scope, self.calibration = model, method, scope, calibration
         self.targets = agp_schedule(0.0, final, steps)
         self.done = 0
 
@@ -111,13 +111,13 @@ class AGPPruner:
     def __call__(self, step: int, total_steps: int) -> None:
         wanted = self.due(step, total_steps)
         if wanted > self.done:
-            prune_to(self.model, self.method, self.scope, self.targets[wanted - 1])
+            prune_to(self.model, self.method, self.scope, self.targets[wanted - 1], self.calibration)
             self.done = wanted
 
     def finish(self) -> None:
         """Apply any steps not reached (e.g. with zero fine-tuning epochs)."""
         if self.done < len(self.targets):
-            prune_to(self.model, self.method, self.scope, self.targets[-1])
+            prune_to(self.model, self.method, self.scope, self.targets[-1], self.calibration)
             self.done = len(self.targets)
 
 
@@ -126,9 +126,9 @@ def run_prune(spec, ctx):
     import copy
 
     from compress_core.measure.assess import assess_against
-    from compress_core.training.baseline import get_baseline
     from compress_core.progress import emit
     from compress_core.results import RunResult
+    from compress_core.training.baseline import get_baseline
     from compress_core.training.loop import evaluate, fit
 
     if spec.method == "structured":
@@ -145,20 +145,21 @@ def run_prune(spec, ctx):
 
     config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
     extra = {}
+    calibration = lambda: calibration_batch(data.x_train, spec.seed)  # noqa: E731 (read only by criteria that need it)
     what = "per-layer amounts" if spec.layer_amounts else f"{spec.amount:.0%} ({spec.scope}, {spec.schedule})"
     emit(ctx.on_progress, "prune", 0, 1, f"pruning {what} by {spec.method}")
     if spec.schedule == "oneshot":
         if spec.layer_amounts:
             from compress_core.explore.sensitivity import apply_layer_amounts
 
-            apply_layer_amounts(model, spec.layer_amounts, spec.method)
+            apply_layer_amounts(model, spec.layer_amounts, spec.method, calibration)
         else:
-            prune_to(model, spec.method, spec.scope, spec.amount)
+            prune_to(model, spec.method, spec.scope, spec.amount, calibration)
         extra["accuracy_before_finetune"], _ = evaluate(model, data.x_test, data.y_test, ctx.device)
         history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device) \
             if spec.finetune_epochs else []
     else:
-        pruner = AGPPruner(model, spec.method, spec.scope, spec.amount, spec.steps)
+        pruner = AGPPruner(model, spec.method, spec.scope, spec.amount, spec.steps, calibration)
         history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device,
                       before_step=pruner) if spec.finetune_epochs else []
         pruner.finish()
@@ -186,7 +187,8 @@ def _layer_amounts(text: str) -> dict:
 
 def _prune_args(p) -> None:
     add_common(p)
-    p.add_argument("--method", default="l1", help=f"{', '.join(PRUNE_METHODS)} (default: l1)")
+    p.add_argument("--method", default="l1", help="; ".join(f"{c.name}: {c.description}" for c in criteria())
+                   + "; structured: remove whole neurons/channels (default: l1)")
     p.add_argument("--scope", default="global", help="global or layer (default: global)")
     p.add_argument("--amount", type=ratio, required=True, help="share of weights (or channels) to remove, in [0, 1)")
     p.add_argument("--schedule", default="oneshot", help="oneshot or agp (default: oneshot)")

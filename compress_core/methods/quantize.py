@@ -36,10 +36,10 @@ from typing import ClassVar, Iterator, Optional
 import torch
 from torch import nn
 
-from compress_core.methods.registry import Method, SweepParam, register_method
-from compress_core.options import add_common, base_fields, integer
 from compress_core.errors import CompressError
+from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.models.zoo import build_model, prunable_layers
+from compress_core.options import add_common, base_fields, integer
 from compress_core.specs import BaseSpec, PruneSpec, check_choice, check_range
 
 SCHEMES = ("fake", "int8")

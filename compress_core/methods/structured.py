@@ -160,9 +160,9 @@ def relation_note(amount: float, param_ratio: float) -> str:
 def run_structured(spec, ctx):
     """Remove channels from the cached baseline per `spec` (a PruneSpec), fine-tune, measure, save."""
     from compress_core.measure.assess import assess_against
-    from compress_core.training.baseline import finetune_config, get_baseline
     from compress_core.progress import emit
     from compress_core.results import RunResult
+    from compress_core.training.baseline import finetune_config, get_baseline
     from compress_core.training.loop import evaluate, fit
 
     base = get_baseline(spec.baseline_spec(), ctx)

@@ -1,14 +1,14 @@
 """The `train` run kind: train (or fetch) a baseline and measure it."""
 from __future__ import annotations
 
-from compress_core.measure.assess import assess
-from compress_core.training.baseline import get_baseline
 from compress_core.context import RunContext
+from compress_core.measure.assess import assess
 from compress_core.measure.metrics import layer_rows
-from compress_core.results import RunResult
 from compress_core.methods.registry import Method, register_method
 from compress_core.options import add_common, base_fields, integer
+from compress_core.results import RunResult
 from compress_core.specs import TrainSpec
+from compress_core.training.baseline import get_baseline
 
 
 def run_train(spec: TrainSpec, ctx: RunContext) -> RunResult:

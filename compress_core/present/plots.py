@@ -14,15 +14,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from compress_core import fmt
 from compress_core.explore.pareto import pareto_front
 from compress_core.measure import catalogue
-from compress_core import fmt
+from compress_core.methods.criteria import criteria, get_criterion
 
 # Colours and labels of the things a figure tells apart: training stages, pruning criteria
 # (prune runs are coloured by criterion), and every other run kind from the method registry.
 STAGE_STYLES = {"baseline": ("#6c757d", "baseline (dense)"), "scratch": ("#bcbd22", "student from scratch")}
-PRUNE_STYLES = {"l1": ("#1f77b4", "L1 magnitude pruning"), "random": ("#ff7f0e", "random pruning (control)"),
-                "structured": ("#2ca02c", "structured pruning")}
+STRUCTURED_STYLE = ("#2ca02c", "structured pruning")
 STAGE_METHOD = {"baseline": "baseline", "train": "baseline", "distill": "distill", "scratch": "scratch"}
 
 
@@ -30,7 +30,8 @@ def _styles() -> dict[str, tuple[str, str]]:
     """(colour, label) by colour key, in display order: baseline, criteria, then the other run kinds."""
     from compress_core.methods.registry import all_methods
 
-    styles = {"baseline": STAGE_STYLES["baseline"], **PRUNE_STYLES}
+    styles = {"baseline": STAGE_STYLES["baseline"], **{c.name: (c.colour, c.label) for c in criteria()},
+              "structured": STRUCTURED_STYLE}
     styles.update({m.kind: (m.colour, m.label) for m in all_methods() if m.kind not in ("train", "prune")})
     styles["scratch"] = STAGE_STYLES["scratch"]
     return styles
@@ -149,7 +150,7 @@ def weight_histogram(edges: np.ndarray, series: Mapping[str, tuple[np.ndarray, s
     return fig
 
 
-def layer_sparsity(layers: Sequence[Mapping], color: str = PRUNE_STYLES["l1"][0],
+def layer_sparsity(layers: Sequence[Mapping], color: str = get_criterion("l1").colour,
                    title: str = "Sparsity per layer") -> go.Figure:
     """Share of zero weights in each prunable layer, with its size in the hover text."""
     names = [row["name"] for row in layers]

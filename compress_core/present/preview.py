@@ -13,15 +13,28 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from compress_core.training.baseline import cache_key, resolve
 from compress_core.context import RunContext
 from compress_core.data.datasets import load_dataset
-from compress_core.measure.metrics import clean_state_dict, count_params, flops, layer_rows, serialized_size, sparse_encode
-from compress_core.models.zoo import prunable_layers
+from compress_core.measure.metrics import (
+    clean_state_dict,
+    count_params,
+    flops,
+    layer_rows,
+    serialized_size,
+    sparse_encode,
+)
+from compress_core.methods.criteria import calibration_batch
 from compress_core.methods.prune import prune_to
-from compress_core.methods.quantize import fake_quantize_model, packed_size_bytes, quantization_error, quantize_symmetric
+from compress_core.methods.quantize import (
+    fake_quantize_model,
+    packed_size_bytes,
+    quantization_error,
+    quantize_symmetric,
+)
 from compress_core.methods.structured import prune_channels
+from compress_core.models.zoo import prunable_layers
 from compress_core.specs import TrainSpec
+from compress_core.training.baseline import cache_key, resolve
 from compress_core.training.loop import evaluate, predict_logits
 
 
@@ -76,10 +89,12 @@ def removed_thresholds(model: nn.Module) -> dict[str, float]:
 
 
 def prune_preview(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, method: str, scope: str,
-                  amount: float, seed: int = 0, edges: np.ndarray | None = None) -> dict:
+                  amount: float, seed: int = 0, edges: np.ndarray | None = None,
+                  x_train: torch.Tensor | None = None) -> dict:
     """One-shot pruning of a copy of `model` (no fine-tuning) and what it does.
 
-    Same call and seed as `run_prune`, so `accuracy` equals a run's
+    Same call, seed and calibration batch (drawn from `x_train`, needed by criteria that
+    read activations) as `run_prune`, so `accuracy` equals a run's
     `accuracy_before_finetune`. Returns accuracy, loss, sparsity, params, sizes (dense
     fp32 checkpoint and sparse encoding), L1 thresholds and, with `edges`, the histogram
     of the weights that survive.
@@ -87,7 +102,8 @@ def prune_preview(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, 
     pruned = copy.deepcopy(model)
     torch.manual_seed(seed)  # the random control draws its mask from the run's seed
     if amount > 0:
-        prune_to(pruned, method, scope, amount)
+        prune_to(pruned, method, scope, amount,
+                 None if x_train is None else (lambda: calibration_batch(x_train, seed)))
     accuracy, loss = evaluate(pruned, x_test, y_test)
     total, nonzero = count_params(pruned)
     state = clean_state_dict(pruned)

@@ -19,13 +19,13 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 import plotly.io as pio
 
-from compress_core.measure import catalogue
 from compress_core import fmt
-
-from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.explore.pareto import pareto_front
+from compress_core.measure import catalogue
+from compress_core.methods.criteria import CRITERIA
 from compress_core.methods.registry import get_method, kinds, report_settings, spec_from_dict
+from compress_core.present import plots
 
 NEAR_BASELINE = 0.01  # "within one point of the baseline"
 _SPEED_SAME = 0.05  # measured speed-ups within +-5 % read as "about as fast" (timing noise)
@@ -90,7 +90,7 @@ def _label(run: Mapping) -> str:
     spec = run.get("spec") or {}
     method = plots.method_of(run.get("kind"), spec)
     name = plots.METHOD_LABELS.get(method, method)
-    if method in ("l1", "random"):
+    if method in CRITERIA:
         return f"{name} {fmt.pct(spec.get('amount'), 0)} ({spec.get('scope', 'global')})"
     if method == "structured":
         return f"{name} {fmt.pct(spec.get('amount'), 0)} of channels"

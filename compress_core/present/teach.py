@@ -20,17 +20,22 @@ from plotly.subplots import make_subplots
 from torch import nn
 
 from compress_core import fmt
-
-from compress_core.present import plots
-from compress_core.methods.distill import distillation_loss
 from compress_core.errors import CompressError
 from compress_core.measure.metrics import count_params, flops, latency_ms
-from compress_core.models.zoo import build_model, prunable_layers
-from compress_core.present.preview import histogram, histogram_edges, prunable_weights, removed_thresholds
+from compress_core.methods.distill import distillation_loss
 from compress_core.methods.prune import agp_schedule, make_permanent, prune_to
-from compress_core.methods.quantize import MAX_BITS, MIN_BITS, fake_quantize_model, quantization_error, quantize_symmetric
-from compress_core.specs import TrainSpec, check_range
+from compress_core.methods.quantize import (
+    MAX_BITS,
+    MIN_BITS,
+    fake_quantize_model,
+    quantization_error,
+    quantize_symmetric,
+)
 from compress_core.methods.structured import prune_channels
+from compress_core.models.zoo import build_model, prunable_layers
+from compress_core.present import plots
+from compress_core.present.preview import histogram, histogram_edges, prunable_weights, removed_thresholds
+from compress_core.specs import TrainSpec, check_range
 from compress_core.training.loop import evaluate, seeded
 
 # LeNet-300-100 on the 8x8 digits, the data set's default epochs: the same cached baseline

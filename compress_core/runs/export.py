@@ -27,12 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from compress_core.runs import jobs
-
 from compress_core import paths
 from compress_core.errors import CompressError
-from compress_core.models.zoo import build_model
 from compress_core.methods.registry import spec_from_dict
+from compress_core.models.zoo import build_model
+from compress_core.runs import jobs
 
 if TYPE_CHECKING:
     from compress_core.data.datasets import Dataset

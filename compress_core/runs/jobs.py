@@ -14,6 +14,7 @@ seconds; `stop_workers` ends them at once (tests, shutdown).
 """
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import json
@@ -24,7 +25,6 @@ import sys
 import threading
 import time
 import traceback
-import _thread
 from pathlib import Path
 from typing import Callable, Iterator
 
