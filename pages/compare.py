@@ -180,7 +180,8 @@ st.subheader("Export a model")
 c = st.columns([3, 2, 1])
 export_id = c[0].selectbox("Run", ids, format_func=label, key="compare_export_run")
 int8 = "int8_weights" in (runs[export_id].get("artifacts") or {})
-formats = list(INT8_FORMATS) if int8 else list(FORMATS)
+int8_onnx = "int8_onnx" in (runs[export_id].get("artifacts") or {})  # the run's int8 ONNX Runtime file
+formats = ["onnx"] if int8_onnx else list(INT8_FORMATS) if int8 else list(FORMATS)
 if st.session_state.get("compare_export_format") not in formats:
     st.session_state["compare_export_format"] = formats[0]
 fmt_name = c[1].selectbox("Format", formats, key="compare_export_format",

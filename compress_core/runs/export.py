@@ -6,8 +6,9 @@ is exactly what the run measured. Pruned weights are already folded into plain t
 ONNX and TorchScript files are checked on export: they are run on test inputs and their
 outputs compared with PyTorch's (max absolute difference at most `TOLERANCE`).
 
-Real int8 models (quantize runs and pipelines ending in scheme int8) hold packed int8
-weights that ONNX and safetensors cannot carry: they export as TorchScript or as a state
+Int8 runs made with ONNX Runtime (quantize runs and pipelines ending in scheme int8) export
+their `.onnx` file unchanged, as onnx only. Int8 runs made before with torch.ao hold packed
+int8 weights that ONNX and safetensors cannot carry: they export as TorchScript or as a state
 dict only. Fake-quantized runs export their k-bit values stored as fp32.
 
 Note:
@@ -158,6 +159,30 @@ def _write(model: nn.Module, fmt: str, out: Path, example: torch.Tensor, metadat
         torch.save(model.state_dict(), out)
 
 
+def _export_int8_onnx(run: dict, fmt: str, out_path, home) -> dict:
+    """An int8 run made with ONNX Runtime: its artifact already is the deployable `.onnx`; copy it as is."""
+    import shutil
+
+    if fmt != "onnx":
+        raise CompressError(f"this int8 model is an ONNX Runtime file, so it exports as onnx only; got {fmt!r}")
+    source = Path(run["artifacts"]["int8_onnx"])
+    if not source.exists():
+        raise CompressError(f"the int8 file of run {run['id']} is missing ({source}); it may have been deleted")
+    out = Path(out_path) if out_path is not None else default_path(run["id"], fmt, home)
+    if out.is_dir():
+        raise CompressError(f"--out {str(out)!r} is a folder; give a file name, e.g. model.onnx")
+    if not out.parent.exists():
+        raise CompressError(f"the folder of {str(out)!r} does not exist")
+    shutil.copyfile(source, out)
+    import onnx
+
+    dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim[1:]
+    return {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,
+            "input_shape": [d.dim_value for d in dims], "int8": True,
+            "max_abs_diff": None, "tolerance": TOLERANCE,
+            "note": "the run's int8 .onnx, copied unchanged: its accuracy was measured in ONNX Runtime by the run"}
+
+
 def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=None, data_dir=None) -> dict:
     """Write the model of finished run `run_id` as `fmt` and return what was written.
 
@@ -168,6 +193,8 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
     """
     check_format(fmt)
     run = _finished_run(run_id, home)
+    if "int8_onnx" in (run.get("artifacts") or {}):
+        return _export_int8_onnx(run, fmt, out_path, home)
     model, data, is_int8 = load_run_model(run, home, data_dir)
     check_format(fmt, is_int8)
     out = Path(out_path) if out_path is not None else default_path(run["id"], fmt, home)
