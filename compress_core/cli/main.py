@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_arguments(p)
         p.set_defaults(handler=lambda args, builder=builder: run_command(args, builder))
     cli_store.add_commands(sub)
+    importlib.import_module("compress_core.cli.speed_commands").add_commands(sub)  # deploy latency (issue 13)
     for module_name in EXTRA_COMMAND_MODULES:  # modules with an add_commands(sub) of their own
         importlib.import_module(module_name).add_commands(sub)
     return parser

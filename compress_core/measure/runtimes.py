@@ -111,8 +111,8 @@ def time_forms(forms: Sequence[Form], input_shape: Sequence[int], batch: int, *,
                repeats: int = 30, warmup: int = 5, max_seconds: Optional[float] = None, seed: int = 0) -> dict:
     """{form name: timing} for `forms` timed on the same random batch, calls paired and alternated.
 
-    Every repeat calls each available form once, in the given order; `warmup` untimed
-    rounds come first. `threads` None keeps torch's current setting (and ORT's default);
+    Every repeat calls each available form once, round i starting at form i (mod the
+    number of forms) so no form always goes first; `warmup` untimed rounds come first. `threads` None keeps torch's current setting (and ORT's default);
     `max_seconds` stops early after that much timing (at least 5 rounds). A timing is
     `summarize(...)` plus `batch`, `threads` and `runtime`, or "not available here".
     """
@@ -143,7 +143,9 @@ def time_forms(forms: Sequence[Form], input_shape: Sequence[int], batch: int, *,
         times: list[list[float]] = [[] for _ in calls]
         began = time.perf_counter()
         for i in range(repeats):
-            for k, (_, call, x) in enumerate(calls):
+            # Each round starts one form later, so no form always runs first (cache, frequency effects).
+            for k in [(i + j) % len(calls) for j in range(len(calls))] if calls else []:
+                call, x = calls[k][1], calls[k][2]
                 if cuda:
                     torch.cuda.synchronize()
                 t0 = time.perf_counter()
