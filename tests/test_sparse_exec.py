@@ -1,7 +1,6 @@
 """Sparse execution of pruned models (compress_core.methods.sparse_exec): same outputs, measured choices."""
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 

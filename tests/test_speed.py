@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from torch import nn
 
 from compress_core.cli import main as cli
