@@ -213,5 +213,10 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
             out.unlink()
             raise CompressError(f"the {fmt} export of run {run['id']} disagrees with PyTorch by {diff:.3g} "
                                 f"(> {TOLERANCE:g}) on test inputs, so it was not kept")
-    return {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,
+    info = {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,
             "input_shape": list(data.input_shape), "int8": is_int8, "max_abs_diff": diff, "tolerance": TOLERANCE}
+    if (run.get("metrics") or {}).get("sparse_layers"):  # none of these formats holds CSR weights
+        info["layout"] = ("dense: the file stores dense weights (zeros included); the run's sparse CSR form "
+                          f"({', '.join(run['metrics']['sparse_layers'])}) is a torch runtime form, rebuilt with "
+                          "compress_core.methods.sparse_exec.to_sparse")
+    return info
