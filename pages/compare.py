@@ -186,7 +186,8 @@ if st.session_state.get("compare_export_format") not in formats:
     st.session_state["compare_export_format"] = formats[0]
 fmt_name = c[1].selectbox("Format", formats, key="compare_export_format",
                           format_func=lambda f: f"{f} ({FORMATS[f]})",
-                          help="an int8 model's packed weights export as TorchScript or a state dict only"
+                          help="the int8 run's deployable .onnx file (ONNX Runtime)" if int8_onnx else
+                          "an int8 model's packed weights export as TorchScript or a state dict only"
                           if int8 else "ONNX and TorchScript files are checked against PyTorch on test inputs")
 with c[2]:
     st.write("")  # aligns the button with the select boxes
@@ -209,6 +210,8 @@ if exported and (exported["run"], exported["format"]) == (export_id, fmt_name):
     if info["max_abs_diff"] is not None:
         st.success(f"Checked: max |{fmt_name} output − PyTorch output| = {info['max_abs_diff']:.2g} on the first "
                    f"{CHECK_ROWS} test inputs (tolerance {info['tolerance']:g}).", icon=":material/check_circle:")
+    elif info.get("note"):  # the int8 .onnx of an ONNX Runtime run, copied unchanged
+        st.caption(info["note"])
     else:
         st.caption("A weights file: load it into the model built from the run's spec (pruned weights are plain "
                    "tensors, structured-pruned layers keep their smaller shapes).")
