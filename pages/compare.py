@@ -210,8 +210,8 @@ if exported and (exported["run"], exported["format"]) == (export_id, fmt_name):
     if info["max_abs_diff"] is not None:
         st.success(f"Checked: max |{fmt_name} output − PyTorch output| = {info['max_abs_diff']:.2g} on the first "
                    f"{CHECK_ROWS} test inputs (tolerance {info['tolerance']:g}).", icon=":material/check_circle:")
-    elif info.get("note"):  # the int8 .onnx of an ONNX Runtime run, copied unchanged
-        st.caption(info["note"])
+    elif info.get("note"):  # the int8 .onnx of an ONNX Runtime run, copied unchanged and its accuracy checked
+        st.success(info["note"], icon=":material/check_circle:")
     else:
         st.caption("A weights file: load it into the model built from the run's spec (pruned weights are plain "
                    "tensors, structured-pruned layers keep their smaller shapes).")

@@ -97,6 +97,7 @@ def test_int8_exports_its_onnx_runtime_file_only(runs, home, tmp_path):
     info = export_run(runs["mlp_int8"], "onnx", tmp_path / "q.onnx", home)
     assert info["int8"] and info["bytes"] == run["metrics"]["size_quantized_bytes"] and info["input_shape"] == [1, 8, 8]
     assert open(info["path"], "rb").read() == open(run["artifacts"]["int8_onnx"], "rb").read()
+    assert info["accuracy_onnxruntime"] == run["metrics"]["accuracy"] and "equals the accuracy" in info["note"]
     session = onnxruntime.InferenceSession(info["path"], providers=["CPUExecutionProvider"])
     assert session.run(None, {"input": np.zeros((3, 1, 8, 8), np.float32)})[0].shape == (3, 10)
     for fmt in ("torchscript", "safetensors", "state_dict"):
