@@ -175,12 +175,14 @@ st.subheader("Export a model")
 c = st.columns([3, 2, 1])
 export_id = c[0].selectbox("Run", ids, format_func=label, key="compare_export_run")
 int8 = "int8_weights" in (runs[export_id].get("artifacts") or {})
-formats = list(INT8_FORMATS) if int8 else list(FORMATS)
+int8_onnx = "int8_onnx" in (runs[export_id].get("artifacts") or {})  # the run's int8 ONNX Runtime file
+formats = ["onnx"] if int8_onnx else list(INT8_FORMATS) if int8 else list(FORMATS)
 if st.session_state.get("compare_export_format") not in formats:
     st.session_state["compare_export_format"] = formats[0]
 fmt_name = c[1].selectbox("Format", formats, key="compare_export_format",
                           format_func=lambda f: f"{f} ({FORMATS[f]})",
-                          help="an int8 model's packed weights export as TorchScript or a state dict only"
+                          help="the int8 run's deployable .onnx file (ONNX Runtime)" if int8_onnx else
+                          "an int8 model's packed weights export as TorchScript or a state dict only"
                           if int8 else "ONNX and TorchScript files are checked against PyTorch on test inputs")
 with c[2]:
     st.write("")  # aligns the button with the select boxes
@@ -203,6 +205,8 @@ if exported and (exported["run"], exported["format"]) == (export_id, fmt_name):
     if info["max_abs_diff"] is not None:
         st.success(f"Checked: max |{fmt_name} output − PyTorch output| = {info['max_abs_diff']:.2g} on the first "
                    f"{CHECK_ROWS} test inputs (tolerance {info['tolerance']:g}).", icon=":material/check_circle:")
+    elif info.get("note"):  # the int8 .onnx of an ONNX Runtime run, copied unchanged and its accuracy checked
+        st.success(info["note"], icon=":material/check_circle:")
     else:
         st.caption("A weights file: load it into the model built from the run's spec (pruned weights are plain "
                    "tensors, structured-pruned layers keep their smaller shapes).")

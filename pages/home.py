@@ -24,6 +24,7 @@ LINKS = [("pages/learn.py", "Learn", "How each method works, with figures you ca
          ("pages/sweep.py", "Sweeps", "One method over many levels and seeds: the curve with its spread."),
          ("pages/sensitivity.py", "Sensitivity", "Which layers can take pruning, and per-layer amounts for a target."),
          ("pages/compare.py", "Compare", "Runs side by side, the Pareto front, and the model to download."),
+         ("pages/speed.py", "Speed", "Latency per runtime and batch size, and when sparse kernels pay off."),
          ("pages/report.py", "Report", "One HTML file of chosen runs to share.")]
 for start in range(0, len(LINKS), 3):
     for col, (page, label, blurb) in zip(st.columns(3), LINKS[start:start + 3]):

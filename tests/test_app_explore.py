@@ -21,7 +21,6 @@ from compress_core.runs import jobs
 from compress_core.explore import sweep
 from compress_core.training.baseline import get_baseline
 from compress_core.context import RunContext
-from compress_core.runs.export import FORMATS, INT8_FORMATS
 from compress_core.methods.quantize import QuantizeSpec
 from compress_core.explore.sensitivity import achieved_sparsity, layer_sensitivity, layer_sizes, propose_layer_amounts
 from compress_core.specs import PruneSpec, TrainSpec
@@ -219,7 +218,10 @@ def test_compare_page_shows_the_chosen_runs_and_exports_onnx(home, compared, dow
     assert len(at.get("plotly_chart")) == 3  # curves, per-layer sparsity, Pareto
 
     at.selectbox(key="compare_export_run").set_value(int8["id"]).run()
-    assert at.selectbox(key="compare_export_format").options == [f"{f} ({FORMATS[f]})" for f in INT8_FORMATS]
+    assert at.selectbox(key="compare_export_format").options == ["onnx (.onnx)"]  # the run's int8 ONNX Runtime file
+    at.button(key="compare_export").click().run()
+    no_errors(at)
+    assert downloaded(at, downloads, "compare_export_download") == open(int8["artifacts"]["int8_onnx"], "rb").read()
     at.selectbox(key="compare_export_run").set_value(pruned["id"]).run()
     at.selectbox(key="compare_export_format").set_value("onnx").run()
     at.button(key="compare_export").click().run()

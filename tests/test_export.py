@@ -90,11 +90,18 @@ def test_structured_exports_keep_the_smaller_shapes(runs, home, tmp_path):
     assert tensors["net.1.weight"].shape == (16, 64) and tensors["net.3.weight"].shape == (10, 16)
 
 
-def test_int8_exports_torchscript_only(runs, home, tmp_path):
-    info = export_run(runs["mlp_int8"], "torchscript", tmp_path / "q.pt", home)
-    assert info["int8"] and info["max_abs_diff"] == 0.0
-    for fmt in ("onnx", "safetensors"):
-        with pytest.raises(CompressError, match="int8 model exports as torchscript or state_dict only"):
+def test_int8_exports_its_onnx_runtime_file_only(runs, home, tmp_path):
+    import onnxruntime
+
+    run = jobs.get(runs["mlp_int8"], home)
+    info = export_run(runs["mlp_int8"], "onnx", tmp_path / "q.onnx", home)
+    assert info["int8"] and info["bytes"] == run["metrics"]["size_int8_bytes"] and info["input_shape"] == [1, 8, 8]
+    assert open(info["path"], "rb").read() == open(run["artifacts"]["int8_onnx"], "rb").read()
+    assert info["accuracy_onnxruntime"] == run["metrics"]["accuracy"] and "equals the accuracy" in info["note"]
+    session = onnxruntime.InferenceSession(info["path"], providers=["CPUExecutionProvider"])
+    assert session.run(None, {"input": np.zeros((3, 1, 8, 8), np.float32)})[0].shape == (3, 10)
+    for fmt in ("torchscript", "safetensors", "state_dict"):
+        with pytest.raises(CompressError, match="exports as onnx only"):
             export_run(runs["mlp_int8"], fmt, tmp_path / f"q.{fmt}", home)
 
 

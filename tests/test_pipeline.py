@@ -1,5 +1,6 @@
 """Pipelines: the step list is validated up front, every step is measured, configs load from YAML or JSON."""
 import json
+import os
 import re
 
 import pytest
@@ -73,7 +74,9 @@ def test_structured_distill_int8_acts_on_the_previous_model(lab_home, tmp_path):
     assert 0 < distilled["agreement"] <= 1 and int8["scheme"] == "int8" and int8["accuracy"] > 0.8
     assert int8["size_int8_bytes"] < distilled["size_fp32_bytes"]
     assert result.layers[0]["shape"] == [32, 64] and result.layers[0]["shape_before"] == [64, 64]
-    assert set(result.artifacts) == {"weights", "int8_weights"}
+    assert set(result.artifacts) == {"weights", "int8_onnx", "fp32_onnx"}
+    assert os.path.getsize(result.artifacts["int8_onnx"]) == int8["size_int8_bytes"]
+    assert int8["runtime"] == "onnxruntime" and int8["speedup_b64"] > 0
 
 
 YAML = """

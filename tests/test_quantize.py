@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 
 import pytest
@@ -13,19 +14,16 @@ from compress_core import api
 
 from compress_core.cli import main as cli
 
-from compress_core.methods import quantize
 from compress_core.data.datasets import load_dataset
 from compress_core.errors import CompressError
 from compress_core.methods.quantize import (
     QuantizeSpec,
     fake_quantize,
-    load_int8_model,
     packed_size_bytes,
     quantization_error,
     quantize_symmetric,
 )
 from compress_core.methods.registry import spec_from_dict
-from compress_core.training.loop import predict_logits
 
 # Short baselines keep the file fast; the accuracy checks compare against the same baseline.
 MLP_RUN = {"kind": "quantize", "model": "lenet300", "dataset": "digits", "baseline_epochs": 5}
@@ -158,40 +156,47 @@ def test_fake_run_reports_the_packed_size_and_keeps_accuracy(lab_home, tmp_path)
 
 # --- real int8 ---------------------------------------------------------------------------
 
-# Per-channel weights cost torch 16 bytes per output channel in the checkpoint (float64
-# scale + int64 zero point), which on this tiny 64-input model is about 4% of fp32 size.
-@pytest.mark.parametrize("granularity, max_ratio", [("tensor", 0.30), ("channel", 0.33)])
-def test_int8_lenet300_is_small_and_accurate(lab_home, tmp_path, granularity, max_ratio):
+def _onnx_accuracy(path, data):
+    """Accuracy of an .onnx file in a plain ONNX Runtime session (no lab code in between)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"input": data.x_test.numpy()})[0]
+    return float((logits.argmax(1) == data.y_test.numpy()).mean())
+
+
+@pytest.mark.parametrize("granularity", ["tensor", "channel"])
+def test_int8_lenet300_is_a_small_accurate_onnx_file(lab_home, tmp_path, granularity):
     result = _run(lab_home, tmp_path, scheme="int8", granularity=granularity)
     m = result.metrics
     assert m["int8_method"] == "dynamic" and m["int8_layers"] == 3 and m["fp32_layers"] == 0
-    assert m["size_int8_bytes"] / result.baseline["size_fp32_bytes"] < max_ratio
+    assert m["runtime"] == "onnxruntime" and result.baseline["runtime"] == "onnxruntime"
+    assert m["size_int8_bytes"] <= 0.3 * m["size_fp32_onnx_bytes"]
+    assert m["size_int8_bytes"] <= 0.3 * result.baseline["size_fp32_bytes"]
     assert abs(m["accuracy"] - m["baseline_accuracy"]) <= 0.01
-    for key in ("latency_ms_b1", "latency_ms_b64", "speedup_b1", "speedup_b64"):
+    for key in ("latency_ms_b1", "latency_ms_b64", "speedup_b1", "speedup_b64", "runtime_gain_b1", "runtime_gain_b64"):
         assert m[key] > 0
-    assert m["speedup_b1"] == pytest.approx(result.baseline["latency_ms_b1"] / m["latency_ms_b1"])
+    # Like with like: the int8 file against the fp32 file, both in ONNX Runtime.
+    assert m["speedup_b64"] == pytest.approx(result.baseline["latency_ms_b64"] / m["latency_ms_b64"])
+    assert m["runtime_gain_b64"] == pytest.approx(m["torch_latency_ms_b64"] / result.baseline["latency_ms_b64"])
 
 
-def test_int8_artifact_reloads_to_the_same_model(lab_home, tmp_path):
+def test_int8_artifact_is_the_deployable_onnx_that_was_measured(lab_home, tmp_path):
     result = _run(lab_home, tmp_path, scheme="int8")
-    recipe = json.loads(open(result.artifacts["int8_recipe"]).read())
-    assert recipe["method"] == "dynamic" and recipe["model"] == "lenet300"
-    model = load_int8_model(result.artifacts["int8_weights"])
-    data = load_dataset("digits")
-    accuracy = (predict_logits(model, data.x_test, torch.device("cpu")).argmax(1) == data.y_test).float().mean()
-    assert accuracy.item() == pytest.approx(result.metrics["accuracy"])
+    path = result.artifacts["int8_onnx"]
+    assert path.endswith(".onnx") and "weights" not in result.artifacts
+    assert os.path.getsize(path) == result.metrics["size_int8_bytes"]
+    assert _onnx_accuracy(path, load_dataset("digits")) == pytest.approx(result.metrics["accuracy"])
 
 
-def test_int8_lenet5_is_static_and_fully_int8(lab_home, tmp_path):
+def test_int8_lenet5_is_static_qdq_small_and_accurate(lab_home, tmp_path):
     result = api.run({**CNN_RUN, "scheme": "int8"}, home=lab_home, artifacts_dir=tmp_path / "a")
     m = result.metrics
     assert m["int8_method"] == "static" and m["int8_layers"] == 5 and m["fp32_layers"] == 0
-    assert abs(m["accuracy"] - m["baseline_accuracy"]) <= 0.03
-    assert any("calibrated on 512 training inputs" in n for n in result.notes)
-    model = load_int8_model(result.artifacts["int8_weights"])
-    data = load_dataset("digits")
-    accuracy = (predict_logits(model, data.x_test, torch.device("cpu")).argmax(1) == data.y_test).float().mean()
-    assert accuracy.item() == pytest.approx(m["accuracy"])
+    assert abs(m["accuracy"] - m["baseline_accuracy"]) <= 0.01
+    assert m["size_int8_bytes"] <= 0.3 * m["size_fp32_onnx_bytes"]
+    assert any("calibrated (MinMax) on 512 training inputs" in n for n in result.notes)
+    assert _onnx_accuracy(result.artifacts["int8_onnx"], load_dataset("digits")) == pytest.approx(m["accuracy"])
 
 
 def test_int8_emits_no_deprecation_warning_to_the_caller(lab_home, tmp_path):
@@ -201,20 +206,22 @@ def test_int8_emits_no_deprecation_warning_to_the_caller(lab_home, tmp_path):
         api.run({**CNN_RUN, "scheme": "int8"}, home=lab_home, artifacts_dir=tmp_path / "b")
     leaked = [w for w in caught if issubclass(w.category, DeprecationWarning) or "deprecat" in str(w.message).lower()]
     assert leaked == []
-    # The control: the same torch.ao call outside our filter does warn, so the check can fail.
+    # The control: the same legacy ONNX export outside our filter does warn, so the check can fail.
     with warnings.catch_warnings(record=True) as control:
         warnings.simplefilter("always")
-        torch.ao.quantization.quantize_dynamic(nn.Sequential(nn.Linear(2, 2)), {nn.Linear})
+        torch.onnx.export(nn.Linear(2, 2), (torch.zeros(1, 2),), str(tmp_path / "c.onnx"), dynamo=False)
     assert any(issubclass(w.category, DeprecationWarning) for w in control)
 
 
-def test_an_unsupported_layer_is_a_clear_error(lab_home, tmp_path, monkeypatch):
-    def no_kernel(*args, **kwargs):
-        raise NotImplementedError("Could not run 'quantized::linear_dynamic' with arguments from the 'CPU' backend.\n...")
+def test_an_unsupported_graph_is_a_clear_error(lab_home, tmp_path, monkeypatch):
+    from compress_core.methods import int8_onnx
 
-    monkeypatch.setattr(quantize, "to_int8", no_kernel)
+    def no_kernel(*args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation\n...")
+
+    monkeypatch.setattr(int8_onnx, "quantize_file", no_kernel)
     with pytest.raises(CompressError, match=r"dynamic int8 quantization of model 'lenet300' failed in "
-                                            r"torch.ao.quantization \(Could not run .*\); use scheme 'fake'"):
+                                            r"ONNX Runtime \(\[ONNXRuntimeError\].*\); use scheme 'fake'"):
         _run(lab_home, tmp_path, scheme="int8")
 
 
@@ -224,6 +231,15 @@ def test_cli_rejects_bits_with_int8_in_one_line(capsys):
     code = cli.main(["quantize", "--model", "lenet300", "--scheme", "int8", "--bits", "4"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and "bits must be 8; got 4" in err
+
+
+def test_cli_int8_json_names_the_runtime_of_its_speed_ups(lab_home, capsys):
+    code = cli.main(["quantize", "--model", "lenet300", "--dataset", "digits", "--scheme", "int8",
+                     "--baseline-epochs", "5", "--json", "--home", str(lab_home)])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["metrics"]["runtime"] == "onnxruntime"
+    assert out["metrics"]["speedup_b1"] > 0 and out["metrics"]["speedup_b64"] > 0
+    assert out["artifacts"]["int8_onnx"].endswith("model_int8.onnx")
 
 
 def test_cli_fake_run_prints_json(lab_home, capsys):

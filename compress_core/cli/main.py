@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from compress_core.cli import explore_commands
+from compress_core.cli import explore_commands, speed_commands
 from compress_core.cli import store_commands as cli_store
 from compress_core.cli.output import ThrottledPrinter, print_result
 from compress_core.errors import CompressError
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=lambda args, method=method: run_command(args, method.spec_from_args))
     cli_store.add_commands(sub)
     explore_commands.add_commands(sub)
+    speed_commands.add_commands(sub)
     return parser
 
 

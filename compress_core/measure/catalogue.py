@@ -160,6 +160,25 @@ _add("int8_method", "int8 method", "", None, _text, numeric=False)
 _add("int8_engine", "int8 engine", "", None, _text, numeric=False)
 _add("int8_layers", "layers in int8", "count", None, fmt.count)
 _add("fp32_layers", "layers left in fp32", "count", None, fmt.count)
+_add("runtime", "runtime of the timed form", "", None, _text, numeric=False)
+_add("size_fp32_onnx_bytes", "fp32 .onnx file", "bytes", "lower", fmt.size, "kB", 1e-3, short="fp32 onnx size")
+_add("fp32_onnx_accuracy", "fp32 .onnx test accuracy (ONNX Runtime)", "share", "higher", _pct2, "%", 100.0)
+_add("fp32_onnx_loss", "fp32 .onnx test loss (ONNX Runtime)", "nats", "lower", _number)
+_add("torch_latency_ms_b1", "torch eager fp32 latency at batch 1", "ms", "lower", fmt.ms, "ms")
+_add("torch_latency_ms_b64", "torch eager fp32 latency at batch 64", "ms", "lower", fmt.ms, "ms")
+_add("runtime_gain_b1", "ONNX Runtime fp32 over torch eager at batch 1", "ratio", "higher", fmt.ratio, "×")
+_add("runtime_gain_b64", "ONNX Runtime fp32 over torch eager at batch 64", "ratio", "higher", fmt.ratio, "×")
+_add("sparse_speedup_b1", "sparse form over dense at batch 1 (torch)", "ratio", "higher", fmt.ratio, "×",
+     short="sparse speed-up b1")
+_add("sparse_speedup_b64", "sparse form over dense at batch 64 (torch)", "ratio", "higher", fmt.ratio, "×",
+     short="sparse speed-up b64")
+_add("sparse_latency_ms_b1", "sparse form latency at batch 1", "ms", "lower", fmt.ms, "ms")
+_add("sparse_latency_ms_b64", "sparse form latency at batch 64", "ms", "lower", fmt.ms, "ms")
+_add("sparse_layers", "layers run as CSR at batch 64", "", None, _text, numeric=False)
+_add("sparse_layers_b1", "layers run as CSR at batch 1", "", None, _text, numeric=False)
+_add("sparse_kernel", "sparse kernel", "", None, _text, numeric=False)
+_add("latency_iqr_ms_b1", "latency spread (IQR) at batch 1", "ms", None, fmt.ms, "ms")
+_add("latency_iqr_ms_b64", "latency spread (IQR) at batch 64", "ms", None, fmt.ms, "ms")
 
 # Old key -> new key, for runs stored by older versions (see `upgrade_metrics`, which also maps
 # `size_quantized_bytes` by the run's scheme and the old `compression_ratio`).

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from compress_core.measure.runtimes import device_of, time_forms, torch_form
 from compress_core.models.zoo import prunable_layers
 
 
@@ -68,14 +69,6 @@ def global_sparsity(model: nn.Module) -> float:
     rows = layer_rows(model)
     total = sum(r["params"] for r in rows)
     return 1 - sum(r["nonzero"] for r in rows) / max(total, 1)
-
-
-def device_of(model: nn.Module) -> torch.device:
-    """Where a model's tensors live; CPU for models without parameters (int8 modules keep
-    their weights in packed params, which are neither parameters nor buffers)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def flops(model: nn.Module, input_shape: Sequence[int]) -> dict:
@@ -202,32 +195,18 @@ def paired_latency_ms(model_a: nn.Module, model_b: nn.Module, input_shape: Seque
     """Median latency of two models timed in alternation, in milliseconds.
 
     Alternating calls exposes both models to the same machine load, so their ratio (the
-    measured speed-up) is not skewed by a burst of load that hit only one of them.
+    measured speed-up) is not skewed by a burst of load that hit only one of them. A use of
+    `runtimes.time_forms`, the one timing path of every runtime.
     """
-    def one_call(model, x):
-        if x.device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        model(x)
-        if x.device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - t0
-
-    inputs = [torch.randn(batch, *input_shape, device=device_of(m)) for m in (model_a, model_b)]
     modes = [m.training for m in (model_a, model_b)]
-    model_a.eval()
-    model_b.eval()
-    times_a, times_b = [], []
-    with torch.inference_mode():
-        for _ in range(warmup):
-            model_a(inputs[0])
-            model_b(inputs[1])
-        for _ in range(repeats):
-            times_a.append(one_call(model_a, inputs[0]))
-            times_b.append(one_call(model_b, inputs[1]))
+    timed = time_forms([torch_form("a", model_a), torch_form("b", model_b)], input_shape, batch,
+                       repeats=repeats, warmup=warmup)
     model_a.train(modes[0])
     model_b.train(modes[1])
-    return statistics.median(times_a) * 1000, statistics.median(times_b) * 1000
+    for key in ("a", "b"):
+        if not timed[key]["available"]:
+            raise RuntimeError(f"model {key} could not be timed ({timed[key]['reason']})")
+    return timed["a"]["median_ms"], timed["b"]["median_ms"]
 
 
 def latency_plan(repeats: int) -> tuple[tuple[int, int], ...]:

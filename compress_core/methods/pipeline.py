@@ -15,7 +15,6 @@ results, so what each stage costs and saves can be read off one table.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import time
@@ -263,37 +262,21 @@ def _quantize_fake(model: nn.Module, opts: dict, base, ctx) -> tuple[nn.Module, 
     return quantized, metrics, base_metrics
 
 
-def _quantize_int8(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[nn.Module, dict, dict]:
-    """A real int8 model; shape measures (params, sparsity, FLOPs) are those of the fp32 weights it
-    was converted from (the symmetric int8 grid keeps zeros exact), accuracy, size and latency its own."""
-    from compress_core.measure.assess import assess_against
-    from compress_core.measure.metrics import serialized_size, speedups
-    from compress_core.methods.quantize import (
-        CPU,
-        int8_method,
-        paired_cpu_latency,
-        quantize_int8_checked,
-        quiet_torch_ao,
-    )
+def _quantize_int8(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[dict, dict, dict]:
+    """The deployable int8 `.onnx` of `model` (methods/int8_onnx.py, the quantize run's own path): shape
+    measures (params, sparsity, FLOPs) are those of the fp32 weights it was converted from (the symmetric
+    int8 grid keeps zeros exact); accuracy, size and latency are the file's, measured in ONNX Runtime.
+    Returns (artifacts, metrics against the baseline, baseline metrics)."""
+    from compress_core.methods.int8_onnx import measure_int8, workdir
 
-    data, cpu_ctx = base.data, dataclasses.replace(ctx, device=CPU)
-    fp32, base_fp32 = model.to(CPU).eval(), copy.deepcopy(base.model).to(CPU).eval()
-    method = int8_method(fp32)
-    quantized, accuracy, loss = quantize_int8_checked(fp32, data, method, opts["granularity"], seed)
-    metrics, base_metrics, _ = assess_against(fp32, base_fp32, data, cpu_ctx, latency=False)
-    base_timing, timing = paired_cpu_latency(base_fp32, quantized, data.input_shape, ctx.latency_repeats)
-    base_metrics.update(base_timing)
-    with quiet_torch_ao():
-        size = serialized_size(quantized.state_dict())
-    metrics.update(accuracy=accuracy, loss=loss, accuracy_change=accuracy - base_metrics["accuracy"], **timing,
-                   **speedups(base_metrics, timing),
-                   int8_method=method, size_int8_bytes=size,
-                   size_ratio_quantized=size / max(base_metrics["size_fp32_bytes"], 1))
-    return quantized, metrics, base_metrics
+    with workdir(ctx) as folder:
+        metrics, base_metrics, _, artifacts = measure_int8(model, base.data, ctx, folder, reference=base.model,
+                                                           granularity=opts["granularity"], seed=seed)
+    return (artifacts if ctx.artifacts_dir is not None else {}), metrics, base_metrics
 
 
-def _quantize_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[nn.Module, dict, dict, list]:
-    """(quantized model, its metrics against the baseline, baseline metrics, notes); `model` keeps fp32 weights."""
+def _quantize_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[object, dict, dict, list]:
+    """(quantized model (int8: its artifacts dict), its metrics against the baseline, baseline metrics, notes); `model` keeps fp32 weights."""
     from compress_core.methods.prune import make_permanent
 
     fp32 = make_permanent(copy.deepcopy(model))
@@ -303,8 +286,9 @@ def _quantize_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[
                  "size_packed_bytes is a packed estimate"]
     else:
         quantized, metrics, base_metrics = _quantize_int8(fp32, opts, base, seed, ctx)
-        notes = ["int8: params, sparsity and FLOPs are those of the fp32 weights converted (int8 keeps zeros "
-                 "exact); accuracy, size_int8_bytes (serialized) and latency (CPU) are the int8 model's"]
+        notes = ["int8 (ONNX Runtime): params, sparsity and FLOPs are those of the fp32 weights converted (int8 "
+                 "keeps zeros exact); accuracy, size_int8_bytes (the .onnx file) and latency are the int8 "
+                 "file's in ONNX Runtime, speed-ups against the baseline's fp32 .onnx in the same runtime"]
     bits = opts["bits"] if opts["scheme"] == "fake" else 8
     metrics.update(scheme=opts["scheme"], bits=bits, granularity=opts["granularity"],
                    size_sparse_quantized_bytes=sparse_packed_size_bytes(fp32, bits, opts["granularity"]))
@@ -360,19 +344,14 @@ def run_pipeline(spec: PipelineSpec, ctx):
 
 
 def _save(model: nn.Module, quantized: Optional[nn.Module], spec: PipelineSpec, ctx) -> dict:
-    """The final fp32 weights (fake-quantized values when the last step is fake) and any int8 state dict.
+    """The final fp32 weights (fake-quantized values when the last step is fake) and any int8 `.onnx`.
 
     Load `model.pt` with `structured.load_pruned` (it also fits models whose channels were removed).
     """
     final = quantized if quantized is not None and spec.steps[-1]["scheme"] == "fake" else model
     artifacts = ctx.save_weights(final)
     if quantized is not None and spec.steps[-1]["scheme"] == "int8":
-        from compress_core.methods.quantize import quiet_torch_ao
-
-        int8_path = ctx.artifacts_dir / "model_int8.pt"
-        with quiet_torch_ao():
-            torch.save(quantized.state_dict(), int8_path)
-        artifacts["int8_weights"] = str(int8_path)
+        artifacts.update(quantized)  # the int8 step's files: int8_onnx (the deployable) and fp32_onnx
     return artifacts
 
 

@@ -168,6 +168,11 @@ def run_prune(spec, ctx):
     emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")
     metrics, base_metrics, layers = assess_against(model, base.model, data, ctx)
     metrics.update({k: v for k, v in extra.items() if not isinstance(v, list)})
+    from compress_core.methods.sparse_exec import SPARSE_NOTE, sparse_measures
+
+    emit(ctx.on_progress, "measure", 0, 1, "timing the sparse (CSR) form against the dense model")
+    metrics.update(sparse_measures(model, data.input_shape, ctx.latency_repeats))  # sparse_speedup_b*, sparse_layers
+    notes.append(SPARSE_NOTE)
     artifacts = ctx.save_weights(model)
     return RunResult(id="", kind="prune", status="finished", spec=spec.to_dict(), metrics=metrics,
                      layers=layers, history=base.info["history"] + history, baseline=base_metrics,

@@ -4,8 +4,10 @@ Scheme `fake` rounds every Linear/Conv2d weight to a symmetric k-bit grid (2..8 
 scale per tensor or per output channel) and keeps computing in fp32: it shows what k bits
 cost in accuracy and what packed storage could save, but runs exactly as fast as before.
 
-Scheme `int8` builds a deployable int8 model with `torch.ao.quantization` and measures
-its real serialized size and CPU latency. torch.ao.quantization is deprecated in favour
+Scheme `int8` builds the deployable int8 `.onnx` with ONNX Runtime's quantizer and measures
+it in ONNX Runtime (methods/int8_onnx.py). The torch.ao code below is no longer used by
+runs; it reloads int8 artifacts of runs made before (export) and serves benchmarks.
+Why torch.ao and torchao lost: torch.ao.quantization is deprecated in favour
 of torchao, but torchao 0.18 (tried on torch 2.13 CPU, LeNet-300-100) is no better here:
 its dynamic int8 Linear ran 4-5x slower than torch.ao's, weight-only int8 was as fast at
 batch 1 and 1.8x slower at batch 64, its eager `quantize_` converts Linear layers only,
@@ -24,7 +26,6 @@ Note:
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import warnings
@@ -242,13 +243,6 @@ def paired_cpu_latency(fp32: nn.Module, quantized: nn.Module, input_shape, repea
         return paired_latencies(fp32, quantized, input_shape, repeats)
 
 
-def _recipe(spec: QuantizeSpec, data, method: str, engine: str) -> dict:
-    """What `load_int8_model` needs to rebuild the int8 structure before loading weights."""
-    return {"model": spec.model, "hidden": list(spec.hidden) if spec.hidden else None,
-            "input_shape": list(data.input_shape), "num_classes": data.num_classes, "method": method,
-            "granularity": spec.granularity, "engine": engine, "torch": torch.__version__}
-
-
 def load_int8_model(weights_path: str | Path) -> nn.Module:
     """Reload a saved int8 model (`model_int8.pt` beside its `model_int8.json` recipe)."""
     weights_path = Path(weights_path)
@@ -268,7 +262,11 @@ def run_quantize(spec: QuantizeSpec, ctx):
     from compress_core.training.baseline import get_baseline
 
     base = get_baseline(spec.baseline_spec(), ctx)
-    return _run_fake(spec, base, ctx) if spec.scheme == "fake" else _run_int8(spec, base, ctx)
+    if spec.scheme == "int8":  # the deployable int8 is an ONNX Runtime file (methods/int8_onnx.py)
+        from compress_core.methods.int8_onnx import run_int8
+
+        return run_int8(spec, base, ctx)
+    return _run_fake(spec, base, ctx)
 
 
 def _run_fake(spec: QuantizeSpec, base, ctx):
@@ -321,71 +319,6 @@ def quantize_int8_checked(fp32: nn.Module, data, method: str, granularity: str, 
         raise CompressError(f"{method} int8 quantization{of_model} failed in torch.ao.quantization "
                             f"({first_line}); use scheme 'fake' to simulate 8-bit weights instead") from exc
     return quantized, accuracy, loss
-
-
-def _run_int8(spec: QuantizeSpec, base, ctx):
-    from compress_core.measure.assess import assess
-    from compress_core.measure.core import fp32_shape
-    from compress_core.measure.metrics import serialized_size, speedups
-    from compress_core.progress import emit
-    from compress_core.results import RunResult
-
-    data = base.data
-    engine = _engine()
-    fp32 = copy.deepcopy(base.model).to(CPU).eval()
-    method = int8_method(fp32)
-    emit(ctx.on_progress, "quantize", 0, 1,
-         f"int8 {method} quantization ({engine}, per-{spec.granularity} weights)"
-         + (f", calibrating on {min(CALIBRATION_SAMPLES, len(data.x_train))} training inputs" if method == "static" else ""))
-    quantized, accuracy, loss = quantize_int8_checked(fp32, data, method, spec.granularity, spec.seed, spec.model)
-    emit(ctx.on_progress, "measure", 0, 1, "measuring the fp32 baseline and the int8 model on CPU")
-    base_metrics = assess(fp32, data, dataclasses.replace(ctx, device=CPU), latency=False)
-    base_timing, timing = paired_cpu_latency(fp32, quantized, data.input_shape, ctx.latency_repeats)
-    base_metrics.update(base_timing)
-    base_metrics.update(theoretical_speedup=1.0, speedup_b1=1.0, speedup_b64=1.0, size_ratio_fp32=1.0)
-    with quiet_torch_ao():
-        size = serialized_size(quantized.state_dict())
-    layers = int8_layer_rows(fp32, quantized)
-    metrics = {"accuracy": accuracy, "loss": loss, "baseline_accuracy": base_metrics["accuracy"],
-               "baseline_loss": base_metrics["loss"], "accuracy_change": accuracy - base_metrics["accuracy"],
-               "scheme": "int8", "bits": 8, "granularity": spec.granularity, "int8_method": method,
-               "int8_engine": engine, **fp32_shape(base_metrics),
-               "int8_layers": sum(r["int8"] for r in layers), "fp32_layers": sum(not r["int8"] for r in layers),
-               "size_int8_bytes": size, "size_ratio_quantized": size / max(base_metrics["size_fp32_bytes"], 1),
-               **timing, **speedups(base_metrics, timing),
-               "threads": torch.get_num_threads()}
-    notes = [_method_note(method, engine, len(data.x_train)),
-             "size_int8_bytes is the real size of torch.save(int8 state_dict); size_ratio_quantized divides it "
-             "by the fp32 baseline's size_fp32_bytes; params, sparsity, FLOPs and size_fp32_bytes are those of the "
-             "fp32 model it was converted from (the baseline)",
-             "int8 kernels run on CPU only: the int8 model and the fp32 baseline were evaluated and timed on CPU "
-             f"({torch.get_num_threads()} threads) in this run"]
-    left = [r["name"] for r in layers if not r["int8"]]
-    if left:
-        notes.append(f"layers left in fp32 (no int8 kernel for them): {', '.join(left)}")
-    artifacts = _save_int8(spec, data, quantized, method, engine, ctx) if ctx.artifacts_dir is not None else {}
-    return RunResult(id="", kind="quantize", status="finished", spec=spec.to_dict(), metrics=metrics,
-                     layers=layers, history=base.info["history"], baseline=base_metrics, artifacts=artifacts,
-                     notes=notes)
-
-
-def _method_note(method: str, engine: str, n_train: int) -> str:
-    if method == "dynamic":
-        return (f"dynamic int8 (torch.ao, {engine} engine): Linear weights stored int8, activations quantized "
-                "on the fly per batch; no calibration data needed")
-    return (f"static int8 (torch.ao FX graph mode, {engine} engine): conv/linear weights and activations int8, "
-            f"conv+bn+relu fused, activation ranges calibrated on {min(CALIBRATION_SAMPLES, n_train)} training inputs")
-
-
-def _save_int8(spec: QuantizeSpec, data, quantized: nn.Module, method: str, engine: str, ctx) -> dict:
-    """int8 state dict plus the recipe that `load_int8_model` rebuilds the structure from."""
-    ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    path = ctx.artifacts_dir / "model_int8.pt"
-    with quiet_torch_ao():
-        torch.save(quantized.state_dict(), path)
-    recipe = path.with_suffix(".json")
-    recipe.write_text(json.dumps(_recipe(spec, data, method, engine), indent=1))
-    return {"int8_weights": str(path), "int8_recipe": str(recipe)}
 
 
 # --- command line -------------------------------------------------------------------------

@@ -6,8 +6,9 @@ is exactly what the run measured. Pruned weights are already folded into plain t
 ONNX and TorchScript files are checked on export: they are run on test inputs and their
 outputs compared with PyTorch's (max absolute difference at most `TOLERANCE`).
 
-Real int8 models (quantize runs and pipelines ending in scheme int8) hold packed int8
-weights that ONNX and safetensors cannot carry: they export as TorchScript or as a state
+Int8 runs made with ONNX Runtime (quantize runs and pipelines ending in scheme int8) export
+their `.onnx` file unchanged, as onnx only. Int8 runs made before with torch.ao hold packed
+int8 weights that ONNX and safetensors cannot carry: they export as TorchScript or as a state
 dict only. Fake-quantized runs export their k-bit values stored as fp32.
 
 Note:
@@ -157,6 +158,40 @@ def _write(model: nn.Module, fmt: str, out: Path, example: torch.Tensor, metadat
         torch.save(model.state_dict(), out)
 
 
+def _export_int8_onnx(run: dict, fmt: str, out_path, home, data_dir=None) -> dict:
+    """An int8 run made with ONNX Runtime: its artifact already is the deployable `.onnx`; copy it as is,
+    and check that the copy scores, in ONNX Runtime on the test split, the accuracy the run reported."""
+    import shutil
+
+    if fmt != "onnx":
+        raise CompressError(f"this int8 model is an ONNX Runtime file, so it exports as onnx only; got {fmt!r}")
+    source = Path(run["artifacts"]["int8_onnx"])
+    if not source.exists():
+        raise CompressError(f"the int8 file of run {run['id']} is missing ({source}); it may have been deleted")
+    out = Path(out_path) if out_path is not None else default_path(run["id"], fmt, home)
+    if out.is_dir():
+        raise CompressError(f"--out {str(out)!r} is a folder; give a file name, e.g. model.onnx")
+    if not out.parent.exists():
+        raise CompressError(f"the folder of {str(out)!r} does not exist")
+    shutil.copyfile(source, out)
+    from compress_core.data.datasets import load_dataset
+    from compress_core.methods.int8_onnx import evaluate_onnx
+
+    spec = spec_from_dict(run["spec"])
+    data = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column)
+    accuracy, _ = evaluate_onnx(out, data.x_test, data.y_test)
+    reported = (run.get("metrics") or {}).get("accuracy")
+    if reported is None or abs(accuracy - reported) > 1e-9:
+        out.unlink()
+        raise CompressError(f"the int8 file of run {run['id']} scores {accuracy:.4f} in ONNX Runtime, not the "
+                            f"{reported} the run reported, so it was not kept")
+    return {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,
+            "input_shape": list(data.input_shape), "int8": True, "max_abs_diff": None, "tolerance": TOLERANCE,
+            "accuracy_onnxruntime": accuracy,
+            "note": f"the run's int8 .onnx, copied unchanged. Checked: its accuracy in ONNX Runtime on the "
+                    f"{len(data.x_test)} test inputs, {accuracy:.2%}, equals the accuracy the run reported"}
+
+
 def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=None, data_dir=None) -> dict:
     """Write the model of finished run `run_id` as `fmt` and return what was written.
 
@@ -167,6 +202,8 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
     """
     check_format(fmt)
     run = _finished_run(run_id, home)
+    if "int8_onnx" in (run.get("artifacts") or {}):
+        return _export_int8_onnx(run, fmt, out_path, home, data_dir)
     model, data, is_int8 = load_run_model(run, home, data_dir)
     check_format(fmt, is_int8)
     out = Path(out_path) if out_path is not None else default_path(run["id"], fmt, home)
@@ -185,5 +222,10 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
             out.unlink()
             raise CompressError(f"the {fmt} export of run {run['id']} disagrees with PyTorch by {diff:.3g} "
                                 f"(> {TOLERANCE:g}) on test inputs, so it was not kept")
-    return {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,
+    info = {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,
             "input_shape": list(data.input_shape), "int8": is_int8, "max_abs_diff": diff, "tolerance": TOLERANCE}
+    if (run.get("metrics") or {}).get("sparse_layers"):  # none of these formats holds CSR weights
+        info["layout"] = ("dense: the file stores dense weights (zeros included); the run's sparse CSR form "
+                          f"({', '.join(run['metrics']['sparse_layers'])}) is a torch runtime form, rebuilt with "
+                          "compress_core.methods.sparse_exec.to_sparse")
+    return info
