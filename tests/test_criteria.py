@@ -14,7 +14,8 @@ from torch.nn.utils import prune as torch_prune
 
 import compress_core.methods.criteria as criteria_pkg
 from compress_core.errors import CompressError
-from compress_core.explore.sensitivity import apply_layer_amounts, layer_sensitivity
+from compress_core.explore.sensitivity import layer_sensitivity
+from compress_core.methods.prune import apply_layer_amounts
 from compress_core.measure.metrics import global_sparsity, layer_rows
 from compress_core.methods.criteria import CRITERIA, Calibration, calibration_batch, collect_input_norms, criteria, scorer
 from compress_core.methods.prune import AGPPruner, prune_to

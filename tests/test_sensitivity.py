@@ -13,7 +13,8 @@ from compress_core.training.baseline import get_baseline
 from compress_core.context import RunContext
 from compress_core.errors import CompressError
 from compress_core.measure.metrics import global_sparsity
-from compress_core.explore.sensitivity import (achieved_sparsity, apply_layer_amounts, layer_sensitivity, layer_sizes,
+from compress_core.methods.prune import apply_layer_amounts
+from compress_core.explore.sensitivity import (achieved_sparsity, layer_sensitivity, layer_sizes,
                                        predicted_drop, propose_layer_amounts)
 from compress_core.specs import TrainSpec
 

@@ -25,7 +25,7 @@ from torch.nn.utils import prune
 from compress_core.context import RunContext
 from compress_core.data.datasets import Dataset
 from compress_core.errors import CompressError
-from compress_core.methods.criteria import CalibrationSource, calibration_batch, get_criterion, scorer
+from compress_core.methods.criteria import calibration_batch, get_criterion, scorer
 from compress_core.models.zoo import prunable_layers
 from compress_core.progress import ProgressCallback, emit
 from compress_core.specs import TrainSpec, check_range
@@ -164,26 +164,3 @@ def propose_layer_amounts(sensitivity: pd.DataFrame, sizes: Mapping[str, int] | 
     if last is not None:  # give back the overshoot of the last step
         amounts[last] -= (removed - needed) / sizes[last]
     return {name: round(a, 6) for name, a in amounts.items()}
-
-
-def apply_layer_amounts(model: nn.Module, layer_amounts: Mapping[str, float], method: str = "l1",
-                        calibration: CalibrationSource = None) -> nn.Module:
-    """Mask each named layer at its own amount by criterion `method`, in place; unnamed layers stay dense.
-
-    The non-uniform counterpart of `prune.prune_to` (same criteria, same `calibration`):
-    every prunable layer ends up with a mask (all ones where the amount is 0), so
-    `prune.make_permanent` folds them all.
-    """
-    layers = dict(prunable_layers(model))
-    unknown = sorted(set(layer_amounts) - set(layers))
-    if unknown:
-        raise CompressError(f"unknown layer(s) {', '.join(unknown)}; prunable layers: {', '.join(layers)}")
-    scores = scorer(get_criterion(method), model, calibration)
-    for name, module in layers.items():
-        amount = float(layer_amounts.get(name, 0.0))
-        check_range(f"amount of layer {name}", amount, 0, 1, high_open=True)
-        if amount > 0:
-            prune.l1_unstructured(module, "weight", amount=amount, importance_scores=scores(module))
-        elif not prune.is_pruned(module):
-            prune.identity(module, "weight")
-    return model

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from compress_core.errors import CompressError
+from compress_core.methods.prune import prune_and_finetune
 from compress_core.methods.registry import Method, register_method, spec_from_dict
 from compress_core.models.zoo import prunable_layers
 from compress_core.options import add_home
@@ -180,35 +181,11 @@ def _finetune_config(lr: Optional[float], epochs: int, base, seed: int):
 
 
 def _prune_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[list, dict, list]:
-    """Prune `model` in place and fine-tune it; masks stay on for later steps."""
-    from compress_core.methods.criteria import calibration_batch
-    from compress_core.methods.prune import AGPPruner, prune_to
-    from compress_core.methods.structured import NOTE, prune_channels
-    from compress_core.training.loop import evaluate, fit
-
-    data = base.data
+    """Prune `model` in place and fine-tune it, exactly as a prune run does; masks stay on for later steps."""
+    step = PruneSpec(model=base.spec.model, dataset=base.spec.dataset, hidden=base.spec.hidden, seed=seed,
+                     **{k: v for k, v in opts.items() if k != "kind"})
     config = _finetune_config(opts["finetune_lr"], opts["finetune_epochs"], base, seed)
-    torch.manual_seed(seed)  # the random control draws its mask from this seed
-    before_step, pruner = None, None
-    calibration = lambda: calibration_batch(data.x_train, seed)  # noqa: E731 (read only by criteria that need it)
-    if opts["method"] == "structured":
-        prune_channels(model, data.input_shape, opts["amount"], opts["importance"])
-        notes = [NOTE]
-    elif opts["schedule"] == "oneshot":
-        prune_to(model, opts["method"], opts["scope"], opts["amount"], calibration)
-        notes = ["masked (unstructured) pruning: no dense speed-up; see flops_effective and size_sparse_bytes"]
-    else:
-        before_step = pruner = AGPPruner(model, opts["method"], opts["scope"], opts["amount"], opts["steps"],
-                                           calibration)
-        notes = ["masked (unstructured) pruning on the AGP schedule: no dense speed-up"]
-    extra = {}
-    if pruner is None:
-        extra["accuracy_before_finetune"], _ = evaluate(model, data.x_test, data.y_test, ctx.device)
-    history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device,
-                  before_step=before_step) if opts["finetune_epochs"] else []
-    if pruner is not None:
-        pruner.finish()
-    return history, extra, notes
+    return prune_and_finetune(model, step, base.data, config, ctx)
 
 
 def _distill_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[list, dict, list]:

@@ -10,19 +10,29 @@ exactly as fast as before, which the metrics report honestly.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
+from typing import Mapping
 
 import torch
 from torch import nn
 from torch.nn.utils import prune
 
 from compress_core.errors import CompressError
-from compress_core.measure.metrics import global_sparsity
+from compress_core.measure.assess import assess_against
+from compress_core.measure.metrics import count_params, global_sparsity
 from compress_core.methods.criteria import CalibrationSource, calibration_batch, criteria, get_criterion, scorer
 from compress_core.methods.registry import Method, SweepParam, register_method
+from compress_core.methods.sparse_exec import SPARSE_NOTE, sparse_measures
+from compress_core.methods.structured import NOTE as STRUCTURED_NOTE
+from compress_core.methods.structured import layer_shapes, prune_channels, relation_note, structured_rows
 from compress_core.models.zoo import prunable_layers
 from compress_core.options import add_common, base_fields, integer, ratio
-from compress_core.specs import PruneSpec
+from compress_core.progress import emit
+from compress_core.results import RunResult
+from compress_core.specs import PruneSpec, check_range
+from compress_core.training.baseline import finetune_config, get_baseline
+from compress_core.training.loop import evaluate, fit
 
 
 def agp_schedule(initial: float, final: float, steps: int) -> list[float]:
@@ -121,63 +131,105 @@ class AGPPruner:
             self.done = len(self.targets)
 
 
-def run_prune(spec, ctx):
-    """Prune the cached baseline per `spec` (a PruneSpec), fine-tune, measure, save."""
-    import copy
+MASK_NOTE = ("masked (unstructured) pruning: dense kernels still do every multiply, so no speed-up is expected; "
+             "see flops_effective and size_sparse_bytes for what a sparse kernel/format could gain")
 
-    from compress_core.measure.assess import assess_against
-    from compress_core.progress import emit
-    from compress_core.results import RunResult
-    from compress_core.training.baseline import get_baseline
-    from compress_core.training.loop import evaluate, fit
 
-    if spec.method == "structured":
-        from compress_core.methods.structured import run_structured
+def apply_layer_amounts(model: nn.Module, layer_amounts: Mapping[str, float], method: str = "l1",
+                        calibration: CalibrationSource = None) -> nn.Module:
+    """Mask each named layer at its own amount by criterion `method`, in place; unnamed layers stay dense.
 
-        return run_structured(spec, ctx)
-    base = get_baseline(spec.baseline_spec(), ctx)
-    data = base.data
-    model = copy.deepcopy(base.model)
+    The non-uniform counterpart of `prune_to` (same criteria, same `calibration`), e.g. for a plan
+    proposed by a sensitivity scan: every prunable layer ends up with a mask (all ones where the
+    amount is 0), so `make_permanent` folds them all.
+    """
+    layers = dict(prunable_layers(model))
+    unknown = sorted(set(layer_amounts) - set(layers))
+    if unknown:
+        raise CompressError(f"unknown layer(s) {', '.join(unknown)}; prunable layers: {', '.join(layers)}")
+    scores = scorer(get_criterion(method), model, calibration)
+    for name, module in layers.items():
+        amount = float(layer_amounts.get(name, 0.0))
+        check_range(f"amount of layer {name}", amount, 0, 1, high_open=True)
+        if amount > 0:
+            prune.l1_unstructured(module, "weight", amount=amount, importance_scores=scores(module))
+        elif not prune.is_pruned(module):
+            prune.identity(module, "weight")
+    return model
+
+
+def prune_and_finetune(model: nn.Module, spec: PruneSpec, data, config, ctx) -> tuple[list, dict, list]:
+    """Prune `model` in place per `spec`, then fine-tune it with the masks (or smaller shapes) fixed.
+
+    The one pruning procedure of the lab: the prune run, the structured run and a pipeline's prune
+    step all call it. Returns (fine-tuning history, extra metrics, notes). Masks stay on (callers
+    fold them with `make_permanent` when they measure or save).
+    """
     torch.manual_seed(spec.seed)  # the random control draws its mask from this seed
-    notes = ["masked (unstructured) pruning: dense kernels still do every multiply, "
-             "so no speed-up is expected; see flops_effective and size_sparse_bytes for what a sparse kernel/format could gain"]
-    from compress_core.training.baseline import finetune_config
-
-    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
-    extra = {}
     calibration = lambda: calibration_batch(data.x_train, spec.seed)  # noqa: E731 (read only by criteria that need it)
-    what = "per-layer amounts" if spec.layer_amounts else f"{spec.amount:.0%} ({spec.scope}, {spec.schedule})"
-    emit(ctx.on_progress, "prune", 0, 1, f"pruning {what} by {spec.method}")
-    if spec.schedule == "oneshot":
-        if spec.layer_amounts:
-            from compress_core.explore.sensitivity import apply_layer_amounts
-
+    extra, pruner = {}, None
+    if spec.method == "structured":
+        emit(ctx.on_progress, "prune", 0, 1, f"removing {spec.amount:.0%} of the channels ({spec.importance} importance)")
+        prune_channels(model, data.input_shape, spec.amount, spec.importance)
+        notes = [STRUCTURED_NOTE]
+    else:
+        what = "per-layer amounts" if spec.layer_amounts else f"{spec.amount:.0%} ({spec.scope}, {spec.schedule})"
+        emit(ctx.on_progress, "prune", 0, 1, f"pruning {what} by {spec.method}")
+        notes = [MASK_NOTE]
+        if spec.schedule == "agp":
+            pruner = AGPPruner(model, spec.method, spec.scope, spec.amount, spec.steps, calibration)
+        elif spec.layer_amounts:
             apply_layer_amounts(model, spec.layer_amounts, spec.method, calibration)
         else:
             prune_to(model, spec.method, spec.scope, spec.amount, calibration)
+    if pruner is None:
         extra["accuracy_before_finetune"], _ = evaluate(model, data.x_test, data.y_test, ctx.device)
-        history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device) \
-            if spec.finetune_epochs else []
-    else:
-        pruner = AGPPruner(model, spec.method, spec.scope, spec.amount, spec.steps, calibration)
-        history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device,
-                      before_step=pruner) if spec.finetune_epochs else []
+    history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device,
+                  before_step=pruner) if spec.finetune_epochs else []
+    if pruner is not None:
         pruner.finish()
-        extra["agp_targets"] = pruner.targets
+        notes.append(f"AGP targets: {[round(t, 4) for t in pruner.targets]}")
+    return history, extra, notes
+
+
+def _run_structured(spec: PruneSpec, ctx) -> RunResult:
+    """Remove channels from the cached baseline, fine-tune, measure, save: the model really shrinks."""
+    base = get_baseline(spec.baseline_spec(), ctx)
+    data = base.data
+    model = copy.deepcopy(base.model)
+    shapes_before = layer_shapes(model)
+    params_before, _ = count_params(model)
+    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
+    history, extra, notes = prune_and_finetune(model, spec, data, config, ctx)
+    emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")
+    metrics, base_metrics, _ = assess_against(model, base.model, data, ctx)
+    param_ratio = metrics["params_total"] / params_before
+    metrics.update(channel_ratio=spec.amount, param_ratio=param_ratio, **extra)
+    return RunResult(id="", kind="prune", status="finished", spec=spec.to_dict(), metrics=metrics,
+                     layers=structured_rows(model, shapes_before), history=base.info["history"] + history,
+                     baseline=base_metrics, artifacts=ctx.save_weights(model),
+                     notes=notes + [relation_note(spec.amount, param_ratio)])
+
+
+def run_prune(spec: PruneSpec, ctx) -> RunResult:
+    """Prune the cached baseline per `spec`, fine-tune, measure, save."""
+    if spec.method == "structured":
+        return _run_structured(spec, ctx)
+    base = get_baseline(spec.baseline_spec(), ctx)
+    data = base.data
+    model = copy.deepcopy(base.model)
+    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
+    history, extra, notes = prune_and_finetune(model, spec, data, config, ctx)
     make_permanent(model)
     emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")
     metrics, base_metrics, layers = assess_against(model, base.model, data, ctx)
-    metrics.update({k: v for k, v in extra.items() if not isinstance(v, list)})
-    from compress_core.methods.sparse_exec import SPARSE_NOTE, sparse_measures
-
+    metrics.update(extra)
     emit(ctx.on_progress, "measure", 0, 1, "timing the sparse (CSR) form against the dense model")
     metrics.update(sparse_measures(model, data.input_shape, ctx.latency_repeats))  # sparse_speedup_b*, sparse_layers
     notes.append(SPARSE_NOTE)
-    artifacts = ctx.save_weights(model)
     return RunResult(id="", kind="prune", status="finished", spec=spec.to_dict(), metrics=metrics,
                      layers=layers, history=base.info["history"] + history, baseline=base_metrics,
-                     artifacts=artifacts, notes=notes + ([f"AGP targets: {[round(t, 4) for t in extra['agp_targets']]}"]
-                                                          if "agp_targets" in extra else []))
+                     artifacts=ctx.save_weights(model), notes=notes)
 
 
 # --- registration -------------------------------------------------------------------------

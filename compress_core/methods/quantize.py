@@ -219,30 +219,6 @@ def to_int8(model: nn.Module, method: str, granularity: str, calibration: Option
         return convert_fx(prepared)
 
 
-def _is_int8(module: nn.Module) -> bool:
-    return type(module).__module__.startswith(("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized"))
-
-
-def int8_layer_rows(fp32: nn.Module, quantized: nn.Module) -> list[dict]:
-    """One row per Linear/Conv2d of the fp32 model: what it became and whether it is int8."""
-    converted = dict(quantized.named_modules())
-    rows = []
-    for name, module in prunable_layers(fp32):
-        new = converted.get(name)
-        rows.append({"name": name, "type": type(module).__name__, "shape": list(module.weight.shape),
-                     "params": module.weight.numel(), "int8_type": type(new).__name__ if new is not None else "",
-                     "int8": new is not None and _is_int8(new)})
-    return rows
-
-
-def paired_cpu_latency(fp32: nn.Module, quantized: nn.Module, input_shape, repeats: int) -> tuple[dict, dict]:
-    """Latency of an fp32 model and its int8 version on CPU, timed in alternation like every comparison."""
-    from compress_core.measure.metrics import paired_latencies
-
-    with quiet_torch_ao():
-        return paired_latencies(fp32, quantized, input_shape, repeats)
-
-
 def load_int8_model(weights_path: str | Path) -> nn.Module:
     """Reload a saved int8 model (`model_int8.pt` beside its `model_int8.json` recipe)."""
     weights_path = Path(weights_path)
@@ -300,25 +276,6 @@ def calibration_inputs(x_train: torch.Tensor, seed: int) -> torch.Tensor:
     """A seeded random subset of `CALIBRATION_SAMPLES` training inputs for static int8's observers."""
     index = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:CALIBRATION_SAMPLES]
     return x_train[index]
-
-
-def quantize_int8_checked(fp32: nn.Module, data, method: str, granularity: str, seed: int,
-                          model_name: Optional[str] = None) -> tuple[nn.Module, float, float]:
-    """(int8 model, test accuracy, test loss); unsupported layers become a CompressError (naming
-    `model_name` when given) that points to fake quantization instead."""
-    from compress_core.training.loop import evaluate
-
-    calibration = calibration_inputs(data.x_train, seed) if method == "static" else None
-    try:
-        quantized = to_int8(fp32, method, granularity, calibration, data.x_train[:1])
-        with quiet_torch_ao():
-            accuracy, loss = evaluate(quantized, data.x_test, data.y_test, CPU)
-    except (RuntimeError, NotImplementedError, AssertionError, TypeError) as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        of_model = f" of model {model_name!r}" if model_name else ""
-        raise CompressError(f"{method} int8 quantization{of_model} failed in torch.ao.quantization "
-                            f"({first_line}); use scheme 'fake' to simulate 8-bit weights instead") from exc
-    return quantized, accuracy, loss
 
 
 # --- command line -------------------------------------------------------------------------

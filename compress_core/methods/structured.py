@@ -15,7 +15,6 @@ Note:
 """
 from __future__ import annotations
 
-import copy
 import math
 from typing import Sequence
 
@@ -24,7 +23,7 @@ import torch_pruning as tp
 from torch import nn
 
 from compress_core.errors import CompressError
-from compress_core.measure.metrics import count_params, device_of, layer_rows
+from compress_core.measure.metrics import device_of, layer_rows
 from compress_core.models.zoo import prunable_layers
 
 _NORMS = {"l1": 1, "l2": 2}
@@ -155,33 +154,3 @@ def relation_note(amount: float, param_ratio: float) -> str:
     return (f"channel ratio {amount:g} -> parameter ratio {param_ratio:.3f}: inner layers lose channels on both sides "
             f"and keep about (1 - {amount:g})^2 = {(1 - amount) ** 2:.3f} of their weights, the first layer and the "
             f"classifier about 1 - {amount:g} = {1 - amount:.3f}")
-
-
-def run_structured(spec, ctx):
-    """Remove channels from the cached baseline per `spec` (a PruneSpec), fine-tune, measure, save."""
-    from compress_core.measure.assess import assess_against
-    from compress_core.progress import emit
-    from compress_core.results import RunResult
-    from compress_core.training.baseline import finetune_config, get_baseline
-    from compress_core.training.loop import evaluate, fit
-
-    base = get_baseline(spec.baseline_spec(), ctx)
-    data = base.data
-    model = copy.deepcopy(base.model)
-    shapes_before = layer_shapes(model)
-    params_before, _ = count_params(model)
-    emit(ctx.on_progress, "prune", 0, 1, f"removing {spec.amount:.0%} of the channels ({spec.importance} importance)")
-    prune_channels(model, data.input_shape, spec.amount, spec.importance)
-    accuracy_before_finetune, _ = evaluate(model, data.x_test, data.y_test, ctx.device)
-    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
-    history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device) \
-        if spec.finetune_epochs else []
-    emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")
-    metrics, base_metrics, _ = assess_against(model, base.model, data, ctx)
-    param_ratio = metrics["params_total"] / params_before
-    metrics.update(channel_ratio=spec.amount, param_ratio=param_ratio,
-                   accuracy_before_finetune=accuracy_before_finetune)
-    artifacts = ctx.save_weights(model)
-    return RunResult(id="", kind="prune", status="finished", spec=spec.to_dict(), metrics=metrics,
-                     layers=structured_rows(model, shapes_before), history=base.info["history"] + history,
-                     baseline=base_metrics, artifacts=artifacts, notes=[NOTE, relation_note(spec.amount, param_ratio)])
