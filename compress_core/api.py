@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from compress_core.context import RunContext, environment
+from compress_core.data.limits import memory_errors_as_compress_errors
 from compress_core.errors import CompressError
 from compress_core.methods.registry import METHODS
 from compress_core.results import RunResult
@@ -45,7 +46,8 @@ def run(spec: BaseSpec | dict, on_progress=None, *, home=None, data_dir=None, ar
         spec = spec_from_dict(spec)
     ctx = RunContext.create(home=home, data_dir=data_dir, artifacts_dir=artifacts_dir, on_progress=on_progress)
     began = time.perf_counter()
-    result: RunResult = runner_for(spec.kind)(spec, ctx)
+    with memory_errors_as_compress_errors(f"the {spec.kind} run"):  # one clear line, not a MemoryError
+        result: RunResult = runner_for(spec.kind)(spec, ctx)
     result.id = run_id or new_run_id()
     result.status = "finished"
     result.metrics["duration_s"] = time.perf_counter() - began

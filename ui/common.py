@@ -126,19 +126,18 @@ def save_upload(data: bytes, suffix: str, home_folder: Path) -> Path:
 
 def upload_head(path: Path, rows: int = 5) -> pd.DataFrame:
     """The first rows of an uploaded file, to check it before use (npz: X flattened, first 12 columns, and y)."""
-    import numpy as np
-
     if path.suffix == ".csv":
         try:
+            from compress_core.data.datasets import csv_column_count
+
+            csv_column_count(path)  # refuse 200,000 columns before pandas builds a frame of them
             return pd.read_csv(path, nrows=rows)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
             raise CompressError(f"the file could not be read as CSV ({exc})") from None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "X" not in npz.files or "y" not in npz.files:
-                raise CompressError("an .npz upload must contain arrays 'X' and 'y'; "
-                                    f"found {', '.join(npz.files) or 'none'}")
-            x, y = npz["X"][:rows], npz["y"][:rows]
+    from compress_core.data.limits import npz_head
+
+    try:  # reads the headers and only `rows` rows: a 5-row preview never unpacks a whole array
+        x, y = npz_head(path, rows)
     except CompressError:
         raise
     except Exception as exc:  # any unreadable archive is the user's file, not a bug
