@@ -20,6 +20,7 @@ st.caption("Every run of this data folder, from the dashboard and the command li
 @st.fragment(run_every=common.POLL_S)
 def live_runs(ids: set) -> None:
     """Progress of the queued and running runs `ids`; reruns the page when that set changes, so the table catches up."""
+    common.jobs_keep_workers()  # queued runs get a worker again if one was killed
     active = common.recent_runs(status=list(common.ACTIVE))
     if set(active["id"]) != ids:
         st.rerun()

@@ -59,9 +59,17 @@ def open_run_store() -> None:
     """Check the run store before any page draws; a corrupt or foreign file stops with a clear error."""
     try:
         _resume_queued_runs(str(home()))
+        jobs_keep_workers()
     except CompressError as exc:
         show_error(exc)
         st.stop()
+
+
+def jobs_keep_workers() -> None:
+    """Restart workers for queued runs whenever a page draws or polls (throttled in the engine)."""
+    from compress_core.runs import jobs
+
+    jobs.keep_workers(home())
 
 
 def ensure_navigation() -> None:
@@ -312,9 +320,9 @@ def baseline_weights(key: str, _model) -> tuple:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def load_weights(path: str, mtime: float) -> dict:
     """A run's saved state dict (tensors only: weights_only=True); `mtime` invalidates a rewritten file."""
-    import torch
+    from compress_core.runs.artifacts import load_state  # one line for a missing or corrupted file
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_state(path)
 
 
 # ---------------------------------------------------------------- runs
@@ -381,6 +389,7 @@ def progress_state(run: dict) -> tuple[float, str]:
 @st.fragment(run_every=POLL_S)
 def live_progress(run_id: str, prefix: str, cancel: bool = True) -> None:
     """Progress bar of a live run, re-read from the store every POLL_S; reruns the page when the run ends."""
+    jobs_keep_workers()  # a killed worker is replaced while someone watches, not at the next submission
     run = jobs.get(run_id, home())
     if run["status"] not in ACTIVE:
         st.rerun()

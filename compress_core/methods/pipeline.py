@@ -361,7 +361,9 @@ def _save(model: nn.Module, quantized: Optional[nn.Module], spec: PipelineSpec, 
 
         int8_path = ctx.artifacts_dir / "model_int8.pt"
         with quiet_torch_ao():
-            torch.save(quantized.state_dict(), int8_path)
+            from compress_core.runs.artifacts import save_torch  # atomic, clear disk errors
+
+            save_torch(quantized.state_dict(), int8_path)
         artifacts["int8_weights"] = str(int8_path)
     return artifacts
 

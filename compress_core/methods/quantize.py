@@ -378,10 +378,12 @@ def _save_int8(spec: QuantizeSpec, data, quantized: nn.Module, method: str, engi
     """int8 state dict plus the recipe that `load_int8_model` rebuilds the structure from."""
     ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
     path = ctx.artifacts_dir / "model_int8.pt"
+    from compress_core.runs.artifacts import save_torch, write_text  # atomic writes, clear disk errors
+
     with quiet_torch_ao():
-        torch.save(quantized.state_dict(), path)
+        save_torch(quantized.state_dict(), path)
     recipe = path.with_suffix(".json")
-    recipe.write_text(json.dumps(_recipe(spec, data, method, engine), indent=1))
+    write_text(recipe, json.dumps(_recipe(spec, data, method, engine), indent=1))
     return {"int8_weights": str(path), "int8_recipe": str(recipe)}
 
 

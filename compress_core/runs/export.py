@@ -66,10 +66,9 @@ def _weights(run: dict, key: str) -> dict[str, torch.Tensor] | None:
     path = (run.get("artifacts") or {}).get(key)
     if path is None:
         return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CompressError(f"the weights of run {run['id']} are missing ({path}); they may have been deleted") from None
+    from compress_core.runs.artifacts import load_state  # one line for a missing or corrupted file
+
+    return load_state(path, f"the weights of run {run['id']}")
 
 
 def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Module, "Dataset", bool]:

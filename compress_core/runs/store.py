@@ -468,7 +468,10 @@ class RunStore:
 
     def is_cancel_requested(self, run_id: str) -> bool:
         """Asked by the run's owner between steps (usually from its progress callback)."""
-        row = self._fetch(self._conn(), run_id)
+        try:
+            row = self._fetch(self._conn(), run_id)
+        except CompressError:  # deleted while it ran: stop it, like a cancel
+            return True
         return bool(row["cancel_requested"]) or row["status"] == CANCELLED
 
     def get(self, run_id: str) -> dict:
