@@ -7,7 +7,7 @@ from compress_core.runs import jobs
 
 from compress_core.present import plots
 from compress_core.errors import CompressError
-from ui import common
+from ui import access, common
 
 common.ensure_navigation()
 
@@ -71,11 +71,14 @@ if not view.empty:
         except CompressError as exc:
             common.show_error(exc)
 
-    if c[1].button("Cancel", key="runs_cancel", disabled=status not in common.ACTIVE):
+    viewer = not access.can_operate()  # shared lab: viewers see runs but do not cancel or delete them
+    if c[1].button("Cancel", key="runs_cancel", disabled=status not in common.ACTIVE or viewer):
         act(jobs.cancel)
-    if c[2].button("Delete", key="runs_delete", disabled=status == "running",
+    if c[2].button("Delete", key="runs_delete", disabled=status == "running" or viewer,
                    help="removes the run and its saved weights; cancel a running run first"):
         act(jobs.delete)
+    if viewer:
+        access.viewer_line()
     with c[3]:
         if kind in common.RUN_PAGES:
             common.link_to_run(chosen, kind, f"Open in the {kind.capitalize()} page")

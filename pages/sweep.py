@@ -15,7 +15,7 @@ from compress_core.present import plots
 from compress_core.explore import sweep
 from compress_core.errors import CompressError
 from compress_core.specs import spec_from_dict
-from ui import common
+from ui import access, common
 
 common.ensure_navigation()
 
@@ -141,8 +141,15 @@ def plan_panel(method: str, base_spec: dict, param: str, levels: str, seeds: int
                 f"{len(variants)} variant{'s' * (len(variants) > 1)} ({', '.join(variants)})")
     st.caption(f"Up to {sweep.default_workers()} runs at a time in background workers (one thread each). "
                f"{seeds} baseline{'s' * (seeds > 1)} (one per seed) are trained first unless already cached.")
-    if st.button(f"Submit the sweep ({len(plan)} runs)", type="primary", key="sweep_submit"):
+    if not access.can_operate():
+        access.viewer_line()
+    if st.button(f"Submit the sweep ({len(plan)} runs)", type="primary", key="sweep_submit",
+                 disabled=not access.can_operate()):
         try:
+            from compress_core.runs import jobs
+            from compress_core.sharing import check_queue  # the whole sweep fits in the queue, or none of it
+
+            check_queue(jobs.open_store(common.home()).count("queued"), len(plan))
             record = sweep.submit_sweep(method, base_spec, levels, seeds, param=param, controls=controls,
                                         home=common.home())
         except CompressError as exc:

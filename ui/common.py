@@ -25,6 +25,7 @@ from compress_core.present import fmt
 
 from compress_core.runs import jobs
 from compress_core.errors import CompressError
+from ui import access
 
 UPLOAD = "your own file (.csv / .npz)…"
 MAX_UPLOAD_MB = 50  # same as server.maxUploadSize in .streamlit/config.toml
@@ -126,10 +127,31 @@ def save_upload(data: bytes, suffix: str, home_folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(data).hexdigest()}{suffix}"
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        from compress_core.runs.artifacts import atomic_write
+
+        def write_and_check(tmp: Path) -> None:
+            # unique temp name (concurrent saves of one upload never collide); a file refused by the
+            # checks is removed with its temp file, so nothing unchecked stays in uploads/
+            tmp.write_bytes(data)
+            check_saved_upload(tmp, suffix)
+
+        atomic_write(path, write_and_check)
     return path
+
+
+def check_saved_upload(path: Path, suffix: str) -> None:
+    """The loaders' size checks on a just-written upload: NPZ headers, CSV header width."""
+    from compress_core.data import limits
+    from compress_core.data.datasets import csv_column_count
+
+    if suffix == ".npz":
+        declared = limits.inspect_npz(path)
+        if "X" not in declared or "y" not in declared:
+            raise CompressError("an .npz upload must contain arrays 'X' and 'y'; "
+                                f"found {', '.join(declared) or 'none'}")
+        limits.check_npz_data_shapes(path, declared["X"], declared["y"])
+    else:
+        csv_column_count(path)
 
 
 def upload_head(path: Path, rows: int = 5) -> pd.DataFrame:
@@ -158,6 +180,9 @@ def upload_head(path: Path, rows: int = 5) -> pd.DataFrame:
 
 def _upload(prefix: str) -> tuple[str, str] | None:
     """Upload widget, checks and preview; (saved path, label column) once the file is usable."""
+    if not access.can_operate():
+        access.viewer_line()
+        return None
     file = st.file_uploader("Your data (.csv with a label column, or .npz with arrays X and y; "
                             f"at most {MAX_UPLOAD_MB} MB)",
                             type=["csv", "npz"], key=f"{prefix}_upload", max_upload_size=MAX_UPLOAD_MB)
@@ -166,7 +191,15 @@ def _upload(prefix: str) -> tuple[str, str] | None:
         return None
     data = file.getvalue()
     try:
-        path = save_upload(data, check_upload(file.name, data), home())
+        suffix = check_upload(file.name, data)
+        seen = st.session_state.setdefault("_session_uploads", {})  # sha -> bytes, counted once per file
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in seen:
+            from compress_core.sharing import check_upload_quota
+
+            check_upload_quota(len(data), sum(seen.values()), home() / "uploads")
+        path = save_upload(data, suffix, home())
+        seen[digest] = len(data)
         head = upload_head(path)
     except CompressError as exc:
         show_error(exc)
@@ -299,7 +332,15 @@ def baseline(spec, prefix: str, train: bool = True):
             return None
         run = None
     if run is None or run["status"] == "finished":  # finished but no weights: the cache was deleted
-        run = jobs.get(jobs.submit(wanted, home=ctx.home), ctx.home)
+        if not access.can_operate():  # a viewer never queues work, not even a baseline
+            st.info("The baseline of these settings is not trained yet; an operator's first run trains it.")
+            access.viewer_line()
+            return None
+        try:
+            run = jobs.get(jobs.submit(wanted, home=ctx.home), ctx.home)
+        except CompressError as exc:
+            show_error(exc)
+            return None
     st.info("Training the baseline once for the instant preview; it is cached for every later run and preview.")
     live_progress(run["id"], f"{prefix}_baseline", cancel=False)
     return None
@@ -328,14 +369,31 @@ def load_weights(path: str, mtime: float) -> dict:
 # ---------------------------------------------------------------- runs
 def submit(spec, prefix: str) -> str | None:
     """Queue `spec` for a worker and make it this page's current run (also in the URL, so a reload keeps it)."""
+    if not access.can_operate():
+        access.viewer_line()
+        return None
     try:
+        mine = st.session_state.setdefault("_session_run_ids", [])
+        if access.is_shared():  # the per-session cap; the global queue cap is the engine's
+            from compress_core.sharing import check_session_runs
+
+            store = jobs.open_store(home())
+            check_session_runs(sum(1 for i in mine if _status_or_none(store, i) in ACTIVE))
         run_id = jobs.submit(spec.to_dict(), home=home())
     except CompressError as exc:
         show_error(exc)
         return None
+    mine.append(run_id)
     st.session_state[f"{prefix}_run_id"] = run_id
     st.query_params["run"] = run_id
     return run_id
+
+
+def _status_or_none(store, run_id: str) -> str | None:
+    try:
+        return store.get(run_id)["status"]
+    except CompressError:  # deleted meanwhile
+        return None
 
 
 def spec_or_stop(build_spec: Callable[[], object]):
@@ -349,6 +407,8 @@ def spec_or_stop(build_spec: Callable[[], object]):
 
 def run_button(label: str, key: str, build_spec: Callable[[], object], prefix: str, where=st, **button) -> None:
     """A primary button (in `where`, e.g. a column) that submits the spec built when pressed."""
+    if not access.can_operate():
+        button = {**button, "disabled": True, "help": access.VIEWER_LINE}
     if where.button(label, type="primary", key=key, **button):
         try:
             submit(build_spec(), prefix)
@@ -395,7 +455,7 @@ def live_progress(run_id: str, prefix: str, cancel: bool = True) -> None:
         st.rerun()
     value, text = progress_state(run)
     st.progress(value, text=text)
-    if cancel and st.button("Cancel this run", key=f"{prefix}_cancel"):
+    if cancel and access.can_operate() and st.button("Cancel this run", key=f"{prefix}_cancel"):
         jobs.cancel(run_id, home())
         st.rerun()
 

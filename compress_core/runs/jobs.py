@@ -74,7 +74,7 @@ def default_max_workers() -> int:
             raise CompressError(f"{ENV_WORKERS}={env!r} must be a whole number of workers, e.g. 2") from None
         if value < 1:
             raise CompressError(f"{ENV_WORKERS}={env!r} must be at least 1")
-        return value
+        return min(value, os.cpu_count() or value)  # more workers than cores only thrash
     return max(1, (os.cpu_count() or 2) // 2)
 
 
@@ -448,7 +448,10 @@ def submit(spec: dict, home=None, parent_id: str | None = None, start_workers: b
     if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
         raise CompressError(f"a run spec must be a dict with a 'kind' string, not {spec!r}")
     home = paths.home_dir(home)
-    run_id = open_store(home).create_run(spec["kind"], spec, parent_id=parent_id)
+    spec = _absolute_data_path(spec)
+    from compress_core.sharing import check_queue  # the global cap, for the UI, CLI and API alike
+
+    run_id = open_store(home).create_run(spec["kind"], spec, parent_id=parent_id, check_queue=check_queue)
     if start_workers:
         ensure_workers(home)
     return run_id
@@ -472,6 +475,14 @@ def keep_workers(home=None, every: float = KEEP_EVERY_S) -> None:
     with contextlib.suppress(CompressError, OSError):
         if open_store(key).count("queued"):
             ensure_workers(key)
+
+
+def _absolute_data_path(spec: dict) -> dict:
+    """A relative .csv/.npz data path, made absolute now: workers run in another folder."""
+    data = spec.get("dataset")
+    if isinstance(data, str) and data.lower().endswith((".csv", ".npz")) and not os.path.isabs(data):
+        return {**spec, "dataset": os.path.abspath(os.path.expanduser(data))}
+    return spec
 
 
 def get(run_id: str, home=None) -> dict:

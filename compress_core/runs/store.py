@@ -354,8 +354,13 @@ class RunStore:
         return path
 
     def create_run(self, kind: str, spec: dict, status: str = QUEUED, parent_id: str | None = None,
-                   owner_pid: int | None = None) -> str:
-        """Add a run; `status="running"` records a run this process executes itself (owner_pid defaults to us)."""
+                   owner_pid: int | None = None, check_queue: Callable[[int], None] | None = None) -> str:
+        """Add a run; `status="running"` records a run this process executes itself (owner_pid defaults to us).
+
+        `check_queue(queued)` runs inside the write transaction with the number of queued runs
+        and may raise to refuse the run (the global queue cap), so racing submitters cannot
+        slip past it together.
+        """
         if not isinstance(kind, str) or not kind:
             raise CompressError(f"run kind must be a non-empty string, not {kind!r}")
         if status not in (QUEUED, RUNNING):
@@ -367,6 +372,8 @@ class RunStore:
         run_id = new_run_id()
         running = status == RUNNING
         with self._write() as conn:
+            if check_queue is not None and status == QUEUED:
+                check_queue(conn.execute("SELECT COUNT(*) FROM runs WHERE status=?", (QUEUED,)).fetchone()[0])
             conn.execute(
                 "INSERT INTO runs (id, kind, status, spec, progress, created_at, started_at, heartbeat_at,"
                 " owner_pid, owner_host, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
