@@ -5,12 +5,10 @@ widgets, submits specs to the background workers and draws figures from the engi
 """
 import streamlit as st
 
-from ui import access
 from ui.common import open_run_store
 
 st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")
 open_run_store()  # resumes runs queued before a restart; stops with an error if the store is unusable
-access.sidebar()  # shared mode: viewer / operator sign-in
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -184,7 +184,7 @@ def draw_sweep(sweep_id: str, metric: str, band: str) -> int:
     others = [f"{n} {status}" for status, n in sorted(counts.items()) if status != "finished"]
     st.progress(ended / max(total, 1), text=" · ".join([f"{done} of {total} points finished", *others]))
     c = st.columns([1, 3])
-    if c[0].button("Cancel the sweep", key="sweep_cancel", disabled=not active,
+    if c[0].button("Cancel the sweep", key="sweep_cancel", disabled=not active or not access.can_operate(),
                    help="stops the running points and drops the queued ones; finished points stay"):
         n = sweep.cancel_sweep(record, common.home())
         st.toast(f"Asked {n} runs to stop.")

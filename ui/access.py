@@ -128,13 +128,19 @@ def sidebar() -> None:
     if _auth_configured() and box.button("Log in as operator", key="access_login"):
         st.login()
     if os.environ.get(sharing.ENV_PASSWORD):
-        with box.form("access_form", clear_on_submit=True):
-            given = st.text_input("Operator password", type="password", key="access_password")
-            pressed = st.form_submit_button("Sign in")
-        if pressed:
-            failures = st.session_state.setdefault("_access_failures", [])
-            ok, message = check_password(given or "", failures)
-            if ok:
-                st.session_state[ROLE_KEY] = "operator"
-                st.rerun()
+        box.text_input("Operator password", type="password", key="access_password")
+        box.button("Sign in", key="access_sign_in", on_click=_attempt_sign_in)
+        message = st.session_state.pop("_access_message", None)
+        if message:
             box.error(message)
+
+
+def _attempt_sign_in() -> None:
+    """Button callback: check the typed password, then clear it from the session."""
+    failures = st.session_state.setdefault("_access_failures", [])
+    ok, message = check_password(st.session_state.get("access_password") or "", failures)
+    st.session_state["access_password"] = ""  # allowed in a callback: the box is empty after each try
+    if ok:
+        st.session_state[ROLE_KEY] = "operator"
+    else:
+        st.session_state["_access_message"] = message

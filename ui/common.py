@@ -89,6 +89,7 @@ def ensure_navigation() -> None:
         PagesManager.uses_pages_directory = False
         st.session_state["_navigation_fixed"] = True
         st.rerun()
+    access.sidebar()  # shared mode: viewer / operator sign-in, on every page
 
 
 def use_few_threads() -> None:
@@ -409,6 +410,7 @@ def run_button(label: str, key: str, build_spec: Callable[[], object], prefix: s
     """A primary button (in `where`, e.g. a column) that submits the spec built when pressed."""
     if not access.can_operate():
         button = {**button, "disabled": True, "help": access.VIEWER_LINE}
+        access.viewer_line(where)
     if where.button(label, type="primary", key=key, **button):
         try:
             submit(build_spec(), prefix)
