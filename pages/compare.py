@@ -14,6 +14,7 @@ import streamlit as st
 from compress_core.present import fmt
 
 from compress_core.runs import jobs
+from compress_core.runs.store import neutralise_formulas
 
 from compress_core.present import plots
 from compress_core.errors import CompressError
@@ -101,7 +102,7 @@ st.dataframe(table, hide_index=True, key="compare_metrics", placeholder="–", c
     "open": st.column_config.LinkColumn("open", display_text="open run", help="the run on its method's page"),
 })
 c = st.columns([1, 1, 3])
-c[0].download_button("Download CSV", table.drop(columns="open").to_csv(index=False), "compare.csv",
+c[0].download_button("Download CSV", neutralise_formulas(table.drop(columns="open")).to_csv(index=False), "compare.csv",
                      "text/csv", key="compare_csv", on_click="ignore", icon=":material/download:")
 if c[1].button("Report of these runs", key="compare_report", icon=":material/description:"):
     st.session_state["report_runs"] = list(ids)

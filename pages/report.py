@@ -83,4 +83,4 @@ st.caption("The same file from the command line:")
 st.code(cli_command(built["ids"], built["title"]), language="bash", wrap_lines=True)
 chosen = [runs[i] for i in built["ids"] if i in runs]
 st.subheader("In the report")
-st.markdown("\n".join(f"- **{label(run)}**: {summary(run)}" for run in chosen))
+st.markdown("\n".join(f"- **{fmt.md_escape(label(run))}**: {fmt.md_escape(summary(run))}" for run in chosen))

@@ -5,7 +5,7 @@ import streamlit as st
 
 from compress_core.runs import jobs
 
-from compress_core.present import plots
+from compress_core.present import fmt, plots
 from compress_core.errors import CompressError
 from ui import access, common
 
@@ -28,7 +28,7 @@ def live_runs(ids: set) -> None:
         run = jobs.get(row["id"], common.home())
         value, text = common.progress_state(run)
         st.progress(value, text=f"{row['id']} · {plots.METHOD_LABELS.get(row['method'], row['method'])} · "
-                                f"{row['model']} on {Path(str(row['dataset'])).name} · {text}")
+                                f"{row['model']} on {fmt.md_escape(Path(str(row['dataset'])).name)} · {text}")
 
 
 points = common.recent_runs()

@@ -17,6 +17,7 @@ Note:
 """
 from __future__ import annotations
 
+import os
 import json
 import warnings
 from contextlib import contextmanager
@@ -157,6 +158,13 @@ def _write(model: nn.Module, fmt: str, out: Path, example: torch.Tensor, metadat
         torch.save(model.state_dict(), out)
 
 
+def check_not_link(out: Path) -> None:
+    """Refuse an output path that is a symbolic link: writing would overwrite whatever it points at."""
+    if out.is_symlink():
+        raise CompressError(f"--out {str(out)!r} is a symbolic link (to {os.readlink(out)!r}); refusing to write "
+                            f"through it, give a plain file name")
+
+
 def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=None, data_dir=None) -> dict:
     """Write the model of finished run `run_id` as `fmt` and return what was written.
 
@@ -174,16 +182,25 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
         raise CompressError(f"--out {str(out)!r} is a folder; give a file name, e.g. model{FORMATS[fmt]}")
     if not out.parent.exists():
         raise CompressError(f"the folder of {str(out)!r} does not exist")
+    check_not_link(out)
     x = data.x_test[:CHECK_ROWS].to(CPU)
     metadata = {"run_id": run["id"], "kind": run["kind"], "spec": json.dumps(run["spec"]),
                 "producer": "compression-lab"}
-    _write(model, fmt, out, x[:2], metadata)
     diff = None
-    if fmt in ("onnx", "torchscript"):
-        diff = (onnx_max_diff if fmt == "onnx" else torchscript_max_diff)(out, model, x)
-        if not diff <= TOLERANCE:
-            out.unlink()
-            raise CompressError(f"the {fmt} export of run {run['id']} disagrees with PyTorch by {diff:.3g} "
-                                f"(> {TOLERANCE:g}) on test inputs, so it was not kept")
+
+    def write_and_check(tmp: Path) -> None:
+        # written beside `out` and renamed over it once checked: a link planted at `out` is replaced,
+        # never followed, and a failed check leaves nothing behind
+        nonlocal diff
+        _write(model, fmt, tmp, x[:2], metadata)
+        if fmt in ("onnx", "torchscript"):
+            diff = (onnx_max_diff if fmt == "onnx" else torchscript_max_diff)(tmp, model, x)
+            if not diff <= TOLERANCE:
+                raise CompressError(f"the {fmt} export of run {run['id']} disagrees with PyTorch by {diff:.3g} "
+                                    f"(> {TOLERANCE:g}) on test inputs, so it was not kept")
+
+    from compress_core.runs.artifacts import atomic_write
+
+    atomic_write(out, write_and_check)
     return {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,
             "input_shape": list(data.input_shape), "int8": is_int8, "max_abs_diff": diff, "tolerance": TOLERANCE}

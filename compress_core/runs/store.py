@@ -567,7 +567,7 @@ class RunStore:
         if format == "json":
             return json.dumps(runs, indent=2, default=_json_default)
         if format == "csv":
-            return to_dataframe(runs).to_csv(index=False)
+            return neutralise_formulas(to_dataframe(runs)).to_csv(index=False)
         raise CompressError(f"unknown export format {format!r}; allowed: csv, json")
 
     def to_dataframe(self, runs: list[dict] | None = None):
@@ -577,6 +577,24 @@ class RunStore:
 
 BASE_COLUMNS = ["id", "kind", "status", "parent_id", "created_at", "started_at", "finished_at",
                 "duration_s", "stage", "progress", "error", "cancel_requested", "owner_pid"]
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(df):
+    """Text cells a spreadsheet would run as a formula (=, +, -, @, tab, CR first) get a leading `'`.
+
+    OWASP's advice for CSV injection: a run name or file name like `=HYPERLINK(...)` must stay
+    text when runs.csv is opened in a spreadsheet. Numbers are left alone (they are not text).
+    """
+    import pandas as pd
+
+    df = df.copy()
+    for col in df.columns:
+        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+            df[col] = df[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v)
+    return df
 
 
 def _cell(value):
