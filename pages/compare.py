@@ -21,7 +21,7 @@ from compress_core.errors import CompressError
 from compress_core.runs.export import CHECK_ROWS, FORMATS, INT8_FORMATS, TOLERANCE, export_run
 from compress_core.explore.pareto import pareto_front
 from compress_core.present.report import full_spec
-from ui import common
+from ui import common, permalinks
 
 common.ensure_navigation()
 
@@ -65,8 +65,10 @@ if "compare_runs" in st.session_state:  # chosen on the Runs page, or earlier he
     st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in runs]
 else:
     st.session_state["compare_runs"] = list(runs)[:DEFAULT_COUNT]
+permalinks.preselect("compare", "compare_runs", runs, multi=True)  # compare?compare=ID,ID
 ids = st.multiselect("Runs to compare (finished runs, newest first)", list(runs), format_func=label,
                      key="compare_runs")
+permalinks.show_link("compare", "compare", ids)
 if not ids:
     st.warning("Choose at least one run.")
     st.stop()

@@ -15,7 +15,7 @@ from compress_core.runs import jobs
 from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.present.report import build_report, full_spec, report_runs, trade_off
-from ui import common
+from ui import common, permalinks
 
 common.ensure_navigation()
 
@@ -58,8 +58,10 @@ if not runs:
 
 if "report_runs" in st.session_state:  # a run deleted since the last visit is no longer an option
     st.session_state["report_runs"] = [i for i in st.session_state["report_runs"] if i in runs]
+permalinks.preselect("report", "report_runs", runs, multi=True)  # report?report=ID,ID
 ids = st.multiselect("Runs in the report (all finished runs by default)", list(runs), default=list(runs),
                      format_func=lambda i: label(runs[i]), key="report_runs")
+permalinks.show_link("report", "report", ids)
 title = st.text_input("Title", DEFAULT_TITLE, key="report_title", max_chars=200)
 if st.button("Build report", type="primary", key="report_build", disabled=not ids):
     try:

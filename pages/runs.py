@@ -7,7 +7,7 @@ from compress_core.runs import jobs
 
 from compress_core.present import fmt, plots
 from compress_core.errors import CompressError
-from ui import access, common
+from ui import access, common, permalinks
 
 common.ensure_navigation()
 
@@ -58,6 +58,7 @@ st.caption(f"{len(view)} of {len(points)} runs")
 common.runs_table(view, key="runs_table")
 
 labels = {row.id: f"{row.id} · {row.method} · {row.status}" for row in view.itertuples()}
+permalinks.preselect("run", "runs_selected", labels, multi=False)  # runs?run=ID opens that run
 if not view.empty:
     c = st.columns([3, 1, 1, 2])
     chosen = c[0].selectbox("Run", list(labels), format_func=labels.get, key="runs_selected")
@@ -82,6 +83,7 @@ if not view.empty:
     with c[3]:
         if kind in common.RUN_PAGES:
             common.link_to_run(chosen, kind, f"Open in the {kind.capitalize()} page")
+    permalinks.show_link("runs", "run", [chosen])
     error = view.loc[view["id"] == chosen, "error"].iloc[0]
     if isinstance(error, str) and error:
         common.show_error(error)

@@ -172,3 +172,42 @@ def test_workers_are_bounded_by_the_cores(monkeypatch):
 
     monkeypatch.setenv(jobs.ENV_WORKERS, "512")
     assert jobs.default_max_workers() == (os.cpu_count() or 512)
+
+
+# ---------------------------------------------------------------- permalinks
+
+
+def open_with_query(page: str, **params):
+    from streamlit.testing.v1 import AppTest
+
+    from apptest_helpers import APP
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_run_permalink_opens_that_run_and_unknown_ids_get_one_line(home):
+    if len(jobs.open_store(home).list_runs(status="finished")) < 2:
+        jobs.record_foreground({"kind": "train", "model": "mlp", "hidden": [8], "epochs": 1}, home=home)
+    finished = [r["id"] for r in jobs.open_store(home).list_runs(status="finished")]
+    assert len(finished) >= 2
+    target = finished[-1]  # not the newest: the link, not the default, chose it
+    at = open_with_query("runs", run=target)
+    assert at.selectbox(key="runs_selected").value == target
+    assert any(f"runs?run={target}" in c.value for c in at.code)
+    at = open_with_query("runs", run="r20000101-000000-deadbeef")
+    assert len(at.warning) == 1 and "does not have" in at.warning[0].value
+
+
+def test_compare_and_report_permalinks(home):
+    finished = [r["id"] for r in jobs.open_store(home).list_runs(status="finished")]
+    at = open_with_query("compare", compare=f"{finished[-1]},r20000101-000000-deadbeef")
+    assert at.multiselect(key="compare_runs").value == [finished[-1]]
+    assert any("does not have" in w.value for w in at.warning)
+    at = open_with_query("report", report=finished[-1])
+    assert at.multiselect(key="report_runs").value == [finished[-1]]
