@@ -117,7 +117,7 @@ def test_ten_gb_declared_in_kilobytes_is_refused(tmp_path):
     assert path.stat().st_size < 10_000
     out = in_child(f"PATH = {str(path)!r}\n" + LOAD)
     assert "declared size" in out["error"] and "10,000,000,000" not in out["error"]
-    assert "9,536.7 MB" in out["error"] and "2,048 MB" in out["error"]
+    assert "9,536.7 MB" in out["error"] and "1,024 MB" in out["error"]
     assert out["peak_rss_mb"] < 900, out
 
 

@@ -37,7 +37,7 @@ class Limits:
     """The bounds; every field can be set by `COMPRESS_LAB_LIMIT_<FIELD NAME IN CAPITALS>`."""
 
     max_file_mb: float = 1024.0          # size of a user .csv / .npz file on disk
-    max_array_mb: float = 2048.0         # bytes an .npz declares for all its arrays together
+    max_array_mb: float = 1024.0         # bytes an .npz declares for all its arrays together
     max_rows: int = 2_000_000            # rows (examples) in a user data set
     max_columns: int = 10_000            # columns of a CSV file
     max_features: int = 200_000          # values per example (columns, or C*H*W for images)
