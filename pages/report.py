@@ -61,7 +61,6 @@ if "report_runs" in st.session_state:  # a run deleted since the last visit is n
 permalinks.preselect("report", "report_runs", runs, multi=True)  # report?report=ID,ID
 ids = st.multiselect("Runs in the report (all finished runs by default)", list(runs), default=list(runs),
                      format_func=lambda i: label(runs[i]), key="report_runs")
-permalinks.show_link("report", "report", ids)
 title = st.text_input("Title", DEFAULT_TITLE, key="report_title", max_chars=200)
 if st.button("Build report", type="primary", key="report_build", disabled=not ids):
     try:
@@ -83,6 +82,7 @@ st.download_button(f"Download {FILE_NAME} ({fmt.size(len(built['html']))})", bui
                    key="report_download", type="primary", icon=":material/download:", on_click="ignore")
 st.caption("The same file from the command line:")
 st.code(cli_command(built["ids"], built["title"]), language="bash", wrap_lines=True)
+permalinks.show_link("report", "report", built["ids"])
 chosen = [runs[i] for i in built["ids"] if i in runs]
 st.subheader("In the report")
 st.markdown("\n".join(f"- **{fmt.md_escape(label(run))}**: {fmt.md_escape(summary(run))}" for run in chosen))

@@ -65,7 +65,7 @@ def ms(x) -> str:
     return "n/a" if _missing(x) else f"{x:.3g} ms"
 
 
-_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:&=\"'")
+_MD_SPECIAL = set("\\`*_{}[]()#+!|<>~$:&")  # not - . = quotes: ids and numbers stay readable
 
 
 def md_escape(text) -> str:
