@@ -95,29 +95,21 @@ def test_out_never_writes_through_a_link(finished, tmp_path, command):
     assert target.read_text() == "keep me" and link.is_symlink()
 
 
-def test_relative_data_path_works_in_a_worker(finished, tmp_path, monkeypatch):
-    home, _, _ = finished
-    monkeypatch.setenv(jobs.ENV_WORKERS, "1")
-    monkeypatch.setenv(jobs.ENV_IDLE, "5")
+def test_relative_data_path_works_in_a_worker(tmp_path, monkeypatch):
+    """Queued from one folder, run from the worker's folder (its home), as a worker does."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("COMPRESS_LAB_HOME", str(home))
+    monkeypatch.setenv("COMPRESS_LAB_LATENCY_REPEATS", "1")
     tiny_csv(tmp_path, "rel.csv")
     monkeypatch.chdir(tmp_path)
-    run_id = jobs.submit({"kind": "train", "model": "mlp", "hidden": [8], "dataset": "rel.csv", "epochs": 1}, home)
-    try:
-        for _ in range(360):  # as a page polls: the queue keeps a worker
-            jobs.keep_workers(home, every=0)
-            run = jobs.get(run_id, home)
-            if run["status"] not in ("queued", "running"):
-                break
-            time.sleep(0.5)
-        else:
-            raise TimeoutError
-    except TimeoutError:
-        log = home / "workers" / "workers.log"
-        raise AssertionError(log.read_text()[-3000:] if log.exists() else "no worker log") from None
-    finally:
-        jobs.stop_workers(home)
-    assert run["status"] == "finished", run["error"]
-    assert run["spec"]["dataset"] == str(tmp_path / "rel.csv")
+    run_id = jobs.submit({"kind": "train", "model": "mlp", "hidden": [8], "dataset": "rel.csv", "epochs": 1}, home,
+                         start_workers=False)
+    store = RunStore(home)
+    assert store.get(run_id)["spec"]["dataset"] == str(tmp_path / "rel.csv")
+    monkeypatch.chdir(home)  # workers run with the home folder as their working directory
+    claimed = store.claim_next(os.getpid())
+    assert claimed["id"] == run_id
+    assert jobs.run_claimed(store, claimed, home) == "finished", store.get(run_id)["error"]
 
 
 def test_concurrent_saves_of_one_upload_do_not_collide(tmp_path):
