@@ -10,6 +10,7 @@ import time
 from typing import Mapping
 
 from compress_core.context import RunContext, environment
+from compress_core.data.limits import memory_errors_as_compress_errors
 from compress_core.measure.core import complete_result
 from compress_core.methods.registry import method_for, spec_from_dict
 from compress_core.results import RunResult
@@ -25,7 +26,8 @@ def run(spec: BaseSpec | Mapping, on_progress=None, *, home=None, data_dir=None,
     method = method_for(spec)
     ctx = RunContext.create(home=home, data_dir=data_dir, artifacts_dir=artifacts_dir, on_progress=on_progress)
     began = time.perf_counter()
-    result: RunResult = method.run(spec, ctx)
+    with memory_errors_as_compress_errors(f"the {spec.kind} run"):  # one clear line, not a MemoryError
+        result: RunResult = method.run(spec, ctx)
     result.id = run_id or new_run_id()
     result.status = "finished"
     result.metrics["duration_s"] = time.perf_counter() - began

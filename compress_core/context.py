@@ -33,7 +33,9 @@ class RunContext:
             return {}
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         path = self.artifacts_dir / name
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)
+        from compress_core.runs.artifacts import save_torch  # atomic: a full disk leaves no half file
+
+        save_torch({k: v.cpu() for k, v in model.state_dict().items()}, path)
         return {"weights": str(path)}
 
     @classmethod

@@ -64,3 +64,20 @@ def ratio(x) -> str:
 def ms(x) -> str:
     """Milliseconds with enough digits for sub-millisecond latencies."""
     return "n/a" if _missing(x) else f"{x:.3g} ms"
+
+
+_MD_SPECIAL = set("\\`*_{}[]()#+!|<>~$:&")  # not - . = quotes: ids and numbers stay readable
+
+
+def md_escape(text) -> str:
+    """`text` shown literally in Markdown (st.markdown, captions, progress texts).
+
+    Every ASCII punctuation mark that Markdown, Streamlit's `:material/...:` shortcodes or
+    `$...$` maths could act on gets a backslash (CommonMark allows escaping any of them), so
+    a file named `[x](http://evil)![i](http://t/p.png).csv` shows as that name, not as a link
+    or an image. Newlines become spaces: one name, one line.
+    """
+    out = []
+    for ch in str(text).replace("\r", " ").replace("\n", " "):
+        out.append("\\" + ch if ch in _MD_SPECIAL else ch)
+    return "".join(out)

@@ -15,13 +15,14 @@ from compress_core.measure import catalogue
 from compress_core import fmt
 
 from compress_core.runs import jobs
+from compress_core.runs.store import neutralise_formulas
 
 from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.runs.export import CHECK_ROWS, FORMATS, INT8_FORMATS, TOLERANCE, export_run
 from compress_core.explore.pareto import pareto_front
 from compress_core.present.report import full_spec
-from ui import common
+from ui import common, permalinks
 
 common.ensure_navigation()
 
@@ -59,8 +60,10 @@ if "compare_runs" in st.session_state:  # chosen on the Runs page, or earlier he
     st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in runs]
 else:
     st.session_state["compare_runs"] = list(runs)[:DEFAULT_COUNT]
+permalinks.preselect("compare", "compare_runs", runs, multi=True)  # compare?compare=ID,ID
 ids = st.multiselect("Runs to compare (finished runs, newest first)", list(runs), format_func=label,
                      key="compare_runs")
+permalinks.show_link("compare", "compare", ids)
 if not ids:
     st.warning("Choose at least one run.")
     st.stop()
@@ -101,7 +104,7 @@ st.dataframe(table, hide_index=True, key="compare_metrics", placeholder="–", c
     "open": st.column_config.LinkColumn("open", display_text="open run", help="the run on its method's page"),
 })
 c = st.columns([1, 1, 3])
-c[0].download_button("Download CSV", table.drop(columns="open").to_csv(index=False), "compare.csv",
+c[0].download_button("Download CSV", neutralise_formulas(table.drop(columns="open")).to_csv(index=False), "compare.csv",
                      "text/csv", key="compare_csv", on_click="ignore", icon=":material/download:")
 if c[1].button("Report of these runs", key="compare_report", icon=":material/description:"):
     st.session_state["report_runs"] = list(ids)

@@ -5,7 +5,7 @@ import streamlit as st
 from compress_core import fmt
 
 from compress_core.present import plots
-from ui import common
+from ui import access, common
 
 common.ensure_navigation()
 
@@ -91,7 +91,8 @@ with right:
 c = st.columns([1, 2])
 common.run_button("Run: quantize and measure", "quantize_run",
                   lambda: build_spec(st.session_state.get("quantize_bits", 4)), P, where=c[0])
-if c[1].button("Sweep 2–8 bits (fake, this granularity) for the accuracy-vs-bits curve", key="quantize_sweep"):
+if c[1].button("Sweep 2–8 bits (fake, this granularity) for the accuracy-vs-bits curve", key="quantize_sweep",
+               disabled=not access.can_operate()):
     done = {(r["spec"]["bits"], r["spec"]["granularity"]) for r in common.similar_runs("quantize", spec.to_dict())
             if r["spec"]["scheme"] == "fake" and r["status"] in ("queued", "running", "finished")}
     for bits in range(2, 9):

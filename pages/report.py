@@ -15,7 +15,7 @@ from compress_core.runs import jobs
 from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.present.report import build_report, full_spec, report_runs, trade_off
-from ui import common
+from ui import common, permalinks
 
 common.ensure_navigation()
 
@@ -58,6 +58,7 @@ if not runs:
 
 if "report_runs" in st.session_state:  # a run deleted since the last visit is no longer an option
     st.session_state["report_runs"] = [i for i in st.session_state["report_runs"] if i in runs]
+permalinks.preselect("report", "report_runs", runs, multi=True)  # report?report=ID,ID
 ids = st.multiselect("Runs in the report (all finished runs by default)", list(runs), default=list(runs),
                      format_func=lambda i: label(runs[i]), key="report_runs")
 title = st.text_input("Title", DEFAULT_TITLE, key="report_title", max_chars=200)
@@ -81,6 +82,7 @@ st.download_button(f"Download {FILE_NAME} ({fmt.size(len(built['html']))})", bui
                    key="report_download", type="primary", icon=":material/download:", on_click="ignore")
 st.caption("The same file from the command line:")
 st.code(cli_command(built["ids"], built["title"]), language="bash", wrap_lines=True)
+permalinks.show_link("report", "report", built["ids"])
 chosen = [runs[i] for i in built["ids"] if i in runs]
 st.subheader("In the report")
-st.markdown("\n".join(f"- **{label(run)}**: {summary(run)}" for run in chosen))
+st.markdown("\n".join(f"- **{fmt.md_escape(label(run))}**: {fmt.md_escape(summary(run))}" for run in chosen))

@@ -5,9 +5,10 @@ import streamlit as st
 
 from compress_core.runs import jobs
 
+from compress_core import fmt
 from compress_core.present import plots
 from compress_core.errors import CompressError
-from ui import common
+from ui import access, common, permalinks
 
 common.ensure_navigation()
 
@@ -20,6 +21,7 @@ st.caption("Every run of this data folder, from the dashboard and the command li
 @st.fragment(run_every=common.POLL_S)
 def live_runs(ids: set) -> None:
     """Progress of the queued and running runs `ids`; reruns the page when that set changes, so the table catches up."""
+    common.jobs_keep_workers()  # queued runs get a worker again if one was killed
     active = common.recent_runs(status=list(common.ACTIVE))
     if set(active["id"]) != ids:
         st.rerun()
@@ -27,7 +29,7 @@ def live_runs(ids: set) -> None:
         run = jobs.get(row["id"], common.home())
         value, text = common.progress_state(run)
         st.progress(value, text=f"{row['id']} · {plots.METHOD_LABELS.get(row['method'], row['method'])} · "
-                                f"{row['model']} on {Path(str(row['dataset'])).name} · {text}")
+                                f"{row['model']} on {fmt.md_escape(Path(str(row['dataset'])).name)} · {text}")
 
 
 points = common.recent_runs()
@@ -57,6 +59,7 @@ st.caption(f"{len(view)} of {len(points)} runs")
 common.runs_table(view, key="runs_table")
 
 labels = {row.id: f"{row.id} · {row.method} · {row.status}" for row in view.itertuples()}
+permalinks.preselect("run", "runs_selected", labels, multi=False)  # runs?run=ID opens that run
 if not view.empty:
     c = st.columns([3, 1, 1, 2])
     chosen = c[0].selectbox("Run", list(labels), format_func=labels.get, key="runs_selected")
@@ -70,14 +73,18 @@ if not view.empty:
         except CompressError as exc:
             common.show_error(exc)
 
-    if c[1].button("Cancel", key="runs_cancel", disabled=status not in common.ACTIVE):
+    viewer = not access.can_operate()  # shared lab: viewers see runs but do not cancel or delete them
+    if c[1].button("Cancel", key="runs_cancel", disabled=status not in common.ACTIVE or viewer):
         act(jobs.cancel)
-    if c[2].button("Delete", key="runs_delete", disabled=status == "running",
+    if c[2].button("Delete", key="runs_delete", disabled=status == "running" or viewer,
                    help="removes the run and its saved weights; cancel a running run first"):
         act(jobs.delete)
+    if viewer:
+        access.viewer_line()
     with c[3]:
         if common.run_page(kind):
             common.link_to_run(chosen, kind, f"Open in the {kind.capitalize()} page")
+    permalinks.show_link("runs", "run", [chosen])
     error = view.loc[view["id"] == chosen, "error"].iloc[0]
     if isinstance(error, str) and error:
         common.show_error(error)

@@ -20,7 +20,7 @@ from compress_core.explore.sensitivity import (achieved_sparsity, check_amounts,
                                        predicted_drop, propose_layer_amounts)
 from compress_core.specs import PruneSpec, TrainSpec
 from compress_core.explore.sweep import parse_levels
-from ui import common
+from ui import access, common
 
 common.ensure_navigation()
 
@@ -56,7 +56,10 @@ with right:
     if base is None:
         st.stop()
     st.caption(f"Baseline: {model} on {dataset}, {fmt.pct(base.info['accuracy'], 2)} top-1 test accuracy.")
-    if st.button(f"Run the scan ({len(amounts)} amounts per layer)", type="primary", key="sens_run"):
+    if not access.can_operate():
+        access.viewer_line()
+    if st.button(f"Run the scan ({len(amounts)} amounts per layer)", type="primary", key="sens_run",
+                 disabled=not access.can_operate()):
         with st.spinner("Pruning each layer alone and measuring accuracy…"):
             began = time.perf_counter()
             # a copy: the scan masks weights in place, and the cached model is shared with other sessions

@@ -10,13 +10,12 @@ import time
 import pandas as pd
 import streamlit as st
 
-from compress_core.measure import catalogue
-from compress_core.present import plots
-
-from compress_core.explore import sweep
 from compress_core.errors import CompressError
+from compress_core.explore import sweep
+from compress_core.measure import catalogue
 from compress_core.methods.registry import get_method, spec_from_dict, sweep_methods
-from ui import common
+from compress_core.present import plots
+from ui import access, common
 
 common.ensure_navigation()
 
@@ -141,8 +140,15 @@ def plan_panel(method: str, base_spec: dict, param: str, levels: str, seeds: int
                 f"{len(variants)} variant{'s' * (len(variants) > 1)} ({', '.join(variants)})")
     st.caption(f"Up to {sweep.default_workers()} runs at a time in background workers (one thread each). "
                f"{seeds} baseline{'s' * (seeds > 1)} (one per seed) are trained first unless already cached.")
-    if st.button(f"Submit the sweep ({len(plan)} runs)", type="primary", key="sweep_submit"):
+    if not access.can_operate():
+        access.viewer_line()
+    if st.button(f"Submit the sweep ({len(plan)} runs)", type="primary", key="sweep_submit",
+                 disabled=not access.can_operate()):
         try:
+            from compress_core.runs import jobs
+            from compress_core.sharing import check_queue  # the whole sweep fits in the queue, or none of it
+
+            check_queue(jobs.open_store(common.home()).count("queued"), len(plan))
             record = sweep.submit_sweep(method, base_spec, levels, seeds, param=param, controls=controls,
                                         home=common.home())
         except CompressError as exc:
@@ -178,7 +184,7 @@ def draw_sweep(sweep_id: str, metric: str, band: str) -> int:
     others = [f"{n} {status}" for status, n in sorted(counts.items()) if status != "finished"]
     st.progress(ended / max(total, 1), text=" · ".join([f"{done} of {total} points finished", *others]))
     c = st.columns([1, 3])
-    if c[0].button("Cancel the sweep", key="sweep_cancel", disabled=not active,
+    if c[0].button("Cancel the sweep", key="sweep_cancel", disabled=not active or not access.can_operate(),
                    help="stops the running points and drops the queued ones; finished points stay"):
         n = sweep.cancel_sweep(record, common.home())
         st.toast(f"Asked {n} runs to stop.")

@@ -26,6 +26,7 @@ from compress_core import fmt
 
 from compress_core.runs import jobs
 from compress_core.errors import CompressError
+from ui import access
 
 UPLOAD = "your own file (.csv / .npz)…"
 MAX_UPLOAD_MB = 50  # same as server.maxUploadSize in .streamlit/config.toml
@@ -60,9 +61,17 @@ def open_run_store() -> None:
     """Check the run store before any page draws; a corrupt or foreign file stops with a clear error."""
     try:
         _resume_queued_runs(str(home()))
+        jobs_keep_workers()
     except CompressError as exc:
         show_error(exc)
         st.stop()
+
+
+def jobs_keep_workers() -> None:
+    """Restart workers for queued runs whenever a page draws or polls (throttled in the engine)."""
+    from compress_core.runs import jobs
+
+    jobs.keep_workers(home())
 
 
 def ensure_navigation() -> None:
@@ -81,6 +90,7 @@ def ensure_navigation() -> None:
         PagesManager.uses_pages_directory = False
         st.session_state["_navigation_fixed"] = True
         st.rerun()
+    access.sidebar()  # shared mode: viewer / operator sign-in, on every page
 
 
 def use_few_threads() -> None:
@@ -119,27 +129,47 @@ def save_upload(data: bytes, suffix: str, home_folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(data).hexdigest()}{suffix}"
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        from compress_core.runs.artifacts import atomic_write
+
+        def write_and_check(tmp: Path) -> None:
+            # unique temp name (concurrent saves of one upload never collide); a file refused by the
+            # checks is removed with its temp file, so nothing unchecked stays in uploads/
+            tmp.write_bytes(data)
+            check_saved_upload(tmp, suffix)
+
+        atomic_write(path, write_and_check)
     return path
+
+
+def check_saved_upload(path: Path, suffix: str) -> None:
+    """The loaders' size checks on a just-written upload: NPZ headers, CSV header width."""
+    from compress_core.data import limits
+    from compress_core.data.datasets import csv_column_count
+
+    if suffix == ".npz":
+        declared = limits.inspect_npz(path)
+        if "X" not in declared or "y" not in declared:
+            raise CompressError("an .npz upload must contain arrays 'X' and 'y'; "
+                                f"found {', '.join(declared) or 'none'}")
+        limits.check_npz_data_shapes(path, declared["X"], declared["y"])
+    else:
+        csv_column_count(path)
 
 
 def upload_head(path: Path, rows: int = 5) -> pd.DataFrame:
     """The first rows of an uploaded file, to check it before use (npz: X flattened, first 12 columns, and y)."""
-    import numpy as np
-
     if path.suffix == ".csv":
         try:
+            from compress_core.data.datasets import csv_column_count
+
+            csv_column_count(path)  # refuse 200,000 columns before pandas builds a frame of them
             return pd.read_csv(path, nrows=rows)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
             raise CompressError(f"the file could not be read as CSV ({exc})") from None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "X" not in npz.files or "y" not in npz.files:
-                raise CompressError("an .npz upload must contain arrays 'X' and 'y'; "
-                                    f"found {', '.join(npz.files) or 'none'}")
-            x, y = npz["X"][:rows], npz["y"][:rows]
+    from compress_core.data.limits import npz_head
+
+    try:  # reads the headers and only `rows` rows: a 5-row preview never unpacks a whole array
+        x, y = npz_head(path, rows)
     except CompressError:
         raise
     except Exception as exc:  # any unreadable archive is the user's file, not a bug
@@ -152,6 +182,9 @@ def upload_head(path: Path, rows: int = 5) -> pd.DataFrame:
 
 def _upload(prefix: str) -> tuple[str, str] | None:
     """Upload widget, checks and preview; (saved path, label column) once the file is usable."""
+    if not access.can_operate():
+        access.viewer_line()
+        return None
     file = st.file_uploader("Your data (.csv with a label column, or .npz with arrays X and y; "
                             f"at most {MAX_UPLOAD_MB} MB)",
                             type=["csv", "npz"], key=f"{prefix}_upload", max_upload_size=MAX_UPLOAD_MB)
@@ -160,7 +193,15 @@ def _upload(prefix: str) -> tuple[str, str] | None:
         return None
     data = file.getvalue()
     try:
-        path = save_upload(data, check_upload(file.name, data), home())
+        suffix = check_upload(file.name, data)
+        seen = st.session_state.setdefault("_session_uploads", {})  # sha -> bytes, counted once per file
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in seen:
+            from compress_core.sharing import check_upload_quota
+
+            check_upload_quota(len(data), sum(seen.values()), home() / "uploads")
+        path = save_upload(data, suffix, home())
+        seen[digest] = len(data)
         head = upload_head(path)
     except CompressError as exc:
         show_error(exc)
@@ -293,7 +334,15 @@ def baseline(spec, prefix: str, train: bool = True):
             return None
         run = None
     if run is None or run["status"] == "finished":  # finished but no weights: the cache was deleted
-        run = jobs.get(jobs.submit(wanted, home=ctx.home), ctx.home)
+        if not access.can_operate():  # a viewer never queues work, not even a baseline
+            st.info("The baseline of these settings is not trained yet; an operator's first run trains it.")
+            access.viewer_line()
+            return None
+        try:
+            run = jobs.get(jobs.submit(wanted, home=ctx.home), ctx.home)
+        except CompressError as exc:
+            show_error(exc)
+            return None
     st.info("Training the baseline once for the instant preview; it is cached for every later run and preview.")
     live_progress(run["id"], f"{prefix}_baseline", cancel=False)
     return None
@@ -314,22 +363,39 @@ def baseline_weights(key: str, _model) -> tuple:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def load_weights(path: str, mtime: float) -> dict:
     """A run's saved state dict (tensors only: weights_only=True); `mtime` invalidates a rewritten file."""
-    import torch
+    from compress_core.runs.artifacts import load_state  # one line for a missing or corrupted file
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_state(path)
 
 
 # ---------------------------------------------------------------- runs
 def submit(spec, prefix: str) -> str | None:
     """Queue `spec` for a worker and make it this page's current run (also in the URL, so a reload keeps it)."""
+    if not access.can_operate():
+        access.viewer_line()
+        return None
     try:
+        mine = st.session_state.setdefault("_session_run_ids", [])
+        if access.is_shared():  # the per-session cap; the global queue cap is the engine's
+            from compress_core.sharing import check_session_runs
+
+            store = jobs.open_store(home())
+            check_session_runs(sum(1 for i in mine if _status_or_none(store, i) in ACTIVE))
         run_id = jobs.submit(spec.to_dict(), home=home())
     except CompressError as exc:
         show_error(exc)
         return None
+    mine.append(run_id)
     st.session_state[f"{prefix}_run_id"] = run_id
     st.query_params["run"] = run_id
     return run_id
+
+
+def _status_or_none(store, run_id: str) -> str | None:
+    try:
+        return store.get(run_id)["status"]
+    except CompressError:  # deleted meanwhile
+        return None
 
 
 def spec_or_stop(build_spec: Callable[[], object]):
@@ -343,6 +409,9 @@ def spec_or_stop(build_spec: Callable[[], object]):
 
 def run_button(label: str, key: str, build_spec: Callable[[], object], prefix: str, where=st, **button) -> None:
     """A primary button (in `where`, e.g. a column) that submits the spec built when pressed."""
+    if not access.can_operate():
+        button = {**button, "disabled": True, "help": access.VIEWER_LINE}
+        access.viewer_line(where)
     if where.button(label, type="primary", key=key, **button):
         try:
             submit(build_spec(), prefix)
@@ -383,12 +452,13 @@ def progress_state(run: dict) -> tuple[float, str]:
 @st.fragment(run_every=POLL_S)
 def live_progress(run_id: str, prefix: str, cancel: bool = True) -> None:
     """Progress bar of a live run, re-read from the store every POLL_S; reruns the page when the run ends."""
+    jobs_keep_workers()  # a killed worker is replaced while someone watches, not at the next submission
     run = jobs.get(run_id, home())
     if run["status"] not in ACTIVE:
         st.rerun()
     value, text = progress_state(run)
     st.progress(value, text=text)
-    if cancel and st.button("Cancel this run", key=f"{prefix}_cancel"):
+    if cancel and access.can_operate() and st.button("Cancel this run", key=f"{prefix}_cancel"):
         jobs.cancel(run_id, home())
         st.rerun()
 

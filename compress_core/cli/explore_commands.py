@@ -218,7 +218,11 @@ def _report(args) -> int:
     out = Path(args.out)
     if out.is_dir() or not out.parent.exists():
         raise CompressError(f"--out {args.out!r} must be a file in an existing folder")
+    from compress_core.runs.artifacts import write_text
+    from compress_core.runs.export import check_not_link
+
+    check_not_link(out)
     runs = report_runs(args.home, ids)
-    out.write_text(build_report(runs, title=args.title), encoding="utf-8")
+    write_text(out, build_report(runs, title=args.title))  # atomic: never writes through a link
     print(f"wrote {out} ({len(runs)} runs, {out.stat().st_size} bytes)", file=sys.stderr)
     return 0

@@ -62,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head -1`: the reader left; what was done is recorded, stay quiet
+        from compress_core.runs.jobs import silence_closed_streams
+
+        silence_closed_streams()
+        return 0
     except Exception as exc:  # an engine bug: one line for users, the traceback on request
         if os.environ.get("COMPRESS_LAB_DEBUG"):
             raise

@@ -95,7 +95,11 @@ def _runs_delete(args) -> int:
 def _runs_export(args) -> int:
     text = _store(args).export(args.format)
     if args.out:
-        Path(args.out).write_text(text)
+        from compress_core.runs.artifacts import write_text
+        from compress_core.runs.export import check_not_link
+
+        check_not_link(Path(args.out))
+        write_text(args.out, text)  # atomic: replaces, never writes through a link
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from compress_core import paths
+from compress_core.data import limits
 from compress_core.errors import CompressError
 from compress_core.registry import Registry
 
@@ -539,7 +540,19 @@ def _user_path(name: str) -> Path:
             f"unsupported file type {path.suffix or '(no extension)'!r} for {path}; "
             f"allowed: {', '.join(USER_FILE_SUFFIXES)}"
         )
+    for root in _lab_folders():  # a link planted in the lab's own folders must not lead out of them
+        limits.check_inside(path, root)
+    limits.check_file_size(path)
     return path.resolve()
+
+
+def _lab_folders() -> list[Path]:
+    """Folders whose files the lab found itself (data folder, uploads): links must stay inside."""
+    folders = [paths.data_dir()]
+    home = os.environ.get(paths.ENV_HOME)
+    if home:
+        folders.append(Path(home).expanduser() / "uploads")
+    return folders
 
 
 def _column_list(columns: list[str], limit: int = 20) -> str:
@@ -563,6 +576,8 @@ def _build_user_dataset(name: str, source: str, x: np.ndarray, y_raw: np.ndarray
     """Map labels to 0..K-1, check there is enough data per class, split 80/20 and normalise."""
     classes, y = np.unique(y_raw, return_inverse=True)
     y = y.reshape(-1).astype(np.int64)
+    if len(y) >= MIN_ROWS:
+        limits.check_classes(source, len(classes), len(y))  # before 50,000 class names are built
     names = _label_names(classes)
     if len(classes) < 2:
         raise CompressError(f"{source} has only one class ({names[0]!r}); need at least 2 classes")
@@ -582,11 +597,47 @@ def _build_user_dataset(name: str, source: str, x: np.ndarray, y_raw: np.ndarray
                          tuple(names), is_image=is_image)
 
 
+def csv_column_count(path: Path) -> int:
+    """Columns in the header line, read with a bounded buffer and checked against the limit."""
+    import csv
+    import io
+
+    lim = limits.current()
+    with open(path, "rb") as f:
+        line = f.readline(lim.max_header_bytes + 1)
+    if len(line) > lim.max_header_bytes:
+        raise limits.refuse(f"{path.name}: the header line's length", len(line), "max_header_bytes",
+                            lim.max_header_bytes, " bytes")
+    try:
+        header = next(csv.reader(io.StringIO(line.decode("utf-8-sig"))), [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CompressError(f"{path} could not be read as CSV ({exc})") from None
+    if len(header) > lim.max_columns:
+        raise limits.refuse(f"{path.name}: the number of columns", len(header), "max_columns", lim.max_columns)
+    return len(header)
+
+
+def _read_csv_bounded(pd, path: Path, n_columns: int):
+    """`pd.read_csv` in chunks, refusing as soon as the rows read break the row / cell limits."""
+    lim = limits.current()
+    chunk_rows = max(1, min(100_000, lim.max_cells // max(n_columns, 1)))
+    chunks, rows = [], 0
+    with pd.read_csv(path, chunksize=chunk_rows) as reader:
+        for chunk in reader:
+            rows += len(chunk)
+            limits.check_table_size(path.name, rows, max(n_columns - 1, 1), lim)
+            chunks.append(chunk)
+    if not chunks:
+        return pd.read_csv(path, nrows=0)
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+
 def _load_csv(path: Path, label_column: str) -> Dataset:
     import pandas as pd  # lazy: only needed for user CSV files
 
+    n_columns = csv_column_count(path)
     try:
-        df = pd.read_csv(path)
+        df = _read_csv_bounded(pd, path, n_columns)
     except pd.errors.EmptyDataError as exc:
         raise CompressError(f"{path} is empty; expected a header row and data rows") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
@@ -624,6 +675,7 @@ def _load_csv(path: Path, label_column: str) -> Dataset:
     if inf_counts.any():
         listed = ", ".join(f"{features[i]!r} ({int(inf_counts[i])})" for i in np.flatnonzero(inf_counts))
         raise CompressError(f"{path} has infinite values in column(s) {listed}")
+    limits.check_values(str(path), x)
 
     labels = df[label_column]
     if pd.api.types.is_numeric_dtype(labels):
@@ -640,6 +692,13 @@ def _load_npz(path: Path) -> Dataset:
         raise CompressError(
             f"{path} is not an .npz archive (save one with numpy.savez(path, X=features, y=labels))"
         )
+    declared = limits.inspect_npz(path)  # header checks: nothing is unpacked before they pass
+    if "X" in declared and "y" in declared:
+        limits.check_npz_data_shapes(path, declared["X"], declared["y"])
+        if declared["X"].dtype.kind not in "biuf":
+            raise CompressError(f"{path}: X must be numeric, got dtype {declared['X'].dtype}")
+        if declared["y"].dtype.kind not in "biufUS":
+            raise CompressError(f"{path}: y must hold numbers or strings, got dtype {declared['y'].dtype}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
@@ -680,6 +739,7 @@ def _load_npz(path: Path) -> Dataset:
         n_inf = int(np.isinf(x).sum())
         if n_inf:
             raise CompressError(f"{path}: X contains {n_inf} infinite value(s)")
+    limits.check_values(str(path), x)
     if y.dtype.kind == "f":
         n_bad = int((~np.isfinite(y)).sum())
         if n_bad:
@@ -760,7 +820,8 @@ def load_dataset(
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    ds = loader()
+    with limits.memory_errors_as_compress_errors(f"loading {name}"):
+        ds = loader()
     with _CACHE_LOCK:
         ds = _CACHE.setdefault(key, ds)  # a concurrent load of the same key wins; return one object
         _CACHE.move_to_end(key)

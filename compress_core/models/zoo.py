@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import nn
 
+from compress_core.data import limits
 from compress_core.errors import CompressError
 from compress_core.registry import Registry
 
@@ -134,8 +135,10 @@ def parse_hidden(text: str | Sequence[int] | None) -> Optional[tuple[int, ...]]:
         widths = tuple(int(str(p).strip()) for p in parts)
     except ValueError:
         raise CompressError(f"hidden widths must be comma-separated positive integers, e.g. '300,100'; got {text!r}") from None
-    if not widths or any(w <= 0 or w > 100_000 for w in widths):
-        raise CompressError(f"hidden widths must be integers between 1 and 100000; got {text!r}")
+    if not widths or any(w <= 0 for w in widths):
+        raise CompressError(f"hidden widths must be integers between 1 and {limits.current().max_hidden_width}; "
+                            f"got {text!r}")
+    limits.check_hidden(widths)
     return widths
 
 
@@ -153,7 +156,12 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int,
     if hidden is not None and not entry.takes_hidden:
         raise CompressError(f"model {name!r} has a fixed architecture; --hidden applies to 'mlp' only")
     hidden = parse_hidden(hidden) if hidden is not None else None
-    return entry.build(shape, int(num_classes), hidden)
+    if hidden:  # count before allocating: widths x input features can be huge
+        sizes = [int(math.prod(shape)), *hidden, int(num_classes)]
+        limits.check_param_count(sum(a * b + b for a, b in zip(sizes, sizes[1:])), f"model {name!r}")
+    model = entry.build(shape, int(num_classes), hidden)
+    limits.check_param_count(sum(p.numel() for p in model.parameters()), f"model {name!r}")
+    return model
 
 
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

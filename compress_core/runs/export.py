@@ -19,6 +19,7 @@ Note:
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,10 +67,9 @@ def _weights(run: dict, key: str) -> dict[str, torch.Tensor] | None:
     path = (run.get("artifacts") or {}).get(key)
     if path is None:
         return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CompressError(f"the weights of run {run['id']} are missing ({path}); they may have been deleted") from None
+    from compress_core.runs.artifacts import load_state  # one line for a missing or corrupted file
+
+    return load_state(path, f"the weights of run {run['id']}")
 
 
 def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Module, "Dataset", bool]:
@@ -173,6 +173,7 @@ def _export_int8_onnx(run: dict, fmt: str, out_path, home, data_dir=None) -> dic
         raise CompressError(f"--out {str(out)!r} is a folder; give a file name, e.g. model.onnx")
     if not out.parent.exists():
         raise CompressError(f"the folder of {str(out)!r} does not exist")
+    check_not_link(out)
     shutil.copyfile(source, out)
     from compress_core.data.datasets import load_dataset
     from compress_core.methods.int8_onnx import evaluate_onnx
@@ -190,6 +191,13 @@ def _export_int8_onnx(run: dict, fmt: str, out_path, home, data_dir=None) -> dic
             "accuracy_onnxruntime": accuracy,
             "note": f"the run's int8 .onnx, copied unchanged. Checked: its accuracy in ONNX Runtime on the "
                     f"{len(data.x_test)} test inputs, {accuracy:.2%}, equals the accuracy the run reported"}
+
+
+def check_not_link(out: Path) -> None:
+    """Refuse an output path that is a symbolic link: writing would overwrite whatever it points at."""
+    if out.is_symlink():
+        raise CompressError(f"--out {str(out)!r} is a symbolic link (to {os.readlink(out)!r}); refusing to write "
+                            f"through it, give a plain file name")
 
 
 def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=None, data_dir=None) -> dict:
@@ -211,17 +219,26 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
         raise CompressError(f"--out {str(out)!r} is a folder; give a file name, e.g. model{FORMATS[fmt]}")
     if not out.parent.exists():
         raise CompressError(f"the folder of {str(out)!r} does not exist")
+    check_not_link(out)
     x = data.x_test[:CHECK_ROWS].to(CPU)
     metadata = {"run_id": run["id"], "kind": run["kind"], "spec": json.dumps(run["spec"]),
                 "producer": "compression-lab"}
-    _write(model, fmt, out, x[:2], metadata)
     diff = None
-    if fmt in ("onnx", "torchscript"):
-        diff = (onnx_max_diff if fmt == "onnx" else torchscript_max_diff)(out, model, x)
-        if not diff <= TOLERANCE:
-            out.unlink()
-            raise CompressError(f"the {fmt} export of run {run['id']} disagrees with PyTorch by {diff:.3g} "
-                                f"(> {TOLERANCE:g}) on test inputs, so it was not kept")
+
+    def write_and_check(tmp: Path) -> None:
+        # written beside `out` and renamed over it once checked: a link planted at `out` is replaced,
+        # never followed, and a failed check leaves nothing behind
+        nonlocal diff
+        _write(model, fmt, tmp, x[:2], metadata)
+        if fmt in ("onnx", "torchscript"):
+            diff = (onnx_max_diff if fmt == "onnx" else torchscript_max_diff)(tmp, model, x)
+            if not diff <= TOLERANCE:
+                raise CompressError(f"the {fmt} export of run {run['id']} disagrees with PyTorch by {diff:.3g} "
+                                    f"(> {TOLERANCE:g}) on test inputs, so it was not kept")
+
+    from compress_core.runs.artifacts import atomic_write
+
+    atomic_write(out, write_and_check)
     info = {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,
             "input_shape": list(data.input_shape), "int8": is_int8, "max_abs_diff": diff, "tolerance": TOLERANCE}
     if (run.get("metrics") or {}).get("sparse_layers"):  # none of these formats holds CSR weights

@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 
 from compress_core import paths
 from compress_core.errors import CompressError, RunCancelled
+from compress_core.runs.artifacts import write_error
 from compress_core.runs.store import FINISHED, RUNNING, TERMINAL_STATES, RunStore, host_id, pid_alive
 
 ENV_WORKERS = "COMPRESS_LAB_WORKERS"
@@ -74,7 +75,7 @@ def default_max_workers() -> int:
             raise CompressError(f"{ENV_WORKERS}={env!r} must be a whole number of workers, e.g. 2") from None
         if value < 1:
             raise CompressError(f"{ENV_WORKERS}={env!r} must be at least 1")
-        return value
+        return min(value, os.cpu_count() or value)  # more workers than cores only thrash
     return max(1, (os.cpu_count() or 2) // 2)
 
 
@@ -243,7 +244,11 @@ class _Progress:
 
     def __call__(self, event) -> None:
         if self.forward is not None:
-            self.forward(event)
+            try:
+                self.forward(event)
+            except BrokenPipeError:  # `... 2>&1 | head -1`: the reader left; the run itself is fine
+                self.forward = None
+                silence_closed_streams()
         data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
         self._pending = data
         now = time.monotonic()
@@ -309,6 +314,39 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def silence_closed_streams() -> None:
+    """Point stdout/stderr at /dev/null once a pipe reader has gone, so later prints cannot raise."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(devnull, stream.fileno())
+
+
+RECORD_TRIES = 5
+
+
+def _record(action: Callable, run_id: str, *args) -> bool:
+    """Record how a run ended without ever raising: a worker must outlive any recording fault.
+
+    Retries a busy or briefly failing store a few times; a run deleted meanwhile is simply
+    gone. What still fails is printed to the worker log; the run is then reaped as
+    interrupted once its heartbeat goes stale, and the worker goes on with the queue.
+    """
+    for attempt in range(RECORD_TRIES):
+        try:
+            return bool(action(run_id, *args))
+        except CompressError:  # the run was deleted while it ran: nothing left to record
+            return False
+        except Exception:
+            if attempt == RECORD_TRIES - 1:
+                print(f"[worker {os.getpid()}] could not record the end of run {run_id}:", flush=True)
+                traceback.print_exc()
+                return False
+            time.sleep(0.2 * 2 ** attempt)
+    return False
+
+
 def run_claimed(store: RunStore, run: dict, home: Path) -> str:
     """Execute a claimed run and record how it ended; returns the final status. Only WorkerStopped escapes."""
     run_id = run["id"]
@@ -324,20 +362,20 @@ def run_claimed(store: RunStore, run: dict, home: Path) -> str:
         store.finish(run_id, dict(result))
         return FINISHED
     except RunCancelled:
-        store.mark_cancelled(run_id)
+        _record(store.mark_cancelled, run_id)
         return "cancelled"
     except KeyboardInterrupt:
-        if beat.cancel_interrupted or store.is_cancel_requested(run_id):
-            store.mark_cancelled(run_id)
+        if beat.cancel_interrupted or _record(store.is_cancel_requested, run_id):
+            _record(store.mark_cancelled, run_id)
             return "cancelled"
-        store.mark_interrupted(run_id, "interrupted: the worker was stopped (Ctrl-C)")
+        _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped (Ctrl-C)")
         raise WorkerStopped() from None
     except WorkerStopped:
-        store.mark_interrupted(run_id, "interrupted: the worker was stopped before the run ended")
+        _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped before the run ended")
         raise
     except Exception as exc:
         traceback.print_exc()
-        store.fail(run_id, _error_text(exc))
+        _record(store.fail, run_id, _error_text(exc))  # never raises: the worker goes on with the queue
         return "failed"
     finally:
         beat.stop()
@@ -389,10 +427,41 @@ def submit(spec: dict, home=None, parent_id: str | None = None, start_workers: b
     if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
         raise CompressError(f"a run spec must be a dict with a 'kind' string, not {spec!r}")
     home = paths.home_dir(home)
-    run_id = open_store(home).create_run(spec["kind"], spec, parent_id=parent_id)
+    spec = _absolute_data_path(spec)
+    from compress_core.sharing import check_queue  # the global cap, for the UI, CLI and API alike
+
+    run_id = open_store(home).create_run(spec["kind"], spec, parent_id=parent_id, check_queue=check_queue)
     if start_workers:
         ensure_workers(home)
     return run_id
+
+
+KEEP_EVERY_S = 2.0
+_kept: dict[Path, float] = {}
+
+
+def keep_workers(home=None, every: float = KEEP_EVERY_S) -> None:
+    """`ensure_workers` for pollers (pages, `wait`), at most once per `every` s per home.
+
+    Queued runs then never wait for the next submission after a worker was killed:
+    whoever is watching restarts the pool. Failures are left to the next poll.
+    """
+    key = paths.home_dir(home)
+    now = time.monotonic()
+    if now - _kept.get(key, -every) < every:
+        return
+    _kept[key] = now
+    with contextlib.suppress(CompressError, OSError):
+        if open_store(key).count("queued"):
+            ensure_workers(key)
+
+
+def _absolute_data_path(spec: dict) -> dict:
+    """A relative .csv/.npz data path, made absolute now: workers run in another folder."""
+    data = spec.get("dataset")
+    if isinstance(data, str) and data.lower().endswith((".csv", ".npz")) and not os.path.isabs(data):
+        return {**spec, "dataset": os.path.abspath(os.path.expanduser(data))}
+    return spec
 
 
 def get(run_id: str, home=None) -> dict:
@@ -456,12 +525,15 @@ def record_foreground(spec: dict, home=None, data_dir=None, on_progress: Callabl
     home = paths.home_dir(home)
     store = open_store(home)
     run_id = store.create_run(spec["kind"], spec, status=RUNNING, parent_id=parent_id, owner_pid=os.getpid())
-    artifacts = store.artifacts_dir(run_id)
     progress = _Progress(store, run_id, forward=on_progress)
     beat = _Heartbeat(store, run_id)
     beat.start()
     try:
         try:
+            try:  # inside the try: a read-only artifacts folder fails the run instead of leaving it "running"
+                artifacts = store.artifacts_dir(run_id)
+            except OSError as exc:
+                raise write_error(exc, store.artifacts_root / run_id) from None
             result = execute(spec, progress, artifacts, home, run_id=run_id, data_dir=data_dir)
         finally:
             beat.stop()
@@ -470,13 +542,13 @@ def record_foreground(spec: dict, home=None, data_dir=None, on_progress: Callabl
         store.finish(run_id, result)
         return result
     except RunCancelled:
-        store.mark_cancelled(run_id)
+        _record(store.mark_cancelled, run_id)
         raise
     except KeyboardInterrupt:
-        store.mark_interrupted(run_id, "interrupted: stopped with Ctrl-C")
+        _record(store.mark_interrupted, run_id, "interrupted: stopped with Ctrl-C")
         raise
     except BaseException as exc:
-        store.fail(run_id, _error_text(exc))
+        _record(store.fail, run_id, _error_text(exc))
         raise
 
 

@@ -355,8 +355,13 @@ class RunStore:
         return path
 
     def create_run(self, kind: str, spec: dict, status: str = QUEUED, parent_id: str | None = None,
-                   owner_pid: int | None = None) -> str:
-        """Add a run; `status="running"` records a run this process executes itself (owner_pid defaults to us)."""
+                   owner_pid: int | None = None, check_queue: Callable[[int], None] | None = None) -> str:
+        """Add a run; `status="running"` records a run this process executes itself (owner_pid defaults to us).
+
+        `check_queue(queued)` runs inside the write transaction with the number of queued runs
+        and may raise to refuse the run (the global queue cap), so racing submitters cannot
+        slip past it together.
+        """
         if not isinstance(kind, str) or not kind:
             raise CompressError(f"run kind must be a non-empty string, not {kind!r}")
         if status not in (QUEUED, RUNNING):
@@ -368,6 +373,8 @@ class RunStore:
         run_id = new_run_id()
         running = status == RUNNING
         with self._write() as conn:
+            if check_queue is not None and status == QUEUED:
+                check_queue(conn.execute("SELECT COUNT(*) FROM runs WHERE status=?", (QUEUED,)).fetchone()[0])
             conn.execute(
                 "INSERT INTO runs (id, kind, status, spec, progress, created_at, started_at, heartbeat_at,"
                 " owner_pid, owner_host, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -469,7 +476,10 @@ class RunStore:
 
     def is_cancel_requested(self, run_id: str) -> bool:
         """Asked by the run's owner between steps (usually from its progress callback)."""
-        row = self._fetch(self._conn(), run_id)
+        try:
+            row = self._fetch(self._conn(), run_id)
+        except CompressError:  # deleted while it ran: stop it, like a cancel
+            return True
         return bool(row["cancel_requested"]) or row["status"] == CANCELLED
 
     def get(self, run_id: str) -> dict:
@@ -558,7 +568,7 @@ class RunStore:
         if format == "json":
             return json.dumps(runs, indent=2, default=_json_default)
         if format == "csv":
-            return to_dataframe(runs).to_csv(index=False)
+            return neutralise_formulas(to_dataframe(runs)).to_csv(index=False)
         raise CompressError(f"unknown export format {format!r}; allowed: csv, json")
 
     def to_dataframe(self, runs: list[dict] | None = None):
@@ -568,6 +578,24 @@ class RunStore:
 
 BASE_COLUMNS = ["id", "kind", "status", "parent_id", "created_at", "started_at", "finished_at",
                 "duration_s", "stage", "progress", "error", "cancel_requested", "owner_pid"]
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(df):
+    """Text cells a spreadsheet would run as a formula (=, +, -, @, tab, CR first) get a leading `'`.
+
+    OWASP's advice for CSV injection: a run name or file name like `=HYPERLINK(...)` must stay
+    text when runs.csv is opened in a spreadsheet. Numbers are left alone (they are not text).
+    """
+    import pandas as pd
+
+    df = df.copy()
+    for col in df.columns:
+        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+            df[col] = df[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v)
+    return df
 
 
 def _cell(value):

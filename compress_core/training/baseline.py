@@ -8,7 +8,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from torch import nn
 from compress_core.context import RunContext
 from compress_core.data.datasets import Dataset, dataset_fingerprint, default_epochs, load_dataset
 from compress_core.models.zoo import build_model
+from compress_core.runs.artifacts import load_state, save_torch, write_text
 from compress_core.specs import TrainSpec
 from compress_core.training.loop import FitConfig, evaluate, fit, seeded
 
@@ -37,6 +37,18 @@ class Baseline:
 
 SMALL_DATA_ROWS = 5000
 
+
+
+def _read_cached(weights: Path, info_path: Path) -> tuple[dict, dict] | None:
+    """(state dict, info) of a cached baseline, or None when it is missing or corrupted (then it is retrained)."""
+    from compress_core.errors import CompressError
+
+    if not (weights.exists() and info_path.exists()):
+        return None
+    try:
+        return load_state(weights, "the cached baseline weights"), json.loads(info_path.read_text())
+    except (CompressError, ValueError, OSError):
+        return None
 
 def default_batch_size(data: Dataset) -> int:
     """Small data sets get smaller batches: more optimiser steps per epoch."""
@@ -101,10 +113,11 @@ def get_baseline(spec: TrainSpec, ctx: RunContext, *, force: bool = False) -> Ba
     weights, info_path = folder / "weights.pt", folder / "info.json"
     with _locked(ctx.home / "baselines" / f"{folder.name}.lock"):
         model = new_model(spec, data)
-        if weights.exists() and info_path.exists() and not force:
-            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        cached = _read_cached(weights, info_path) if not force else None
+        if cached is not None:  # a missing or corrupted cache is trained again below
+            model.load_state_dict(cached[0])
             model.to(ctx.device)
-            return Baseline(model, data, spec, json.loads(info_path.read_text()), cached=True)
+            return Baseline(model, data, spec, cached[1], cached=True)
         began = time.perf_counter()
         history = fit(model, data, FitConfig(spec.epochs, spec.lr, spec.batch_size, spec.seed),
                       on_progress=ctx.on_progress, stage="baseline", device=ctx.device)
@@ -112,10 +125,6 @@ def get_baseline(spec: TrainSpec, ctx: RunContext, *, force: bool = False) -> Ba
         info = {"key": folder.name, "spec": spec.to_dict(), "accuracy": accuracy, "loss": loss,
                 "history": history, "train_seconds": time.perf_counter() - began}
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = weights.with_suffix(".tmp")
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
-        os.replace(tmp, weights)
-        tmp_info = info_path.with_suffix(".tmp")
-        tmp_info.write_text(json.dumps(info))
-        os.replace(tmp_info, info_path)
+        save_torch({k: v.cpu() for k, v in model.state_dict().items()}, weights)
+        write_text(info_path, json.dumps(info))
         return Baseline(model, data, spec, info, cached=False)

@@ -72,12 +72,29 @@ def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device | Non
     return torch.cat(out) if out else torch.empty(0)
 
 
+@torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device | None = None) -> tuple[float, float]:
-    """(top-1 accuracy in [0, 1], mean cross-entropy loss) on (x, y)."""
-    logits = predict_logits(model, x, device)
-    loss = nn.functional.cross_entropy(logits, y).item()
-    acc = (logits.argmax(1) == y).float().mean().item()
-    return acc, loss
+    """(top-1 accuracy in [0, 1], mean cross-entropy loss) on (x, y).
+
+    Batch by batch: only one batch of logits exists at a time, so 50,000 classes times
+    the test rows never have to fit in memory together.
+    """
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    try:
+        for i in range(0, len(x), EVAL_BATCH):
+            logits = model(x[i:i + EVAL_BATCH].to(device)).float()
+            yb = y[i:i + EVAL_BATCH].to(logits.device)
+            loss_sum += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
+            correct += int((logits.argmax(1) == yb).sum().item())
+    finally:
+        model.train(was_training)
+    n = len(x)
+    if n == 0:
+        return float("nan"), float("nan")
+    return correct / n, loss_sum / n
 
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
