@@ -243,7 +243,7 @@ def paired_cpu_latency(fp32: nn.Module, quantized: nn.Module, input_shape, repea
 
 def _recipe(spec: QuantizeSpec, data, method: str, engine: str) -> dict:
     """What `load_int8_model` needs to rebuild the int8 structure before loading weights."""
-    return {"model": spec.model, "hidden": list(spec.hidden) if spec.hidden else None,
+    return {"model": spec.model, "hidden": list(spec.hidden) if spec.hidden else None, "weights": spec.weights,
             "input_shape": list(data.input_shape), "num_classes": data.num_classes, "method": method,
             "granularity": spec.granularity, "engine": engine, "torch": torch.__version__}
 
@@ -252,7 +252,10 @@ def load_int8_model(weights_path: str | Path) -> nn.Module:
     """Reload a saved int8 model (`model_int8.pt` beside its `model_int8.json` recipe)."""
     weights_path = Path(weights_path)
     recipe = json.loads(weights_path.with_suffix(".json").read_text())
-    fp32 = build_model(recipe["model"], recipe["input_shape"], recipe["num_classes"], recipe["hidden"])
+    from compress_core.models.sources import resolve_model
+
+    fp32 = resolve_model(recipe["model"], recipe["input_shape"], recipe["num_classes"],
+                         hidden=recipe["hidden"]).module
     example = torch.zeros(1, *recipe["input_shape"])
     model = to_int8(fp32, recipe["method"], recipe["granularity"], None, example)
     with quiet_torch_ao():

@@ -31,7 +31,6 @@ from compress_core.runs import jobs
 
 from compress_core import paths
 from compress_core.errors import CompressError
-from compress_core.models.zoo import build_model
 from compress_core.specs import spec_from_dict
 
 if TYPE_CHECKING:
@@ -83,7 +82,13 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
 
     run = _finished_run(run_id, home)
     spec = spec_from_dict(run["spec"])
+    from compress_core.models.fit import model_and_data
+
     data = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column)
+    # The architecture (its run's weights load below) and the data as it was prepared for it;
+    # a distillation's `weights` belong to its teacher, not to the exported student.
+    student = {"model": spec.model, "hidden": spec.hidden} if run["kind"] == "distill" else {}
+    source, data = model_and_data(spec, data, weights=False, **student)
     artifacts = run.get("artifacts") or {}
     if run["kind"] == "quantize" and "int8_weights" in artifacts:
         from compress_core.methods.quantize import load_int8_model, quiet_torch_ao
@@ -93,7 +98,7 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     state = _weights(run, "weights")
     if state is None:
         raise CompressError(f"run {run['id']} ({run['kind']}) saved no model weights, so there is nothing to export")
-    fp32 = build_model(spec.model, data.input_shape, data.num_classes, spec.hidden)
+    fp32 = source.module
     model = load_pruned(fp32, state).to(CPU).eval()
     if "int8_weights" in artifacts:  # a pipeline ending in int8: rebuild the int8 structure, load its weights
         from compress_core.methods.quantize import int8_method, quiet_torch_ao, to_int8
