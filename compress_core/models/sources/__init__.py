@@ -78,7 +78,9 @@ def _sources() -> list[Source]:
 
 
 def allowed_forms() -> str:
-    return "; ".join(s.form for s in _sources())
+    """The allowed forms, built-in names first (the common case)."""
+    ordered = sorted((s for s in _sources() if s.kind != "refused"), key=lambda s: s.kind != "builtin")
+    return "; ".join(s.form for s in ordered)
 
 
 def source_for(value: str) -> Source:

@@ -15,5 +15,5 @@ def _build(value: str, target: Target) -> ResolvedModel:
                          f"builtin:{value}:{target.hidden}")
 
 
-register_source(Source("builtin", f"a built-in name ({', '.join(MODELS.names())})", lambda v: v in MODELS,
+register_source(Source("builtin", f"{', '.join(MODELS.names())} (built-in)", lambda v: v in MODELS,
                        _check, _build, browser=True))
