@@ -49,7 +49,7 @@ def save_onnx(model: nn.Module, path: Path, shape=(1, 8, 8)) -> Path:
     model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(2, *shape),), str(path), dynamo=False, input_names=["x"],
+        torch.onnx.export(model, (torch.zeros(2, *shape),), str(path), dynamo=False, opset_version=17, input_names=["x"],
                           output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     return path
 

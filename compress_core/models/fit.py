@@ -30,8 +30,8 @@ def check_fits(resolved: ResolvedModel, data, value: str) -> None:
         hint = ""
         if len(given) == 3 and len(resolved.input_shape) == 3 and given[0] == resolved.input_shape[0]:
             hint = f" (resize the images with --resize {resolved.input_shape[1]}x{resolved.input_shape[2]})"
-        raise CompressError(f"model expects {shape_text(resolved.input_shape)}; {data.name} gives "
-                            f"{shape_text(given)}{hint}")
+        gives = "x".join(map(str, given)) if len(given) == 3 else shape_text(given)
+        raise CompressError(f"model expects {shape_text(resolved.input_shape)}; {data.name} gives {gives}{hint}")
     model = resolved.module
     was_training = model.training
     model.eval()
