@@ -144,6 +144,8 @@ def _sync_sizes(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
         module.out_features, module.in_features = module.weight.shape
     elif isinstance(module, nn.modules.conv._ConvNd):
+        if module.groups > 1 and module.groups == module.out_channels:  # depthwise: one group per channel
+            module.groups = module.weight.shape[0]
         module.out_channels = module.weight.shape[0]
         module.in_channels = module.weight.shape[1] * module.groups
     elif isinstance(module, nn.modules.batchnorm._BatchNorm):

@@ -1,0 +1,69 @@
+"""Every method on every kind of user model, through the CLI: prune (l1, structured), distil, int8, export.
+
+The models come trained (ONNX, .pt2, or a factory / timm model given --weights), so each
+baseline is evaluated as given, never retrained; that is asserted too.
+"""
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from byom_helpers import make_models
+from compress_core.cli.main import main
+from compress_core.models.sources import resolve_model
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """name -> extra CLI arguments selecting that model (every one comes trained)."""
+    folder = tmp_path_factory.mktemp("byom")
+    models = make_models(folder)
+    out = {key: ["--model", models[key]] for key in ("mlp.onnx", "cnn.onnx", "cnn.pt2")}
+    for key, value in (("factory", models["factory"]), ("timm", "timm:test_efficientnet")):
+        torch.manual_seed(0)
+        module = resolve_model(value, (1, 8, 8), 10).module
+        path = folder / f"{key}.safetensors"
+        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+        out[key] = ["--model", value, "--weights", str(path)]
+    return out
+
+
+def _run(argv, home, capsys) -> dict:
+    code = main([*argv, "--home", str(home), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    return json.loads(captured.out)
+
+
+SOURCES = ["mlp.onnx", "cnn.onnx", "cnn.pt2", "factory", "timm"]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_prune_l1_and_structured_then_export(source, sources, tmp_path_factory, capsys):
+    home = tmp_path_factory.mktemp("home")
+    l1 = _run(["prune", *sources[source], "--method", "l1", "--amount", "0.5", "--finetune-epochs", "1"], home, capsys)
+    assert l1["metrics"]["sparsity"] == pytest.approx(0.5, abs=0.02)
+    assert l1["history"][0]["stage"] == "finetune"  # no baseline training: the model came trained
+    structured = _run(["prune", *sources[source], "--method", "structured", "--amount", "0.5",
+                       "--finetune-epochs", "1"], home, capsys)
+    assert structured["metrics"]["params_total"] < structured["baseline"]["params_total"]
+    classifier = structured["layers"][-1]
+    assert classifier["channels_kept"] == classifier["channels_before"] == 10  # the classes are never pruned
+    for fmt in ("onnx", "safetensors"):
+        out = tmp_path_factory.mktemp("export") / f"model.{fmt}"
+        assert main(["export", structured["id"], "--format", fmt, "--out", str(out), "--home", str(home)]) == 0
+        assert out.stat().st_size > 0
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_user_model_as_teacher_and_int8(source, sources, tmp_path_factory, capsys):
+    home = tmp_path_factory.mktemp("home")
+    teacher = [a.replace("--model", "--teacher") for a in sources[source]]
+    distilled = _run(["distill", *teacher, "--student", "mlp", "--hidden", "16", "--epochs", "1", "--no-scratch"],
+                     home, capsys)
+    assert distilled["metrics"]["params_total"] < distilled["baseline"]["params_total"]
+    int8 = _run(["quantize", *sources[source], "--scheme", "int8"], home, capsys)
+    assert int8["metrics"]["size_quantized_bytes"] < int8["baseline"]["size_fp32_bytes"]
+    out = tmp_path_factory.mktemp("export") / "model.pt"  # int8 exports as state_dict (rebuilt from the source)
+    assert main(["export", int8["id"], "--format", "state_dict", "--out", str(out), "--home", str(home)]) == 0
