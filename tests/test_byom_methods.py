@@ -69,3 +69,16 @@ def test_user_model_as_teacher_and_int8(source, sources, tmp_path_factory, capsy
     # the scales and zero points outweigh the bytes saved, and the run reports that size honestly)
     out = tmp_path_factory.mktemp("export") / "model.pt"  # int8 exports as state_dict (rebuilt from the source)
     assert main(["export", int8["id"], "--format", "state_dict", "--out", str(out), "--home", str(home)]) == 0
+
+
+def test_prune_then_distil_student_is_a_pruned_copy_of_the_teacher(sources, tmp_path_factory, capsys):
+    home = tmp_path_factory.mktemp("home")
+    teacher = ["--teacher", sources["cnn.pt2"][1]]
+    run = _run(["distill", *teacher, "--student", "teacher-pruned:0.5", "--epochs", "1", "--no-scratch"], home, capsys)
+    assert run["metrics"]["params_total"] < run["baseline"]["params_total"]
+    names = [row["name"] for row in run["layers"]]
+    assert "fc_module" in names  # the teacher's own layers, fewer channels
+    out = tmp_path_factory.mktemp("export") / "student.onnx"
+    assert main(["export", run["id"], "--format", "onnx", "--out", str(out), "--home", str(home)]) == 0
+    assert main(["prune", "--model", "teacher-pruned:0.5", "--amount", "0.5", "--home", str(home)]) == 2
+    assert "a distillation student only" in capsys.readouterr().err

@@ -197,10 +197,19 @@ def _train_scratch(initial: nn.Module, data: Dataset, config: FitConfig, labeled
                      "scratch_agreement": agreement(logits, test_teacher)}
 
 
-def build_student(spec: DistillSpec, data: Dataset) -> nn.Module:
-    """The untrained student (any model source) for the teacher's data, checked against it."""
+def build_student(spec: DistillSpec, data: Dataset, teacher: nn.Module) -> nn.Module:
+    """The untrained student (any model source) for the teacher's data, checked against it;
+    `teacher-pruned:AMOUNT` is a copy of the teacher with AMOUNT of its channels removed."""
     from compress_core.models.fit import check_fits
     from compress_core.models.sources import resolve_model
+    from compress_core.models.sources.teacher_pruned import PREFIX, amount
+
+    if spec.model.startswith(PREFIX):
+        from compress_core.methods.structured import prune_channels
+
+        student = copy.deepcopy(teacher).cpu().requires_grad_(True)  # the teacher itself stays frozen
+        prune_channels(student, data.input_shape, amount(spec.model))
+        return student
 
     with seeded(spec.seed):
         student = resolve_model(spec.model, data.input_shape, data.num_classes, hidden=spec.hidden)
@@ -215,7 +224,7 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     teacher.model.eval().requires_grad_(False)  # a fixed function: its logits are computed once
     teacher_logits = predict_logits(teacher.model, data.x_train, ctx.device)
     labeled = labeled_indices(data.y_train, spec.train_fraction, spec.seed)
-    initial = build_student(spec, data)
+    initial = build_student(spec, data, teacher.model)
     x, y, t_logits = _training_set(spec, data, teacher_logits, labeled)
     batch_size = teacher.spec.batch_size
     config = FitConfig(student_epochs(spec, len(x), len(data.x_train), batch_size), spec.lr, batch_size, spec.seed)

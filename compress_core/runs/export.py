@@ -88,6 +88,8 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     # The architecture (its run's weights load below) and the data as it was prepared for it;
     # a distillation's `weights` belong to its teacher, not to the exported student.
     student = {"model": spec.model, "hidden": spec.hidden} if run["kind"] == "distill" else {}
+    if run["kind"] == "distill" and spec.model.startswith("teacher-pruned:"):  # the teacher's architecture,
+        student = {"model": spec.teacher, "hidden": spec.teacher_hidden}  # resized to the student's tensors below
     source, data = model_and_data(spec, data, weights=False, **student)
     artifacts = run.get("artifacts") or {}
     if run["kind"] == "quantize" and "int8_weights" in artifacts:
