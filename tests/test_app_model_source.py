@@ -49,6 +49,8 @@ def test_prune_page_runs_a_local_factory_after_showing_its_summary(home):
     for run in jobs.open_store(home).list_runs(status=["queued", "running"]):
         assert jobs.wait(run["id"], home, timeout=RUN_TIMEOUT_S)["status"] == "finished"
     at.run()
+    assert not jobs.open_store(home).list_runs(status=["queued", "running"])  # found in the cache: trained once
+    assert len(jobs.open_store(home).list_runs(kind="train")) == 1
     at.button(key="prune_run").click().run()
     assert not at.error, [e.value for e in at.error]
     record = jobs.wait(at.session_state["prune_run_id"], home, timeout=RUN_TIMEOUT_S)
