@@ -23,6 +23,25 @@ def wrong_classes(input_shape):
 
 def not_a_module():
     return 42
+
+
+class Branchy(nn.Module):
+    """A branch on the data (torch.fx cannot trace it) and a reshape by a fixed channel count."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if y.mean() > 100:  # data-dependent control flow
+            y = y * 2
+        return self.fc(y.reshape(y.shape[0], 8, -1).mean(2))
+
+
+def branchy(num_classes):
+    return Branchy(num_classes)
 '''
 
 

@@ -82,3 +82,18 @@ def test_prune_then_distil_student_is_a_pruned_copy_of_the_teacher(sources, tmp_
     assert main(["export", run["id"], "--format", "onnx", "--out", str(out), "--home", str(home)]) == 0
     assert main(["prune", "--model", "teacher-pruned:0.5", "--amount", "0.5", "--home", str(home)]) == 2
     assert "a distillation student only" in capsys.readouterr().err
+
+
+def test_methods_that_cannot_apply_say_which_and_continue_or_fail_in_one_line(sources, tmp_path_factory, capsys):
+    home = tmp_path_factory.mktemp("home")
+    factory = sources["factory"][1].replace(":build", ":branchy")
+    int8 = _run(["quantize", "--model", factory, "--scheme", "int8", "--baseline-epochs", "1"], home, capsys)
+    assert int8["metrics"]["int8_method"] == "dynamic"
+    assert any("static int8 needs a torch.fx trace, which fails on this model" in n for n in int8["notes"])
+    assert any("layers left in fp32" in n and "conv" in n for n in int8["notes"])
+    code = main(["prune", "--model", factory, "--method", "structured", "--amount", "0.5", "--baseline-epochs", "1",
+                 "--home", str(home)])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "structured pruning left Branchy inconsistent" in errors[0]
+    assert "Traceback" not in err

@@ -338,7 +338,14 @@ def _run_int8(spec: QuantizeSpec, base, ctx):
     emit(ctx.on_progress, "quantize", 0, 1,
          f"int8 {method} quantization ({engine}, per-{spec.granularity} weights)"
          + (f", calibrating on {min(CALIBRATION_SAMPLES, len(data.x_train))} training inputs" if method == "static" else ""))
-    quantized, accuracy, loss = quantize_int8_checked(fp32, data, method, spec.granularity, spec.seed, spec.model)
+    untraceable = None
+    try:
+        quantized, accuracy, loss = quantize_int8_checked(fp32, data, method, spec.granularity, spec.seed, spec.model)
+    except torch.fx.proxy.TraceError as exc:  # static int8 needs a torch.fx trace; a user model may not allow one
+        if method != "static":
+            raise
+        untraceable, method = " ".join(str(exc).split())[:200], "dynamic"
+        quantized, accuracy, loss = quantize_int8_checked(fp32, data, method, spec.granularity, spec.seed, spec.model)
     emit(ctx.on_progress, "measure", 0, 1, "measuring the fp32 baseline and the int8 model on CPU")
     base_metrics = assess(fp32, data, dataclasses.replace(ctx, device=CPU), latency=False)
     base_timing, timing = paired_cpu_latency(fp32, quantized, data.input_shape, ctx.latency_repeats)
@@ -360,6 +367,9 @@ def _run_int8(spec: QuantizeSpec, base, ctx):
              "by the fp32 baseline's size_fp32_bytes",
              "int8 kernels run on CPU only: the int8 model and the fp32 baseline were evaluated and timed on CPU "
              f"({torch.get_num_threads()} threads) in this run"]
+    if untraceable:
+        notes.append(f"static int8 needs a torch.fx trace, which fails on this model ({untraceable}); its Linear "
+                     "layers were quantized dynamically instead and its convolutions stay fp32")
     left = [r["name"] for r in layers if not r["int8"]]
     if left:
         notes.append(f"layers left in fp32 (no int8 kernel for them): {', '.join(left)}")

@@ -94,6 +94,13 @@ def prune_channels(model: nn.Module, input_shape: Sequence[int], amount: float, 
     pruner = _pruner(model, input_shape, amount, importance)
     check_amount(_groups(pruner, model), amount)
     pruner.step()
+    try:  # a graph Torch-Pruning cannot keep consistent (e.g. attention reshapes by head) fails here, in one line
+        with torch.no_grad():
+            model(torch.zeros(2, *input_shape, device=device_of(model)))
+    except Exception as exc:
+        raise CompressError(f"structured pruning left {type(model).__name__} inconsistent ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:200]}); models with attention or reshapes by channel "
+                            "count need head-aware pruning: use unstructured pruning (l1) for this model") from None
     model.train(was_training)
     return model
 
