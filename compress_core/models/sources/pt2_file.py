@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -26,6 +27,10 @@ from torch import fx, nn
 from compress_core.errors import CompressError
 from compress_core.models.sources import ResolvedModel, Source, Target, file_digest, register_source
 from compress_core.models.sources.limits import MAX_MODEL_BYTES, MAX_UNPACKED_BYTES, refuse_serialized, sniff
+
+# Copying an exported program's module (every method deep-copies its model) trips a deprecation inside
+# torch's pytree that the user can do nothing about; only that message is silenced.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=FutureWarning)
 
 _FIXED = {"archive_format", "archive_version", "byteorder", ".data/version", ".data/serialization_id"}
 _ALLOWED_DIRS = ("models/", "data/weights/", "data/constants/", "data/sample_inputs/", "extra/")
