@@ -64,11 +64,11 @@ def mlp(inputs: int = 64, classes: int = 10) -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(inputs, 32), nn.ReLU(), nn.Linear(32, classes))
 
 
-def save_onnx(model: nn.Module, path: Path, shape=(1, 8, 8)) -> Path:
+def save_onnx(model: nn.Module, path: Path, shape=(1, 8, 8), opset: int | None = 17) -> Path:
     model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(2, *shape),), str(path), dynamo=False, opset_version=17, input_names=["x"],
+        torch.onnx.export(model, (torch.zeros(2, *shape),), str(path), dynamo=False, opset_version=opset, input_names=["x"],
                           output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     return path
 

@@ -190,3 +190,11 @@ def test_torchscript_files_are_refused_whatever_their_name(tmp_path, digits):
     for name in ("m.pt2", "m.onnx"):
         assert "TorchScript archives are refused" in _refused(torchscript_file(tmp_path / name), digits)
     assert "TorchScript archives are refused" in _refused(tmp_path / "m.ts", digits)
+
+
+def test_an_operator_at_an_opset_onnx2torch_lacks_is_named_with_the_fix(tmp_path, digits):
+    from byom_helpers import save_onnx
+
+    path = save_onnx(SmallCNN(), tmp_path / "new.onnx", opset=20)
+    message = _refused(path, digits)
+    assert "at opset" in message and "not supported by onnx2torch 1.5.15" in message and "opset_version=17" in message

@@ -11,6 +11,7 @@ normalisation is "none" (pixel values in [0, 1]).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from compress_core.errors import CompressError
@@ -118,6 +119,11 @@ def _build(value: str, target: Target) -> ResolvedModel:
     try:
         module = onnx2torch.convert(model)
     except NotImplementedError as exc:
+        found = re.search(r"operation_type='([^']+)', version=(\d+)", str(exc))
+        if found:  # a known operator at an opset onnx2torch 1.5.15 lacks a converter for
+            raise CompressError(f"{path.name!r}: ONNX operator {found.group(1)} at opset {found.group(2)} is not "
+                                "supported by onnx2torch 1.5.15; export with an older opset (e.g. "
+                                "torch.onnx.export(..., opset_version=17))") from None
         raise CompressError(f"{path.name!r}: onnx2torch cannot convert it: {' '.join(str(exc).split())}") from None
     except Exception as exc:  # a malformed graph: say so in one line
         raise CompressError(f"{path.name!r}: the ONNX graph could not be converted: {type(exc).__name__}: "
