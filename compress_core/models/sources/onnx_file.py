@@ -25,8 +25,10 @@ def _onnx2torch():
     from compress_core.models.sources.tv_ops import ensure_torchvision
 
     ensure_torchvision()
-    import onnx2torch
-
+    try:
+        import onnx2torch
+    except ImportError as exc:
+        raise CompressError(f"ONNX models need onnx2torch (pip install onnx2torch==1.5.15): {exc}") from None
     return onnx2torch
 
 
