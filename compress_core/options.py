@@ -34,14 +34,28 @@ def integer(text: str) -> int:
 def add_common(p: argparse.ArgumentParser, *, model: bool = True) -> None:
     """Options every run command shares: where data lives, which model and data, the seed."""
     if model:
-        p.add_argument("--model", required=True, help="model name (see `models`)")
+        p.add_argument("--model", required=True,
+                       help="a built-in name (see `models`), timm:NAME, model.onnx, model.pt2, file.py:function "
+                            "or package.module:function")
         p.add_argument("--hidden", help="hidden widths for mlp, e.g. 30 or 300,100")
+    add_source(p, teacher=not model)
     p.add_argument("--dataset", default="digits", help="data set name or a .csv/.npz path (default: digits)")
     p.add_argument("--label-column", default="label", help="label column of a CSV file (default: label)")
     p.add_argument("--seed", type=integer, default=0, help="random seed (default: 0)")
     p.add_argument("--batch-size", type=integer, help="batch size (default: 32 below 5000 training rows, else 128)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_home(p)
+
+
+def add_source(p: argparse.ArgumentParser, *, teacher: bool = False) -> None:
+    """Options of a model source: weights, the preprocessing it expects, the image size."""
+    whose = "the teacher" if teacher else "the model"
+    p.add_argument("--weights", help=f".safetensors weights loaded into {whose} (it then comes trained: evaluated, "
+                                     "not retrained)")
+    p.add_argument("--normalize", help="auto (training-split statistics), none (pixels in [0, 1]) or MEAN,STD "
+                                       "(per channel m1/m2/m3,s1/s2/s3); default: auto for models trained here, "
+                                       "none for models that come trained")
+    p.add_argument("--resize", help="resize images to HEIGHTxWIDTH (or SIZE) for the model; default: no resizing")
 
 
 def add_home(p: argparse.ArgumentParser) -> None:
@@ -52,6 +66,9 @@ def add_home(p: argparse.ArgumentParser) -> None:
 def base_fields(args) -> dict:
     d = {"dataset": args.dataset, "label_column": args.label_column, "seed": args.seed,
          "batch_size": args.batch_size}
+    for key in ("weights", "normalize", "resize"):
+        if getattr(args, key, None) is not None:
+            d[key] = getattr(args, key)
     if getattr(args, "model", None) is not None:
         d["model"] = args.model
         d["hidden"] = args.hidden

@@ -50,11 +50,34 @@ def check_dataset_name(name: str) -> None:
 
 
 def check_model(name: str, hidden) -> Optional[tuple[int, ...]]:
+    """A built-in name (with hidden widths for mlp) or any model source the resolver accepts (syntax only)."""
+    if not (isinstance(name, str) and name in MODELS):
+        from compress_core.models.sources import check_model_value
+
+        check_model_value(name)
+        if hidden is not None and hidden != ():
+            raise CompressError(f"hidden widths apply to the built-in 'mlp' only; got hidden {hidden!r} for {name!r}")
+        return None
     entry = MODELS.get(name)
     hidden = parse_hidden(hidden)
     if hidden is not None and not entry.takes_hidden:
         raise CompressError(f"model {name!r} has a fixed architecture; hidden widths apply to 'mlp' only")
     return hidden
+
+
+def check_source_fields(spec) -> None:
+    """Validate `weights`, `normalize` and `resize` (syntax; files are read when the run starts)."""
+    from compress_core.data.prepare import parse_normalize, parse_resize, resize_text
+
+    if spec.weights is not None and (not isinstance(spec.weights, str) or not spec.weights.lower().endswith(".safetensors")):
+        raise CompressError(f"weights must be a path to a .safetensors file; got {spec.weights!r}")
+    parse_normalize(spec.normalize)
+    object.__setattr__(spec, "resize", resize_text(parse_resize(spec.resize)))
+
+
+def source_fields(spec) -> dict:
+    """The model-source fields a derived baseline spec inherits."""
+    return {"weights": spec.weights, "normalize": spec.normalize, "resize": spec.resize}
 
 
 @dataclass(frozen=True)
@@ -69,9 +92,13 @@ class BaseSpec:
     label_column: str = "label"  # for user CSV files
     lr: float = 1e-3  # Adam learning rate of the baseline
     batch_size: Optional[int] = None  # None: 32 for small data sets (< 5000 training rows), else 128
+    weights: Optional[str] = None  # a .safetensors file loaded into the model (it then comes trained)
+    normalize: Optional[str] = None  # auto | none | MEAN,STD (m1/m2/m3,s1/s2/s3); None: the model source's default
+    resize: Optional[str] = None  # HEIGHTxWIDTH: images resized for the model; None: as the data set gives them
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", check_model(self.model, self.hidden))
+        check_source_fields(self)
         check_dataset_name(self.dataset)
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
         check_range("lr", self.lr, 0, 10, low_open=True)
@@ -164,4 +191,4 @@ class PruneSpec(BaseSpec):
     def baseline_spec(self) -> TrainSpec:
         return TrainSpec(model=self.model, dataset=self.dataset, hidden=self.hidden, seed=self.seed,
                          label_column=self.label_column, lr=self.lr, batch_size=self.batch_size,
-                         epochs=self.baseline_epochs)
+                         epochs=self.baseline_epochs, **source_fields(self))

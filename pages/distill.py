@@ -50,7 +50,8 @@ def build_spec(temperature: float):
     return DistillSpec(model=student, hidden=hidden, dataset=dataset, label_column=label_column, teacher=teacher,
                        teacher_hidden=teacher_hidden, teacher_epochs=int(teacher_epochs) or None,
                        temperature=float(temperature), alpha=float(alpha), epochs=int(epochs) or None,
-                       train_fraction=float(fraction), transfer=transfer, seed=int(seed))
+                       train_fraction=float(fraction), transfer=transfer, seed=int(seed),
+                       **common.source_options(P, "teacher"))
 
 
 spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("distill_temperature", 4.0)))

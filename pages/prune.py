@@ -47,7 +47,7 @@ def build_spec(amount_pct: int) -> PruneSpec:
     return PruneSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, method=method,
                      scope=scope, schedule=schedule, steps=int(steps), amount=amount_pct / 100,
                      finetune_epochs=int(epochs), seed=int(seed), importance=importance,
-                     baseline_epochs=int(baseline_epochs) or None)
+                     baseline_epochs=int(baseline_epochs) or None, **common.source_options(P))
 
 
 spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("prune_amount", 50)))

@@ -39,7 +39,7 @@ def build_spec(bits: int):
 
     return QuantizeSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, scheme=scheme,
                         bits=8 if scheme == "int8" else int(bits), granularity=granularity, seed=int(seed),
-                        baseline_epochs=int(baseline_epochs) or None)
+                        baseline_epochs=int(baseline_epochs) or None, **common.source_options(P))
 
 
 spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bits", 4)))

@@ -45,7 +45,7 @@ with settings:
     try:
         amounts = check_amounts(parse_levels(amounts_text, "amount", "amounts"))
         spec = TrainSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, seed=int(seed),
-                         epochs=int(baseline_epochs) or None)
+                         epochs=int(baseline_epochs) or None, **common.source_options(P))
     except CompressError as exc:
         common.show_error(exc)
         st.stop()

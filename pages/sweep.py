@@ -103,10 +103,10 @@ def settings_panel():
                       help="each seed has its own baseline and fine-tuning: the band shows how much a result varies")
     controls = False
     if method == "distill":
-        fields = distill_options(data, param)
+        fields = {**distill_options(data, param), **common.source_options(P, "teacher")}
     else:
         model, hidden = common.model_picker(P, data)
-        fields = dict(model=model, hidden=hidden)
+        fields = dict(model=model, hidden=hidden, **common.source_options(P))
         if method == "prune":
             options, controls = prune_options()
             fields.update(options)

@@ -68,7 +68,7 @@ def test_report_is_self_contained_and_names_every_run(runs):
     for heading in ("Best trade-offs", "Runs by method", "Baselines", "How the figures were measured",
                     "Reproduce every run"):
         assert heading in text
-    assert f"threads" in text and runs[0]["environment"]["torch"] in text
+    assert "threads" in text and runs[0]["environment"]["torch"] in text
 
 
 def test_same_runs_same_file(runs):

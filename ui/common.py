@@ -252,7 +252,13 @@ def model_picker(prefix: str, data, *, key: str = "model", label: str = "Model",
     `default_hidden=None` leaves the widths of an mlp to the caller (no text box).
     """
     from compress_core.models.zoo import MODELS
+    from ui import model_source
 
+    choice = st.radio(f"{label} source", model_source.CHOICES, horizontal=True, key=f"{prefix}_{key}_source")
+    if choice != model_source.CHOICES[0]:
+        picked = st.session_state.get(f"{prefix}_dataset", "")
+        return model_source.other_source(prefix, data, key, label, choice, home(), str(picked),
+                                         st.session_state.get(f"{prefix}_label_column", "label"))
     options = [n for n in MODELS.names() if data.is_image or not MODELS.get(n).needs_image]
     name = st.selectbox(label, options, index=options.index(default) if default in options else 0,
                         key=f"{prefix}_{key}",
@@ -265,6 +271,13 @@ def model_picker(prefix: str, data, *, key: str = "model", label: str = "Model",
         hidden = st.text_input(f"{label}: hidden widths (comma-separated)", value=default_hidden,
                                key=f"{prefix}_{key}_hidden")
     return name, hidden
+
+
+def source_options(prefix: str, key: str = "model") -> dict:
+    """Spec fields (weights, normalize, resize) of the model source picked by `model_picker`."""
+    from ui import model_source
+
+    return model_source.options(prefix, key)
 
 
 def picked_data(prefix: str):

@@ -110,6 +110,9 @@ def _models(args) -> int:
     for name in MODELS.names():
         entry = MODELS.get(name)
         print(f"{name:<10} {'images only' if entry.needs_image else 'any data':<12} {entry.description}")
+    from compress_core.models.sources import allowed_forms
+
+    print(f"\nother --model values: {allowed_forms().split('; ', 1)[1]}")
     return 0
 
 

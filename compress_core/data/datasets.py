@@ -81,6 +81,10 @@ class Dataset:
     input_shape: tuple[int, ...]
     class_names: tuple[str, ...]
     is_image: bool
+    # Training-split statistics the features were normalised with (per channel / feature), so
+    # `compress_core.data.prepare` can undo them for models that expect raw [0, 1] inputs.
+    norm_mean: tuple[float, ...] = ()
+    norm_std: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         # Cheap consistency checks: a malformed Dataset would otherwise fail far away, in a model.
@@ -160,6 +164,8 @@ def _make_dataset(
         input_shape=tuple(int(s) for s in x_train.shape[1:]),
         class_names=tuple(class_names),
         is_image=is_image,
+        norm_mean=tuple(float(m) for m in mean),
+        norm_std=tuple(float(s) for s in std),
     )
 
 

@@ -29,7 +29,6 @@ from compress_core.data.datasets import Dataset, default_epochs
 from compress_core.errors import CompressError
 from compress_core.measure.assess import assess_against
 from compress_core.methods.registry import Method, SweepParam, register_method
-from compress_core.models.zoo import build_model
 from compress_core.options import add_common, base_fields, integer, ratio
 from compress_core.progress import emit
 from compress_core.results import RunResult
@@ -78,7 +77,8 @@ class DistillSpec(BaseSpec):
     def teacher_spec(self) -> TrainSpec:
         return TrainSpec(model=self.teacher, hidden=self.teacher_hidden, dataset=self.dataset, seed=self.seed,
                          label_column=self.label_column, lr=self.lr, batch_size=self.batch_size,
-                         epochs=self.teacher_epochs)
+                         epochs=self.teacher_epochs, weights=self.weights, normalize=self.normalize,
+                         resize=self.resize)
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -198,6 +198,26 @@ def _train_scratch(initial: nn.Module, data: Dataset, config: FitConfig, labeled
                      "scratch_agreement": agreement(logits, test_teacher)}
 
 
+def build_student(spec: DistillSpec, data: Dataset, teacher: nn.Module) -> nn.Module:
+    """The untrained student (any model source) for the teacher's data, checked against it;
+    `teacher-pruned:AMOUNT` is a copy of the teacher with AMOUNT of its channels removed."""
+    from compress_core.models.fit import check_fits
+    from compress_core.models.sources import resolve_model
+    from compress_core.models.sources.teacher_pruned import PREFIX, amount
+
+    if spec.model.startswith(PREFIX):
+        from compress_core.methods.structured import prune_channels
+
+        student = copy.deepcopy(teacher).cpu().requires_grad_(True)  # the teacher itself stays frozen
+        prune_channels(student, data.input_shape, amount(spec.model))
+        return student
+
+    with seeded(spec.seed):
+        student = resolve_model(spec.model, data.input_shape, data.num_classes, hidden=spec.hidden)
+    check_fits(student, data, spec.model)
+    return student.module
+
+
 def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     """Distil the cached teacher into the student, train the scratch control, measure, save."""
     teacher = get_baseline(spec.teacher_spec(), ctx)
@@ -205,8 +225,7 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     teacher.model.eval().requires_grad_(False)  # a fixed function: its logits are computed once
     teacher_logits = predict_logits(teacher.model, data.x_train, ctx.device)
     labeled = labeled_indices(data.y_train, spec.train_fraction, spec.seed)
-    with seeded(spec.seed):
-        initial = build_model(spec.model, data.input_shape, data.num_classes, spec.hidden)
+    initial = build_student(spec, data, teacher.model)
     x, y, t_logits = _training_set(spec, data, teacher_logits, labeled)
     batch_size = teacher.spec.batch_size
     config = FitConfig(student_epochs(spec, len(x), len(data.x_train), batch_size), spec.lr, batch_size, spec.seed)

@@ -39,7 +39,7 @@ from torch import nn
 
 from compress_core.errors import CompressError
 from compress_core.methods.registry import Method, SweepParam, register_method
-from compress_core.models.zoo import build_model, prunable_layers
+from compress_core.models.zoo import prunable_layers
 from compress_core.options import add_common, base_fields, integer
 from compress_core.specs import BaseSpec, PruneSpec, check_choice, check_range
 
@@ -223,7 +223,10 @@ def load_int8_model(weights_path: str | Path) -> nn.Module:
     """Reload a saved int8 model (`model_int8.pt` beside its `model_int8.json` recipe)."""
     weights_path = Path(weights_path)
     recipe = json.loads(weights_path.with_suffix(".json").read_text())
-    fp32 = build_model(recipe["model"], recipe["input_shape"], recipe["num_classes"], recipe["hidden"])
+    from compress_core.models.sources import resolve_model
+
+    fp32 = resolve_model(recipe["model"], recipe["input_shape"], recipe["num_classes"],
+                         hidden=recipe["hidden"]).module
     example = torch.zeros(1, *recipe["input_shape"])
     model = to_int8(fp32, recipe["method"], recipe["granularity"], None, example)
     with quiet_torch_ao():

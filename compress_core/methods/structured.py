@@ -93,6 +93,13 @@ def prune_channels(model: nn.Module, input_shape: Sequence[int], amount: float, 
     pruner = _pruner(model, input_shape, amount, importance)
     check_amount(_groups(pruner, model), amount)
     pruner.step()
+    try:  # a graph Torch-Pruning cannot keep consistent (e.g. attention reshapes by head) fails here, in one line
+        with torch.no_grad():
+            model(torch.zeros(2, *input_shape, device=device_of(model)))
+    except Exception as exc:
+        raise CompressError(f"structured pruning left {type(model).__name__} inconsistent ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:200]}); models with attention or reshapes by channel "
+                            "count need head-aware pruning: use unstructured pruning (l1) for this model") from None
     model.train(was_training)
     return model
 
@@ -143,6 +150,8 @@ def _sync_sizes(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
         module.out_features, module.in_features = module.weight.shape
     elif isinstance(module, nn.modules.conv._ConvNd):
+        if module.groups > 1 and module.groups == module.out_channels:  # depthwise: one group per channel
+            module.groups = module.weight.shape[0]
         module.out_channels = module.weight.shape[0]
         module.in_channels = module.weight.shape[1] * module.groups
     elif isinstance(module, nn.modules.batchnorm._BatchNorm):

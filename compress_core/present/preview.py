@@ -32,7 +32,7 @@ from compress_core.methods.quantize import (
     quantize_symmetric,
 )
 from compress_core.methods.structured import prune_channels
-from compress_core.models.zoo import prunable_layers
+from compress_core.models.zoo import MODELS, prunable_layers
 from compress_core.specs import TrainSpec
 from compress_core.training.baseline import cache_key, resolve
 from compress_core.training.loop import evaluate, predict_logits
@@ -44,7 +44,13 @@ def baseline_is_cached(spec: TrainSpec, ctx: RunContext) -> bool:
     Lets the UI decide between loading at once and queueing a background training run.
     """
     data = load_dataset(spec.dataset, ctx.data_dir, spec.label_column)
-    folder = ctx.home / "baselines" / cache_key(resolve(spec, data))
+    spec = resolve(spec, data)
+    source = None
+    if spec.model not in MODELS or any(v is not None for v in (spec.weights, spec.normalize, spec.resize)):
+        from compress_core.models.fit import model_and_data  # the key holds the source's content fingerprint
+
+        source = model_and_data(spec, data)[0].fingerprint
+    folder = ctx.home / "baselines" / cache_key(spec, source)
     return (folder / "weights.pt").exists() and (folder / "info.json").exists()
 
 

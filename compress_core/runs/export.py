@@ -32,7 +32,7 @@ from torch import nn
 from compress_core import paths
 from compress_core.errors import CompressError
 from compress_core.methods.registry import spec_from_dict
-from compress_core.models.zoo import build_model
+from compress_core.models.fit import model_and_data
 from compress_core.runs import jobs
 
 if TYPE_CHECKING:
@@ -84,6 +84,12 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     run = _finished_run(run_id, home)
     spec = spec_from_dict(run["spec"])
     data = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column)
+    # The architecture (its run's weights load below) and the data as it was prepared for it;
+    # a distillation's `weights` belong to its teacher, not to the exported student.
+    student = {"model": spec.model, "hidden": spec.hidden} if run["kind"] == "distill" else {}
+    if run["kind"] == "distill" and spec.model.startswith("teacher-pruned:"):  # the teacher's architecture,
+        student = {"model": spec.teacher, "hidden": spec.teacher_hidden}  # resized to the student's tensors below
+    source, data = model_and_data(spec, data, weights=False, **student)
     artifacts = run.get("artifacts") or {}
     if run["kind"] == "quantize" and "int8_weights" in artifacts:
         from compress_core.methods.quantize import load_int8_model, quiet_torch_ao
@@ -93,7 +99,7 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     state = _weights(run, "weights")
     if state is None:
         raise CompressError(f"run {run['id']} ({run['kind']}) saved no model weights, so there is nothing to export")
-    fp32 = build_model(spec.model, data.input_shape, data.num_classes, spec.hidden)
+    fp32 = source.module
     model = load_pruned(fp32, state).to(CPU).eval()
     if "int8_weights" in artifacts:  # a pipeline ending in int8: rebuild the int8 structure, load its weights
         from compress_core.methods.quantize import int8_method, quiet_torch_ao, to_int8
@@ -179,7 +185,8 @@ def _export_int8_onnx(run: dict, fmt: str, out_path, home, data_dir=None) -> dic
     from compress_core.methods.int8_onnx import evaluate_onnx
 
     spec = spec_from_dict(run["spec"])
-    data = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column)
+    raw = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column)
+    _, data = model_and_data(spec, raw, weights=False)  # the data as the run prepared it for this model
     accuracy, _ = evaluate_onnx(out, data.x_test, data.y_test)
     reported = (run.get("metrics") or {}).get("accuracy")
     if reported is None or abs(accuracy - reported) > 1e-9:

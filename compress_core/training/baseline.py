@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from compress_core.context import RunContext
 from compress_core.data.datasets import Dataset, dataset_fingerprint, default_epochs, load_dataset
-from compress_core.models.zoo import build_model
+from compress_core.models.fit import describe, model_and_data
+from compress_core.models.zoo import MODELS, build_model
 from compress_core.runs.artifacts import load_state, save_torch, write_text
 from compress_core.specs import TrainSpec
 from compress_core.training.loop import FitConfig, evaluate, fit, seeded
@@ -79,11 +79,18 @@ def resolve(spec: TrainSpec, data: Dataset) -> TrainSpec:
     return spec
 
 
-def cache_key(spec: TrainSpec) -> str:
-    """Hash of model, data identity, training settings and seed (of a resolved spec)."""
+def cache_key(spec: TrainSpec, source: str | None = None) -> str:
+    """Hash of model, data identity, training settings and seed (of a resolved spec).
+
+    `source` is the model source's content fingerprint (file hashes, timm version); built-in
+    models without source options keep the keys they always had.
+    """
     parts = {"v": CACHE_VERSION, "model": spec.model, "hidden": spec.hidden,
              "data": dataset_fingerprint(spec.dataset, spec.label_column), "epochs": spec.epochs,
              "lr": spec.lr, "batch_size": spec.batch_size, "seed": spec.seed}
+    extra = {"source": source, "weights": spec.weights, "normalize": spec.normalize, "resize": spec.resize}
+    if spec.model not in MODELS or any(v is not None for v in list(extra.values())[1:]):
+        parts.update(extra)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -107,23 +114,31 @@ def _locked(path: Path):
 
 def get_baseline(spec: TrainSpec, ctx: RunContext, *, force: bool = False) -> Baseline:
     """Load the cached baseline for `spec`, training (and caching) it first if absent."""
-    data = load_dataset(spec.dataset, ctx.data_dir, spec.label_column)
-    spec = resolve(spec, data)
-    folder = ctx.home / "baselines" / cache_key(spec)
+    raw = load_dataset(spec.dataset, ctx.data_dir, spec.label_column)
+    spec = resolve(spec, raw)
+    # The model and the data as it expects them, checked against each other before any work.
+    with seeded(spec.seed):
+        source, data = model_and_data(spec, raw)
+    folder = ctx.home / "baselines" / cache_key(spec, source.fingerprint)
     weights, info_path = folder / "weights.pt", folder / "info.json"
     with _locked(ctx.home / "baselines" / f"{folder.name}.lock"):
-        model = new_model(spec, data)
+        model = source.module
         cached = _read_cached(weights, info_path) if not force else None
         if cached is not None:  # a missing or corrupted cache is trained again below
             model.load_state_dict(cached[0])
             model.to(ctx.device)
             return Baseline(model, data, spec, cached[1], cached=True)
         began = time.perf_counter()
-        history = fit(model, data, FitConfig(spec.epochs, spec.lr, spec.batch_size, spec.seed),
-                      on_progress=ctx.on_progress, stage="baseline", device=ctx.device)
+        if source.comes_trained:  # the baseline as given: evaluated, never retrained
+            model.to(ctx.device)
+            history = []
+        else:
+            history = fit(model, data, FitConfig(spec.epochs, spec.lr, spec.batch_size, spec.seed),
+                          on_progress=ctx.on_progress, stage="baseline", device=ctx.device)
         accuracy, loss = evaluate(model, data.x_test, data.y_test, ctx.device)
         info = {"key": folder.name, "spec": spec.to_dict(), "accuracy": accuracy, "loss": loss,
-                "history": history, "train_seconds": time.perf_counter() - began}
+                "history": history, "train_seconds": time.perf_counter() - began, "source": describe(source),
+                "as_given": source.comes_trained}
         folder.mkdir(parents=True, exist_ok=True)
         save_torch({k: v.cpu() for k, v in model.state_dict().items()}, weights)
         write_text(info_path, json.dumps(info))
