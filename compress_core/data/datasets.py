@@ -56,7 +56,7 @@ STD_FLOOR = 1e-6
 DOWNLOAD_TIMEOUT_S = 10
 _CHUNK = 8192  # rows per chunk when computing statistics, to bound peak memory
 
-_DEFAULT_EPOCHS = {"digits": 30, "mnist": 10, "fashion-mnist": 10, "cifar10": 15}
+_DEFAULT_EPOCHS = {"digits": 30, "mnist": 10, "fashion-mnist": 10, "cifar10": 15, "text-demo": 10}
 USER_FILE_EPOCHS = 30
 
 
@@ -80,6 +80,13 @@ class Dataset:
     input_shape: tuple[int, ...]
     class_names: tuple[str, ...]
     is_image: bool
+    # Text data (compress_core/data/text.py): x_* are int64 token ids (N, L) right-padded with
+    # `pad_id`; `texts` keeps (train texts, test texts) so a model's own tokenizer can re-encode
+    # them; `notes` says what loading changed (e.g. how many texts were truncated).
+    is_text: bool = False
+    pad_id: int = 0
+    texts: Any = None
+    notes: tuple = ()
 
     def __post_init__(self) -> None:
         # Cheap consistency checks: a malformed Dataset would otherwise fail far away, in a model.
@@ -582,11 +589,14 @@ def _build_user_dataset(name: str, source: str, x: np.ndarray, y_raw: np.ndarray
                          tuple(names), is_image=is_image)
 
 
-def _load_csv(path: Path, label_column: str) -> Dataset:
+def _load_csv(path: Path, label_column: str, text_column: str = "text", max_length: int | None = None) -> Dataset:
     import pandas as pd  # lazy: only needed for user CSV files
 
     try:
         df = pd.read_csv(path)
+    except UnicodeDecodeError as exc:
+        raise CompressError(f"{path} is not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start} "
+                            "cannot be decoded; save the file as UTF-8") from exc
     except pd.errors.EmptyDataError as exc:
         raise CompressError(f"{path} is empty; expected a header row and data rows") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
@@ -600,6 +610,13 @@ def _load_csv(path: Path, label_column: str) -> Dataset:
             f"{path} has no label column {label_column!r}; columns present: {_column_list(columns)} "
             f"(choose the label column with label_column / --label-column)"
         )
+    if text_column != "text" and text_column not in columns:  # named explicitly: it must be there
+        raise CompressError(f"{path} has no text column {text_column!r}; columns present: {_column_list(columns)} "
+                            "(choose the text column with text_column / --text-column)")
+    if text_column in columns:  # a text classification file: tokenized, not normalised
+        from compress_core.data.text import text_dataset_from_frame
+
+        return text_dataset_from_frame(df, path, text_column, label_column, max_length)
     features = [c for c in columns if c != label_column]
     if not features:
         raise CompressError(f"{path} has no feature columns besides the label column {label_column!r}")
@@ -617,7 +634,8 @@ def _load_csv(path: Path, label_column: str) -> Dataset:
             bad_pos = int(np.flatnonzero(coerced.isna().to_numpy())[0])
             raise CompressError(
                 f"{path}: column {c!r} is not numeric, e.g. line {bad_pos + 2} has {col.iloc[bad_pos]!r}; "
-                f"every column except the label column {label_column!r} must hold numbers"
+                f"every column except the label column {label_column!r} must hold numbers "
+                f"(for text classification name the text column with --text-column)"
             )
     x = df[features].to_numpy(dtype=np.float64)
     inf_counts = np.isinf(x).sum(axis=0)
@@ -695,9 +713,10 @@ def _load_npz(path: Path) -> Dataset:
     return _build_user_dataset(path.name, str(path), x, y, is_image=is_image)
 
 
-def _load_user_file(path: Path, label_column: str) -> Dataset:
+def _load_user_file(path: Path, label_column: str, text_column: str = "text",
+                    max_length: int | None = None) -> Dataset:
     if path.suffix.lower() == ".csv":
-        return _load_csv(path, label_column)
+        return _load_csv(path, label_column, text_column, max_length)
     return _load_npz(path)
 
 
@@ -734,6 +753,8 @@ def load_dataset(
     data_dir: Path | str | None = None,
     label_column: str = "label",
     download: bool = False,
+    text_column: str = "text",
+    max_length: int | None = None,
 ) -> Dataset:
     """Load a built-in data set by name, or the user's `.csv` / `.npz` file by path.
 
@@ -748,11 +769,16 @@ def load_dataset(
         folder = Path(data_dir).expanduser() if data_dir is not None else paths.data_dir()
         key: tuple = ("builtin", builtin, str(folder.resolve()))
         loader = lambda: DATASETS.get(builtin)(folder, download)  # noqa: E731
+        if builtin == "text-demo" and max_length is not None:  # the only built-in that takes a max length
+            from compress_core.data.text import load_text_demo
+
+            key += (max_length,)
+            loader = lambda: load_text_demo(folder, download, max_length)  # noqa: E731
     elif _is_user_file_name(name):
         path = _user_path(name)
         st = path.stat()
-        key = ("file", str(path), st.st_mtime_ns, st.st_size, label_column)
-        loader = lambda: _load_user_file(path, label_column)  # noqa: E731
+        key = ("file", str(path), st.st_mtime_ns, st.st_size, label_column, text_column, max_length)
+        loader = lambda: _load_user_file(path, label_column, text_column, max_length)  # noqa: E731
     else:
         raise _unknown_name_error(name)
 
@@ -785,6 +811,10 @@ def dataset_fingerprint(name_or_path: str | os.PathLike, label_column: str = "la
     return f"file:{_hash_file(path, 'sha256')[:16]}:{label_column}"
 
 
+# The bundled text set registers itself in DATASETS (imported last: it uses the helpers above).
+from compress_core.data import text as _text  # noqa: E402,F401
+
+
 def default_epochs(name_or_path: str | os.PathLike) -> int:
     """A sensible number of training epochs: small images train longer, big sets shorter.
 
@@ -805,4 +835,5 @@ def describe(ds: Dataset) -> dict:
         "num_classes": ds.num_classes,
         "class_names": list(ds.class_names),
         "is_image": ds.is_image,
+        **({"is_text": True, "seq_len": int(ds.input_shape[0])} if ds.is_text else {}),
     }
