@@ -29,4 +29,5 @@ def run(spec: BaseSpec | Mapping, on_progress=None, *, home=None, data_dir=None,
     result.status = "finished"
     result.metrics["duration_s"] = time.perf_counter() - began
     result.environment = environment(ctx)
+    result.notes = list(result.notes or []) + [n for n in ctx.notes if n not in (result.notes or [])]
     return result

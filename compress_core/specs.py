@@ -48,6 +48,14 @@ def check_dataset_name(name: str) -> None:
 
 
 def check_model(name: str, hidden) -> Optional[tuple[int, ...]]:
+    # hf:DIR (issue 12); moves into the model-source resolver (issue 11) at merge time.
+    from compress_core.models.hf import check_folder, is_hf
+
+    if is_hf(name):
+        check_folder(name)
+        if parse_hidden(hidden) is not None:
+            raise CompressError(f"model {name!r} has a fixed architecture; hidden widths apply to 'mlp' only")
+        return None
     entry = MODELS.get(name)
     hidden = parse_hidden(hidden)
     if hidden is not None and not entry.takes_hidden:
@@ -67,9 +75,16 @@ class BaseSpec:
     label_column: str = "label"  # for user CSV files
     lr: float = 1e-3  # Adam learning rate of the baseline
     batch_size: Optional[int] = None  # None: 32 for small data sets (< 5000 training rows), else 128
+    text_column: str = "text"  # for user CSV files of texts (a text column and a label column)
+    max_length: int = 128  # text: tokens per text at most (longer texts are truncated, with a notice)
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", check_model(self.model, self.hidden))
+        from compress_core.data.text import check_max_length
+
+        check_max_length(self.max_length)
+        if not isinstance(self.text_column, str) or not self.text_column:
+            raise CompressError(f"text_column must be a non-empty column name; got {self.text_column!r}")
         check_dataset_name(self.dataset)
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
         check_range("lr", self.lr, 0, 10, low_open=True)
@@ -160,4 +175,4 @@ class PruneSpec(BaseSpec):
     def baseline_spec(self) -> TrainSpec:
         return TrainSpec(model=self.model, dataset=self.dataset, hidden=self.hidden, seed=self.seed,
                          label_column=self.label_column, lr=self.lr, batch_size=self.batch_size,
-                         epochs=self.baseline_epochs)
+                         epochs=self.baseline_epochs, text_column=self.text_column, max_length=self.max_length)

@@ -30,8 +30,10 @@ def baseline_is_cached(spec: TrainSpec, ctx: RunContext) -> bool:
 
     Lets the UI decide between loading at once and queueing a background training run.
     """
-    data = load_dataset(spec.dataset, ctx.data_dir, spec.label_column)
-    folder = ctx.home / "baselines" / cache_key(resolve(spec, data))
+    from compress_core.training.baseline import load_baseline_data
+
+    data = load_baseline_data(spec, ctx)
+    folder = ctx.home / "baselines" / cache_key(resolve(spec, data), data)
     return (folder / "weights.pt").exists() and (folder / "info.json").exists()
 
 

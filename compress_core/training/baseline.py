@@ -67,11 +67,21 @@ def resolve(spec: TrainSpec, data: Dataset) -> TrainSpec:
     return spec
 
 
-def cache_key(spec: TrainSpec) -> str:
-    """Hash of model, data identity, training settings and seed (of a resolved spec)."""
+def cache_key(spec: TrainSpec, data: Dataset | None = None) -> str:
+    """Hash of model, data identity, training settings and seed (of a resolved spec).
+
+    Text data adds its text column and max length, an `hf:DIR` model a hash of its folder's
+    files; other keys are unchanged, so older cached baselines stay valid.
+    """
     parts = {"v": CACHE_VERSION, "model": spec.model, "hidden": spec.hidden,
              "data": dataset_fingerprint(spec.dataset, spec.label_column), "epochs": spec.epochs,
              "lr": spec.lr, "batch_size": spec.batch_size, "seed": spec.seed}
+    if data is not None and data.is_text:
+        parts["text"] = [getattr(spec, "text_column", "text"), getattr(spec, "max_length", None)]
+    from compress_core.models.hf import fingerprint, is_hf
+
+    if is_hf(spec.model):
+        parts["hf"] = fingerprint(spec.model)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -79,6 +89,19 @@ def new_model(spec: TrainSpec, data: Dataset) -> nn.Module:
     """The untrained model, initialised from the spec's seed."""
     with seeded(spec.seed):
         return build_model(spec.model, data.input_shape, data.num_classes, spec.hidden)
+
+
+def load_baseline_data(spec: TrainSpec, ctx: RunContext) -> Dataset:
+    """The spec's data set, encoded for its model (text: the model's tokenizer); notes go to `ctx.notes`."""
+    from compress_core.models.text import match_data
+
+    data = load_dataset(spec.dataset, ctx.data_dir, spec.label_column, text_column=spec.text_column,
+                        max_length=spec.max_length)
+    data = match_data(spec.model, data, spec.max_length)
+    for note in data.notes:
+        if note not in ctx.notes:
+            ctx.notes.append(note)
+    return data
 
 
 @contextmanager
@@ -95,9 +118,9 @@ def _locked(path: Path):
 
 def get_baseline(spec: TrainSpec, ctx: RunContext, *, force: bool = False) -> Baseline:
     """Load the cached baseline for `spec`, training (and caching) it first if absent."""
-    data = load_dataset(spec.dataset, ctx.data_dir, spec.label_column)
+    data = load_baseline_data(spec, ctx)
     spec = resolve(spec, data)
-    folder = ctx.home / "baselines" / cache_key(spec)
+    folder = ctx.home / "baselines" / cache_key(spec, data)
     weights, info_path = folder / "weights.pt", folder / "info.json"
     with _locked(ctx.home / "baselines" / f"{folder.name}.lock"):
         model = new_model(spec, data)
@@ -106,8 +129,11 @@ def get_baseline(spec: TrainSpec, ctx: RunContext, *, force: bool = False) -> Ba
             model.to(ctx.device)
             return Baseline(model, data, spec, json.loads(info_path.read_text()), cached=True)
         began = time.perf_counter()
-        history = fit(model, data, FitConfig(spec.epochs, spec.lr, spec.batch_size, spec.seed),
-                      on_progress=ctx.on_progress, stage="baseline", device=ctx.device)
+        if getattr(model, "source_info", {}).get("trained"):  # an hf: model with its own fitting head
+            history = []
+        else:
+            history = fit(model, data, FitConfig(spec.epochs, spec.lr, spec.batch_size, spec.seed),
+                          on_progress=ctx.on_progress, stage="baseline", device=ctx.device)
         accuracy, loss = evaluate(model, data.x_test, data.y_test, ctx.device)
         info = {"key": folder.name, "spec": spec.to_dict(), "accuracy": accuracy, "loss": loss,
                 "history": history, "train_seconds": time.perf_counter() - began}
