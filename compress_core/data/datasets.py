@@ -56,7 +56,7 @@ STD_FLOOR = 1e-6
 DOWNLOAD_TIMEOUT_S = 10
 _CHUNK = 8192  # rows per chunk when computing statistics, to bound peak memory
 
-_DEFAULT_EPOCHS = {"digits": 30, "mnist": 10, "fashion-mnist": 10, "cifar10": 15, "text-demo": 10}
+_DEFAULT_EPOCHS = {"digits": 30, "mnist": 10, "fashion-mnist": 10, "cifar10": 15, "text-demo": 4}
 USER_FILE_EPOCHS = 30
 
 
