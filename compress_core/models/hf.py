@@ -57,6 +57,7 @@ def import_transformers():
         raise CompressError(f"hf: models need the transformers package ({exc}); "
                             "install it with pip install -r requirements.txt") from None
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars in CLI output or logs
     return transformers
 
 
