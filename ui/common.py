@@ -199,7 +199,8 @@ def dataset_picker(prefix: str):
         return None
     d = describe(data)
     st.caption(f"{d['n_train']:,} training / {d['n_test']:,} test rows · {d['num_classes']} classes · "
-               f"input {'×'.join(map(str, d['input_shape']))} ({'images' if d['is_image'] else 'table'})")
+               f"input {'×'.join(map(str, d['input_shape']))} "
+               f"({'images' if d['is_image'] else 'text, token ids' if d.get('is_text') else 'table'})")
     return name, label, data
 
 
@@ -211,11 +212,17 @@ def model_picker(prefix: str, data, *, key: str = "model", label: str = "Model",
     """
     from compress_core.models.zoo import MODELS
 
-    options = [n for n in MODELS.names() if data.is_image or not MODELS.get(n).needs_image]
+    options = [n for n in MODELS.names() if (data.is_image or not MODELS.get(n).needs_image)
+               and getattr(data, "is_text", False) == MODELS.get(n).needs_text]  # text data: text models only
     name = st.selectbox(label, options, index=options.index(default) if default in options else 0,
                         key=f"{prefix}_{key}",
                         help=None if data.is_image else "CNNs (lenet5, resnet8) need image data and are not offered "
                                                         "for a table.")
+    if getattr(data, "is_text", False):  # a local Hugging Face folder instead of a built-in (hf:DIR)
+        folder = st.text_input(f"{label}: or a local Hugging Face folder (save_pretrained)", value="",
+                               key=f"{prefix}_{key}_hf").strip()
+        if folder:
+            return f"hf:{folder}", None
     entry = MODELS.get(name)
     st.caption(entry.description)
     hidden = None
