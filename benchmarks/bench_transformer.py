@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from compress_core.measure.metrics import count_params, paired_latency_ms  # noqa: E402
+from compress_core.measure.metrics import count_params, flops, paired_latency_ms  # noqa: E402
 from compress_core.methods.quantize import quiet_torch_ao, to_int8  # noqa: E402
 from compress_core.models.hf import import_transformers  # noqa: E402
 from compress_core.models.text import TextClassifier, keep_layers, prune_structure, structure  # noqa: E402
@@ -61,6 +61,10 @@ def main() -> None:
     print(f"fp32: {count_params(fp32)[0] / 1e6:.1f} M params, {structure(fp32)}")
     print(f"pruned: {count_params(pruned)[0] / 1e6:.1f} M params, heads {structure(pruned)['heads']}, "
           f"FFN {structure(pruned)['ffn_channels']}")
+    dense = flops(fp32, shape)["flops_dense"]
+    for name in ("half heads + half FFN removed", "3-layer student"):
+        print(f"{name}: {dense / flops(models[name], shape)['flops_dense']:.2f}x fewer FLOPs per text "
+              f"(FlopCounterMode, seq_len {args.seq_len})")
     print(f"| model | batch | fp32 ms | compressed ms | speed-up | target |")
     print("|---|---|---|---|---|---|")
     for batch in [int(b) for b in args.batches.split(",")]:
