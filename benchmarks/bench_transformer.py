@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from compress_core.measure.metrics import count_params, flops, paired_latency_ms  # noqa: E402
 from compress_core.methods.quantize import quiet_torch_ao, to_int8  # noqa: E402
-from compress_core.models.hf import import_transformers  # noqa: E402
+from compress_core.models.transformers_env import import_transformers  # noqa: E402
 from compress_core.models.text import TextClassifier, keep_layers, prune_structure, structure  # noqa: E402
 
 TARGETS = {"dynamic int8 (all Linear)": 1.5, "half heads + half FFN removed": 1.5, "3-layer student": 1.8}

@@ -17,7 +17,8 @@ from compress_core.data.datasets import load_dataset
 from compress_core.errors import CompressError
 from compress_core.methods.distill import DistillSpec
 from compress_core.methods.quantize import QuantizeSpec
-from compress_core.models.hf import import_transformers, load_hf
+from compress_core.models.hf import load_hf
+from compress_core.models.transformers_env import import_transformers
 from compress_core.models.text import build_tinybert, keep_layers, prune_structure, remove_heads, structure
 from compress_core.specs import PruneSpec, TrainSpec
 

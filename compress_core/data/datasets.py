@@ -102,6 +102,12 @@ class Dataset:
 
 
 DATASETS: Registry[Callable[[Path, bool], Dataset]] = Registry("data set")
+# Text support lives in compress_core.data.text, which imports this module and fills these hooks
+# when the package is imported (so this module never imports it):
+# TEXT_CSV(df, path, text_column, label_column, max_length) -> Dataset, and built-in text sets that
+# take a max length: name -> loader(data_dir, download, max_length).
+TEXT_CSV: list[Callable] = []
+TEXT_BUILTINS: dict[str, Callable] = {}
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -613,10 +619,8 @@ def _load_csv(path: Path, label_column: str, text_column: str = "text", max_leng
     if text_column != "text" and text_column not in columns:  # named explicitly: it must be there
         raise CompressError(f"{path} has no text column {text_column!r}; columns present: {_column_list(columns)} "
                             "(choose the text column with text_column / --text-column)")
-    if text_column in columns:  # a text classification file: tokenized, not normalised
-        from compress_core.data.text import text_dataset_from_frame
-
-        return text_dataset_from_frame(df, path, text_column, label_column, max_length)
+    if text_column in columns and TEXT_CSV:  # a text classification file: tokenized, not normalised
+        return TEXT_CSV[0](df, path, text_column, label_column, max_length)
     features = [c for c in columns if c != label_column]
     if not features:
         raise CompressError(f"{path} has no feature columns besides the label column {label_column!r}")
@@ -769,11 +773,9 @@ def load_dataset(
         folder = Path(data_dir).expanduser() if data_dir is not None else paths.data_dir()
         key: tuple = ("builtin", builtin, str(folder.resolve()))
         loader = lambda: DATASETS.get(builtin)(folder, download)  # noqa: E731
-        if builtin == "text-demo" and max_length is not None:  # the only built-in that takes a max length
-            from compress_core.data.text import load_text_demo
-
+        if builtin in TEXT_BUILTINS and max_length is not None:  # text built-ins take a max length
             key += (max_length,)
-            loader = lambda: load_text_demo(folder, download, max_length)  # noqa: E731
+            loader = lambda: TEXT_BUILTINS[builtin](folder, download, max_length)  # noqa: E731
     elif _is_user_file_name(name):
         path = _user_path(name)
         st = path.stat()
@@ -810,9 +812,6 @@ def dataset_fingerprint(name_or_path: str | os.PathLike, label_column: str = "la
     path = _user_path(name)
     return f"file:{_hash_file(path, 'sha256')[:16]}:{label_column}"
 
-
-# The bundled text set registers itself in DATASETS (imported last: it uses the helpers above).
-from compress_core.data import text as _text  # noqa: E402,F401
 
 
 def default_epochs(name_or_path: str | os.PathLike) -> int:

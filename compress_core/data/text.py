@@ -152,10 +152,14 @@ def load_text_demo(data_dir: Path, download: bool, max_length: Optional[int] = N
 
 
 def _register() -> None:
-    from compress_core.data.datasets import DATASETS
+    """Fill the text hooks of `datasets` (imported by `compress_core.data`, so always in place)."""
+    from compress_core.data import datasets
 
-    if "text-demo" not in DATASETS:
-        DATASETS.add("text-demo", lambda data_dir, download: load_text_demo(data_dir, download))
+    if "text-demo" not in datasets.DATASETS:
+        datasets.DATASETS.add("text-demo", lambda data_dir, download: load_text_demo(data_dir, download))
+    datasets.TEXT_BUILTINS["text-demo"] = load_text_demo
+    if not datasets.TEXT_CSV:
+        datasets.TEXT_CSV.append(text_dataset_from_frame)
 
 
 _register()

@@ -66,7 +66,7 @@ class DistillSpec(BaseSpec):
 
     def __post_init__(self):
         if self.student_layers is not None:
-            from compress_core.models.text import takes_text
+            from compress_core.models.text_data import takes_text
 
             check_range("student_layers", self.student_layers, 1, 1000, integer=True)
             if not takes_text(self.teacher):

@@ -165,7 +165,7 @@ def run_structured(spec, ctx):
     from compress_core.results import RunResult
     from compress_core.training.loop import evaluate, fit
 
-    from compress_core.models.text import takes_text
+    from compress_core.models.text_data import takes_text
 
     if takes_text(spec.model):  # transformers: heads and FFN channels (methods/text_structured.py)
         from compress_core.methods.text_structured import run_text_structured

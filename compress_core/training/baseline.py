@@ -93,7 +93,7 @@ def new_model(spec: TrainSpec, data: Dataset) -> nn.Module:
 
 def load_baseline_data(spec: TrainSpec, ctx: RunContext) -> Dataset:
     """The spec's data set, encoded for its model (text: the model's tokenizer); notes go to `ctx.notes`."""
-    from compress_core.models.text import match_data
+    from compress_core.models.text_data import match_data
 
     data = load_dataset(spec.dataset, ctx.data_dir, spec.label_column, text_column=spec.text_column,
                         max_length=spec.max_length)
