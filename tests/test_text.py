@@ -102,6 +102,14 @@ def test_non_utf8_csv_is_one_line(tmp_path):
     assert "\n" not in str(info.value)
 
 
+def test_a_text_teacher_needs_a_layer_dropping_student():
+    with pytest.raises(CompressError, match="pass student_layers"):
+        DistillSpec(teacher="tinybert", dataset="text-demo")
+    with pytest.raises(CompressError, match="needs a transformer teacher"):
+        DistillSpec(teacher="lenet300", student_layers=2)
+    assert DistillSpec(teacher="tinybert", dataset="text-demo", student_layers=1).model == "tinybert"
+
+
 def test_models_and_data_must_match(lab_home):
     with pytest.raises(CompressError, match="is text; use 'tinybert'"):
         run(TrainSpec(model="mlp", dataset="text-demo"), home=lab_home)

@@ -74,6 +74,12 @@ class DistillSpec(BaseSpec):
                                     f"got {self.teacher!r}")
             object.__setattr__(self, "model", self.teacher)
             object.__setattr__(self, "hidden", None)
+        else:
+            from compress_core.models.text_data import takes_text
+
+            if takes_text(self.teacher) and self.model != self.teacher:
+                raise CompressError(f"a transformer teacher ({self.teacher!r}) is distilled into fewer of its own "
+                                    f"layers: pass student_layers (--student-layers K); got student {self.model!r}")
         super().__post_init__()
         object.__setattr__(self, "teacher_hidden", check_model(self.teacher, self.teacher_hidden))
         if self.teacher_epochs is not None:
