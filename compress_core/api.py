@@ -33,4 +33,5 @@ def run(spec: BaseSpec | Mapping, on_progress=None, *, home=None, data_dir=None,
     result.metrics["duration_s"] = time.perf_counter() - began
     complete_result(result)  # the core metrics every run kind reports (measure/core.py)
     result.environment = environment(ctx)
+    result.notes = list(result.notes or []) + [n for n in ctx.notes if n not in (result.notes or [])]
     return result

@@ -25,6 +25,7 @@ class RunContext:
     artifacts_dir: Optional[Path] = None
     on_progress: ProgressCallback = None
     device: torch.device = field(default_factory=pick_device)
+    notes: list = field(default_factory=list)  # what loading changed (e.g. truncated texts), added to the result
     latency_repeats: int = field(default_factory=lambda: int(os.environ.get("COMPRESS_LAB_LATENCY_REPEATS", "30")))
 
     def save_weights(self, model: torch.nn.Module, name: str = "model.pt") -> dict:

@@ -41,6 +41,9 @@ def add_common(p: argparse.ArgumentParser, *, model: bool = True) -> None:
     add_source(p, teacher=not model)
     p.add_argument("--dataset", default="digits", help="data set name or a .csv/.npz path (default: digits)")
     p.add_argument("--label-column", default="label", help="label column of a CSV file (default: label)")
+    p.add_argument("--text-column", default="text", help="text column of a CSV of texts (default: text)")
+    p.add_argument("--max-length", type=integer, default=128,
+                   help="text: tokens per text at most; longer texts are truncated with a notice (default: 128)")
     p.add_argument("--seed", type=integer, default=0, help="random seed (default: 0)")
     p.add_argument("--batch-size", type=integer, help="batch size (default: 32 below 5000 training rows, else 128)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -65,7 +68,8 @@ def add_home(p: argparse.ArgumentParser) -> None:
 
 def base_fields(args) -> dict:
     d = {"dataset": args.dataset, "label_column": args.label_column, "seed": args.seed,
-         "batch_size": args.batch_size}
+         "batch_size": args.batch_size, "text_column": getattr(args, "text_column", "text"),
+         "max_length": getattr(args, "max_length", 128)}
     for key in ("weights", "normalize", "resize"):
         if getattr(args, key, None) is not None:
             d[key] = getattr(args, key)

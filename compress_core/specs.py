@@ -95,10 +95,17 @@ class BaseSpec:
     weights: Optional[str] = None  # a .safetensors file loaded into the model (it then comes trained)
     normalize: Optional[str] = None  # auto | none | MEAN,STD (m1/m2/m3,s1/s2/s3); None: the model source's default
     resize: Optional[str] = None  # HEIGHTxWIDTH: images resized for the model; None: as the data set gives them
+    text_column: str = "text"  # for user CSV files of texts (a text column and a label column)
+    max_length: int = 128  # text: tokens per text at most (longer texts are truncated, with a notice)
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", check_model(self.model, self.hidden))
         check_source_fields(self)
+        from compress_core.data.text import check_max_length
+
+        check_max_length(self.max_length)
+        if not isinstance(self.text_column, str) or not self.text_column:
+            raise CompressError(f"text_column must be a non-empty column name; got {self.text_column!r}")
         check_dataset_name(self.dataset)
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
         check_range("lr", self.lr, 0, 10, low_open=True)
@@ -191,4 +198,5 @@ class PruneSpec(BaseSpec):
     def baseline_spec(self) -> TrainSpec:
         return TrainSpec(model=self.model, dataset=self.dataset, hidden=self.hidden, seed=self.seed,
                          label_column=self.label_column, lr=self.lr, batch_size=self.batch_size,
-                         epochs=self.baseline_epochs, **source_fields(self))
+                         epochs=self.baseline_epochs, text_column=self.text_column, max_length=self.max_length,
+                         **source_fields(self))

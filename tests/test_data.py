@@ -131,7 +131,7 @@ def assert_normalised(x: torch.Tensor, dims, atol=1e-4):
 
 
 def test_registry_names():
-    assert DATASETS.names() == ["digits", "mnist", "fashion-mnist", "cifar10"]
+    assert DATASETS.names() == ["digits", "mnist", "fashion-mnist", "cifar10", "text-demo"]
 
 
 def test_digits_shapes_and_normalisation(tmp_path):

@@ -12,20 +12,16 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 import streamlit as st
 
-from compress_core import paths
-
-from compress_core.measure import catalogue
-from compress_core import fmt
-
-from compress_core.runs import jobs
+from compress_core import fmt, paths
 from compress_core.errors import CompressError
+from compress_core.measure import catalogue
+from compress_core.runs import jobs
 from ui import access
 
 UPLOAD = "your own file (.csv / .npz)…"
@@ -241,7 +237,8 @@ def dataset_picker(prefix: str):
         return None
     d = describe(data)
     st.caption(f"{d['n_train']:,} training / {d['n_test']:,} test rows · {d['num_classes']} classes · "
-               f"input {'×'.join(map(str, d['input_shape']))} ({'images' if d['is_image'] else 'table'})")
+               f"input {'×'.join(map(str, d['input_shape']))} "
+               f"({'images' if d['is_image'] else 'text, token ids' if d.get('is_text') else 'table'})")
     return name, label, data
 
 
@@ -259,11 +256,17 @@ def model_picker(prefix: str, data, *, key: str = "model", label: str = "Model",
         picked = st.session_state.get(f"{prefix}_dataset", "")
         return model_source.other_source(prefix, data, key, label, choice, home(), str(picked),
                                          st.session_state.get(f"{prefix}_label_column", "label"))
-    options = [n for n in MODELS.names() if data.is_image or not MODELS.get(n).needs_image]
+    options = [n for n in MODELS.names() if (data.is_image or not MODELS.get(n).needs_image)
+               and getattr(data, "is_text", False) == MODELS.get(n).needs_text]  # text data: text models only
     name = st.selectbox(label, options, index=options.index(default) if default in options else 0,
                         key=f"{prefix}_{key}",
                         help=None if data.is_image else "CNNs (lenet5, resnet8) need image data and are not offered "
                                                         "for a table.")
+    if getattr(data, "is_text", False):  # a local Hugging Face folder instead of a built-in (hf:DIR)
+        folder = st.text_input(f"{label}: or a local Hugging Face folder (save_pretrained)", value="",
+                               key=f"{prefix}_{key}_hf").strip()
+        if folder:
+            return f"hf:{folder}", None
     entry = MODELS.get(name)
     st.caption(entry.description)
     hidden = None
@@ -307,9 +310,9 @@ def seed_and_baseline_epochs(prefix: str, trained: str = "Baseline") -> tuple[in
 # ---------------------------------------------------------------- baseline
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _load_baseline(spec_json: str, home_folder: str):
-    from compress_core.training.baseline import get_baseline
     from compress_core.context import RunContext
     from compress_core.methods.registry import spec_from_dict
+    from compress_core.training.baseline import get_baseline
 
     return get_baseline(spec_from_dict(json.loads(spec_json)), RunContext.create(home=home_folder))
 

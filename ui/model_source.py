@@ -17,8 +17,8 @@ from types import SimpleNamespace
 
 import streamlit as st
 
-from compress_core.errors import CompressError
 from compress_core import fmt
+from compress_core.errors import CompressError
 
 CHOICES = ("built-in", "timm zoo", "uploaded file", "local factory")
 MODEL_SUFFIXES = (".onnx", ".pt2")

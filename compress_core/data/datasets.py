@@ -57,7 +57,7 @@ STD_FLOOR = 1e-6
 DOWNLOAD_TIMEOUT_S = 10
 _CHUNK = 8192  # rows per chunk when computing statistics, to bound peak memory
 
-_DEFAULT_EPOCHS = {"digits": 30, "mnist": 10, "fashion-mnist": 10, "cifar10": 15}
+_DEFAULT_EPOCHS = {"digits": 30, "mnist": 10, "fashion-mnist": 10, "cifar10": 15, "text-demo": 4}
 USER_FILE_EPOCHS = 30
 
 
@@ -85,6 +85,13 @@ class Dataset:
     # `compress_core.data.prepare` can undo them for models that expect raw [0, 1] inputs.
     norm_mean: tuple[float, ...] = ()
     norm_std: tuple[float, ...] = ()
+    # Text data (compress_core/data/text.py): x_* are int64 token ids (N, L) right-padded with
+    # `pad_id`; `texts` keeps (train texts, test texts) so a model's own tokenizer can re-encode
+    # them; `notes` says what loading changed (e.g. how many texts were truncated).
+    is_text: bool = False
+    pad_id: int = 0
+    texts: Any = None
+    notes: tuple = ()
 
     def __post_init__(self) -> None:
         # Cheap consistency checks: a malformed Dataset would otherwise fail far away, in a model.
@@ -100,6 +107,12 @@ class Dataset:
 
 
 DATASETS: Registry[Callable[[Path, bool], Dataset]] = Registry("data set")
+# Text support lives in compress_core.data.text, which imports this module and fills these hooks
+# when the package is imported (so this module never imports it):
+# TEXT_CSV(df, path, text_column, label_column, max_length) -> Dataset, and built-in text sets that
+# take a max length: name -> loader(data_dir, download, max_length).
+TEXT_CSV: list[Callable] = []
+TEXT_BUILTINS: dict[str, Callable] = {}
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -638,12 +651,15 @@ def _read_csv_bounded(pd, path: Path, n_columns: int):
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
-def _load_csv(path: Path, label_column: str) -> Dataset:
+def _load_csv(path: Path, label_column: str, text_column: str = "text", max_length: int | None = None) -> Dataset:
     import pandas as pd  # lazy: only needed for user CSV files
 
     n_columns = csv_column_count(path)
     try:
         df = _read_csv_bounded(pd, path, n_columns)
+    except UnicodeDecodeError as exc:
+        raise CompressError(f"{path} is not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start} "
+                            "cannot be decoded; save the file as UTF-8") from exc
     except pd.errors.EmptyDataError as exc:
         raise CompressError(f"{path} is empty; expected a header row and data rows") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
@@ -657,6 +673,11 @@ def _load_csv(path: Path, label_column: str) -> Dataset:
             f"{path} has no label column {label_column!r}; columns present: {_column_list(columns)} "
             f"(choose the label column with label_column / --label-column)"
         )
+    if text_column != "text" and text_column not in columns:  # named explicitly: it must be there
+        raise CompressError(f"{path} has no text column {text_column!r}; columns present: {_column_list(columns)} "
+                            "(choose the text column with text_column / --text-column)")
+    if text_column in columns and TEXT_CSV:  # a text classification file: tokenized, not normalised
+        return TEXT_CSV[0](df, path, text_column, label_column, max_length)
     features = [c for c in columns if c != label_column]
     if not features:
         raise CompressError(f"{path} has no feature columns besides the label column {label_column!r}")
@@ -674,7 +695,8 @@ def _load_csv(path: Path, label_column: str) -> Dataset:
             bad_pos = int(np.flatnonzero(coerced.isna().to_numpy())[0])
             raise CompressError(
                 f"{path}: column {c!r} is not numeric, e.g. line {bad_pos + 2} has {col.iloc[bad_pos]!r}; "
-                f"every column except the label column {label_column!r} must hold numbers"
+                f"every column except the label column {label_column!r} must hold numbers "
+                f"(for text classification name the text column with --text-column)"
             )
     x = df[features].to_numpy(dtype=np.float64)
     inf_counts = np.isinf(x).sum(axis=0)
@@ -761,9 +783,10 @@ def _load_npz(path: Path) -> Dataset:
     return _build_user_dataset(path.name, str(path), x, y, is_image=is_image)
 
 
-def _load_user_file(path: Path, label_column: str) -> Dataset:
+def _load_user_file(path: Path, label_column: str, text_column: str = "text",
+                    max_length: int | None = None) -> Dataset:
     if path.suffix.lower() == ".csv":
-        return _load_csv(path, label_column)
+        return _load_csv(path, label_column, text_column, max_length)
     return _load_npz(path)
 
 
@@ -800,6 +823,8 @@ def load_dataset(
     data_dir: Path | str | None = None,
     label_column: str = "label",
     download: bool = False,
+    text_column: str = "text",
+    max_length: int | None = None,
 ) -> Dataset:
     """Load a built-in data set by name, or the user's `.csv` / `.npz` file by path.
 
@@ -814,11 +839,14 @@ def load_dataset(
         folder = Path(data_dir).expanduser() if data_dir is not None else paths.data_dir()
         key: tuple = ("builtin", builtin, str(folder.resolve()))
         loader = lambda: DATASETS.get(builtin)(folder, download)  # noqa: E731
+        if builtin in TEXT_BUILTINS and max_length is not None:  # text built-ins take a max length
+            key += (max_length,)
+            loader = lambda: TEXT_BUILTINS[builtin](folder, download, max_length)  # noqa: E731
     elif _is_user_file_name(name):
         path = _user_path(name)
         st = path.stat()
-        key = ("file", str(path), st.st_mtime_ns, st.st_size, label_column)
-        loader = lambda: _load_user_file(path, label_column)  # noqa: E731
+        key = ("file", str(path), st.st_mtime_ns, st.st_size, label_column, text_column, max_length)
+        loader = lambda: _load_user_file(path, label_column, text_column, max_length)  # noqa: E731
     else:
         raise _unknown_name_error(name)
 
@@ -852,6 +880,7 @@ def dataset_fingerprint(name_or_path: str | os.PathLike, label_column: str = "la
     return f"file:{_hash_file(path, 'sha256')[:16]}:{label_column}"
 
 
+
 def default_epochs(name_or_path: str | os.PathLike) -> int:
     """A sensible number of training epochs: small images train longer, big sets shorter.
 
@@ -872,4 +901,5 @@ def describe(ds: Dataset) -> dict:
         "num_classes": ds.num_classes,
         "class_names": list(ds.class_names),
         "is_image": ds.is_image,
+        **({"is_text": True, "seq_len": int(ds.input_shape[0])} if ds.is_text else {}),
     }

@@ -90,6 +90,10 @@ def prepare(data, normalize="auto", resize=None):
     """`data` as the model expects it: renormalised and/or resized (a new Dataset; `data` is untouched)."""
     target = parse_normalize(normalize)
     size = parse_resize(resize)
+    if getattr(data, "is_text", False):  # token ids: nothing to renormalise or resize
+        if size is not None:
+            raise CompressError(f"resize applies to images; {data.name!r} holds texts")
+        return data
     if (target in (None, "auto")) and size is None:
         return data
     changes = {}

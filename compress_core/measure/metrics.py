@@ -71,6 +71,21 @@ def global_sparsity(model: nn.Module) -> float:
     return 1 - sum(r["nonzero"] for r in rows) / max(total, 1)
 
 
+def example_batch(model: nn.Module, input_shape: Sequence[int], batch: int, device=None, *,
+                  zeros: bool = False) -> torch.Tensor:
+    """An input batch for FLOPs and timing: random floats (or zeros), or token ids of full
+    length `input_shape[0]` for a text model (it names its own via `example_input`)."""
+    device = device if device is not None else device_of(model)
+    make = getattr(model, "example_input", None)
+    if callable(make):
+        return make(batch, int(input_shape[0]), device)
+    return (torch.zeros if zeros else torch.randn)(batch, *input_shape, device=device)
+
+
+def is_text(model: nn.Module) -> bool:
+    return callable(getattr(model, "example_input", None))
+
+
 def flops(model: nn.Module, input_shape: Sequence[int]) -> dict:
     """Dense and density-scaled FLOPs of one sample's forward pass.
 
@@ -81,7 +96,7 @@ def flops(model: nn.Module, input_shape: Sequence[int]) -> dict:
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, *input_shape, device=device))
+        model(example_batch(model, input_shape, 1, device, zeros=True))
     model.train(was_training)
     counts = counter.get_flop_counts()
     prefix = type(model).__name__
@@ -168,7 +183,7 @@ def latency_ms(model: nn.Module, input_shape: Sequence[int], batch: int, *, repe
     Stops early after `max_seconds` of timing (at least 5 calls) so huge models stay usable.
     """
     device = device_of(model)
-    x = torch.randn(batch, *input_shape, device=device)
+    x = example_batch(model, input_shape, batch, device)
     was_training = model.training
     model.eval()
     times = []
@@ -209,24 +224,41 @@ def paired_latency_ms(model_a: nn.Module, model_b: nn.Module, input_shape: Seque
     return timed["a"]["median_ms"], timed["b"]["median_ms"]
 
 
-def latency_plan(repeats: int) -> tuple[tuple[int, int], ...]:
-    """(batch, timed calls) pairs: every call at batch 1, a third of them (at least 5) at batch 64."""
+def latency_plan(repeats: int, text: bool = False) -> tuple[tuple[int, int], ...]:
+    """(batch, timed calls) pairs: every call at batch 1, a third of them (at least 5) at batch 64;
+    text models also at batch 8 (half of them), at the data set's sequence length."""
+    if text:
+        return (1, repeats), (8, max(5, repeats // 2)), (64, max(5, repeats // 3))
     return (1, repeats), (64, max(5, repeats // 3))
+
+
+def text_rates(timing: dict, input_shape: Sequence[int]) -> dict:
+    """`seq_len` (the stated sequence length every text timing used) and tokens per second at batch 8."""
+    seq_len = int(input_shape[0])
+    out = {"seq_len": seq_len}
+    if "latency_ms_b8" in timing:
+        out["tokens_per_second"] = 8 * seq_len / max(timing["latency_ms_b8"] / 1000, 1e-12)
+    return out
 
 
 def paired_latencies(model_a: nn.Module, model_b: nn.Module, input_shape: Sequence[int],
                      repeats: int) -> tuple[dict, dict]:
     """`latency_ms_b1`/`latency_ms_b64` of two models, timed in alternation (see `paired_latency_ms`)."""
     timing_a, timing_b = {}, {}
-    for batch, calls in latency_plan(repeats):
+    text = is_text(model_a) or is_text(model_b)
+    for batch, calls in latency_plan(repeats, text):
         key = f"latency_ms_b{batch}"
         timing_a[key], timing_b[key] = paired_latency_ms(model_a, model_b, input_shape, batch, repeats=calls)
+    if text:
+        timing_a.update(text_rates(timing_a, input_shape))
+        timing_b.update(text_rates(timing_b, input_shape))
     return timing_a, timing_b
 
 
 def speedups(baseline: dict, measures: dict) -> dict:
     """Measured speed-ups: the baseline's latency over this model's, at batch 1 and 64."""
-    return {f"speedup_b{b}": baseline[f"latency_ms_b{b}"] / max(measures[f"latency_ms_b{b}"], 1e-9) for b in (1, 64)}
+    return {f"speedup_b{b}": baseline[f"latency_ms_b{b}"] / max(measures[f"latency_ms_b{b}"], 1e-9) for b in (1, 8, 64)
+            if f"latency_ms_b{b}" in baseline and f"latency_ms_b{b}" in measures}
 
 
 def model_measures(model: nn.Module, input_shape: Sequence[int], *, latency_repeats: int = 30,
@@ -241,7 +273,9 @@ def model_measures(model: nn.Module, input_shape: Sequence[int], *, latency_repe
     timing = {}
     if latency:
         timing = {f"latency_ms_b{batch}": latency_ms(model, input_shape, batch, repeats=calls)
-                  for batch, calls in latency_plan(latency_repeats)}
+                  for batch, calls in latency_plan(latency_repeats, is_text(model))}
+    if is_text(model):
+        timing.update(text_rates(timing, input_shape))
     return {
         "params_total": total,
         "params_nonzero": nonzero,

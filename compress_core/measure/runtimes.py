@@ -50,6 +50,9 @@ class Form:
     build: Optional[Callable[[int], Call]] = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     unavailable: Optional[str] = None
+    # A form whose model reads something else than float features (token ids of a text model)
+    # makes its own batch: example(batch, input_shape) -> CPU tensor.
+    example: Optional[Callable[[int, Sequence[int]], torch.Tensor]] = None
 
 
 def device_of(model: nn.Module) -> torch.device:
@@ -69,7 +72,9 @@ def torch_form(name: str, model: nn.Module, runtime: str = "torch") -> Form:
             with torch.inference_mode():
                 return model(x)
         return call
-    return Form(name, runtime, build, device_of(model))
+    make = getattr(model, "example_input", None)  # text models: token ids of full length
+    example = (lambda batch, shape: make(batch, int(shape[0]), torch.device("cpu"))) if callable(make) else None
+    return Form(name, runtime, build, device_of(model), example=example)
 
 
 def ort_session(path_or_bytes, threads: int = 0):
@@ -84,8 +89,10 @@ def ort_session(path_or_bytes, threads: int = 0):
                                         options, providers=["CPUExecutionProvider"])
 
 
-def ort_form(name: str, path_or_bytes) -> Form:
-    """An ONNX Runtime form of an `.onnx` file (or its bytes); "not available here" without onnxruntime."""
+def ort_form(name: str, path_or_bytes, example=None) -> Form:
+    """An ONNX Runtime form of an `.onnx` file (or its bytes); "not available here" without onnxruntime.
+
+    `example` makes its input batch like `Form.example` (token ids for a text model's file)."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -98,7 +105,7 @@ def ort_form(name: str, path_or_bytes) -> Form:
         def call(x):
             return session.run(None, {input_name: x.numpy()})
         return call
-    return Form(name, "onnxruntime", build)
+    return Form(name, "onnxruntime", build, example=example)
 
 
 def summarize(times_s: Sequence[float]) -> dict:
@@ -136,7 +143,7 @@ def time_forms(forms: Sequence[Form], input_shape: Sequence[int], batch: int, *,
                 continue
             try:
                 call = form.build(0 if threads is None and form.runtime == "onnxruntime" else used)
-                x = x_cpu.to(form.device)
+                x = (form.example(batch, input_shape) if form.example else x_cpu).to(form.device)
                 call(x)  # a first call that fails means no kernel for this form here
             except (RuntimeError, NotImplementedError, ImportError, ValueError, TypeError) as exc:
                 out[form.name] = _not_available(exc)

@@ -59,8 +59,26 @@ class DistillSpec(BaseSpec):
     train_fraction: float = 1.0  # stratified share of training labels that are known
     transfer: str = "labeled"  # labeled: the soft term sees labelled rows only; all: every training input
     scratch: bool = True  # also train the student from scratch on the labelled rows
+    # Transformers: the student is the teacher with this many encoder layers, initialised from every
+    # k-th teacher layer (DistilBERT style); `model` is then the teacher's name. None: build `model`.
+    student_layers: Optional[int] = None
 
     def __post_init__(self):
+        if self.student_layers is not None:
+            from compress_core.models.text_data import takes_text
+
+            check_range("student_layers", self.student_layers, 1, 1000, integer=True)
+            if not takes_text(self.teacher):
+                raise CompressError(f"student_layers needs a transformer teacher (tinybert or hf:DIR); "
+                                    f"got {self.teacher!r}")
+            object.__setattr__(self, "model", self.teacher)
+            object.__setattr__(self, "hidden", None)
+        else:
+            from compress_core.models.text_data import takes_text
+
+            if takes_text(self.teacher) and self.model != self.teacher:
+                raise CompressError(f"a transformer teacher ({self.teacher!r}) is distilled into fewer of its own "
+                                    f"layers: pass student_layers (--student-layers K); got student {self.model!r}")
         super().__post_init__()
         object.__setattr__(self, "teacher_hidden", check_model(self.teacher, self.teacher_hidden))
         if self.teacher_epochs is not None:
@@ -78,7 +96,7 @@ class DistillSpec(BaseSpec):
         return TrainSpec(model=self.teacher, hidden=self.teacher_hidden, dataset=self.dataset, seed=self.seed,
                          label_column=self.label_column, lr=self.lr, batch_size=self.batch_size,
                          epochs=self.teacher_epochs, weights=self.weights, normalize=self.normalize,
-                         resize=self.resize)
+                         resize=self.resize, text_column=self.text_column, max_length=self.max_length)
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -225,7 +243,12 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     teacher.model.eval().requires_grad_(False)  # a fixed function: its logits are computed once
     teacher_logits = predict_logits(teacher.model, data.x_train, ctx.device)
     labeled = labeled_indices(data.y_train, spec.train_fraction, spec.seed)
-    initial = build_student(spec, data, teacher.model)
+    if spec.student_layers is not None:  # DistilBERT style: every k-th teacher layer
+        from compress_core.models.text import keep_layers
+
+        initial = keep_layers(teacher.model, spec.student_layers).requires_grad_(True)
+    else:
+        initial = build_student(spec, data, teacher.model)
     x, y, t_logits = _training_set(spec, data, teacher_logits, labeled)
     batch_size = teacher.spec.batch_size
     config = FitConfig(student_epochs(spec, len(x), len(data.x_train), batch_size), spec.lr, batch_size, spec.seed)
@@ -250,6 +273,14 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
         metrics["gain_vs_scratch"] = metrics["accuracy"] - extra["scratch_accuracy"]
     metrics.update(extra)
     notes = _notes(spec, len(labeled), len(data.x_train), metrics["params_total"], base_metrics["params_total"])
+    if spec.student_layers is not None:
+        from compress_core.models.text import layer_indices, structure
+
+        n = structure(teacher.model)["encoder_layers"]
+        metrics.update(student_layers=spec.student_layers, teacher_layers=n)
+        notes.append(f"student: the teacher's layers {layer_indices(n, spec.student_layers)} of 0..{n - 1} "
+                     "(DistilBERT-style initialisation); the scratch control starts from the same layers "
+                     "and learns from the labels alone")
     return RunResult(id="", kind="distill", status="finished", spec=spec.to_dict(), metrics=metrics, layers=layers,
                      history=teacher.info["history"] + history, baseline=base_metrics,
                      artifacts=ctx.save_weights(student), notes=notes)
@@ -275,13 +306,16 @@ def _distill_args(p) -> None:
                    help="labeled: distil on the labelled rows only; all: the distillation term sees every training input "
                         "(default: labeled)")
     p.add_argument("--no-scratch", action="store_true", help="skip the from-scratch control student")
+    p.add_argument("--student-layers", type=integer, help="transformer teacher: the student keeps this many encoder "
+                   "layers, initialised from every k-th teacher layer (DistilBERT style; --student is then ignored)")
 
 
 def _distill_spec(args) -> DistillSpec:
     return DistillSpec(**base_fields(args), model=args.student, hidden=args.hidden, teacher=args.teacher,
                        teacher_hidden=args.teacher_hidden, teacher_epochs=args.teacher_epochs,
                        temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
-                       train_fraction=args.train_fraction, transfer=args.transfer, scratch=not args.no_scratch)
+                       train_fraction=args.train_fraction, transfer=args.transfer, scratch=not args.no_scratch,
+                       student_layers=args.student_layers)
 
 
 def _describe(spec) -> str:

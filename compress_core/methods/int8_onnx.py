@@ -62,9 +62,15 @@ def _quiet() -> Iterator[None]:
 def export_fp32(model: nn.Module, input_shape, path: str | Path) -> Path:
     """Write `model` (CPU, eval) as an fp32 `.onnx` with a dynamic batch dimension."""
     model = model.to("cpu").eval()
+    axes = {"input": {0: "batch"}, "logits": {0: "batch"}}
+    example = torch.zeros(1, *input_shape)
+    if callable(getattr(model, "example_input", None)):  # a text model: token ids, any batch and length
+        example = model.example_input(1, int(input_shape[0]))
+        axes["input"][1] = "tokens"
+        model = model.export_module() if callable(getattr(model, "export_module", None)) else model
     with _quiet(), torch.no_grad():
-        torch.onnx.export(model, (torch.zeros(1, *input_shape),), str(path), dynamo=False, input_names=["input"],
-                          output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["input"],
+                          output_names=["logits"], dynamic_axes=axes)
     return Path(path)
 
 
@@ -153,7 +159,8 @@ def evaluate_onnx(path: str | Path, x: torch.Tensor, y: torch.Tensor) -> tuple[f
 
     session = ort_session(path)
     name = session.get_inputs()[0].name
-    logits = np.concatenate([session.run(None, {name: x[i:i + EVAL_BATCH].float().numpy()})[0]
+    as_input = (lambda t: t.float().numpy()) if x.is_floating_point() else (lambda t: t.numpy())  # token ids stay ints
+    logits = np.concatenate([session.run(None, {name: as_input(x[i:i + EVAL_BATCH])})[0]
                              for i in range(0, len(x), EVAL_BATCH)])
     loss = torch.nn.functional.cross_entropy(torch.from_numpy(logits).float(), y.long())
     return float((logits.argmax(1) == y.numpy()).mean()), float(loss)
@@ -219,7 +226,9 @@ def time_int8(fp32: nn.Module, built: dict, input_shape, repeats: int) -> dict:
     from compress_core.measure.metrics import latency_plan
     from compress_core.measure.runtimes import ort_form, speedup, time_forms, torch_form
 
-    forms = [torch_form("torch", fp32), ort_form("fp32", built["fp32_path"]), ort_form("int8", built["int8_path"])]
+    torch_fp32 = torch_form("torch", fp32)
+    forms = [torch_fp32, ort_form("fp32", built["fp32_path"], torch_fp32.example),
+             ort_form("int8", built["int8_path"], torch_fp32.example)]
     out = {}
     for batch, calls in latency_plan(repeats):
         timed = time_forms(forms, input_shape, batch, repeats=calls)
@@ -232,12 +241,31 @@ def time_int8(fp32: nn.Module, built: dict, input_shape, repeats: int) -> dict:
     return out
 
 
-def layer_rows(fp32: nn.Module, int8_weights: set[str]) -> list[dict]:
-    """One row per Linear/Conv2d of the fp32 model: whether the int8 file stores its weight in int8."""
+def layer_rows(fp32: nn.Module, int8_weights: set[str], fp32_path: str | Path | None = None) -> list[dict]:
+    """One row per Linear/Conv2d of the fp32 model: whether the int8 file stores its weight in int8.
+
+    The exporter keeps parameter names where a weight is used as is; a traced `x @ W.T` (as in
+    transformers) stores W.T under a generated name, so those are matched by value in the fp32 file.
+    """
     from compress_core.models.zoo import prunable_layers
 
+    layers = prunable_layers(fp32)
+    int8 = {name: f"{name}.weight" in int8_weights for name, _ in layers}
+    generated = {n for n in int8_weights if n.startswith("onnx::")}
+    if generated and fp32_path is not None and not all(int8.values()):
+        import onnx
+        from onnx import numpy_helper
+
+        stored = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(fp32_path)).graph.initializer
+                  if i.name in generated}
+        for name, module in layers:
+            if int8[name]:
+                continue
+            w = module.weight.detach().cpu().numpy()
+            int8[name] = any(a.shape == w.T.shape and np.array_equal(a, w.T) or
+                             a.shape == w.shape and np.array_equal(a, w) for a in stored.values())
     return [{"name": name, "type": type(m).__name__, "shape": list(m.weight.shape), "params": m.weight.numel(),
-             "int8": f"{name}.weight" in int8_weights} for name, m in prunable_layers(fp32)]
+             "int8": int8[name]} for name, m in layers]
 
 
 @contextmanager
@@ -282,7 +310,7 @@ def measure_int8(fp32: nn.Module, data, ctx, folder: Path, *, granularity: str, 
         base[f"torch_latency_ms_b{b}"] = timing[f"torch_latency_ms_b{b}"]
     base.update(runtime=RUNTIME, theoretical_speedup=1.0, speedup_b1=1.0, speedup_b64=1.0, size_ratio_fp32=1.0,
                 size_fp32_onnx_bytes=Path(reference_path).stat().st_size)
-    layers = layer_rows(fp32, built["int8_weights"])
+    layers = layer_rows(fp32, built["int8_weights"], built["fp32_path"])
     size = built["size_int8_bytes"]
     metrics = {**{k: v for k, v in shape.items() if not k.startswith("latency_ms")},
                **{k: v for k, v in compare_to_baseline(shape, base).items() if not k.startswith("speedup")},

@@ -26,6 +26,8 @@ from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.methods.sparse_exec import SPARSE_NOTE, sparse_measures
 from compress_core.methods.structured import NOTE as STRUCTURED_NOTE
 from compress_core.methods.structured import layer_shapes, prune_channels, relation_note, structured_rows
+from compress_core.methods.text_structured import run_text_structured
+from compress_core.models.text_data import takes_text
 from compress_core.models.zoo import prunable_layers
 from compress_core.options import add_common, base_fields, integer, ratio
 from compress_core.progress import emit
@@ -213,6 +215,8 @@ def _run_structured(spec: PruneSpec, ctx) -> RunResult:
 
 def run_prune(spec: PruneSpec, ctx) -> RunResult:
     """Prune the cached baseline per `spec`, fine-tune, measure, save."""
+    if spec.method == "structured" and takes_text(spec.model):  # transformers: heads and FFN channels
+        return run_text_structured(spec, ctx)
     if spec.method == "structured":
         return _run_structured(spec, ctx)
     base = get_baseline(spec.baseline_spec(), ctx)

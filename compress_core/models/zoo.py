@@ -24,6 +24,7 @@ class ModelEntry:
     needs_image: bool
     description: str
     takes_hidden: bool = False
+    needs_text: bool = False  # takes token ids (N, L) of a text data set
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
@@ -126,6 +127,17 @@ MODELS.add("resnet8", ModelEntry(
     description="ResNet-8: small residual CNN built for 32x32 colour images"))
 
 
+def _tinybert(shape, k, hidden):
+    from compress_core.models.text import build_tinybert
+
+    return build_tinybert(shape, k)
+
+
+MODELS.add("tinybert", ModelEntry(
+    _tinybert, needs_image=False, needs_text=True,
+    description="small BERT (2 layers, hidden 64, 4 heads) for text, trained from scratch on a word-level vocabulary"))
+
+
 def parse_hidden(text: str | Sequence[int] | None) -> Optional[tuple[int, ...]]:
     """'300,100' -> (300, 100); validates that every width is a positive integer."""
     if text is None or text == "" or text == ():
@@ -165,5 +177,12 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int,
 
 
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every Linear and Conv2d layer (their `weight` is what pruning acts on)."""
+    """Every Linear and Conv2d layer (their `weight` is what pruning acts on).
+
+    A model may choose its own (a transformer's attention and FFN projections, without its
+    embeddings and classification head) with a `prunable_layers()` method.
+    """
+    own = getattr(model, "prunable_layers", None)
+    if callable(own):
+        return own()
     return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]

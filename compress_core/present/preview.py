@@ -14,7 +14,6 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from compress_core.context import RunContext
-from compress_core.data.datasets import load_dataset
 from compress_core.measure.metrics import (
     clean_state_dict,
     count_params,
@@ -43,14 +42,16 @@ def baseline_is_cached(spec: TrainSpec, ctx: RunContext) -> bool:
 
     Lets the UI decide between loading at once and queueing a background training run.
     """
-    data = load_dataset(spec.dataset, ctx.data_dir, spec.label_column)
+    from compress_core.training.baseline import load_baseline_data
+
+    data = load_baseline_data(spec, ctx)
     spec = resolve(spec, data)
     source = None
     if spec.model not in MODELS or any(v is not None for v in (spec.weights, spec.normalize, spec.resize)):
         from compress_core.models.fit import model_and_data  # the key holds the source's content fingerprint
 
         source = model_and_data(spec, data)[0].fingerprint
-    folder = ctx.home / "baselines" / cache_key(spec, source)
+    folder = ctx.home / "baselines" / cache_key(spec, source, data)
     return (folder / "weights.pt").exists() and (folder / "info.json").exists()
 
 

@@ -79,11 +79,12 @@ def resolve(spec: TrainSpec, data: Dataset) -> TrainSpec:
     return spec
 
 
-def cache_key(spec: TrainSpec, source: str | None = None) -> str:
+def cache_key(spec: TrainSpec, source: str | None = None, data: Dataset | None = None) -> str:
     """Hash of model, data identity, training settings and seed (of a resolved spec).
 
-    `source` is the model source's content fingerprint (file hashes, timm version); built-in
-    models without source options keep the keys they always had.
+    `source` is the model source's content fingerprint (file hashes, timm version, an `hf:` folder's
+    files); text data adds its text column and max length. Built-in models on image/table data
+    without source options keep the keys they always had, so older cached baselines stay valid.
     """
     parts = {"v": CACHE_VERSION, "model": spec.model, "hidden": spec.hidden,
              "data": dataset_fingerprint(spec.dataset, spec.label_column), "epochs": spec.epochs,
@@ -91,6 +92,8 @@ def cache_key(spec: TrainSpec, source: str | None = None) -> str:
     extra = {"source": source, "weights": spec.weights, "normalize": spec.normalize, "resize": spec.resize}
     if spec.model not in MODELS or any(v is not None for v in list(extra.values())[1:]):
         parts.update(extra)
+    if data is not None and getattr(data, "is_text", False):
+        parts["text"] = [getattr(spec, "text_column", "text"), getattr(spec, "max_length", None)]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -98,6 +101,19 @@ def new_model(spec: TrainSpec, data: Dataset) -> nn.Module:
     """The untrained model, initialised from the spec's seed."""
     with seeded(spec.seed):
         return build_model(spec.model, data.input_shape, data.num_classes, spec.hidden)
+
+
+def load_baseline_data(spec: TrainSpec, ctx: RunContext) -> Dataset:
+    """The spec's data set, encoded for its model (text: the model's tokenizer); notes go to `ctx.notes`."""
+    from compress_core.models.text_data import match_data
+
+    data = load_dataset(spec.dataset, ctx.data_dir, spec.label_column, text_column=spec.text_column,
+                        max_length=spec.max_length)
+    data = match_data(spec.model, data, spec.max_length)
+    for note in data.notes:
+        if note not in ctx.notes:
+            ctx.notes.append(note)
+    return data
 
 
 @contextmanager
@@ -114,12 +130,12 @@ def _locked(path: Path):
 
 def get_baseline(spec: TrainSpec, ctx: RunContext, *, force: bool = False) -> Baseline:
     """Load the cached baseline for `spec`, training (and caching) it first if absent."""
-    raw = load_dataset(spec.dataset, ctx.data_dir, spec.label_column)
+    raw = load_baseline_data(spec, ctx)  # text: encoded with the model's tokenizer
     spec = resolve(spec, raw)
     # The model and the data as it expects them, checked against each other before any work.
     with seeded(spec.seed):
         source, data = model_and_data(spec, raw)
-    folder = ctx.home / "baselines" / cache_key(spec, source.fingerprint)
+    folder = ctx.home / "baselines" / cache_key(spec, source.fingerprint, data)
     weights, info_path = folder / "weights.pt", folder / "info.json"
     with _locked(ctx.home / "baselines" / f"{folder.name}.lock"):
         model = source.module

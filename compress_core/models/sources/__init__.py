@@ -57,7 +57,7 @@ class Source:
 
 
 SOURCES: list[Source] = []
-_SOURCE_MODULES = ("timm_zoo", "onnx_file", "pt2_file", "teacher_pruned", "refused", "factory", "builtin")
+_SOURCE_MODULES = ("hf_folder", "timm_zoo", "onnx_file", "pt2_file", "teacher_pruned", "refused", "factory", "builtin")
 _loaded = False
 
 
