@@ -7,8 +7,19 @@ import pytest
 from torch import nn
 
 from compress_core.cli import main as cli
-from compress_core.measure.speed import break_even, break_even_sparsity, load_speed, thread_counts
-from compress_core.present.speed import break_even_figure, latency_figure, verdict, verdicts
+from compress_core.measure.speed import (
+    break_even,
+    break_even_sparsity,
+    load_speed,
+    thread_counts,
+)
+from compress_core.present.report import build_report, report_runs
+from compress_core.present.speed import (
+    break_even_figure,
+    latency_figure,
+    verdict,
+    verdicts,
+)
 from compress_core.runs import jobs
 
 QUICK = ["--batches", "1,8", "--threads", "1,all", "--repeats", "3", "--break-even-batch", "8"]
@@ -47,6 +58,9 @@ def test_speed_json_holds_every_form_batch_threads_cell(runs, capsys):
     assert out["break_even"]["batch"] == 8 and out["break_even"]["layers"][0]["shape"] == [32, 64]
     # Stored with the run, so the report and the Speed page can show it.
     assert load_speed(jobs.get(ids["prune"], home), home)["cells"] == out["cells"]
+    html = build_report(report_runs(home, [ids["prune"], ids["int8"]]))
+    section = html[html.index("Deploy speed"):]
+    assert ids["prune"] in section and "run · sparse CSR" in section and ids["int8"] not in section.split("<h2>")[1]
 
 
 def test_int8_run_times_its_onnx_file(runs, capsys):

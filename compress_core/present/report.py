@@ -23,9 +23,12 @@ from compress_core import fmt
 from compress_core.errors import CompressError
 from compress_core.explore.pareto import pareto_front
 from compress_core.measure import catalogue
+from compress_core.measure.speed import load_speed
 from compress_core.methods.criteria import CRITERIA
 from compress_core.methods.registry import get_method, kinds, report_settings, spec_from_dict
 from compress_core.present import plots
+from compress_core.present.speed import latency_figure as speed_latency_figure
+from compress_core.present.speed import verdicts as speed_verdicts
 
 NEAR_BASELINE = 0.01  # "within one point of the baseline"
 _SPEED_SAME = 0.05  # measured speed-ups within +-5 % read as "about as fast" (timing noise)
@@ -66,14 +69,15 @@ def report_runs(home=None, run_ids: Sequence[str] | None = None) -> list[dict]:
         runs = store.list_runs(status="finished")
         if not runs:
             raise CompressError(f"no finished runs in {store.home} to report on; run prune, distill or quantize first")
-        return runs
-    runs = []
-    for run_id in dict.fromkeys(run_ids):
-        run = store.get(run_id)
-        if run["status"] != "finished":
-            raise CompressError(f"run {run_id} is {run['status']}; a report takes finished runs only")
-        runs.append(run)
-    return runs
+    else:
+        runs = []
+        for run_id in dict.fromkeys(run_ids):
+            run = store.get(run_id)
+            if run["status"] != "finished":
+                raise CompressError(f"run {run_id} is {run['status']}; a report takes finished runs only")
+            runs.append(run)
+    # Deploy-speed tables measured with `speed RUN_ID` (stored beside the run) go into the report too.
+    return [{**run, "speed": table} if (table := load_speed(run, store.home)) else run for run in runs]
 
 
 # ---------------------------------------------------------------- small helpers
@@ -243,6 +247,23 @@ def _figures(points: pd.DataFrame) -> tuple[str, int]:
     return "".join(html_parts), count
 
 
+def _speed_section(runs: Sequence[Mapping], first_figure: int) -> str:
+    """Per run with a stored speed table: the verdict per form and latency against batch size."""
+    parts, count = [], first_figure
+    for run in runs:
+        table = run.get("speed")
+        if not table:
+            continue
+        items = "".join(f"<li style='color:{'#1a7f37' if v['good'] else '#b42318' if v['good'] is False else '#555'}'>"
+                        f"<b>{_esc(v['form'])}</b> vs {_esc(v['against'])}: {_esc(v['verdict'])}</li>"
+                        for v in speed_verdicts(table))
+        fig = speed_latency_figure(table, title=f"Run {run.get('id')}: latency vs batch size")
+        parts.append(f"<h3>{_esc(_label(run))} (run <code>{_esc(run.get('id'))}</code>)</h3><ul>{items}</ul>"
+                     + _figure_html(fig, f"speed-{count}", first=count == 0))
+        count += 1
+    return "".join(parts)
+
+
 def _fmt_cell(key: str, value):
     if _missing(value):
         return ""
@@ -368,6 +389,8 @@ def build_report(runs: Iterable[Mapping], *, title: str = "Compression Lab repor
         ("Best trade-offs", _summary(runs, points)),
         ("Accuracy vs size", figures or "<p>No run has both a size and an accuracy.</p>"),
         ("Runs by method", _method_tables(runs)),
+        *([("Deploy speed (python -m compress_core speed RUN_ID)", speed)] if (speed := _speed_section(runs, n_figures))
+          else []),
         ("Baselines", _baselines(runs)),
         ("How the figures were measured", _measurement(runs)),
         ("Reproduce every run", _reproduce(runs)),
