@@ -166,6 +166,9 @@ class PruneSpec(BaseSpec):
     # Non-uniform pruning (e.g. proposed by a sensitivity scan): layer name -> amount. Replaces
     # `amount`/`scope` for one-shot masked pruning by any criterion; layers not named stay dense.
     layer_amounts: Optional[dict] = None
+    # Unstructured pruning of a subset: shell-style layer-name patterns separated by commas
+    # (e.g. "features.*,classifier.0"); None prunes every Linear/Conv2d layer.
+    layers: Optional[str] = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -184,6 +187,12 @@ class PruneSpec(BaseSpec):
             raise CompressError("structured pruning supports schedule 'oneshot' only; got 'agp'")
         if self.layer_amounts is not None:
             self._check_layer_amounts()
+        if self.layers is not None:
+            if not isinstance(self.layers, str) or not self.layers.strip(" ,"):
+                raise CompressError(f"layers must be layer-name patterns separated by commas; got {self.layers!r}")
+            if self.method == "structured" or self.layer_amounts:
+                raise CompressError("layers selects layers for unstructured pruning by a criterion; it does not combine "
+                                    f"with method 'structured' or layer_amounts (got method {self.method!r})")
 
     def _check_layer_amounts(self) -> None:
         if not isinstance(self.layer_amounts, dict) or not self.layer_amounts:

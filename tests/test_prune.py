@@ -5,8 +5,14 @@ from torch.nn.utils import prune as torch_prune
 import compress_core
 from compress_core.errors import CompressError
 from compress_core.measure.metrics import global_sparsity, layer_rows
+from compress_core.methods.prune import (
+    AGPPruner,
+    agp_schedule,
+    make_permanent,
+    prune_to,
+)
 from compress_core.models.zoo import build_model, prunable_layers
-from compress_core.methods.prune import AGPPruner, agp_schedule, make_permanent, prune_to
+from compress_core.specs import PruneSpec
 
 
 def _model():
@@ -120,3 +126,23 @@ def test_non_uniform_layer_amounts(lab_home):
         compress_core.run({**spec, "layer_amounts": {"fc9": 0.5}}, home=lab_home)
     with pytest.raises(CompressError, match="schedule oneshot"):
         compress_core.run({**spec, "schedule": "agp"}, home=lab_home)
+
+
+def test_layers_pattern_prunes_only_the_matching_layers(tmp_path):
+    """`layers` restricts unstructured pruning to a name pattern; the target is reached on those layers."""
+    from compress_core.methods.prune import prune_to, select_layers
+
+    model = torch.nn.Sequential(torch.nn.Linear(20, 30), torch.nn.ReLU(), torch.nn.Linear(30, 30), torch.nn.ReLU(),
+                                torch.nn.Linear(30, 5))
+    prune_to(model, "l1", "global", 0.7, layers="0,2")
+    zeros = {name: float((m.weight == 0).float().mean()) for name, m in select_layers(model)}
+    assert zeros["4"] == 0.0 and (20 * 30 * zeros["0"] + 30 * 30 * zeros["2"]) / (20 * 30 + 30 * 30) == \
+        pytest.approx(0.7, abs=0.01)
+    with pytest.raises(CompressError, match="matches no prunable layer; prunable layers: 0, 2, 4"):
+        prune_to(model, "l1", "global", 0.8, layers="conv*")
+    with pytest.raises(CompressError, match="does not combine with method 'structured'"):
+        PruneSpec(method="structured", layers="net.*")
+    result = compress_core.run(PruneSpec(model="mlp", hidden=(16,), amount=0.5, layers="net.1", finetune_epochs=0),
+                 home=tmp_path)
+    rows = {row["name"]: row["sparsity"] for row in result.layers}
+    assert rows["net.1"] == pytest.approx(0.5, abs=0.01) and rows["net.3"] == 0.0

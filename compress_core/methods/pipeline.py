@@ -33,7 +33,8 @@ from compress_core.options import add_home
 from compress_core.specs import BaseSpec, PruneSpec, check_range
 
 STEP_KINDS = ("prune", "distill", "quantize")
-_PRUNE_OPTIONS = ("method", "scope", "amount", "schedule", "steps", "finetune_epochs", "finetune_lr", "importance")
+_PRUNE_OPTIONS = ("method", "scope", "amount", "schedule", "steps", "finetune_epochs", "finetune_lr", "importance",
+                  "layers")
 _QUANTIZE_OPTIONS = ("scheme", "bits", "granularity")
 _REQUIRED = {"prune": ("amount",), "distill": (), "quantize": ("scheme",)}
 DISTILL_STEP_EPOCHS = 5  # a distillation step fine-tunes a trained model: far fewer epochs than from scratch

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fnmatch
 import math
-from typing import Mapping
+from typing import Mapping, Optional
 
 import torch
 from torch import nn
@@ -20,7 +21,7 @@ from torch.nn.utils import prune
 
 from compress_core.errors import CompressError
 from compress_core.measure.assess import assess_against
-from compress_core.measure.metrics import count_params, global_sparsity
+from compress_core.measure.metrics import count_params
 from compress_core.methods.criteria import CalibrationSource, calibration_batch, criteria, get_criterion, scorer
 from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.methods.sparse_exec import SPARSE_NOTE, sparse_measures
@@ -63,17 +64,39 @@ def _relative(target: float, current: float) -> float:
     return min(1.0, (target - current) / (1 - current))
 
 
-def prune_to(model: nn.Module, method: str, scope: str, target: float, calibration: CalibrationSource = None) -> None:
-    """Add (or tighten) masks so that prunable weights reach `target` sparsity.
+def select_layers(model: nn.Module, pattern: Optional[str] = None) -> list[tuple[str, nn.Module]]:
+    """The prunable layers whose names match `pattern` (shell-style globs separated by commas, e.g.
+    `features.*,classifier.0`); every prunable layer when `pattern` is None. Matching nothing is an error."""
+    layers = prunable_layers(model)
+    if not pattern:
+        return layers
+    globs = [g.strip() for g in str(pattern).split(",") if g.strip()]
+    chosen = [(name, m) for name, m in layers if any(fnmatch.fnmatchcase(name, g) for g in globs)]
+    if not chosen:
+        raise CompressError(f"layers {pattern!r} matches no prunable layer; prunable layers: "
+                            f"{', '.join(name for name, _ in layers)}")
+    return chosen
+
+
+def _sparsity_of(layers: list[tuple[str, nn.Module]]) -> float:
+    total = sum(m.weight.numel() for _, m in layers)
+    return 1 - sum(int(torch.count_nonzero(m.weight.detach())) for _, m in layers) / max(total, 1)
+
+
+def prune_to(model: nn.Module, method: str, scope: str, target: float, calibration: CalibrationSource = None,
+             layers: Optional[str] = None) -> None:
+    """Add (or tighten) masks so that the chosen prunable weights reach `target` sparsity.
 
     `method` names a criterion; `calibration` (inputs, a callable returning inputs, or a
     `criteria.Calibration`) feeds criteria that need activations and is read at most once
-    per call. Calling it again with a larger target keeps the earlier mask and removes more.
+    per call. `layers` restricts pruning to layers matching a name pattern (`select_layers`);
+    the others stay dense. Calling it again with a larger target keeps the earlier mask and removes more.
     """
     scores = scorer(get_criterion(method), model, calibration)
-    layers = prunable_layers(model)
+    everything = prunable_layers(model)
+    layers = select_layers(model, layers)
     if scope == "global":
-        relative = _relative(target, global_sparsity(model))
+        relative = _relative(target, _sparsity_of(layers))
         if relative > 0:
             prune.global_unstructured([(m, "weight") for _, m in layers], pruning_method=prune.L1Unstructured,
                                       importance_scores={(m, "weight"): scores(m) for _, m in layers},
@@ -87,7 +110,7 @@ def prune_to(model: nn.Module, method: str, scope: str, target: float, calibrati
     else:
         raise CompressError(f"scope must be 'global' or 'layer'; got {scope!r}")
     # A layer pruned by nobody still gets an all-ones mask, so every layer has the same form.
-    for _, module in layers:
+    for _, module in everything:
         if not prune.is_pruned(module):
             prune.identity(module, "weight")
 
@@ -108,8 +131,9 @@ class AGPPruner:
     """
 
     def __init__(self, model: nn.Module, method: str, scope: str, final: float, steps: int,
-                 calibration: CalibrationSource = None):
+                 calibration: CalibrationSource = None, layers: Optional[str] = None):
         self.model, self.method, self.scope, self.calibration = model, method, scope, calibration
+        self.layers = layers
         self.targets = agp_schedule(0.0, final, steps)
         self.done = 0
 
@@ -123,13 +147,13 @@ class AGPPruner:
     def __call__(self, step: int, total_steps: int) -> None:
         wanted = self.due(step, total_steps)
         if wanted > self.done:
-            prune_to(self.model, self.method, self.scope, self.targets[wanted - 1], self.calibration)
+            prune_to(self.model, self.method, self.scope, self.targets[wanted - 1], self.calibration, self.layers)
             self.done = wanted
 
     def finish(self) -> None:
         """Apply any steps not reached (e.g. with zero fine-tuning epochs)."""
         if self.done < len(self.targets):
-            prune_to(self.model, self.method, self.scope, self.targets[-1], self.calibration)
+            prune_to(self.model, self.method, self.scope, self.targets[-1], self.calibration, self.layers)
             self.done = len(self.targets)
 
 
@@ -176,14 +200,15 @@ def prune_and_finetune(model: nn.Module, spec: PruneSpec, data, config, ctx) -> 
         notes = [STRUCTURED_NOTE]
     else:
         what = "per-layer amounts" if spec.layer_amounts else f"{spec.amount:.0%} ({spec.scope}, {spec.schedule})"
+        what += f" of layers {spec.layers}" if spec.layers else ""
         emit(ctx.on_progress, "prune", 0, 1, f"pruning {what} by {spec.method}")
         notes = [MASK_NOTE]
         if spec.schedule == "agp":
-            pruner = AGPPruner(model, spec.method, spec.scope, spec.amount, spec.steps, calibration)
+            pruner = AGPPruner(model, spec.method, spec.scope, spec.amount, spec.steps, calibration, spec.layers)
         elif spec.layer_amounts:
             apply_layer_amounts(model, spec.layer_amounts, spec.method, calibration)
         else:
-            prune_to(model, spec.method, spec.scope, spec.amount, calibration)
+            prune_to(model, spec.method, spec.scope, spec.amount, calibration, spec.layers)
     if pruner is None:
         extra["accuracy_before_finetune"], _ = evaluate(model, data.x_test, data.y_test, ctx.device)
     history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device,
@@ -259,6 +284,8 @@ def _prune_args(p) -> None:
                                                       "below 5000 training rows, else 2e-3)")
     p.add_argument("--baseline-epochs", type=integer, help="epochs of the baseline (default: the data set's default)")
     p.add_argument("--importance", default="l1", help="structured: l1 or l2 channel importance (default: l1)")
+    p.add_argument("--layers", help="unstructured pruning of these layers only: shell-style name patterns separated "
+                   "by commas, e.g. 'features.*,classifier.0' (default: every Linear/Conv2d layer)")
     p.add_argument("--layer-amounts", type=_layer_amounts, help="per-layer amounts, e.g. net.1=0.9,net.3=0.5 "
                    "(non-uniform unstructured one-shot pruning; see `sensitivity`)")
 
@@ -267,7 +294,7 @@ def _prune_spec(args) -> PruneSpec:
     return PruneSpec(**base_fields(args), method=args.method, scope=args.scope, amount=args.amount,
                      schedule=args.schedule, steps=args.steps, finetune_epochs=args.finetune_epochs,
                      finetune_lr=args.finetune_lr, baseline_epochs=args.baseline_epochs, importance=args.importance,
-                     layer_amounts=args.layer_amounts)
+                     layer_amounts=args.layer_amounts, layers=args.layers)
 
 
 def _settings(spec) -> list[str]:
