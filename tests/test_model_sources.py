@@ -77,7 +77,7 @@ def test_safetensors_weights_load_into_any_source_and_make_it_trained(tmp_path, 
 
 
 @pytest.mark.parametrize("value, fragment", [
-    ("vgg", "unknown model 'vgg'; allowed: mlp, lenet300, lenet5, resnet8 (built-in); timm:NAME"),
+    ("vgg", "unknown model 'vgg'; allowed: mlp, lenet300, lenet5, resnet8, tinybert (built-in); hf:DIR"),
     ("timm:res net", "timm model name must be"),
     ("model.ts", "TorchScript archives are refused"),
     ("model.pth", "is a Python pickle"),
