@@ -174,12 +174,7 @@ def _export_int8_onnx(run: dict, fmt: str, out_path, home, data_dir=None) -> dic
     source = Path(run["artifacts"]["int8_onnx"])
     if not source.exists():
         raise CompressError(f"the int8 file of run {run['id']} is missing ({source}); it may have been deleted")
-    out = Path(out_path) if out_path is not None else default_path(run["id"], fmt, home)
-    if out.is_dir():
-        raise CompressError(f"--out {str(out)!r} is a folder; give a file name, e.g. model.onnx")
-    if not out.parent.exists():
-        raise CompressError(f"the folder of {str(out)!r} does not exist")
-    check_not_link(out)
+    out = output_path(run, fmt, out_path, home)
     shutil.copyfile(source, out)
     from compress_core.data.datasets import load_dataset
     from compress_core.methods.int8_onnx import evaluate_onnx
@@ -198,6 +193,18 @@ def _export_int8_onnx(run: dict, fmt: str, out_path, home, data_dir=None) -> dic
             "accuracy_onnxruntime": accuracy,
             "note": f"the run's int8 .onnx, copied unchanged. Checked: its accuracy in ONNX Runtime on the "
                     f"{len(data.x_test)} test inputs, {accuracy:.2%}, equals the accuracy the run reported"}
+
+
+def output_path(run: dict, fmt: str, out_path, home) -> Path:
+    """The file an export writes: `out_path` (or the default under the run's artifacts), checked to be a
+    plain file name in an existing folder and not a symbolic link."""
+    out = Path(out_path) if out_path is not None else default_path(run["id"], fmt, home)
+    if out.is_dir():
+        raise CompressError(f"--out {str(out)!r} is a folder; give a file name, e.g. model{FORMATS[fmt]}")
+    if not out.parent.exists():
+        raise CompressError(f"the folder of {str(out)!r} does not exist")
+    check_not_link(out)
+    return out
 
 
 def check_not_link(out: Path) -> None:
@@ -221,12 +228,7 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
         return _export_int8_onnx(run, fmt, out_path, home, data_dir)
     model, data, is_int8 = load_run_model(run, home, data_dir)
     check_format(fmt, is_int8)
-    out = Path(out_path) if out_path is not None else default_path(run["id"], fmt, home)
-    if out.is_dir():
-        raise CompressError(f"--out {str(out)!r} is a folder; give a file name, e.g. model{FORMATS[fmt]}")
-    if not out.parent.exists():
-        raise CompressError(f"the folder of {str(out)!r} does not exist")
-    check_not_link(out)
+    out = output_path(run, fmt, out_path, home)
     x = data.x_test[:CHECK_ROWS].to(CPU)
     metadata = {"run_id": run["id"], "kind": run["kind"], "spec": json.dumps(run["spec"]),
                 "producer": "compression-lab"}
