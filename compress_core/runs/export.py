@@ -99,8 +99,10 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     state = _weights(run, "weights")
     if state is None:
         raise CompressError(f"run {run['id']} ({run['kind']}) saved no model weights, so there is nothing to export")
-    fp32 = source.module
-    model = load_pruned(fp32, state).to(CPU).eval()
+    from compress_core.runs.export_text import fit_run_structure, sync_heads
+
+    fp32 = fit_run_structure(source.module, state)  # a text student with fewer layers; others unchanged
+    model = sync_heads(load_pruned(fp32, state)).to(CPU).eval()
     if "int8_weights" in artifacts:  # a pipeline ending in int8: rebuild the int8 structure, load its weights
         from compress_core.methods.quantize import int8_method, quiet_torch_ao, to_int8
 
@@ -121,7 +123,8 @@ def default_path(run_id: str, fmt: str, home=None) -> Path:
 
 def check_format(fmt: str, is_int8: bool = False) -> None:
     if fmt not in FORMATS:
-        raise CompressError(f"export format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+        raise CompressError(f"export format must be one of {', '.join(FORMATS)} or hf (a Hugging Face folder, "
+                            f"text models); got {fmt!r}")
     if is_int8 and fmt not in INT8_FORMATS:
         raise CompressError(f"an int8 model exports as {' or '.join(INT8_FORMATS)} only (its packed int8 weights "
                             f"have no {fmt} form); got {fmt!r}. Export a fake-quantized or unquantized run for {fmt}")
@@ -149,13 +152,20 @@ def torchscript_max_diff(path: str | Path, model: nn.Module, x: torch.Tensor) ->
 
 
 def _write(model: nn.Module, fmt: str, out: Path, example: torch.Tensor, metadata: dict[str, str]) -> None:
-    if fmt == "onnx":
+    from compress_core.models.text import is_text_model
+    from compress_core.runs.export_text import graph_module
+
+    if fmt == "onnx" and is_text_model(model):  # token ids, dynamic batch and length: the int8 path's export
+        from compress_core.methods.int8_onnx import export_fp32
+
+        export_fp32(model, (example.shape[1],), out)
+    elif fmt == "onnx":
         with quiet_exporters():
             torch.onnx.export(model, (example,), str(out), dynamo=False, input_names=["input"],
                               output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     elif fmt == "torchscript":
         with quiet_exporters(), torch.no_grad():
-            torch.jit.trace(model, example).save(str(out))
+            torch.jit.trace(graph_module(model), example).save(str(out))
     elif fmt == "safetensors":
         from safetensors.torch import save_file
 
@@ -222,6 +232,10 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
     export that disagrees with PyTorch by more than `TOLERANCE` raises instead of being kept.
     `out_path` None writes to `default_path`.
     """
+    if fmt == "hf":  # a folder, not a file: runs/export_text.py
+        from compress_core.runs.export_text import export_hf
+
+        return export_hf(_finished_run(run_id, home), out_path, home, data_dir)
     check_format(fmt)
     run = _finished_run(run_id, home)
     if "int8_onnx" in (run.get("artifacts") or {}):
@@ -240,7 +254,10 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
         nonlocal diff
         _write(model, fmt, tmp, x[:2], metadata)
         if fmt in ("onnx", "torchscript"):
-            diff = (onnx_max_diff if fmt == "onnx" else torchscript_max_diff)(tmp, model, x)
+            from compress_core.runs.export_text import check_inputs
+
+            check = onnx_max_diff if fmt == "onnx" else torchscript_max_diff
+            diff = max(check(tmp, model, xi) for xi in check_inputs(model, x))  # text: a second length too
             if not diff <= TOLERANCE:
                 raise CompressError(f"the {fmt} export of run {run['id']} disagrees with PyTorch by {diff:.3g} "
                                     f"(> {TOLERANCE:g}) on test inputs, so it was not kept")
