@@ -72,18 +72,29 @@ def _weights(run: dict, key: str) -> dict[str, torch.Tensor] | None:
     return load_state(path, f"the weights of run {run['id']}")
 
 
+def run_data(spec, home=None, data_dir=None) -> "Dataset":
+    """The run's data set as its baseline loaded it: text column, max length, and text encoded with the
+    model's own tokenizer for an `hf:DIR` model (as `training.baseline.load_baseline_data` does)."""
+    from compress_core.data.datasets import load_dataset
+    from compress_core.models.text_data import match_data
+
+    data = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column,
+                        text_column=spec.text_column, max_length=spec.max_length)
+    name = spec.teacher if str(spec.model).startswith("teacher-pruned:") else spec.model
+    return match_data(name, data, spec.max_length)
+
+
 def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Module, "Dataset", bool]:
     """(model in eval mode on CPU, its data set, is_int8) for a finished run.
 
     Rebuilt from the spec (`model`/`hidden`; for distill runs that is the student) and
     loaded with `structured.load_pruned`, which also fits models whose channels were removed.
     """
-    from compress_core.data.datasets import load_dataset
     from compress_core.methods.structured import load_pruned
 
     run = _finished_run(run_id, home)
     spec = spec_from_dict(run["spec"])
-    data = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column)
+    data = run_data(spec, home, data_dir)
     # The architecture (its run's weights load below) and the data as it was prepared for it;
     # a distillation's `weights` belong to its teacher, not to the exported student.
     student = {"model": spec.model, "hidden": spec.hidden} if run["kind"] == "distill" else {}
@@ -186,11 +197,10 @@ def _export_int8_onnx(run: dict, fmt: str, out_path, home, data_dir=None) -> dic
         raise CompressError(f"the int8 file of run {run['id']} is missing ({source}); it may have been deleted")
     out = output_path(run, fmt, out_path, home)
     shutil.copyfile(source, out)
-    from compress_core.data.datasets import load_dataset
     from compress_core.methods.int8_onnx import evaluate_onnx
 
     spec = spec_from_dict(run["spec"])
-    raw = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column)
+    raw = run_data(spec, home, data_dir)
     _, data = model_and_data(spec, raw, weights=False)  # the data as the run prepared it for this model
     accuracy, _ = evaluate_onnx(out, data.x_test, data.y_test)
     reported = (run.get("metrics") or {}).get("accuracy")

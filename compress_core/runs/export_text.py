@@ -29,7 +29,6 @@ import secrets
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
