@@ -129,6 +129,10 @@ def test_hf_is_for_text_models_only(home, tmp_path, capsys):
     code = main(["export", run_id, "--format", "hf", "--out", str(tmp_path / "x"), "--home", str(home)])
     err = capsys.readouterr().err
     assert code == 2 and "not a text model" in err and err.count("\n") == 1
+    int8 = jobs.record_foreground({"kind": "quantize", **TINY, "scheme": "int8", "baseline_epochs": 1}, home=home)
+    with pytest.raises(CompressError, match="is int8: its weights have no Hugging Face form"):
+        export_run(int8["id"], "hf", tmp_path / "q", home)
+    assert not (tmp_path / "q").exists()
 
 
 def test_hf_dir_model_exports_with_its_own_tokenizer(home, tmp_path):
