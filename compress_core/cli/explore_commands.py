@@ -68,12 +68,13 @@ def add_commands(sub) -> None:
                    help=f"pruning criterion of the scan: {', '.join(CRITERIA.names())} (default: l1)")
     p.set_defaults(handler=_sensitivity)
 
-    p = sub.add_parser("export", help="export a finished run's model (onnx, torchscript, safetensors, state_dict)",
+    p = sub.add_parser("export", help="export a finished run's model (onnx, torchscript, safetensors, state_dict, hf)",
                        description="export a finished run's model; ONNX and TorchScript files are checked against "
                                    "PyTorch on test inputs")
     p.add_argument("id", help="run id (see `runs list`)")
-    p.add_argument("--format", required=True, help="onnx, torchscript, safetensors or state_dict")
-    p.add_argument("--out", required=True, help="file to write")
+    p.add_argument("--format", required=True, help="onnx, torchscript, safetensors, state_dict, or hf (a Hugging Face "
+                   "save_pretrained folder with its tokenizer; text models)")
+    p.add_argument("--out", required=True, help="file to write (a folder for hf)")
     p.add_argument("--json", action="store_true", help="print what was written as one JSON object")
     add_home(p)
     p.set_defaults(handler=_export)

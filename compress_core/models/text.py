@@ -48,8 +48,10 @@ class TextClassifier(nn.Module):
 
     def export_module(self) -> nn.Module:
         """The same classifier without the per-batch trim, for graph export (a traced trim length would
-        be frozen into the graph); padded positions are masked, so its logits are the same."""
-        return _Untrimmed(self)
+        be frozen into the graph); padded positions are masked, so its logits are the same. It takes this
+        model's train/eval mode: exporters restore the wrapper's mode afterwards, and a wrapper left in
+        training mode would switch the shared encoder back to dropout."""
+        return _Untrimmed(self).train(self.training)
 
     def example_input(self, batch: int, seq_len: int, device=None) -> torch.Tensor:
         """Random ids of full length `seq_len` (no padding): timing and FLOPs at a stated length."""

@@ -72,18 +72,29 @@ def _weights(run: dict, key: str) -> dict[str, torch.Tensor] | None:
     return load_state(path, f"the weights of run {run['id']}")
 
 
+def run_data(spec, home=None, data_dir=None) -> "Dataset":
+    """The run's data set as its baseline loaded it: text column, max length, and text encoded with the
+    model's own tokenizer for an `hf:DIR` model (as `training.baseline.load_baseline_data` does)."""
+    from compress_core.data.datasets import load_dataset
+    from compress_core.models.text_data import match_data
+
+    data = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column,
+                        text_column=spec.text_column, max_length=spec.max_length)
+    name = spec.teacher if str(spec.model).startswith("teacher-pruned:") else spec.model
+    return match_data(name, data, spec.max_length)
+
+
 def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Module, "Dataset", bool]:
     """(model in eval mode on CPU, its data set, is_int8) for a finished run.
 
     Rebuilt from the spec (`model`/`hidden`; for distill runs that is the student) and
     loaded with `structured.load_pruned`, which also fits models whose channels were removed.
     """
-    from compress_core.data.datasets import load_dataset
     from compress_core.methods.structured import load_pruned
 
     run = _finished_run(run_id, home)
     spec = spec_from_dict(run["spec"])
-    data = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column)
+    data = run_data(spec, home, data_dir)
     # The architecture (its run's weights load below) and the data as it was prepared for it;
     # a distillation's `weights` belong to its teacher, not to the exported student.
     student = {"model": spec.model, "hidden": spec.hidden} if run["kind"] == "distill" else {}
@@ -99,8 +110,10 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     state = _weights(run, "weights")
     if state is None:
         raise CompressError(f"run {run['id']} ({run['kind']}) saved no model weights, so there is nothing to export")
-    fp32 = source.module
-    model = load_pruned(fp32, state).to(CPU).eval()
+    from compress_core.runs.export_text import fit_run_structure, sync_heads
+
+    fp32 = fit_run_structure(source.module, state)  # a text student with fewer layers; others unchanged
+    model = sync_heads(load_pruned(fp32, state)).to(CPU).eval()
     if "int8_weights" in artifacts:  # a pipeline ending in int8: rebuild the int8 structure, load its weights
         from compress_core.methods.quantize import int8_method, quiet_torch_ao, to_int8
 
@@ -121,7 +134,8 @@ def default_path(run_id: str, fmt: str, home=None) -> Path:
 
 def check_format(fmt: str, is_int8: bool = False) -> None:
     if fmt not in FORMATS:
-        raise CompressError(f"export format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+        raise CompressError(f"export format must be one of {', '.join(FORMATS)} or hf (a Hugging Face folder, "
+                            f"text models); got {fmt!r}")
     if is_int8 and fmt not in INT8_FORMATS:
         raise CompressError(f"an int8 model exports as {' or '.join(INT8_FORMATS)} only (its packed int8 weights "
                             f"have no {fmt} form); got {fmt!r}. Export a fake-quantized or unquantized run for {fmt}")
@@ -149,13 +163,20 @@ def torchscript_max_diff(path: str | Path, model: nn.Module, x: torch.Tensor) ->
 
 
 def _write(model: nn.Module, fmt: str, out: Path, example: torch.Tensor, metadata: dict[str, str]) -> None:
-    if fmt == "onnx":
+    from compress_core.models.text import is_text_model
+    from compress_core.runs.export_text import graph_module
+
+    if fmt == "onnx" and is_text_model(model):  # token ids, dynamic batch and length: the int8 path's export
+        from compress_core.methods.int8_onnx import export_fp32
+
+        export_fp32(model, (example.shape[1],), out)
+    elif fmt == "onnx":
         with quiet_exporters():
             torch.onnx.export(model, (example,), str(out), dynamo=False, input_names=["input"],
                               output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     elif fmt == "torchscript":
         with quiet_exporters(), torch.no_grad():
-            torch.jit.trace(model, example).save(str(out))
+            torch.jit.trace(graph_module(model), example).save(str(out))
     elif fmt == "safetensors":
         from safetensors.torch import save_file
 
@@ -176,11 +197,10 @@ def _export_int8_onnx(run: dict, fmt: str, out_path, home, data_dir=None) -> dic
         raise CompressError(f"the int8 file of run {run['id']} is missing ({source}); it may have been deleted")
     out = output_path(run, fmt, out_path, home)
     shutil.copyfile(source, out)
-    from compress_core.data.datasets import load_dataset
     from compress_core.methods.int8_onnx import evaluate_onnx
 
     spec = spec_from_dict(run["spec"])
-    raw = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column)
+    raw = run_data(spec, home, data_dir)
     _, data = model_and_data(spec, raw, weights=False)  # the data as the run prepared it for this model
     accuracy, _ = evaluate_onnx(out, data.x_test, data.y_test)
     reported = (run.get("metrics") or {}).get("accuracy")
@@ -222,6 +242,10 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
     export that disagrees with PyTorch by more than `TOLERANCE` raises instead of being kept.
     `out_path` None writes to `default_path`.
     """
+    if fmt == "hf":  # a folder, not a file: runs/export_text.py
+        from compress_core.runs.export_text import export_hf
+
+        return export_hf(_finished_run(run_id, home), out_path, home, data_dir)
     check_format(fmt)
     run = _finished_run(run_id, home)
     if "int8_onnx" in (run.get("artifacts") or {}):
@@ -240,7 +264,10 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
         nonlocal diff
         _write(model, fmt, tmp, x[:2], metadata)
         if fmt in ("onnx", "torchscript"):
-            diff = (onnx_max_diff if fmt == "onnx" else torchscript_max_diff)(tmp, model, x)
+            from compress_core.runs.export_text import check_inputs
+
+            check = onnx_max_diff if fmt == "onnx" else torchscript_max_diff
+            diff = max(check(tmp, model, xi) for xi in check_inputs(model, x))  # text: a second length too
             if not diff <= TOLERANCE:
                 raise CompressError(f"the {fmt} export of run {run['id']} disagrees with PyTorch by {diff:.3g} "
                                     f"(> {TOLERANCE:g}) on test inputs, so it was not kept")
