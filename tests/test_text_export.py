@@ -16,7 +16,7 @@ import torch
 from compress_core.cli.main import main
 from compress_core.errors import CompressError
 from compress_core.models.transformers_env import import_transformers
-from compress_core.runs import export, jobs
+from compress_core.runs import export_text, jobs
 from compress_core.runs.export import export_run, load_run_model
 
 transformers = import_transformers()
@@ -116,7 +116,7 @@ def test_earlier_export_is_replaced_other_folders_refused(runs, home, tmp_path):
 
 
 def test_a_folder_that_disagrees_is_not_kept(runs, home, tmp_path, monkeypatch):
-    monkeypatch.setattr(export, "TOLERANCE", -1.0)  # no folder can pass: the refusal path must clean up
+    monkeypatch.setattr(export_text, "TOLERANCE", -1.0)  # no folder can pass: the refusal path must clean up
     out = tmp_path / "never"
     with pytest.raises(CompressError, match="disagrees with PyTorch"):
         export_run(runs["structured"], "hf", out, home)

@@ -220,7 +220,7 @@ def _report(args) -> int:
     if out.is_dir() or not out.parent.exists():
         raise CompressError(f"--out {args.out!r} must be a file in an existing folder")
     from compress_core.runs.artifacts import write_text
-    from compress_core.runs.export import check_not_link
+    from compress_core.runs.export_checks import check_not_link
 
     check_not_link(out)
     runs = report_runs(args.home, ids)

@@ -96,7 +96,7 @@ def _runs_export(args) -> int:
     text = _store(args).export(args.format)
     if args.out:
         from compress_core.runs.artifacts import write_text
-        from compress_core.runs.export import check_not_link
+        from compress_core.runs.export_checks import check_not_link
 
         check_not_link(Path(args.out))
         write_text(args.out, text)  # atomic: replaces, never writes through a link

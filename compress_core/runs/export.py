@@ -19,11 +19,8 @@ Note:
 from __future__ import annotations
 
 import json
-import os
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,28 +31,16 @@ from compress_core.errors import CompressError
 from compress_core.methods.registry import spec_from_dict
 from compress_core.models.fit import model_and_data
 from compress_core.runs import jobs
+from compress_core.runs.export_checks import CHECK_ROWS, TOLERANCE, check_not_link, quiet_exporters
+from compress_core.runs.export_text import check_inputs, export_hf, fit_run_structure, graph_module, sync_heads
 
 if TYPE_CHECKING:
     from compress_core.data.datasets import Dataset
 
+CPU = torch.device("cpu")
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors",
            "state_dict": ".pt"}
 INT8_FORMATS = ("torchscript", "state_dict")
-TOLERANCE = 1e-4  # max |ONNX or TorchScript output - PyTorch output| on CHECK_ROWS test inputs
-CHECK_ROWS = 64
-CPU = torch.device("cpu")
-
-
-@contextmanager
-def quiet_exporters() -> Iterator[None]:
-    """Silence the TorchScript/legacy-ONNX deprecation notices: they address torch developers,
-    and the formats they export are still what users deploy."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        yield
-
-
 def _finished_run(run_id: str | dict, home) -> dict:
     run = jobs.get(run_id, home) if isinstance(run_id, str) else run_id
     if run.get("status") != "finished":
@@ -110,7 +95,6 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     state = _weights(run, "weights")
     if state is None:
         raise CompressError(f"run {run['id']} ({run['kind']}) saved no model weights, so there is nothing to export")
-    from compress_core.runs.export_text import fit_run_structure, sync_heads
 
     fp32 = fit_run_structure(source.module, state)  # a text student with fewer layers; others unchanged
     model = sync_heads(load_pruned(fp32, state)).to(CPU).eval()
@@ -164,7 +148,6 @@ def torchscript_max_diff(path: str | Path, model: nn.Module, x: torch.Tensor) ->
 
 def _write(model: nn.Module, fmt: str, out: Path, example: torch.Tensor, metadata: dict[str, str]) -> None:
     from compress_core.models.text import is_text_model
-    from compress_core.runs.export_text import graph_module
 
     if fmt == "onnx" and is_text_model(model):  # token ids, dynamic batch and length: the int8 path's export
         from compress_core.methods.int8_onnx import export_fp32
@@ -227,13 +210,6 @@ def output_path(run: dict, fmt: str, out_path, home) -> Path:
     return out
 
 
-def check_not_link(out: Path) -> None:
-    """Refuse an output path that is a symbolic link: writing would overwrite whatever it points at."""
-    if out.is_symlink():
-        raise CompressError(f"--out {str(out)!r} is a symbolic link (to {os.readlink(out)!r}); refusing to write "
-                            f"through it, give a plain file name")
-
-
 def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=None, data_dir=None) -> dict:
     """Write the model of finished run `run_id` as `fmt` and return what was written.
 
@@ -243,9 +219,8 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
     `out_path` None writes to `default_path`.
     """
     if fmt == "hf":  # a folder, not a file: runs/export_text.py
-        from compress_core.runs.export_text import export_hf
-
-        return export_hf(_finished_run(run_id, home), out_path, home, data_dir)
+        run = _finished_run(run_id, home)
+        return export_hf(run, lambda: load_run_model(run, home, data_dir), out_path, home)
     check_format(fmt)
     run = _finished_run(run_id, home)
     if "int8_onnx" in (run.get("artifacts") or {}):
@@ -264,7 +239,6 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
         nonlocal diff
         _write(model, fmt, tmp, x[:2], metadata)
         if fmt in ("onnx", "torchscript"):
-            from compress_core.runs.export_text import check_inputs
 
             check = onnx_max_diff if fmt == "onnx" else torchscript_max_diff
             diff = max(check(tmp, model, xi) for xi in check_inputs(model, x))  # text: a second length too

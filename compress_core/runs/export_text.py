@@ -34,6 +34,7 @@ from torch import nn
 
 from compress_core.errors import CompressError
 from compress_core.models.text import _parts, is_text_model, keep_layers
+from compress_core.runs.export_checks import CHECK_ROWS, TOLERANCE, check_not_link, quiet_exporters
 
 MARK = "compression_lab"  # config.json key naming the run a folder was exported from
 
@@ -170,7 +171,6 @@ def output_dir(run: dict, out_path, home) -> Path:
     """The folder an hf export writes: `out_path` (or `<artifacts>/<run>/export/hf`), new, empty, or an
     earlier export of this lab (its config names a run); never a link or a file."""
     from compress_core.runs import jobs
-    from compress_core.runs.export import check_not_link
 
     if out_path is None:
         out = jobs.open_store(home).artifacts_dir(run["id"]) / "export" / "hf"
@@ -208,16 +208,18 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def export_hf(run: dict, out_path, home=None, data_dir=None) -> dict:
-    """Write a finished text run's model as a checked `save_pretrained` folder; what was written."""
+def export_hf(run: dict, load, out_path, home=None) -> dict:
+    """Write a finished text run's model as a checked `save_pretrained` folder; what was written.
+
+    `load()` returns (model, its data, is_int8): `export.load_run_model` for this run, passed in by
+    `export.export_run` so this module does not import it back."""
     from compress_core.methods.registry import spec_from_dict
     from compress_core.runs.artifacts import write_error
-    from compress_core.runs.export import CHECK_ROWS, TOLERANCE, load_run_model, quiet_exporters
 
     if "int8_onnx" in (run.get("artifacts") or {}) or "int8_weights" in (run.get("artifacts") or {}):
         raise CompressError(f"run {run['id']} is int8: its weights have no Hugging Face form; export it as onnx, or "
                             "export the unquantized run as hf")
-    model, data, is_int8 = load_run_model(run, home, data_dir)
+    model, data, is_int8 = load()
     if not is_text_model(model):
         raise CompressError(f"run {run['id']} is not a text model; the hf format writes transformers folders, use "
                             "onnx, torchscript, safetensors or state_dict")
