@@ -198,3 +198,17 @@ def test_an_operator_at_an_opset_onnx2torch_lacks_is_named_with_the_fix(tmp_path
     path = save_onnx(SmallCNN(), tmp_path / "new.onnx", opset=20)
     message = _refused(path, digits)
     assert "at opset" in message and "not supported by onnx2torch 1.5.15" in message and "opset_version=17" in message
+
+
+def test_matching_order_does_not_depend_on_which_source_was_imported_first():
+    """A module importing one source early (distill imports teacher_pruned) must not change which source
+    matches first: the order is that of `_SOURCE_MODULES`."""
+    import subprocess
+    import sys
+
+    code = ("import compress_core.methods.distill\n"
+            "from compress_core.models.sources import _sources\n"
+            "print(','.join(s.kind for s in _sources()))")
+    kinds = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert kinds.split(",")[0] == "hf" and kinds.split(",")[-1] == "builtin"
+    assert kinds.split(",").index("teacher-pruned") > kinds.split(",").index("pt2")

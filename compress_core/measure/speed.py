@@ -22,8 +22,18 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from compress_core import paths
+from compress_core.context import RunContext, environment
+from compress_core.data.datasets import load_dataset
 from compress_core.errors import CompressError
 from compress_core.measure.runtimes import Form, all_threads, ort_form, speedup, time_forms, torch_form
+from compress_core.methods.int8_onnx import calibration_inputs, export_fp32, int8_method, quantize_file
+from compress_core.methods.registry import spec_from_dict
+from compress_core.methods.sparse_exec import SparseLinear, layer_sparsity
+from compress_core.methods.sparse_exec import form as sparse_form
+from compress_core.models.zoo import build_model, parse_hidden
+from compress_core.runs import jobs
+from compress_core.runs.export import load_run_model
 
 BATCHES = (1, 8, 64, 256)
 SPARSITIES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
@@ -58,8 +68,6 @@ def _positive(what: str, item) -> int:
 
 
 def _export(model: nn.Module, input_shape, folder: Path, name: str) -> Path:
-    from compress_core.methods.int8_onnx import export_fp32
-
     return export_fp32(model, input_shape, folder / f"{name}.onnx")
 
 
@@ -72,16 +80,12 @@ def _onnx_or_unavailable(name: str, model: nn.Module, input_shape, folder: Path)
 
 
 def _baseline_architecture(spec, input_shape, num_classes) -> nn.Module:
-    from compress_core.models.zoo import build_model
-
     if getattr(spec, "teacher", None):  # distill: the baseline is the teacher
         return build_model(spec.teacher, input_shape, num_classes, spec.teacher_hidden)
     return build_model(spec.model, input_shape, num_classes, getattr(spec, "hidden", None))
 
 
 def _has_zeros(model: nn.Module, at_least: float = 0.5) -> bool:
-    from compress_core.methods.sparse_exec import layer_sparsity
-
     return any(isinstance(m, nn.Linear) and layer_sparsity(m) >= at_least for m in model.modules())
 
 
@@ -91,9 +95,6 @@ def run_forms(run: dict, home=None, data_dir=None) -> tuple[list[dict], tuple, n
     A description is {name, role, runtime, what, model | path | sparse}; `sparse` forms are
     built per batch size (layers chosen where faster at that batch).
     """
-    from compress_core import paths
-    from compress_core.data.datasets import load_dataset
-    from compress_core.methods.registry import spec_from_dict
 
     if run.get("status") != "finished":
         raise CompressError(f"run {run.get('id')} is {run.get('status')}; only finished runs can be timed")
@@ -110,7 +111,6 @@ def run_forms(run: dict, home=None, data_dir=None) -> tuple[list[dict], tuple, n
     artifacts = run.get("artifacts") or {}
     model = None
     if artifacts.get("weights"):
-        from compress_core.runs.export import load_run_model
 
         model, _, is_int8 = load_run_model(run, home, data_dir)
         if is_int8:  # a torch.ao int8 model of an older run: time it as it is
@@ -140,9 +140,6 @@ def run_forms(run: dict, home=None, data_dir=None) -> tuple[list[dict], tuple, n
 def model_forms(model_name: str, dataset: str = "digits", hidden=None, home=None, data_dir=None, seed: int = 0):
     """Forms of an untrained model of the zoo: torch eager and ONNX Runtime fp32, and int8 ONNX Runtime
     (calibrated on the data set's training inputs for CNNs): what each runtime gives before any run."""
-    from compress_core import paths
-    from compress_core.data.datasets import load_dataset
-    from compress_core.models.zoo import build_model, parse_hidden
 
     data = load_dataset(dataset, paths.data_dir(home, data_dir))
     shape = tuple(data.input_shape)
@@ -161,7 +158,6 @@ def model_forms(model_name: str, dataset: str = "digits", hidden=None, home=None
 def _build(desc: dict, shape, folder: Path, batch: int, threads: int, repeats: int) -> Form:
     name = desc["name"]
     if desc.get("sparse"):
-        from compress_core.methods.sparse_exec import form as sparse_form
 
         return sparse_form(name, desc["model"], batch, repeats=max(5, repeats // 2), threads=threads)
     if desc["runtime"] == "onnxruntime":
@@ -169,7 +165,6 @@ def _build(desc: dict, shape, folder: Path, batch: int, threads: int, repeats: i
             return ort_form(name, desc["path"]) if desc["path"] else \
                 Form(name, "onnxruntime", unavailable="not available here: the run's int8 file is missing")
         if "int8_data" in desc:
-            from compress_core.methods.int8_onnx import calibration_inputs, int8_method, quantize_file
 
             fp32 = _export(desc["model"], shape, folder, "int8_source")
             method = int8_method(desc["model"])
@@ -227,7 +222,6 @@ def break_even(model: nn.Module, batch: int = 64, *, sparsities: Sequence[float]
     sparse_ms}], break_even}]}; `break_even` is the sparsity from which sparse stays faster
     (linear interpolation between the last losing and first winning point), None if never.
     """
-    from compress_core.methods.sparse_exec import SparseLinear
 
     linears = sorted(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)),
                      key=lambda item: -item[1].weight.numel())[:layers]
@@ -274,8 +268,6 @@ def run_speed(run_id: str, home=None, data_dir=None, *, batches: Sequence[int] =
               save: bool = True, on_cell=None) -> dict:
     """The speed table of finished run `run_id` (plus the break-even of its model), stored as
     `speed.json` in the run's artifacts folder when `save`."""
-    from compress_core.context import RunContext, environment
-    from compress_core.runs import jobs
 
     run = jobs.get(run_id, home)
     forms, shape, baseline, model = run_forms(run, home, data_dir)
@@ -318,7 +310,5 @@ def model_speed(model_name: str, dataset: str = "digits", hidden=None, home=None
 
 def load_speed(run: dict, home=None) -> Optional[dict]:
     """The stored speed table of a run (`speed.json` in its artifacts folder), or None."""
-    from compress_core.runs import jobs
-
     path = jobs.open_store(home).artifacts_dir(run["id"]) / SPEED_FILE
     return json.loads(path.read_text()) if path.exists() else None

@@ -1,7 +1,6 @@
 """Knowledge distillation (Hinton et al. 2015) with a from-scratch control.
 
 The student learns from the teacher's softened outputs and from the true labels:
-
     loss = alpha * T^2 * KL(softmax(z_t / T) || softmax(z_s / T)) + (1 - alpha) * CE(y, z_s)
 
 The T^2 factor keeps the gradient scale of the soft term independent of T. (The
@@ -29,6 +28,12 @@ from compress_core.data.datasets import Dataset, default_epochs
 from compress_core.errors import CompressError
 from compress_core.measure.assess import assess_against
 from compress_core.methods.registry import Method, SweepParam, register_method
+from compress_core.methods.structured import prune_channels
+from compress_core.models.fit import check_fits
+from compress_core.models.sources import resolve_model
+from compress_core.models.sources.teacher_pruned import PREFIX, amount
+from compress_core.models.text import keep_layers, layer_indices, structure
+from compress_core.models.text_data import takes_text
 from compress_core.options import add_common, base_fields, integer, ratio
 from compress_core.progress import emit
 from compress_core.results import RunResult
@@ -65,7 +70,6 @@ class DistillSpec(BaseSpec):
 
     def __post_init__(self):
         if self.student_layers is not None:
-            from compress_core.models.text_data import takes_text
 
             check_range("student_layers", self.student_layers, 1, 1000, integer=True)
             if not takes_text(self.teacher):
@@ -74,7 +78,6 @@ class DistillSpec(BaseSpec):
             object.__setattr__(self, "model", self.teacher)
             object.__setattr__(self, "hidden", None)
         else:
-            from compress_core.models.text_data import takes_text
 
             if takes_text(self.teacher) and self.model != self.teacher:
                 raise CompressError(f"a transformer teacher ({self.teacher!r}) is distilled into fewer of its own "
@@ -172,7 +175,6 @@ def agreement(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _soft_loss(teacher_logits: torch.Tensor, temperature: float, alpha: float):
     """A `fit` loss that looks the teacher's precomputed logits up by batch index."""
-
     def loss_fn(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         return distillation_loss(model(xb), teacher_logits[idx], yb, temperature, alpha)
 
@@ -219,12 +221,8 @@ def _train_scratch(initial: nn.Module, data: Dataset, config: FitConfig, labeled
 def build_student(spec: DistillSpec, data: Dataset, teacher: nn.Module) -> nn.Module:
     """The untrained student (any model source) for the teacher's data, checked against it;
     `teacher-pruned:AMOUNT` is a copy of the teacher with AMOUNT of its channels removed."""
-    from compress_core.models.fit import check_fits
-    from compress_core.models.sources import resolve_model
-    from compress_core.models.sources.teacher_pruned import PREFIX, amount
 
     if spec.model.startswith(PREFIX):
-        from compress_core.methods.structured import prune_channels
 
         student = copy.deepcopy(teacher).cpu().requires_grad_(True)  # the teacher itself stays frozen
         prune_channels(student, data.input_shape, amount(spec.model))
@@ -244,7 +242,6 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     teacher_logits = predict_logits(teacher.model, data.x_train, ctx.device)
     labeled = labeled_indices(data.y_train, spec.train_fraction, spec.seed)
     if spec.student_layers is not None:  # DistilBERT style: every k-th teacher layer
-        from compress_core.models.text import keep_layers
 
         initial = keep_layers(teacher.model, spec.student_layers).requires_grad_(True)
     else:
@@ -274,7 +271,6 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     metrics.update(extra)
     notes = _notes(spec, len(labeled), len(data.x_train), metrics["params_total"], base_metrics["params_total"])
     if spec.student_layers is not None:
-        from compress_core.models.text import layer_indices, structure
 
         n = structure(teacher.model)["encoder_layers"]
         metrics.update(student_layers=spec.student_layers, teacher_layers=n)

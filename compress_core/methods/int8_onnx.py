@@ -29,6 +29,12 @@ import torch
 from torch import nn
 
 from compress_core.errors import CompressError
+from compress_core.measure.assess import assess
+from compress_core.measure.metrics import compare_to_baseline, latency_plan
+from compress_core.measure.runtimes import ort_form, ort_session, speedup, time_forms, torch_form
+from compress_core.models.zoo import prunable_layers
+from compress_core.progress import emit
+from compress_core.results import RunResult
 
 CALIBRATION_SAMPLES = 512
 EVAL_BATCH = 1024
@@ -155,8 +161,6 @@ def quantized_weights(path: str | Path) -> set[str]:
 
 def evaluate_onnx(path: str | Path, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """(top-1 accuracy, mean cross-entropy loss) of an `.onnx` classifier in ONNX Runtime."""
-    from compress_core.measure.runtimes import ort_session
-
     session = ort_session(path)
     name = session.get_inputs()[0].name
     as_input = (lambda t: t.float().numpy()) if x.is_floating_point() else (lambda t: t.numpy())  # token ids stay ints
@@ -223,8 +227,6 @@ def time_int8(fp32: nn.Module, built: dict, input_shape, repeats: int) -> dict:
     `torch_latency_ms_b*` of torch eager, `speedup_b*` (ORT fp32 / ORT int8, same runtime) and
     `runtime_gain_b*` (torch eager / ORT fp32: what changing runtime alone gives).
     """
-    from compress_core.measure.metrics import latency_plan
-    from compress_core.measure.runtimes import ort_form, speedup, time_forms, torch_form
 
     torch_fp32 = torch_form("torch", fp32)
     forms = [torch_fp32, ort_form("fp32", built["fp32_path"], torch_fp32.example),
@@ -247,7 +249,6 @@ def layer_rows(fp32: nn.Module, int8_weights: set[str], fp32_path: str | Path | 
     The exporter keeps parameter names where a weight is used as is; a traced `x @ W.T` (as in
     transformers) stores W.T under a generated name, so those are matched by value in the fp32 file.
     """
-    from compress_core.models.zoo import prunable_layers
 
     layers = prunable_layers(fp32)
     int8 = {name: f"{name}.weight" in int8_weights for name, _ in layers}
@@ -288,8 +289,6 @@ def measure_int8(fp32: nn.Module, data, ctx, folder: Path, *, granularity: str, 
     compares like with like. Shape measures (params, sparsity, FLOPs) are those of `fp32`,
     which the int8 file was converted from; accuracy, loss, size and latency are the file's.
     """
-    from compress_core.measure.assess import assess
-    from compress_core.measure.metrics import compare_to_baseline
 
     cpu = torch.device("cpu")
     cpu_ctx = dataclasses.replace(ctx, device=cpu)
@@ -345,9 +344,6 @@ def notes(method: str, n_train: int, left: list[str]) -> list[str]:
 
 def run_int8(spec, base, ctx):
     """The int8 quantize run: the deployable `.onnx`, measured in ONNX Runtime against fp32."""
-    from compress_core.progress import emit
-    from compress_core.results import RunResult
-
     data = base.data
     fp32 = copy.deepcopy(base.model).to("cpu").eval()
     method = int8_method(fp32)

@@ -26,11 +26,20 @@ import torch
 from torch import nn
 
 from compress_core.errors import CompressError
-from compress_core.methods.prune import prune_and_finetune
+from compress_core.measure.assess import assess_against
+from compress_core.methods.distill import DistillSpec, agreement, distillation_loss
+from compress_core.methods.int8_onnx import measure_int8, workdir
+from compress_core.methods.prune import make_permanent, prune_and_finetune
+from compress_core.methods.quantize import QuantizeSpec, fake_quantize_model, packed_size_bytes
 from compress_core.methods.registry import Method, register_method, spec_from_dict
+from compress_core.methods.structured import layer_shapes, structured_rows
 from compress_core.models.zoo import prunable_layers
 from compress_core.options import add_home
+from compress_core.progress import emit
+from compress_core.results import RunResult
 from compress_core.specs import BaseSpec, PruneSpec, check_range
+from compress_core.training.baseline import finetune_config, get_baseline
+from compress_core.training.loop import fit, predict_logits
 
 STEP_KINDS = ("prune", "distill", "quantize")
 _PRUNE_OPTIONS = ("method", "scope", "amount", "schedule", "steps", "finetune_epochs", "finetune_lr", "importance",
@@ -45,11 +54,9 @@ def _defaults(kind: str) -> dict:
     if kind == "prune":
         return {f.name: f.default for f in fields(PruneSpec) if f.name in _PRUNE_OPTIONS}
     if kind == "distill":
-        from compress_core.methods.distill import DistillSpec
 
         return {"temperature": DistillSpec.temperature, "alpha": DistillSpec.alpha, "epochs": DISTILL_STEP_EPOCHS,
                 "lr": None}  # lr None: the fine-tuning default of the data set
-    from compress_core.methods.quantize import QuantizeSpec
 
     return {f.name: f.default for f in fields(QuantizeSpec) if f.name in _QUANTIZE_OPTIONS}
 
@@ -61,7 +68,6 @@ def _resolve(kind: str, options: dict, spec: BaseSpec) -> dict:
     if kind == "prune":
         checked = PruneSpec(**common, **options)
     elif kind == "distill":
-        from compress_core.methods.distill import DistillSpec
 
         DistillSpec(**common, teacher=spec.model, teacher_hidden=spec.hidden, temperature=options["temperature"],
                     alpha=options["alpha"], epochs=options["epochs"])
@@ -69,7 +75,6 @@ def _resolve(kind: str, options: dict, spec: BaseSpec) -> dict:
             check_range("lr", options["lr"], 0, 10, low_open=True)
         return options
     else:
-        from compress_core.methods.quantize import QuantizeSpec
 
         checked = QuantizeSpec(**common, **options)
     return {k: getattr(checked, k) for k in options}
@@ -115,7 +120,6 @@ def normalize_steps(steps, spec: BaseSpec) -> tuple[dict, ...]:
 @dataclass(frozen=True)
 class PipelineSpec(BaseSpec):
     """Apply `steps` in order to the cached baseline, measuring after every step."""
-
     KIND: ClassVar[str] = "pipeline"
     steps: tuple = ()  # e.g. ({"kind": "prune", "amount": 0.9}, {"kind": "quantize", "scheme": "int8"})
     baseline_epochs: Optional[int] = None  # None: the data set's default (same baseline as prune runs)
@@ -176,8 +180,6 @@ def load_config(path: str | Path) -> PipelineSpec:
 # --- steps --------------------------------------------------------------------------------
 
 def _finetune_config(lr: Optional[float], epochs: int, base, seed: int):
-    from compress_core.training.baseline import finetune_config
-
     return finetune_config(epochs, lr, base.data, base.spec.batch_size, seed)
 
 
@@ -191,9 +193,6 @@ def _prune_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[lis
 
 def _distill_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[list, dict, list]:
     """Fine-tune `model` in place as the student of the original baseline (Hinton et al.'s loss)."""
-    from compress_core.methods.distill import agreement, distillation_loss
-    from compress_core.training.loop import fit, predict_logits
-
     data = base.data
     teacher_logits = predict_logits(base.model, data.x_train, ctx.device).to(ctx.device)
 
@@ -230,9 +229,6 @@ def sparse_packed_size_bytes(model: nn.Module, bits: int, granularity: str = "ch
 
 
 def _quantize_fake(model: nn.Module, opts: dict, base, ctx) -> tuple[nn.Module, dict, dict]:
-    from compress_core.measure.assess import assess_against
-    from compress_core.methods.quantize import fake_quantize_model, packed_size_bytes
-
     quantized = fake_quantize_model(model, opts["bits"], opts["granularity"])
     metrics, base_metrics, _ = assess_against(quantized, base.model, base.data, ctx)
     size = packed_size_bytes(quantized, opts["bits"], opts["granularity"])
@@ -245,7 +241,6 @@ def _quantize_int8(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[
     measures (params, sparsity, FLOPs) are those of the fp32 weights it was converted from (the symmetric
     int8 grid keeps zeros exact); accuracy, size and latency are the file's, measured in ONNX Runtime.
     Returns (artifacts, metrics against the baseline, baseline metrics)."""
-    from compress_core.methods.int8_onnx import measure_int8, workdir
 
     with workdir(ctx) as folder:
         metrics, base_metrics, _, artifacts = measure_int8(model, base.data, ctx, folder, reference=base.model,
@@ -255,8 +250,6 @@ def _quantize_int8(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[
 
 def _quantize_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[object, dict, dict, list]:
     """(quantized model (int8: its artifacts dict), its metrics against the baseline, baseline metrics, notes); `model` keeps fp32 weights."""
-    from compress_core.methods.prune import make_permanent
-
     fp32 = make_permanent(copy.deepcopy(model))
     if opts["scheme"] == "fake":
         quantized, metrics, base_metrics = _quantize_fake(fp32, opts, base, ctx)
@@ -277,13 +270,6 @@ def _quantize_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[
 
 def run_pipeline(spec: PipelineSpec, ctx):
     """Run every step on the model the previous one produced; record each step's measures."""
-    from compress_core.measure.assess import assess_against
-    from compress_core.methods.prune import make_permanent
-    from compress_core.methods.structured import layer_shapes, structured_rows
-    from compress_core.progress import emit
-    from compress_core.results import RunResult
-    from compress_core.training.baseline import get_baseline
-
     base = get_baseline(spec.baseline_spec(), ctx)
     model = copy.deepcopy(base.model)
     history, notes, records = list(base.info["history"]), [], []

@@ -38,10 +38,16 @@ import torch
 from torch import nn
 
 from compress_core.errors import CompressError
+from compress_core.measure.assess import assess_against
+from compress_core.methods.int8_onnx import run_int8
 from compress_core.methods.registry import Method, SweepParam, register_method
+from compress_core.models.sources import resolve_model
 from compress_core.models.zoo import prunable_layers
 from compress_core.options import add_common, base_fields, integer
+from compress_core.progress import emit
+from compress_core.results import RunResult
 from compress_core.specs import BaseSpec, PruneSpec, check_choice, check_range
+from compress_core.training.baseline import get_baseline
 
 SCHEMES = ("fake", "int8")
 GRANULARITIES = ("tensor", "channel")
@@ -53,7 +59,6 @@ CPU = torch.device("cpu")
 @dataclass(frozen=True)
 class QuantizeSpec(BaseSpec):
     """Quantize the cached baseline: `fake` k-bit weights or a real `int8` model."""
-
     KIND: ClassVar[str] = "quantize"
     scheme: str = "int8"  # fake: simulated k-bit weights (fp32 compute) | int8: real int8 model
     bits: int = 8  # weight bits, 2..8 (int8 needs 8)
@@ -223,7 +228,6 @@ def load_int8_model(weights_path: str | Path) -> nn.Module:
     """Reload a saved int8 model (`model_int8.pt` beside its `model_int8.json` recipe)."""
     weights_path = Path(weights_path)
     recipe = json.loads(weights_path.with_suffix(".json").read_text())
-    from compress_core.models.sources import resolve_model
 
     fp32 = resolve_model(recipe["model"], recipe["input_shape"], recipe["num_classes"],
                          hidden=recipe["hidden"]).module
@@ -238,21 +242,14 @@ def load_int8_model(weights_path: str | Path) -> nn.Module:
 
 def run_quantize(spec: QuantizeSpec, ctx):
     """Quantize the cached baseline per `spec`, measure it against the baseline, save it."""
-    from compress_core.training.baseline import get_baseline
-
     base = get_baseline(spec.baseline_spec(), ctx)
     if spec.scheme == "int8":  # the deployable int8 is an ONNX Runtime file (methods/int8_onnx.py)
-        from compress_core.methods.int8_onnx import run_int8
 
         return run_int8(spec, base, ctx)
     return _run_fake(spec, base, ctx)
 
 
 def _run_fake(spec: QuantizeSpec, base, ctx):
-    from compress_core.measure.assess import assess_against
-    from compress_core.progress import emit
-    from compress_core.results import RunResult
-
     emit(ctx.on_progress, "quantize", 0, 1, f"fake-quantizing weights to {spec.bits} bits ({spec.granularity})")
     model = copy.deepcopy(base.model)
     errors = {name: quantization_error(m.weight, spec.bits, spec.granularity) for name, m in prunable_layers(model)}

@@ -27,10 +27,17 @@ import torch
 from torch import nn
 
 from compress_core import paths
+from compress_core.data.datasets import load_dataset
 from compress_core.errors import CompressError
+from compress_core.methods.int8_onnx import evaluate_onnx, export_fp32
+from compress_core.methods.quantize import int8_method, load_int8_model, quiet_torch_ao, to_int8
 from compress_core.methods.registry import spec_from_dict
+from compress_core.methods.structured import load_pruned
 from compress_core.models.fit import model_and_data
+from compress_core.models.text import is_text_model
+from compress_core.models.text_data import match_data
 from compress_core.runs import jobs
+from compress_core.runs.artifacts import atomic_write, load_state
 from compress_core.runs.export_checks import CHECK_ROWS, TOLERANCE, check_not_link, quiet_exporters
 from compress_core.runs.export_text import check_inputs, export_hf, fit_run_structure, graph_module, sync_heads
 
@@ -52,7 +59,6 @@ def _weights(run: dict, key: str) -> dict[str, torch.Tensor] | None:
     path = (run.get("artifacts") or {}).get(key)
     if path is None:
         return None
-    from compress_core.runs.artifacts import load_state  # one line for a missing or corrupted file
 
     return load_state(path, f"the weights of run {run['id']}")
 
@@ -60,8 +66,6 @@ def _weights(run: dict, key: str) -> dict[str, torch.Tensor] | None:
 def run_data(spec, home=None, data_dir=None) -> "Dataset":
     """The run's data set as its baseline loaded it: text column, max length, and text encoded with the
     model's own tokenizer for an `hf:DIR` model (as `training.baseline.load_baseline_data` does)."""
-    from compress_core.data.datasets import load_dataset
-    from compress_core.models.text_data import match_data
 
     data = load_dataset(spec.dataset, paths.data_dir(home, data_dir), spec.label_column,
                         text_column=spec.text_column, max_length=spec.max_length)
@@ -75,7 +79,6 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     Rebuilt from the spec (`model`/`hidden`; for distill runs that is the student) and
     loaded with `structured.load_pruned`, which also fits models whose channels were removed.
     """
-    from compress_core.methods.structured import load_pruned
 
     run = _finished_run(run_id, home)
     spec = spec_from_dict(run["spec"])
@@ -88,7 +91,6 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     source, data = model_and_data(spec, data, weights=False, **student)
     artifacts = run.get("artifacts") or {}
     if run["kind"] == "quantize" and "int8_weights" in artifacts:
-        from compress_core.methods.quantize import load_int8_model, quiet_torch_ao
 
         with quiet_torch_ao():
             return load_int8_model(artifacts["int8_weights"]).eval(), data, True
@@ -99,7 +101,6 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     fp32 = fit_run_structure(source.module, state)  # a text student with fewer layers; others unchanged
     model = sync_heads(load_pruned(fp32, state)).to(CPU).eval()
     if "int8_weights" in artifacts:  # a pipeline ending in int8: rebuild the int8 structure, load its weights
-        from compress_core.methods.quantize import int8_method, quiet_torch_ao, to_int8
 
         granularity = spec.steps[-1]["granularity"]
         with quiet_torch_ao():
@@ -147,10 +148,7 @@ def torchscript_max_diff(path: str | Path, model: nn.Module, x: torch.Tensor) ->
 
 
 def _write(model: nn.Module, fmt: str, out: Path, example: torch.Tensor, metadata: dict[str, str]) -> None:
-    from compress_core.models.text import is_text_model
-
     if fmt == "onnx" and is_text_model(model):  # token ids, dynamic batch and length: the int8 path's export
-        from compress_core.methods.int8_onnx import export_fp32
 
         export_fp32(model, (example.shape[1],), out)
     elif fmt == "onnx":
@@ -180,7 +178,6 @@ def _export_int8_onnx(run: dict, fmt: str, out_path, home, data_dir=None) -> dic
         raise CompressError(f"the int8 file of run {run['id']} is missing ({source}); it may have been deleted")
     out = output_path(run, fmt, out_path, home)
     shutil.copyfile(source, out)
-    from compress_core.methods.int8_onnx import evaluate_onnx
 
     spec = spec_from_dict(run["spec"])
     raw = run_data(spec, home, data_dir)
@@ -246,7 +243,6 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
                 raise CompressError(f"the {fmt} export of run {run['id']} disagrees with PyTorch by {diff:.3g} "
                                     f"(> {TOLERANCE:g}) on test inputs, so it was not kept")
 
-    from compress_core.runs.artifacts import atomic_write
 
     atomic_write(out, write_and_check)
     info = {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,

@@ -32,8 +32,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from compress_core.data.text import PAD, UNK, word_tokenizer
 from compress_core.errors import CompressError
+from compress_core.methods.registry import spec_from_dict
+from compress_core.models.hf import is_hf, load_tokenizer
 from compress_core.models.text import _parts, is_text_model, keep_layers
+from compress_core.models.transformers_env import import_transformers
+from compress_core.runs import jobs
+from compress_core.runs.artifacts import write_error
 from compress_core.runs.export_checks import CHECK_ROWS, TOLERANCE, check_not_link, quiet_exporters
 
 MARK = "compression_lab"  # config.json key naming the run a folder was exported from
@@ -125,8 +131,6 @@ def hf_model(model: nn.Module, class_names) -> tuple[nn.Module, dict]:
 
 def tokenizer_for(spec, data):
     """The tokenizer the run's token ids came from, as a transformers tokenizer that can `save_pretrained`."""
-    from compress_core.models.hf import is_hf, load_tokenizer
-
     name = spec.teacher if str(spec.model).startswith("teacher-pruned:") else spec.model
     if is_hf(name):
         return load_tokenizer(name)
@@ -135,7 +139,6 @@ def tokenizer_for(spec, data):
                             "rebuilt; the hf format is not available for this run (use onnx or safetensors)")
     from transformers import PreTrainedTokenizerFast
 
-    from compress_core.data.text import PAD, UNK, word_tokenizer
 
     # the built-in models read the word-level vocabulary learned from the training split (data/text.py)
     return PreTrainedTokenizerFast(tokenizer_object=word_tokenizer(data.texts[0]), pad_token=PAD, unk_token=UNK,
@@ -154,8 +157,6 @@ def _tokenizer_mismatch(tokenizer, data, rows: int, max_length: int) -> int:
 
 def hf_max_diff(folder: Path, model: nn.Module, inputs: list[torch.Tensor]) -> float:
     """Max |logits of the folder loaded with AutoModelForSequenceClassification - the run's model's|."""
-    from compress_core.models.transformers_env import import_transformers
-
     transformers = import_transformers()
     loaded = transformers.AutoModelForSequenceClassification.from_pretrained(str(folder), local_files_only=True)
     loaded.eval()
@@ -170,7 +171,6 @@ def hf_max_diff(folder: Path, model: nn.Module, inputs: list[torch.Tensor]) -> f
 def output_dir(run: dict, out_path, home) -> Path:
     """The folder an hf export writes: `out_path` (or `<artifacts>/<run>/export/hf`), new, empty, or an
     earlier export of this lab (its config names a run); never a link or a file."""
-    from compress_core.runs import jobs
 
     if out_path is None:
         out = jobs.open_store(home).artifacts_dir(run["id"]) / "export" / "hf"
@@ -213,8 +213,6 @@ def export_hf(run: dict, load, out_path, home=None) -> dict:
 
     `load()` returns (model, its data, is_int8): `export.load_run_model` for this run, passed in by
     `export.export_run` so this module does not import it back."""
-    from compress_core.methods.registry import spec_from_dict
-    from compress_core.runs.artifacts import write_error
 
     if "int8_onnx" in (run.get("artifacts") or {}) or "int8_weights" in (run.get("artifacts") or {}):
         raise CompressError(f"run {run['id']} is int8: its weights have no Hugging Face form; export it as onnx, or "

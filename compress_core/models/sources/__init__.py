@@ -68,11 +68,19 @@ def register_source(source: Source) -> Source:
     return source
 
 
+def _order(source: Source) -> int:
+    """Position of the module that defines `source` in `_SOURCE_MODULES` (sources of other modules last)."""
+    module = getattr(source.build, "__module__", "").rpartition(".")[2]
+    return _SOURCE_MODULES.index(module) if module in _SOURCE_MODULES else len(_SOURCE_MODULES)
+
+
 def _sources() -> list[Source]:
+    """Every source in matching order: the order of `_SOURCE_MODULES`, whichever module was imported first."""
     global _loaded
     if not _loaded:
         for name in _SOURCE_MODULES:
             importlib.import_module(f"{__name__}.{name}")
+        SOURCES.sort(key=_order)
         _loaded = True
     return SOURCES
 
