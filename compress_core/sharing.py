@@ -17,9 +17,10 @@ environment variable that changes it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
+from compress_core.env_settings import from_environment
 from compress_core.errors import CompressError
 
 ENV_SHARED = "COMPRESS_LAB_SHARED"
@@ -47,19 +48,7 @@ class Caps:
 
 def caps() -> Caps:
     """The caps now in force (environment variables over the defaults), read on every call."""
-    values = {}
-    for f in fields(Caps):
-        raw = os.environ.get(Caps.env_name(f.name), "").strip()
-        if not raw:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            raise CompressError(f"{Caps.env_name(f.name)}={raw!r} is not a number") from None
-        if value < 0:
-            raise CompressError(f"{Caps.env_name(f.name)}={raw!r} must be zero or more")
-        values[f.name] = int(value) if f.type in ("int", int) else value
-    return Caps(**values)
+    return from_environment(Caps, Caps.env_name, allow_zero=True)
 
 
 def refused(what: str, value, limit_field: str, limit) -> CompressError:

@@ -20,13 +20,14 @@ import contextlib
 import math
 import os
 import zipfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from numpy.lib import format as npy_format
 
+from compress_core.env_settings import from_environment
 from compress_core.errors import CompressError
 
 ENV_PREFIX = "COMPRESS_LAB_LIMIT_"
@@ -58,21 +59,7 @@ class Limits:
 
 def current() -> Limits:
     """The limits now in force: defaults overridden by `COMPRESS_LAB_LIMIT_*` variables."""
-    values = {}
-    for f in fields(Limits):
-        raw = os.environ.get(Limits.env_name(f.name))
-        if raw is None or not raw.strip():
-            continue
-        kind = int if f.type in ("int", int) else float
-        try:
-            value = kind(float(raw)) if kind is int else kind(raw)
-        except ValueError:
-            raise CompressError(f"{Limits.env_name(f.name)}={raw!r} is not a number; "
-                                f"unset it or give a positive {kind.__name__}") from None
-        if not value > 0 or not math.isfinite(value):
-            raise CompressError(f"{Limits.env_name(f.name)}={raw!r} must be a positive number")
-        values[f.name] = value
-    return Limits(**values)
+    return from_environment(Limits, Limits.env_name)
 
 
 def refuse(what: str, value, limit_name: str, limit_value, unit: str = "") -> CompressError:
