@@ -46,6 +46,9 @@ def add_common(p: argparse.ArgumentParser, *, model: bool = True) -> None:
                    help="text: tokens per text at most; longer texts are truncated with a notice (default: 128)")
     p.add_argument("--seed", type=integer, default=0, help="random seed (default: 0)")
     p.add_argument("--batch-size", type=integer, help="batch size (default: 32 below 5000 training rows, else 128)")
+    p.add_argument("--precision", default="fp32",
+                   help="training precision of the baseline, fine-tuning and distillation: fp32, bf16 (autocast with "
+                        "fp32 master weights), fp16 (CUDA only) or auto (bf16 when measured faster here; default: fp32)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_home(p)
 
@@ -69,7 +72,7 @@ def add_home(p: argparse.ArgumentParser) -> None:
 def base_fields(args) -> dict:
     d = {"dataset": args.dataset, "label_column": args.label_column, "seed": args.seed,
          "batch_size": args.batch_size, "text_column": getattr(args, "text_column", "text"),
-         "max_length": getattr(args, "max_length", 128)}
+         "max_length": getattr(args, "max_length", 128), "precision": getattr(args, "precision", "fp32")}
     for key in ("weights", "normalize", "resize"):
         if getattr(args, key, None) is not None:
             d[key] = getattr(args, key)

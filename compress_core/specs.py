@@ -97,6 +97,7 @@ class BaseSpec:
     resize: Optional[str] = None  # HEIGHTxWIDTH: images resized for the model; None: as the data set gives them
     text_column: str = "text"  # for user CSV files of texts (a text column and a label column)
     max_length: int = 128  # text: tokens per text at most (longer texts are truncated, with a notice)
+    precision: str = "fp32"  # training: fp32 | bf16 (autocast, fp32 master weights) | fp16 (CUDA) | auto (measured)
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", check_model(self.model, self.hidden))
@@ -107,6 +108,9 @@ class BaseSpec:
         if not isinstance(self.text_column, str) or not self.text_column:
             raise CompressError(f"text_column must be a non-empty column name; got {self.text_column!r}")
         check_dataset_name(self.dataset)
+        from compress_core.training.precision import check_precision
+
+        check_precision(self.precision)
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
         check_range("lr", self.lr, 0, 10, low_open=True)
         if self.batch_size is not None:
@@ -208,4 +212,4 @@ class PruneSpec(BaseSpec):
         return TrainSpec(model=self.model, dataset=self.dataset, hidden=self.hidden, seed=self.seed,
                          label_column=self.label_column, lr=self.lr, batch_size=self.batch_size,
                          epochs=self.baseline_epochs, text_column=self.text_column, max_length=self.max_length,
-                         **source_fields(self))
+                         precision=self.precision, **source_fields(self))

@@ -3,15 +3,18 @@ import pandas as pd
 import streamlit as st
 
 from compress_core import fmt
-
 from compress_core.present import plots
 from ui import access, common
 
 common.ensure_navigation()
 
 P = "quantize"
+SCHEMES = ("fake", "int8", "bf16", "fp16")
+HALF = ("bf16", "fp16")
 SCHEME_CAPTIONS = ["simulated 2–8-bit weights, fp32 compute: the accuracy cost of k bits",
-                   "a real int8 .onnx (ONNX Runtime, CPU): the deployable file, its size and latency"]
+                   "a real int8 .onnx (ONNX Runtime, CPU): the deployable file, its size and latency",
+                   "the model stored and run in bfloat16: half the bytes; faster only where the CPU has bf16 kernels",
+                   "the model stored and run in float16: half the bytes; fast on GPUs, rarely on CPUs"]
 
 def follow_scheme_default() -> None:
     """Switching scheme picks that scheme's default granularity (the engine's: per-tensor for int8,
@@ -27,10 +30,11 @@ common.use_few_threads()
 settings, right = st.columns([1, 2], gap="large")
 with settings:
     dataset, label_column, model, hidden = common.data_and_model(P)
-    scheme = st.radio("Scheme", ("fake", "int8"), key="quantize_scheme", captions=SCHEME_CAPTIONS,
+    scheme = st.radio("Scheme", SCHEMES, key="quantize_scheme", captions=SCHEME_CAPTIONS,
                       on_change=follow_scheme_default)
     granularity = st.radio("Granularity", ("channel", "tensor"), key="quantize_granularity", horizontal=True,
-                           captions=["one scale per output channel", "one scale per tensor"])
+                           captions=["one scale per output channel", "one scale per tensor"],
+                           disabled=scheme in HALF, help="bf16/fp16 are float formats: no grid, no scales")
     seed, baseline_epochs = common.seed_and_baseline_epochs(P)
 
 
@@ -38,7 +42,8 @@ def build_spec(bits: int):
     from compress_core.methods.quantize import QuantizeSpec
 
     return QuantizeSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, scheme=scheme,
-                        bits=8 if scheme == "int8" else int(bits), granularity=granularity, seed=int(seed),
+                        bits=16 if scheme in HALF else 8 if scheme == "int8" else int(bits),
+                        granularity="tensor" if scheme in HALF else granularity, seed=int(seed),
                         baseline_epochs=int(baseline_epochs) or None, **common.source_options(P))
 
 
@@ -48,13 +53,18 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bit
 @st.fragment
 def preview_panel(base) -> None:
     """Bits slider, layer choice, and that layer's weights on the k-bit grid with the error it causes."""
-    from compress_core.present import preview
     from compress_core.models.zoo import prunable_layers
+    from compress_core.present import preview
 
-    bits = st.slider("Bits per weight", 2, 8, 4, key="quantize_bits", disabled=scheme == "int8",
-                     help="int8 always stores 8 bits; the slider sets the bits of fake quantization")
+    bits = st.slider("Bits per weight", 2, 8, 4, key="quantize_bits", disabled=scheme != "fake",
+                     help="int8 always stores 8 bits, bf16/fp16 16; the slider sets the bits of fake quantization")
     bits = 8 if scheme == "int8" else bits
     if base is None:
+        return
+    if scheme in HALF:
+        st.info(f"{scheme}: every weight keeps its float format with fewer mantissa bits (bf16: 8 exponent, 7 "
+                "mantissa; fp16: 5 exponent, 10 mantissa), so there is no grid to preview. Run it to measure its "
+                "accuracy, size and latency against fp32, or time all precisions below.", icon="ℹ️")
         return
     layers = [name for name, _ in prunable_layers(base.model)]
     c = st.columns(2)
@@ -100,14 +110,42 @@ if c[1].button("Sweep 2–8 bits (fake, this granularity) for the accuracy-vs-bi
             common.submit(build_spec(bits).replace(scheme="fake", bits=bits), P)
 
 
+@st.fragment
+def precision_panel() -> None:
+    """fp32, bf16, fp16 and int8 of the chosen model timed side by side on this machine, on demand."""
+    from compress_core.measure.speed import model_speed
+    from compress_core.present import speed as speed_present
+
+    with st.expander("Which precision is fastest on this machine? fp32 · bf16 · fp16 · int8 side by side"):
+        st.caption("The chosen architecture (its weights do not change the speed) timed in torch eager fp32, bf16 "
+                   "and fp16, and in ONNX Runtime fp32 and int8, at batch 1 and 64 with calls alternated. The gain "
+                   "depends on the processor: bf16 needs AMX or AVX-512 BF16, fp16 AMX-FP16 or AVX-512 FP16.")
+        if st.button("Time the precisions (a few seconds)", key="quantize_precisions"):
+            try:
+                st.session_state["quantize_precision_result"] = model_speed(
+                    model, dataset, hidden, home=common.home(), batches=(1, 64), repeats=10, break_even_batch=None)
+            except Exception as exc:  # a model the zoo cannot build here: one line
+                common.show_error(exc)
+        result = st.session_state.get("quantize_precision_result")
+        if result and result.get("model") == model:
+            st.caption(speed_present.cpu_line((result.get("environment") or {}).get("cpu")))
+            for v in speed_present.verdicts(result):
+                st.markdown(f"**{v['form']}** (against {v['against']}): {v['verdict']}")
+            common.chart(speed_present.latency_figure(result, title="Latency vs batch size, per precision"),
+                         key="quantize_precision_figure")
+
+
 def draw_result(run: dict) -> None:
     m, spec_d, base_m = run["metrics"], run["spec"], run.get("baseline") or {}
     real = spec_d["scheme"] == "int8"
+    half = spec_d["scheme"] in HALF
     size_help = ("the int8 .onnx file's bytes, against the fp32 .onnx file" if real else
+                 f"torch.save of the {spec_d['scheme']} state dict" if half else
                  f"packed {spec_d['bits']}-bit estimate: counted, not serialized")
     common.metric_grid([
         ("Accuracy (top-1, test)", fmt.pct(m["accuracy"]), f"{fmt.pp(m['accuracy_change'])} vs baseline",
-         f"{'int8' if real else str(spec_d['bits']) + '-bit fake-quantized'} model; baseline measured in the same run"),
+         f"{'int8' if real else spec_d['scheme'] if half else str(spec_d['bits']) + '-bit fake-quantized'} model; "
+         "baseline measured in the same run"),
         ("Baseline accuracy (fp32)", fmt.pct(m["baseline_accuracy"]), None, "the model before quantization"),
         ("Size quantized", fmt.size(m["size_bytes"]),
          f"fp32 {fmt.size(m.get('size_fp32_onnx_bytes') or base_m.get('size_fp32_bytes'))}",
@@ -124,7 +162,13 @@ def draw_result(run: dict) -> None:
         st.caption(f"Latency and speed-ups: the int8 file against the fp32 model in the same runtime ({m['runtime']}). "
                    f"Changing runtime alone (ONNX Runtime fp32 over torch eager fp32): "
                    f"{fmt.ratio(m.get('runtime_gain_b1'))} at batch 1, {fmt.ratio(m.get('runtime_gain_b64'))} at batch 64.")
-    if not real:
+    if half:
+        accelerated = m.get("half_accelerated")
+        st.info(f"{spec_d['scheme']}: the model is stored and computed in 16 bits. This processor "
+                f"{'has' if accelerated else 'has NO'} native {spec_d['scheme']} matrix kernels"
+                f"{'' if accelerated else ', so a slow-down is expected'}; the latencies above are measured, not "
+                "assumed.", icon="ℹ️")
+    elif not real:
         st.info("Fake quantization still stores and computes dense fp32: latency is unchanged (speed-ups near 1× are "
                 "timing noise); only the accuracy and the packed size reflect the bits.", icon="ℹ️")
     left, right_col = st.columns(2)
@@ -136,7 +180,7 @@ def draw_result(run: dict) -> None:
                                             f"Accuracy vs bits: quantize runs of {spec_d['model']} on "
                                             f"{spec_d['dataset']}"), key="quantize_result_bits")
     with right_col:
-        names = ["fp32 baseline", f"{'int8' if real else str(spec_d['bits']) + '-bit packed'}"]
+        names = ["fp32 baseline", f"{'int8' if real else spec_d['scheme'] if half else str(spec_d['bits']) + '-bit packed'}"]
         colors = [plots.color_of("baseline"), plots.color_of("quantize")]
         sizes = [base_m.get("size_fp32_bytes"), m["size_bytes"]]
         common.chart(plots.bars(names, [s / 1000 for s in sizes], colors, "Size: quantized vs fp32", "size (kB)",
@@ -150,4 +194,5 @@ def draw_result(run: dict) -> None:
                          key=f"quantize_result_latency_{batch}")
 
 
+precision_panel()
 common.show_run(common.current_run(P, "quantize"), P, draw_result)

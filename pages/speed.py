@@ -83,6 +83,8 @@ if result is None:
 env = result.get("environment") or {}
 st.caption(f"Timed with {result.get('repeats')} calls per cell · torch {env.get('torch')} · {env.get('cpu_count')} "
            f"CPU cores · {result.get('method', '')}. Stored as {SPEED_FILE} with the run.")
+if env.get("cpu"):
+    st.caption(present.cpu_line(env["cpu"]) + " bf16/fp16 forms are the same weights in 16 bits, torch eager.")
 thread_options = sorted({c["threads"] for c in result["cells"]})
 shown_threads = st.radio("Threads shown", thread_options, index=len(thread_options) - 1, horizontal=True,
                          key="speed_view_threads")

@@ -113,7 +113,7 @@ def test_int8_needs_8_bits():
         QuantizeSpec(scheme="int8", bits=4)
 
 
-@pytest.mark.parametrize("field, value, allowed", [("scheme", "int4", "fake, int8"),
+@pytest.mark.parametrize("field, value, allowed", [("scheme", "int4", "fake, int8, bf16, fp16"),
                                                    ("granularity", "row", "tensor, channel")])
 def test_choices_named(field, value, allowed):
     with pytest.raises(CompressError, match=f"{field} must be one of {allowed}; got '{value}'"):

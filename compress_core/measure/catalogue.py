@@ -152,6 +152,10 @@ _add("size_packed_bytes", "packed k-bit size", "bytes", "lower", fmt.size, "kB",
      description="k bits per weight, fp32 scales and the other tensors: counted, not serialized")
 _add("size_int8_bytes", "int8 file", "bytes", "lower", fmt.size, "kB", 1e-3, short="int8 size",
      description="torch.save of the int8 state dict")
+_add("size_half_bytes", "16-bit (bf16/fp16) file", "bytes", "lower", fmt.size, "kB", 1e-3, short="16-bit size",
+     description="torch.save of the state dict converted to bf16 or fp16")
+_add("half_accelerated", "16-bit kernels accelerated here", "", None, _text, numeric=False,
+     description="whether this processor has native bf16/fp16 matrix products (AMX, AVX-512 BF16/FP16, tensor cores)")
 _add("size_sparse_quantized_bytes", "sparse packed k-bit size", "bytes", "lower", fmt.size, "kB", 1e-3,
      short="sparse packed size",
      description="per weight tensor the smaller of packed codes and a bitmap plus packed non-zero codes: counted")

@@ -35,6 +35,8 @@ def deployable_size(metrics: Mapping) -> tuple[float | None, str]:
     """(bytes, form) of the run's model as it would be deployed: the smallest form it actually has.
 
     - int8 runs: the serialized int8 file (`size_int8_bytes`);
+    - bf16/fp16 runs: the serialized 16-bit state dict (`size_half_bytes`), or its counted sparse
+      form (`size_sparse_quantized_bytes`) when the weights have zeros and it is smaller;
     - fake k-bit runs: the packed k-bit size (`size_packed_bytes`), or its sparse variant
       (`size_sparse_quantized_bytes`, pipelines) when that is smaller and the weights have zeros;
     - every other run: the dense fp32 file (`size_fp32_bytes`; the smaller dense model for
@@ -47,6 +49,12 @@ def deployable_size(metrics: Mapping) -> tuple[float | None, str]:
     sparse = (metrics.get("sparsity") or 0) >= SPARSE_MIN
     if metrics.get("scheme") == "int8" or present(metrics.get("size_int8_bytes")):
         return (metrics["size_int8_bytes"], "int8") if present(metrics.get("size_int8_bytes")) else (None, "")
+    if present(metrics.get("size_half_bytes")):  # bf16/fp16: the 16-bit file, or its sparse form
+        scheme = metrics.get("scheme") or "16-bit"
+        candidates = [(metrics["size_half_bytes"], str(scheme))]
+        if sparse and present(metrics.get("size_sparse_quantized_bytes")):
+            candidates.append((metrics["size_sparse_quantized_bytes"], f"sparse {scheme}"))
+        return min(candidates)
     if present(metrics.get("size_packed_bytes")):
         bits = metrics.get("bits")
         candidates = [(metrics["size_packed_bytes"], f"{bits}-bit packed")]

@@ -130,13 +130,15 @@ def sparse_encode(state_dict: dict[str, torch.Tensor]) -> bytes:
     """Encode tensors as bitmap + non-zero values where that is smaller, dense otherwise."""
     header, chunks, offset = [], [], 0
     for name, tensor in state_dict.items():
-        array = tensor.detach().cpu().contiguous().numpy()
+        tensor = tensor.detach().cpu().contiguous()
+        bf16 = tensor.dtype == torch.bfloat16  # numpy has no bfloat16: its 16 bits travel as int16
+        array = (tensor.view(torch.int16) if bf16 else tensor).numpy()
         flat = array.reshape(-1)
-        entry = {"name": name, "dtype": str(array.dtype), "shape": list(array.shape)}
+        entry = {"name": name, "dtype": "bfloat16" if bf16 else str(array.dtype), "shape": list(array.shape)}
         mask = flat != 0
         bitmap = np.packbits(mask)
         values = flat[mask]
-        if array.dtype.kind == "f" and bitmap.nbytes + values.nbytes < flat.nbytes:
+        if (bf16 or array.dtype.kind == "f") and bitmap.nbytes + values.nbytes < flat.nbytes:
             entry["encoding"] = "bitmap"
             payload = [bitmap.tobytes(), values.tobytes()]
             entry["bitmap_bytes"] = bitmap.nbytes
@@ -162,7 +164,8 @@ def sparse_decode(blob: bytes) -> dict[str, torch.Tensor]:
     body = memoryview(blob)[start + 4 + head_len:]
     out = {}
     for entry in header:
-        dtype = np.dtype(entry["dtype"])
+        bf16 = entry["dtype"] == "bfloat16"
+        dtype = np.dtype("int16" if bf16 else entry["dtype"])
         count = math.prod(entry["shape"])
         raw = body[entry["offset"]:entry["offset"] + entry["size"]]
         if entry["encoding"] == "bitmap":
@@ -172,7 +175,8 @@ def sparse_decode(blob: bytes) -> dict[str, torch.Tensor]:
             flat[mask] = np.frombuffer(raw[nb:], dtype=dtype)
         else:
             flat = np.frombuffer(raw, dtype=dtype).copy()
-        out[entry["name"]] = torch.from_numpy(flat.reshape(entry["shape"]))
+        decoded = torch.from_numpy(flat.reshape(entry["shape"]))
+        out[entry["name"]] = decoded.view(torch.bfloat16) if bf16 else decoded
     return out
 
 

@@ -27,6 +27,7 @@ from compress_core.context import RunContext, environment
 from compress_core.data.datasets import load_dataset
 from compress_core.errors import CompressError
 from compress_core.measure.runtimes import Form, all_threads, ort_form, speedup, time_forms, torch_form
+from compress_core.methods.half_precision import HALF_SCHEMES, cpu_features, precision_support, to_half
 from compress_core.methods.int8_onnx import calibration_inputs, export_fp32, int8_method, quantize_file
 from compress_core.methods.registry import spec_from_dict
 from compress_core.methods.sparse_exec import SparseLinear, layer_sparsity
@@ -89,6 +90,19 @@ def _has_zeros(model: nn.Module, at_least: float = 0.5) -> bool:
     return any(isinstance(m, nn.Linear) and layer_sparsity(m) >= at_least for m in model.modules())
 
 
+def half_forms(prefix: str, model: nn.Module) -> list[dict]:
+    """bf16 and fp16 torch eager forms of `model` (the same weights in 16 bits), each saying whether this
+    processor accelerates that dtype, so fp32, bf16, fp16 and int8 sit side by side in one table."""
+    forms = []
+    for scheme in HALF_SCHEMES:
+        support = precision_support(scheme)
+        forms.append({"name": f"{prefix} · torch {scheme}", "role": "compressed", "runtime": "torch",
+                      "model": to_half(model, scheme),
+                      "what": f"the same weights in {scheme}, torch eager ({'accelerated' if support['accelerated'] else 'NOT accelerated'} "
+                              f"here: {support['why']})"})
+    return forms
+
+
 def run_forms(run: dict, home=None, data_dir=None) -> tuple[list[dict], tuple, nn.Module, Optional[nn.Module]]:
     """(form descriptions, input shape, baseline model, run model or None) for a finished run.
 
@@ -130,6 +144,7 @@ def run_forms(run: dict, home=None, data_dir=None) -> tuple[list[dict], tuple, n
             forms.append({"name": "run · sparse CSR", "role": "compressed", "runtime": "torch-sparse",
                           "model": model, "sparse": True,
                           "what": "Linear layers as CSR where measured faster at that batch size, torch eager"})
+    forms += half_forms("run" if model is not None else "baseline", model if model is not None else baseline)
     if artifacts.get("int8_onnx"):
         path = Path(artifacts["int8_onnx"])
         forms.append({"name": "run · int8 onnxruntime", "role": "compressed", "runtime": "onnxruntime",
@@ -151,7 +166,8 @@ def model_forms(model_name: str, dataset: str = "digits", hidden=None, home=None
              {"name": "model · onnxruntime", "role": "baseline", "runtime": "onnxruntime", "model": model,
               "what": "fp32, ONNX Runtime"},
              {"name": "model · int8 onnxruntime", "role": "compressed", "runtime": "onnxruntime", "model": model,
-              "int8_data": data, "what": "int8 .onnx (ONNX Runtime quantizer), ONNX Runtime"}]
+              "int8_data": data, "what": "int8 .onnx (ONNX Runtime quantizer), ONNX Runtime"},
+             *half_forms("model", model)]
     return forms, shape, model
 
 
@@ -277,7 +293,7 @@ def run_speed(run_id: str, home=None, data_dir=None, *, batches: Sequence[int] =
               "batches": list(batches), "threads": list(threads or thread_counts()), "repeats": repeats,
               "method": "median and IQR of timed calls after warm-up; every form of a (batch, threads) pair timed "
                         "together with calls alternated; speedup: against the baseline in the same runtime",
-              "cells": cells, "environment": environment(RunContext.create(home))}
+              "cells": cells, "environment": {**environment(RunContext.create(home)), "cpu": cpu_features()}}
     if break_even_batch:
         source = model if model is not None else baseline
         try:
@@ -299,7 +315,8 @@ def model_speed(model_name: str, dataset: str = "digits", hidden=None, home=None
     cells = time_table(forms, shape, batches=batches, threads=threads, repeats=repeats, on_cell=on_cell)
     result = {"model": model_name, "dataset": dataset, "input_shape": list(shape),
               "forms": [{k: d[k] for k in ("name", "role", "runtime", "what")} for d in forms],
-              "batches": list(batches), "threads": list(threads or thread_counts()), "repeats": repeats, "cells": cells}
+              "batches": list(batches), "threads": list(threads or thread_counts()), "repeats": repeats, "cells": cells,
+              "environment": {"cpu": cpu_features()}}
     if break_even_batch:
         try:
             result["break_even"] = break_even(model, break_even_batch, repeats=max(5, repeats // 2))

@@ -99,7 +99,8 @@ class DistillSpec(BaseSpec):
         return TrainSpec(model=self.teacher, hidden=self.teacher_hidden, dataset=self.dataset, seed=self.seed,
                          label_column=self.label_column, lr=self.lr, batch_size=self.batch_size,
                          epochs=self.teacher_epochs, weights=self.weights, normalize=self.normalize,
-                         resize=self.resize, text_column=self.text_column, max_length=self.max_length)
+                         resize=self.resize, text_column=self.text_column, max_length=self.max_length,
+                         precision=self.precision)
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -248,7 +249,8 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
         initial = build_student(spec, data, teacher.model)
     x, y, t_logits = _training_set(spec, data, teacher_logits, labeled)
     batch_size = teacher.spec.batch_size
-    config = FitConfig(student_epochs(spec, len(x), len(data.x_train), batch_size), spec.lr, batch_size, spec.seed)
+    config = FitConfig(student_epochs(spec, len(x), len(data.x_train), batch_size), spec.lr, batch_size, spec.seed,
+                       precision=spec.precision)
 
     student = copy.deepcopy(initial)
     emit(ctx.on_progress, "distill", 0, config.epochs,

@@ -28,6 +28,7 @@ from torch import nn
 from compress_core.errors import CompressError
 from compress_core.measure.assess import assess_against
 from compress_core.methods.distill import DistillSpec, agreement, distillation_loss
+from compress_core.methods.half_precision import HALF_SCHEMES, measure_half
 from compress_core.methods.int8_onnx import measure_int8, workdir
 from compress_core.methods.prune import make_permanent, prune_and_finetune
 from compress_core.methods.quantize import QuantizeSpec, fake_quantize_model, packed_size_bytes
@@ -139,7 +140,7 @@ def step_label(step: dict) -> str:
         return f"prune {step['method']} {step['amount']:.0%}" + (" agp" if step["schedule"] == "agp" else "")
     if step["kind"] == "distill":
         return f"distill T={step['temperature']:g} alpha={step['alpha']:g}"
-    return f"quantize {step['scheme']}" + (f" {step['bits']}-bit" if step["scheme"] == "fake" else "")
+    return f"quantize {step['scheme']}" + (f" {step['bits']}-bit" if step["scheme"] == "fake" else "")  # bf16: its name
 
 
 # --- config files -------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def load_config(path: str | Path) -> PipelineSpec:
 # --- steps --------------------------------------------------------------------------------
 
 def _finetune_config(lr: Optional[float], epochs: int, base, seed: int):
-    return finetune_config(epochs, lr, base.data, base.spec.batch_size, seed)
+    return finetune_config(epochs, lr, base.data, base.spec.batch_size, seed, base.spec.precision)
 
 
 def _prune_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[list, dict, list]:
@@ -251,6 +252,9 @@ def _quantize_int8(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[
 def _quantize_step(model: nn.Module, opts: dict, base, seed: int, ctx) -> tuple[object, dict, dict, list]:
     """(quantized model (int8: its artifacts dict), its metrics against the baseline, baseline metrics, notes); `model` keeps fp32 weights."""
     fp32 = make_permanent(copy.deepcopy(model))
+    if opts["scheme"] in HALF_SCHEMES:  # bf16/fp16 measures its own sizes (methods/half_precision.py)
+        quantized, metrics, base_metrics, _, notes = measure_half(fp32, base, ctx, opts["scheme"])
+        return quantized, metrics, base_metrics, notes
     if opts["scheme"] == "fake":
         quantized, metrics, base_metrics = _quantize_fake(fp32, opts, base, ctx)
         notes = [f"fake {opts['bits']}-bit quantization: fp32 compute, so latency is unchanged; "
@@ -312,7 +316,7 @@ def _save(model: nn.Module, quantized: Optional[nn.Module], spec: PipelineSpec, 
 
     Load `model.pt` with `structured.load_pruned` (it also fits models whose channels were removed).
     """
-    final = quantized if quantized is not None and spec.steps[-1]["scheme"] == "fake" else model
+    final = quantized if quantized is not None and spec.steps[-1]["scheme"] in ("fake", *HALF_SCHEMES) else model
     artifacts = ctx.save_weights(final)
     if quantized is not None and spec.steps[-1]["scheme"] == "int8":
         artifacts.update(quantized)  # the int8 step's files: int8_onnx (the deployable) and fp32_onnx

@@ -226,7 +226,8 @@ def _run_structured(spec: PruneSpec, ctx) -> RunResult:
     model = copy.deepcopy(base.model)
     shapes_before = layer_shapes(model)
     params_before, _ = count_params(model)
-    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
+    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed,
+                             base.spec.precision)
     history, extra, notes = prune_and_finetune(model, spec, data, config, ctx)
     emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")
     metrics, base_metrics, _ = assess_against(model, base.model, data, ctx)
@@ -247,7 +248,8 @@ def run_prune(spec: PruneSpec, ctx) -> RunResult:
     base = get_baseline(spec.baseline_spec(), ctx)
     data = base.data
     model = copy.deepcopy(base.model)
-    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
+    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed,
+                             base.spec.precision)
     history, extra, notes = prune_and_finetune(model, spec, data, config, ctx)
     make_permanent(model)
     emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")

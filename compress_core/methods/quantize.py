@@ -39,6 +39,7 @@ from torch import nn
 
 from compress_core.errors import CompressError
 from compress_core.measure.assess import assess_against
+from compress_core.methods.half_precision import HALF_SCHEMES, run_half
 from compress_core.methods.int8_onnx import run_int8
 from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.models.sources import resolve_model
@@ -49,7 +50,7 @@ from compress_core.results import RunResult
 from compress_core.specs import BaseSpec, PruneSpec, check_choice, check_range
 from compress_core.training.baseline import get_baseline
 
-SCHEMES = ("fake", "int8")
+SCHEMES = ("fake", "int8", *HALF_SCHEMES)
 GRANULARITIES = ("tensor", "channel")
 MIN_BITS, MAX_BITS = 2, 8
 CALIBRATION_SAMPLES = 512  # static int8: training inputs run through the observers
@@ -60,8 +61,9 @@ CPU = torch.device("cpu")
 class QuantizeSpec(BaseSpec):
     """Quantize the cached baseline: `fake` k-bit weights or a real `int8` model."""
     KIND: ClassVar[str] = "quantize"
-    scheme: str = "int8"  # fake: simulated k-bit weights (fp32 compute) | int8: real int8 model
-    bits: int = 8  # weight bits, 2..8 (int8 needs 8)
+    # fake: simulated k-bit weights (fp32 compute) | int8: real int8 model | bf16, fp16: stored and run in 16 bits
+    scheme: str = "int8"
+    bits: int = 8  # weight bits, 2..8 (int8 needs 8; bf16/fp16 are 16)
     # One scale per output channel or per tensor. None picks per scheme: per-tensor for int8
     # (torch stores a float64 scale and an int64 zero point for every channel: 4% of a small
     # model's fp32 size, for no accuracy gain on digits), per-channel for fake k-bit (at 2-3
@@ -72,10 +74,17 @@ class QuantizeSpec(BaseSpec):
     def __post_init__(self):
         super().__post_init__()
         check_choice("scheme", self.scheme, SCHEMES)
+        if self.scheme in HALF_SCHEMES:  # a dtype, not a grid: no bits or scales to choose
+            if self.bits not in (8, 16):
+                raise CompressError(f"scheme {self.scheme!r} stores 16-bit floats, so bits must be 16 (or left out); "
+                                    f"got {self.bits}")
+            object.__setattr__(self, "bits", 16)
+            object.__setattr__(self, "granularity", self.granularity or "tensor")
         if self.granularity is None:
             object.__setattr__(self, "granularity", "tensor" if self.scheme == "int8" else "channel")
         check_choice("granularity", self.granularity, GRANULARITIES)
-        check_range("bits", self.bits, MIN_BITS, MAX_BITS, integer=True)
+        if self.scheme not in HALF_SCHEMES:
+            check_range("bits", self.bits, MIN_BITS, MAX_BITS, integer=True)
         if self.scheme == "int8" and self.bits != 8:
             raise CompressError(f"scheme 'int8' stores 8-bit weights, so bits must be 8; got {self.bits}. "
                                 f"Use scheme 'fake' to simulate {MIN_BITS}..{MAX_BITS} bits")
@@ -246,6 +255,8 @@ def run_quantize(spec: QuantizeSpec, ctx):
     if spec.scheme == "int8":  # the deployable int8 is an ONNX Runtime file (methods/int8_onnx.py)
 
         return run_int8(spec, base, ctx)
+    if spec.scheme in HALF_SCHEMES:
+        return run_half(spec, base, ctx)
     return _run_fake(spec, base, ctx)
 
 
@@ -283,7 +294,8 @@ def calibration_inputs(x_train: torch.Tensor, seed: int) -> torch.Tensor:
 def _quantize_args(p) -> None:
     add_common(p)
     p.add_argument("--scheme", required=True,
-                   help="fake (simulated k-bit weights, fp32 compute) or int8 (real int8 model on CPU)")
+                   help="fake (simulated k-bit weights, fp32 compute), int8 (real int8 model on CPU), "
+                        "bf16 or fp16 (the model stored and run in 16-bit floats)")
     p.add_argument("--bits", type=integer, default=8, help=f"weight bits, {MIN_BITS}..{MAX_BITS} (int8: 8; default: 8)")
     p.add_argument("--granularity", help="channel (one scale per output channel) or tensor "
                                           "(default: tensor for int8, channel for fake)")
@@ -296,13 +308,15 @@ def _quantize_spec(args) -> QuantizeSpec:
 
 
 def _describe(spec) -> str:
+    if spec.get("scheme") in HALF_SCHEMES:
+        return str(spec["scheme"])
     scheme = "int8" if spec.get("scheme") == "int8" else f"{spec.get('bits')}-bit fake"
     return f"{scheme}, per {spec.get('granularity')}"
 
 
 register_method(Method(
     kind="quantize", spec=QuantizeSpec, run=run_quantize, label="quantization", colour="#d62728",
-    help="quantize a trained baseline: k-bit fake quantization or a real int8 model, and measure",
+    help="quantize a trained baseline: k-bit fake quantization, a real int8 model or bf16/fp16, and measure",
     add_arguments=_quantize_args, spec_from_args=_quantize_spec,
     # a bits sweep simulates k bits: int8 has 8 bits only
     sweep={"bits": SweepParam("bits", "2,3,4,6,8", "whole numbers from 2 to 8", integer=True, fixed={"scheme": "fake"})},

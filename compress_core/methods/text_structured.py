@@ -35,7 +35,8 @@ def run_text_structured(spec, ctx):
          f"removing {spec.amount:.0%} of the attention heads and FFN channels of every layer ({spec.importance})")
     rows = prune_structure(model, spec.amount, spec.importance)
     accuracy_before_finetune, _ = evaluate(model, data.x_test, data.y_test, ctx.device)
-    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
+    config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed,
+                             base.spec.precision)
     history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device) \
         if spec.finetune_epochs else []
     emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")

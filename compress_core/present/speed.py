@@ -146,3 +146,12 @@ def table_text(result: dict) -> str:
     if result.get("path"):
         lines.append(f"  stored: {result['path']}")
     return "\n".join(lines)
+
+
+def cpu_line(cpu: Optional[dict]) -> str:
+    """The processor facts that decide bf16/fp16 speed, in one line (empty when not recorded)."""
+    if not cpu:
+        return ""
+    flags = ", ".join(cpu.get("flags") or []) or "none of AMX / AVX-512 BF16 / FP16"
+    return (f"Processor: torch CPU capability {cpu.get('torch_cpu_capability')}; matrix-engine flags: {flags}; "
+            f"oneDNN bf16 {'yes' if cpu.get('mkldnn_bf16') else 'no'}, fp16 {'yes' if cpu.get('mkldnn_fp16') else 'no'}.")

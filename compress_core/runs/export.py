@@ -29,6 +29,7 @@ from torch import nn
 from compress_core import paths
 from compress_core.data.datasets import load_dataset
 from compress_core.errors import CompressError
+from compress_core.methods.half_precision import half_scheme_of, to_half
 from compress_core.methods.int8_onnx import evaluate_onnx, export_fp32
 from compress_core.methods.quantize import int8_method, load_int8_model, quiet_torch_ao, to_int8
 from compress_core.methods.registry import spec_from_dict
@@ -224,6 +225,9 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
         return _export_int8_onnx(run, fmt, out_path, home, data_dir)
     model, data, is_int8 = load_run_model(run, home, data_dir)
     check_format(fmt, is_int8)
+    half = half_scheme_of(run)  # a bf16/fp16 run's weight files keep its 16-bit dtype
+    if half and fmt in ("safetensors", "state_dict"):
+        model = to_half(model, half)
     out = output_path(run, fmt, out_path, home)
     x = data.x_test[:CHECK_ROWS].to(CPU)
     metadata = {"run_id": run["id"], "kind": run["kind"], "spec": json.dumps(run["spec"]),
@@ -247,6 +251,10 @@ def export_run(run_id: str, fmt: str, out_path: str | Path | None = None, home=N
     atomic_write(out, write_and_check)
     info = {"run_id": run["id"], "format": fmt, "path": str(out), "bytes": out.stat().st_size,
             "input_shape": list(data.input_shape), "int8": is_int8, "max_abs_diff": diff, "tolerance": TOLERANCE}
+    if half:
+        info["dtype"] = half if fmt in ("safetensors", "state_dict") else "float32"
+        if fmt not in ("safetensors", "state_dict"):
+            info["layout"] = f"fp32: the run's {half} weights widened to fp32 (exactly representable) for {fmt}"
     if (run.get("metrics") or {}).get("sparse_layers"):  # none of these formats holds CSR weights
         info["layout"] = ("dense: the file stores dense weights (zeros included); the run's sparse CSR form "
                           f"({', '.join(run['metrics']['sparse_layers'])}) is a torch runtime form, rebuilt with "

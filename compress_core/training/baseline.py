@@ -65,9 +65,12 @@ def default_finetune_lr(data: Dataset) -> float:
     return 7e-3 if len(data.x_train) < SMALL_DATA_ROWS else 2e-3
 
 
-def finetune_config(epochs: int, lr: float | None, data: Dataset, batch_size: int, seed: int) -> FitConfig:
-    """How every compression method fine-tunes: Adam, cosine decay from `lr` (default above)."""
-    return FitConfig(epochs, lr if lr is not None else default_finetune_lr(data), batch_size, seed, cosine=True)
+def finetune_config(epochs: int, lr: float | None, data: Dataset, batch_size: int, seed: int,
+                    precision: str = "fp32") -> FitConfig:
+    """How every compression method fine-tunes: Adam, cosine decay from `lr` (default above), in the
+    training precision of the run (its baseline's)."""
+    return FitConfig(epochs, lr if lr is not None else default_finetune_lr(data), batch_size, seed, cosine=True,
+                     precision=precision)
 
 
 def resolve(spec: TrainSpec, data: Dataset) -> TrainSpec:
@@ -92,6 +95,8 @@ def cache_key(spec: TrainSpec, source: str | None = None, data: Dataset | None =
     extra = {"source": source, "weights": spec.weights, "normalize": spec.normalize, "resize": spec.resize}
     if spec.model not in MODELS or any(v is not None for v in list(extra.values())[1:]):
         parts.update(extra)
+    if getattr(spec, "precision", "fp32") != "fp32":  # fp32 baselines keep the keys they always had
+        parts["precision"] = spec.precision
     if data is not None and getattr(data, "is_text", False):
         parts["text"] = [getattr(spec, "text_column", "text"), getattr(spec, "max_length", None)]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
@@ -149,7 +154,8 @@ def get_baseline(spec: TrainSpec, ctx: RunContext, *, force: bool = False) -> Ba
             model.to(ctx.device)
             history = []
         else:
-            history = fit(model, data, FitConfig(spec.epochs, spec.lr, spec.batch_size, spec.seed),
+            history = fit(model, data, FitConfig(spec.epochs, spec.lr, spec.batch_size, spec.seed,
+                                                    precision=spec.precision),
                           on_progress=ctx.on_progress, stage="baseline", device=ctx.device)
         accuracy, loss = evaluate(model, data.x_test, data.y_test, ctx.device)
         info = {"key": folder.name, "spec": spec.to_dict(), "accuracy": accuracy, "loss": loss,

@@ -19,6 +19,7 @@ from torch import nn
 
 from compress_core.data.datasets import Dataset
 from compress_core.progress import ProgressCallback, emit
+from compress_core.training.precision import autocast, choose_precision, grad_scaler
 
 EVAL_BATCH = 1024
 
@@ -59,6 +60,7 @@ class FitConfig:
     seed: int = 0
     weight_decay: float = 0.0
     cosine: bool = False  # decay the learning rate to zero along a cosine (used for fine-tuning)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA) autocast with fp32 master weights | auto (measured)
 
 
 @torch.no_grad()
@@ -130,6 +132,11 @@ def fit(model: nn.Module, data: Dataset, config: FitConfig, *, on_progress: Prog
     total_steps = steps_per_epoch * config.epochs
     history: list[dict] = []
     step = 0
+    precision, measured = config.precision, None
+    if precision == "auto" and n:  # a few timed steps of this model on its first batch decide
+        first = torch.arange(min(n, config.batch_size), device=device)
+        precision, measured = choose_precision(model, x_dev[first], y_dev[first], loss_fn, first)
+    scaler = grad_scaler(precision, device)
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(n, generator=gen).to(device)
@@ -143,14 +150,24 @@ def fit(model: nn.Module, data: Dataset, config: FitConfig, *, on_progress: Prog
                 for group in opt.param_groups:
                     group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model, xb, yb, idx)
-            loss.backward()
-            opt.step()
+            with autocast(precision, device):
+                loss = loss_fn(model, xb, yb, idx)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
             loss_sum += loss.item() * len(idx)
             step += 1
         test_acc, test_loss = evaluate(model, data.x_test, data.y_test, device)
         row = {"epoch": epoch, "stage": stage, "train_loss": loss_sum / max(n, 1),
                "test_loss": test_loss, "test_accuracy": test_acc}
+        if config.precision != "fp32":  # what `auto` chose (and why) stays with the history
+            row["precision"] = precision
+            if measured:
+                row["precision_measured"] = measured
         history.append(row)
         emit(on_progress, stage, epoch, config.epochs, f"{stage}: epoch {epoch}/{config.epochs}",
              test_accuracy=test_acc, train_loss=row["train_loss"])
