@@ -117,6 +117,7 @@ def run_points(runs: Iterable[Mapping]) -> pd.DataFrame:
             "param_compression_ratio": metrics.get("param_compression_ratio"), "size_bytes": size, "size_form": form,
             "compression_ratio": metrics.get("compression_ratio", base_size / size if base_size and size else None),
             "size_fp32_bytes": metrics.get("size_fp32_bytes"), "speedup_b1": metrics.get("speedup_b1"),
+            "baseline_size_bytes": base.get("size_fp32_bytes"),
             "created_at": pd.to_datetime(run.get("created_at"), unit="s", utc=True) if run.get("created_at") else None,
         })
     columns = ["id", "kind", "method", "setting", "status", "stage", "progress", "error", "dataset", "model", "amount",
