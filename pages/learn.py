@@ -146,7 +146,7 @@ def pruning_lesson() -> None:
          f"top-1 on the test digits, no fine-tuning; the dense model has {fmt.pct(ACC0, 2)}"),
         ("Parameters left (non-zero)", fmt.count(nonzero), f"of {fmt.count(total)}",
          "weights and biases; biases are never pruned"),
-        ("Compression by parameters", fmt.ratio(total / max(nonzero, 1)), None,
+        ("Compression, params", fmt.ratio(total / max(nonzero, 1)), None,
          "total parameters / non-zero parameters: ignores that a sparse file must also store where the non-zeros are"),
         ("Compression in bytes", fmt.ratio(dense_bytes / sparse_bytes), f"{fmt.size(sparse_bytes)} file",
          f"the dense fp32 file ({fmt.size(dense_bytes)}) / the sparse file: a bitmap of positions (1 bit per weight) "
