@@ -78,6 +78,20 @@ def speed(key: str, _base, amount: float, measurement: int):
     return teach.speed_comparison(_base.model, _base.data.input_shape, amount, SPEED_BATCH, repeats)
 
 
+EQUAL_PARAMS_EPOCHS = 2
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def equal_params(key: str, _base, amount: float, epochs: int):
+    """Structured vs unstructured at equal kept parameters (fine-tuned when `epochs` > 0), once per amount."""
+    return teach.equal_params_accuracy(_base.model, _base.data, amount, epochs)
+
+
+@st.cache_data(show_spinner="Pruning and fine-tuning three times…", max_entries=8)
+def schedules(key: str, _base, final: float):
+    return teach.schedule_comparison(_base.model, _base.data, final)
+
+
 def finished_runs() -> list[dict]:
     """Finished runs with every spec field filled in (a run recorded from a partial spec dict lacks defaults)."""
     from compress_core.present.report import full_spec
@@ -126,13 +140,18 @@ def pruning_lesson() -> None:
     pruned = teach.pruned_copy(base.model, amount / 100, scope)
     accuracy, _ = evaluate(pruned, base.data.x_test, base.data.y_test)
     total, nonzero = count_params(pruned)
+    dense_bytes, sparse_bytes = teach.file_sizes(base.model, pruned)
     common.metric_grid([
         ("Accuracy right after pruning", fmt.pct(accuracy), fmt.pp(accuracy - ACC0),
          f"top-1 on the test digits, no fine-tuning; the dense model has {fmt.pct(ACC0, 2)}"),
         ("Parameters left (non-zero)", fmt.count(nonzero), f"of {fmt.count(total)}",
          "weights and biases; biases are never pruned"),
-        ("Compression ratio", fmt.ratio(total / max(nonzero, 1)), None, "total parameters / non-zero parameters"),
-    ], per_row=3)
+        ("Compression, params", fmt.ratio(total / max(nonzero, 1)), None,
+         "total parameters / non-zero parameters: ignores that a sparse file must also store where the non-zeros are"),
+        ("Compression in bytes", fmt.ratio(dense_bytes / sparse_bytes), f"{fmt.size(sparse_bytes)} file",
+         f"the dense fp32 file ({fmt.size(dense_bytes)}) / the sparse file: a bitmap of positions (1 bit per weight) "
+         "plus the non-zero fp32 values, measured by encoding it"),
+    ], per_row=4)
     common.chart(teach.threshold_histogram(base.model, pruned, scope), key="learn_prune_hist")
     st.markdown("Each hidden unit of the first layer has one weight per input pixel, so its 64 weights form an "
                 "8×8 image: the pattern of ink that makes the unit fire (red) or stay quiet (blue). Pruning blanks "
@@ -179,6 +198,23 @@ def structure_lesson() -> None:
                f"({fmt.pct(structured.params_total / dense.params_total)} of the dense model), "
                f"{fmt.ratio(dense.flops_dense / structured.flops_dense)} fewer FLOPs and runs "
                f"{fmt.ratio(dense.latency_ms / structured.latency_ms)} faster.")
+    st.markdown("**Speed is not the whole story: accuracy at equal size.** Removing whole neurons takes useful "
+                "weights with the useless ones, so at the same number of parameters kept, structured pruning loses "
+                "far more accuracy before fine-tuning than picking weights one by one; fine-tuning wins most of it "
+                "back.")
+    epochs = EQUAL_PARAMS_EPOCHS
+    tuned = st.session_state.get("learn_struct_tuned", set())
+    if st.button(f"Fine-tune both for {epochs} epochs (a few seconds)", key="learn_struct_finetune"):
+        tuned = tuned | {amount}
+        st.session_state["learn_struct_tuned"] = tuned
+    table = equal_params(KEY, base, amount / 100, epochs if amount in tuned else 0)
+    common.chart(teach.equal_params_figure(table, ACC0, epochs), key="learn_struct_equal")
+    s_row, u_row = table.iloc[0], table.iloc[1]
+    st.caption(f"Both keep {fmt.count(s_row.params_kept)} parameters ({fmt.pct(s_row.kept_share)}): {amount} % of the "
+               f"hidden neurons removed, against the same number of weights masked by global L1. Right after pruning: "
+               f"structured {fmt.pct(s_row.before_finetune)}, unstructured {fmt.pct(u_row.before_finetune)}"
+               + (f"; after {epochs} epochs: structured {fmt.pct(s_row.after_finetune)}, unstructured "
+                  f"{fmt.pct(u_row.after_finetune)}" if amount in tuned else "") + ".")
     try_it(f"structured pruning, {amount} % of neurons", "pages/prune.py",
            {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "structured",
             "prune_amount": amount, "prune_baseline_epochs": baseline_epochs()}, key="learn_struct_try")
@@ -208,6 +244,23 @@ def gradual_lesson() -> None:
                f"removes {fmt.pct(curve['removed_in_step'].iloc[-1], 2)} of the weights. In this lab's runs AGP starts "
                "from the dense model (s_i = 0), spreads the steps over the first two thirds of fine-tuning and "
                "trains the last third at the final sparsity.")
+    st.markdown("**Does it pay off? Measured.** The same model pruned to the same final sparsity by global L1, "
+                "with the same fine-tuning budget (cosine Adam, the lab's fine-tuning), three ways: all at once "
+                "before fine-tuning, on the cubic AGP schedule, and on a linear one (both spread over the first two "
+                "thirds of fine-tuning, as in the lab's runs).")
+    if st.button(f"Measure at {end} % here (about a minute)", key="learn_agp_measure", disabled=end == 0):
+        st.session_state["learn_agp_measured"] = (end, schedules(KEY, base, end / 100))
+    measured = st.session_state.get("learn_agp_measured")
+    table, final, source = (measured[1], measured[0] / 100, "measured just now") if measured else \
+        (teach.DOC_SCHEDULES, 0.9, "measured on this model: 90 %, 10 steps, 3 epochs, seed 0")
+    common.chart(teach.schedule_figure(table, final), key="learn_agp_measured_figure")
+    finals = table.groupby("schedule", sort=False)["final_accuracy"].last()
+    st.caption(f"{source.capitalize()}. After fine-tuning: "
+               + ", ".join(f"{name} {fmt.pct(acc)}" for name, acc in finals.items())
+               + ". With a budget this short on a model this redundant, one-shot pruning recovers best: the "
+                 "gradual schedules leave less time to recover after their last steps. AGP's advantage (Zhu & "
+                 "Gupta 2017) shows on larger models, at higher sparsity and with longer fine-tuning; measure yours "
+                 "on the Prune page.")
     try_it(f"AGP to {end} % in {steps} steps", "pages/prune.py",
            {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_schedule": "agp",
             "prune_steps": steps, "prune_amount": end, "prune_baseline_epochs": baseline_epochs()},
@@ -251,14 +304,21 @@ def distillation_lesson() -> None:
     st.latex(r"\mathcal{L} = \alpha\, T^2\, \mathrm{KL}\!\left(p^{(T)}(z_t)\,\big\|\,p^{(T)}(z_s)\right)"
              r" + (1 - \alpha)\, \mathrm{CE}\!\left(y,\, p^{(1)}(z_s)\right)")
     st.markdown("**Why T².** The gradient of the KL term with respect to the student's logits is "
-                "(p_s − p_t)/T, and for large T the difference p_s − p_t itself shrinks like 1/T: the soft term's "
-                "gradients fade as 1/T². The factor T² undoes that, so the balance between the two terms set by α "
-                "stays the same whatever T you pick. Below: the gradient each term sends to a freshly initialised "
-                f"student (an mlp with {teach.STUDENT_WIDTH} hidden units) on the test digits.")
+                "(p_s − p_t)/T, and for large T the difference p_s − p_t itself shrinks like 1/T: without a "
+                "correction the soft term's gradients fade as 1/T². Hinton et al. multiply it by T² so that "
+                "\"the relative contributions of the hard and soft targets remain *roughly* unchanged\" when T "
+                "changes: that holds at high T, not at every T. Below: the gradient each term sends to a freshly "
+                f"initialised student (an mlp with {teach.STUDENT_WIDTH} hidden units) on the test digits, and "
+                "their ratio.")
     grads = teach.kd_gradients(student_logits, logits, y, [t / 2 for t in range(1, 41)], alpha)
     terms = teach.kd_loss_terms(student_logits, logits, y, temperature, alpha)
     left, right = st.columns([1, 2.2])
+    ratios = teach.soft_hard_ratios(student_logits, logits, y, (1.0, 2.0, 4.0, 8.0, temperature), alpha)
     with left:
+        common.card("Soft/hard gradient ratio", f"{ratios[temperature]:.1f}", f"at T = {temperature:g}",
+                    "mean gradient norm of α·T²·KL over that of (1 − α)·CE; at T = 1, 2, 4, 8: "
+                    + ", ".join(f"{ratios[t]:.1f}" for t in (1.0, 2.0, 4.0, 8.0))
+                    + ". It settles at high T (T² undoes the 1/T² fade) but is not constant")
         common.card("Soft term α·T²·KL", f"{terms['soft']:.3f}", None, f"at T = {temperature:g}, α = {alpha:g}")
         common.card("Hard term (1 − α)·CE", f"{terms['hard']:.3f}", None, "cross-entropy with the true labels")
         common.card("Loss", f"{terms['total']:.3f}", None, "the sum; the engine's distillation_loss")
@@ -270,22 +330,45 @@ def distillation_lesson() -> None:
            key="learn_kd_try")
 
 
+@st.cache_data(show_spinner=False, max_entries=2)
+def label_share_here(key: str, _base) -> dict:
+    """The control measured on this machine for seed 0 (about 20 s on 2 cores), cached per baseline."""
+    from compress_core.present.teach_controls import label_share_control
+
+    return label_share_control(_base.model, _base.data, seed=0) | {"seeds": 1}
+
+
 @st.fragment
 def labels_lesson() -> None:
-    st.subheader("Soft targets need no labels")
-    st.markdown("The teacher can produce soft targets for any input, labelled or not. When labels are scarce, the "
+    st.subheader("Soft targets without labels: how much comes from the teacher?")
+    st.markdown("The teacher can produce soft targets for any input, labelled or not. So with 10 % of the labels, a "
                 "student can learn from the teacher on every training input and from the labels on the few that "
-                "have one; the same student trained on the labelled inputs alone has far less to learn from.")
+                "have one, and it does far better than the same student trained on the labelled inputs alone. "
+                "**But that comparison is confounded** when the teacher itself was trained on *all* the labels: "
+                "part of the gain is the other 90 % of the labels reaching the student through the teacher. The "
+                "control: a second teacher trained on the same 10 % only, distilled into the same student.")
+    summary, source = dict(teach.DOC_LABEL_SHARE), "digits, mean of 3 seeds, benchmarks/bench_label_share.py"
+    if st.button("Measure the control here (seed 0, about 20 s)", key="learn_labels_measure"):
+        summary, source = label_share_here(KEY, base), "measured just now, seed 0"
+        st.session_state["learn_labels_measured"] = summary
+    elif st.session_state.get("learn_labels_measured"):
+        summary, source = st.session_state["learn_labels_measured"], "measured just now, seed 0"
+    common.chart(teach.label_share_figure(summary, source), key="learn_kd_label_share")
+    from_teacher = summary["distilled, teacher on all labels"] - summary["distilled, teacher on the same labels"]
+    by_itself = summary["distilled, teacher on the same labels"] - summary["scratch"]
+    st.caption(f"Of the {fmt.pp(summary['distilled, teacher on all labels'] - summary['scratch'])} the distilled "
+               f"student gains over the scratch student, {fmt.pp(from_teacher)} vanish when its teacher saw only the "
+               f"same labels: that part came from the teacher's extra labels. What soft targets on unlabelled inputs "
+               f"add by themselves here is {fmt.pp(by_itself)}. Soft targets do need no labels *for the student*; "
+               "the knowledge they carry still had to be learnt from labels by someone.")
+    st.markdown("The three settings of the Distill page, measured (your own distillation runs are shown beside "
+                "them once they finish, never instead of them):")
+    common.chart(teach.fraction_figure(teach.DOC_FRACTION_RESULTS, "digits, 3 seeds, see docs/distillation.md"),
+                 key="learn_kd_fraction")
     runs = teach.fraction_results(finished_runs())
     if len(runs):
-        source = f"mean of your {int(runs['runs'].sum())} finished distillation run(s) on {runs['dataset'].iloc[0]}"
-    else:
-        runs, source = teach.DOC_FRACTION_RESULTS, "measured on digits, 3 seeds, see docs/distillation.md"
-    common.chart(teach.fraction_figure(runs, source), key="learn_kd_fraction")
-    if source.startswith("measured"):
-        st.caption("Teacher LeNet-300-100, student mlp with 16 hidden units. With 10 % of the labels (135 images) "
-                   "and soft targets on every input the student nearly matches its teacher; with all labels the "
-                   "gain vanishes. Your own distillation runs replace these figures once they finish.")
+        common.chart(teach.fraction_figure(runs, f"mean of your {int(runs['runs'].sum())} finished distillation "
+                                                 f"run(s) on {runs['dataset'].iloc[0]}"), key="learn_kd_fraction_runs")
     try_it("10 % labels, soft targets on every input", "pages/distill.py",
            {"distill_dataset": "digits", "distill_teacher": "lenet300", "distill_student": "mlp", "distill_width": 16,
             "distill_fraction": 0.1, "distill_transfer": "all", "distill_teacher_epochs": baseline_epochs()},
@@ -320,8 +403,10 @@ def quantization_lesson() -> None:
                     f"every weight of the model on its {bits}-bit grid, compute in fp32; fp32 model {fmt.pct(ACC0, 2)}")
         common.card("Signal-to-noise", f"{mine['sqnr_db']:.1f} dB", layer,
                     "10·log10(Σw² / Σ(w − ŵ)²) over the layer")
-        common.card("Largest rounding error", f"{mine['max_abs']:.2g}", f"grid step {view['step']:.2g}",
-                    "at most half a grid step")
+        grid = f"output channel {channel}" if granularity == "channel" else "the layer"
+        common.card("Largest rounding error", f"{view['max_abs']:.2g}", f"grid step {view['step']:.2g}",
+                    f"over the weights of {grid}, which share this grid: at most half its step "
+                    f"({view['step'] / 2:.2g})")
         common.card("Weights", f"{32 / bits:.1f}× smaller", f"{bits} instead of 32 bits",
                     "plus one fp32 scale per tensor or channel")
     with right:
@@ -389,6 +474,7 @@ def questions() -> None:
                                       f"Your finished runs on {Path(str(dataset)).name}: accuracy vs size"),
                          key="learn_questions_pareto")
     pruned_accuracy, _ = evaluate(teach.pruned_copy(base.model, 0.9), base.data.x_test, base.data.y_test)
+    int8_evidence = teach.int8_evidence(runs)
     with st.expander("Pruning or distillation?", expanded=True):
         st.markdown(
             "- **Pruning** starts from the trained model and removes parts of it, then fine-tunes briefly. It needs "
@@ -400,9 +486,11 @@ def questions() -> None:
             "full training run, but the student can be any shape that suits the hardware, and the teacher's soft "
             "targets also work on unlabelled inputs: in docs/distillation.md a student with 16 hidden units (1,210 "
             "parameters, 41.8× fewer than LeNet-300-100) reached 97.3 % on digits with 10 % of the labels, against "
-            "97.7 % for its teacher and 90.5 % for the same student trained on those labels alone.\n"
-            "- **They combine**: distil into a smaller student, then prune or quantize it. Quantization is usually "
-            "the first step to try: no retraining, 4× smaller at 8 bits with little or no loss.")
+            "97.7 % for its teacher and 90.5 % for the same student trained on those labels alone, but its teacher "
+            "had seen all the labels: from a teacher trained on the same 10 % it reached 91.1 % (see the "
+            "distillation tab).\n"
+            f"- **They combine**: distil into a smaller student, then prune or quantize it. Quantization needs no "
+            f"retraining and is quick to try, but measure it: {int8_evidence}")
     with st.expander("Where is compression used?"):
         st.markdown(
             "- **Phones**: keyboards, cameras, speech and translation run on the device, usually with int8 weights "
@@ -415,14 +503,27 @@ def questions() -> None:
             "where the loss is acceptable.")
     with st.expander("What comes next?"):
         st.markdown(
-            "- **Quantization-aware training**: train with the rounding in the loop, so 4 bits and below lose less.\n"
-            "- **Hardware-friendly sparsity**: 2:4 patterns (two zeros in every four weights) that recent GPUs run "
-            "at up to twice the speed, where arbitrary masks give nothing.\n"
-            "- **Per-layer budgets**: layers differ in how much they tolerate; this lab's `sensitivity` command "
-            "measures it layer by layer.\n"
-            "- **Combined pipelines**: prune, fine-tune, then quantize (Deep Compression reached 35× on AlexNet and "
-            "49× on VGG-16 with pruning, quantization and Huffman coding); here the `pipeline` run kind chains the "
-            "steps and the Runs page compares the results.")
+            "- **4-bit weights for large models**: GPTQ (Frantar et al., 2023) quantizes 175-billion-parameter models "
+            "to 3-4 bits per weight in a few GPU hours from a small calibration set, with little perplexity loss; "
+            "AWQ (Lin et al., 2024) protects the weights that large activations multiply. Both are weight-only: the "
+            "gain is memory and bandwidth, which is what limits large-model inference.\n"
+            "- **Low-precision floats**: FP8 (8-bit floats, on NVIDIA Hopper and newer) for training and inference, "
+            "and 4-bit floats with shared block scales (the OCP Microscaling MXFP4 format, 2023) on the newest GPUs. "
+            "On CPUs, bf16 on AMX / AVX-512 BF16 hardware: see the Quantize page's precision table for what wins on "
+            "your machine.\n"
+            "- **Pruning without retraining**: SparseGPT (Frantar & Alistarh, 2023) prunes OPT-175B to 50-60 % "
+            "unstructured sparsity in one shot with minimal accuracy loss; Wanda (Sun et al., 2024) scores weights "
+            "by |weight| × input activation norm and needs no weight update at all (this lab's `--method wanda`).\n"
+            "- **Hardware-friendly sparsity**: 2:4 patterns (two zeros in every four weights) on NVIDIA GPUs since "
+            "Ampere. \"Up to 2×\" is the peak of the matrix unit; measured whole-model gains are smaller: PyTorch's "
+            "2:4 tutorial reports 1.3× on BERT-base (F1 86.92 → 86.48), NVIDIA ModelOpt 1.3-1.6× on large models.\n"
+            "- **KV-cache compression**: for long contexts the attention cache, not the weights, fills the memory; "
+            "quantizing it (e.g. KIVI, Liu et al., 2024, to 2 bits) and evicting unimportant tokens are active "
+            "research.\n"
+            "- **Per-layer budgets and combined pipelines**: layers differ in how much they tolerate (this lab's "
+            "`sensitivity` command measures it); Deep Compression (Han et al., 2016) reached 35× on AlexNet and "
+            "49× on VGG-16 with pruning, quantization and Huffman coding; here the `pipeline` run kind chains "
+            "the steps.")
 
 
 with tabs[0]:

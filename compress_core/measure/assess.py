@@ -12,7 +12,7 @@ from compress_core.training.loop import evaluate
 def assess(model: nn.Module, data: Dataset, ctx: RunContext, *, latency: bool = True) -> dict:
     """Accuracy and loss on the test split plus every size/FLOPs (and latency) measure."""
     accuracy, loss = evaluate(model, data.x_test, data.y_test, ctx.device)
-    return {"accuracy": accuracy, "loss": loss,
+    return {"accuracy": accuracy, "loss": loss, "test_examples": len(data.y_test),
             **model_measures(model, data.input_shape, latency_repeats=ctx.latency_repeats, latency=latency)}
 
 

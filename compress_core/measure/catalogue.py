@@ -137,6 +137,8 @@ _add("param_ratio", "share of parameters kept", "share", None, fmt.pct, "%", 100
 _add("teacher_accuracy", "teacher test accuracy", "share", "higher", _pct2, "%", 100.0)
 _add("scratch_accuracy", "student from scratch: test accuracy", "share", "higher", _pct2, "%", 100.0)
 _add("gain_vs_scratch", "gain of distillation over the scratch student", "share", "higher", _pp2, "pp", 100.0)
+_add("test_examples", "test examples", "count", None, fmt.count,
+     description="how many held-out examples the accuracy was measured on (its 95 % interval depends on it)")
 _add("agreement", "agreement with the teacher", "share", "higher", fmt.pct, "%", 100.0,
      description="share of test inputs where student and teacher pick the same class")
 _add("scratch_agreement", "scratch student's agreement with the teacher", "share", "higher", fmt.pct, "%", 100.0)

@@ -318,7 +318,8 @@ def _distill_spec(args) -> DistillSpec:
 
 def _describe(spec) -> str:
     return (f"from {spec.get('teacher')}, T={spec.get('temperature')}, α={spec.get('alpha')}, "
-            f"{spec.get('train_fraction', 1):.0%} labels, {spec.get('epochs')} ep")
+            f"{spec.get('train_fraction', 1):.0%} labels, "
+            + (f"{spec['epochs']} ep" if spec.get("epochs") is not None else "auto epochs"))
 
 
 register_method(Method(

@@ -117,12 +117,13 @@ def run_points(runs: Iterable[Mapping]) -> pd.DataFrame:
             "param_compression_ratio": metrics.get("param_compression_ratio"), "size_bytes": size, "size_form": form,
             "compression_ratio": metrics.get("compression_ratio", base_size / size if base_size and size else None),
             "size_fp32_bytes": metrics.get("size_fp32_bytes"), "speedup_b1": metrics.get("speedup_b1"),
+            "baseline_size_bytes": base.get("size_fp32_bytes"),
             "created_at": pd.to_datetime(run.get("created_at"), unit="s", utc=True) if run.get("created_at") else None,
         })
     columns = ["id", "kind", "method", "setting", "status", "stage", "progress", "error", "dataset", "model", "amount",
                "schedule", "bits", "accuracy", "baseline_accuracy", "accuracy_change", "sparsity", "removed",
                "param_compression_ratio", "size_bytes", "size_form", "compression_ratio", "size_fp32_bytes",
-               "speedup_b1", "created_at"]
+               "speedup_b1", "baseline_size_bytes", "created_at"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -263,8 +264,42 @@ def pareto(points: pd.DataFrame, title: str = "Accuracy vs size, all finished ru
     if len(front):
         fig.add_scatter(x=front["size_bytes"] / 1000, y=100 * front["accuracy"], mode="lines", name="Pareto front",
                         line=dict(color="#222", dash="dash", shape="hv"), hoverinfo="skip")
-    fig.update_xaxes(type="log")
+    dense = baseline_points(points)
+    if len(dense):  # where every run started: the dense fp32 model, for scale
+        fig.add_scatter(x=dense["baseline_size_bytes"] / 1000, y=100 * dense["baseline_accuracy"], mode="markers",
+                        name="dense baseline (fp32)", marker=dict(symbol="star", size=14, color=color_of("baseline"),
+                                                                  line=dict(color="#222", width=1)),
+                        customdata=np.column_stack([dense["model"].astype(str),
+                                                    [fmt.size(s) for s in dense["baseline_size_bytes"]]]),
+                        hovertemplate="dense baseline %{customdata[0]}<br>%{customdata[1]} fp32<br>"
+                                      "accuracy %{y:.2f} %<extra></extra>")
+    sizes = pd.concat([points["size_bytes"], dense["baseline_size_bytes"]]) / 1000
+    fig.update_xaxes(type="log", **log_ticks(sizes.min(), sizes.max(), "kB"))
     return fig
+
+
+def baseline_points(points: pd.DataFrame) -> pd.DataFrame:
+    """One dense-baseline point per model and data set in `points` (its fp32 size and accuracy)."""
+    if "baseline_size_bytes" not in points:
+        return pd.DataFrame(columns=["model", "dataset", "baseline_size_bytes", "baseline_accuracy"])
+    known = points.dropna(subset=["baseline_size_bytes", "baseline_accuracy"])
+    return known.groupby(["model", "dataset"], as_index=False)[["baseline_size_bytes", "baseline_accuracy"]].first()
+
+
+def log_ticks(low: float, high: float, unit: str = "") -> dict:
+    """Tick values and labels for a log axis: 1, 2, 5 x 10^k within [low, high], each with its unit.
+
+    Plotly's default log ticks label minor ticks with their leading digit only ("7 8 9 10 2 3"),
+    which reads as nonsense; these say "20 kB".
+    """
+    if not (low and high) or low <= 0 or not np.isfinite([low, high]).all():
+        return {}
+    values = [m * 10.0 ** k for k in range(int(np.floor(np.log10(low))) - 1, int(np.ceil(np.log10(high))) + 1)
+              for m in (1, 2, 5)]
+    inside = [v for v in values if low / 1.5 <= v <= high * 1.5]
+    if len(inside) < 2:
+        inside = [v for v in values if low / 10 <= v <= high * 10]
+    return {"tickvals": inside, "ticktext": [f"{v:g} {unit}".strip() for v in inside]}
 
 
 # ---------------------------------------------------------------- comparisons

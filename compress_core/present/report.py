@@ -27,6 +27,7 @@ from compress_core.measure.speed import load_speed
 from compress_core.methods.criteria import CRITERIA
 from compress_core.methods.registry import get_method, kinds, report_settings, spec_from_dict
 from compress_core.present import plots
+from compress_core.present.executive import executive_summary, glossary_html
 from compress_core.present.speed import latency_figure as speed_latency_figure
 from compress_core.present.speed import verdicts as speed_verdicts
 
@@ -44,6 +45,13 @@ th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.8rem;white-space:pre-wrap;word-break:break-all}
 .lead li{margin:.3rem 0}.muted{color:#666;font-size:.9rem}details{margin:.4rem 0}summary{cursor:pointer}
 code{background:#f6f8fa;padding:0 .2rem}
+table.exec{display:table;font-size:.95rem}table.exec td,table.exec th{white-space:normal}
+dl.glossary dt{font-weight:600;margin-top:.4rem}dl.glossary dd{margin-left:1rem}
+@media (max-width:640px){body{margin:1rem auto}th,td{white-space:normal;padding:.2rem .3rem}
+table{font-size:.78rem}table.exec{font-size:.74rem;width:100%}}
+@media print{body{max-width:none;margin:0;font-size:11pt}table{display:table;overflow:visible}
+th,td{white-space:normal}section{break-inside:avoid-page}details{display:block}
+.js-plotly-plot,.plotly-graph-div{break-inside:avoid}a{color:inherit}}
 """
 
 # How each figure is measured (the lab's reporting rules, see metrics.py and quantize.py).
@@ -99,7 +107,8 @@ def _label(run: Mapping) -> str:
     if method == "structured":
         return f"{name} {fmt.pct(spec.get('amount'), 0)} of channels"
     if method == "quantize":
-        return f"{name} int8" if spec.get("scheme", "int8") == "int8" else f"{name} fake {spec.get('bits')}-bit"
+        scheme = spec.get("scheme", "int8")
+        return f"{name} {scheme}" if scheme in ("int8", "bf16", "fp16") else f"{name} fake {spec.get('bits')}-bit"
     if method == "distill":
         return f"{name} into {spec.get('model')} {_fmt_cell('hidden', spec.get('hidden')) or ''} (T={spec.get('temperature')})"
     return name
@@ -386,6 +395,7 @@ def build_report(runs: Iterable[Mapping], *, title: str = "Compression Lab repor
     figures, n_figures = _figures(points)
     datasets = sorted({str((r.get("spec") or {}).get("dataset")) for r in runs})
     sections = [
+        ("Executive summary", executive_summary(runs, _label)),
         ("Best trade-offs", _summary(runs, points)),
         ("Accuracy vs size", figures or "<p>No run has both a size and an accuracy.</p>"),
         ("Runs by method", _method_tables(runs)),
@@ -394,6 +404,7 @@ def build_report(runs: Iterable[Mapping], *, title: str = "Compression Lab repor
         ("Baselines", _baselines(runs)),
         ("How the figures were measured", _measurement(runs)),
         ("Reproduce every run", _reproduce(runs)),
+        ("Glossary", glossary_html()),
     ]
     body = "".join(f"<section><h2>{_esc(name)}</h2>{content}</section>" for name, content in sections)
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -27,6 +27,7 @@ from compress_core.methods.prune import agp_schedule, make_permanent, prune_to
 from compress_core.methods.quantize import (
     MAX_BITS,
     MIN_BITS,
+    fake_quantize,
     fake_quantize_model,
     quantization_error,
     quantize_symmetric,
@@ -72,6 +73,14 @@ def threshold_histogram(model: nn.Module, pruned: nn.Module, scope: str) -> go.F
     if scope == "layer":
         title += " (that share in every layer)"
     return plots.weight_histogram(edges, series, thresholds, title)
+
+
+def file_sizes(dense: nn.Module, pruned: nn.Module) -> tuple[int, int]:
+    """(bytes of the dense fp32 checkpoint, bytes of the pruned model's sparse encoding), both measured by
+    serializing: the sparse file holds a position bitmap and the non-zero values (`sparse_encode`)."""
+    from compress_core.measure.metrics import clean_state_dict, serialized_size, sparse_encode
+
+    return serialized_size(clean_state_dict(dense)), len(sparse_encode(clean_state_dict(pruned)))
 
 
 def first_layer(model: nn.Module) -> torch.Tensor:
@@ -140,6 +149,57 @@ def speed_comparison(model: nn.Module, input_shape: Sequence[int], amount: float
     return pd.DataFrame(rows)
 
 
+def equal_params_accuracy(model: nn.Module, data, amount: float, finetune_epochs: int = 2) -> pd.DataFrame:
+    """Structured vs unstructured at EQUAL kept parameters, before and after fine-tuning (same budget).
+
+    Structured removes `amount` of each hidden layer's neurons; the unstructured copy is global L1
+    pruned to keep exactly as many weights. Both are then fine-tuned with the lab's own
+    fine-tuning (cosine Adam, masks / smaller shapes kept) for `finetune_epochs`.
+    """
+    from compress_core.training.baseline import default_batch_size, finetune_config
+    from compress_core.training.loop import evaluate, fit
+
+    structured = copy.deepcopy(model)
+    prune_channels(structured, data.input_shape, amount)
+    total, _ = count_params(model)
+    kept, _ = count_params(structured)
+    weights = sum(m.weight.numel() for _, m in prunable_layers(model))
+    removed = (total - kept) / max(weights, 1)  # the same number of weights removed, chosen by magnitude
+    masked = pruned_copy(model, min(removed, 0.999))
+    cpu = torch.device("cpu")
+    rows = []
+    for name, method, m in (("neurons removed (structured)", "structured", structured),
+                            ("weights masked (unstructured L1)", "l1", masked)):
+        before = evaluate(m, data.x_test, data.y_test, cpu)[0]
+        after = None
+        if finetune_epochs:  # 0: right after pruning only (instant); fine-tuning takes seconds
+            fit(m, data, finetune_config(finetune_epochs, None, data, default_batch_size(data), 0), device=cpu)
+            after = evaluate(m, data.x_test, data.y_test, cpu)[0]
+        _, nonzero = count_params(m)
+        rows.append({"model": name, "method": method, "params_kept": nonzero, "kept_share": nonzero / total,
+                     "before_finetune": before, "after_finetune": after})
+    return pd.DataFrame(rows)
+
+
+def equal_params_figure(df: pd.DataFrame, dense_accuracy: float, epochs: int) -> go.Figure:
+    share = df["kept_share"].mean()
+    tuned = df["after_finetune"].notna().all()
+    fig = plots.figure(f"Accuracy at {fmt.pct(share, 0)} of the parameters kept, right after pruning"
+                       + (f" and after {epochs} epochs of fine-tuning" if tuned else ""), "", "top-1 test accuracy (%)",
+                       barmode="group")
+    columns = (("before_finetune", "right after pruning", 0.55),
+               ("after_finetune", f"after {epochs} fine-tuning epochs", 1.0))
+    for column, name, opacity in columns if tuned else columns[:1]:
+        fig.add_bar(x=df["model"], y=100 * df[column], name=name, opacity=opacity,
+                    marker_color=[plots.color_of(m) for m in df["method"]],
+                    text=[fmt.pct(v, 1) for v in df[column]], textposition="auto")
+    fig.add_hline(y=100 * dense_accuracy, line_dash="dash", line_color=plots.color_of("baseline"),
+                  annotation_text=f"dense {fmt.pct(dense_accuracy, 1)}", annotation_position="top left")
+    low = df["before_finetune"].min() if not tuned else min(df["before_finetune"].min(), df["after_finetune"].min())
+    fig.update_yaxes(range=[max(0.0, 100 * float(low) - 8), 100])
+    return fig
+
+
 def speed_figure(df: pd.DataFrame, batch: int, threads: int) -> go.Figure:
     """FLOPs a dense kernel computes (and the non-zero share) beside the measured latency."""
     fig = make_subplots(1, 2, subplot_titles=["FLOPs per input (2 per multiply-add)",
@@ -176,6 +236,61 @@ def agp_curve(start: float, end: float, steps: int) -> pd.DataFrame:
     targets = [start, *agp_schedule(start, end, steps)]
     return pd.DataFrame({"step": range(steps + 1), "sparsity": targets,
                          "removed_in_step": [0.0, *np.diff(targets)]})
+
+
+SCHEDULES = ("one-shot", "AGP (cubic)", "linear")
+
+
+def schedule_comparison(model: nn.Module, data, final: float, steps: int = 10, epochs: int = 3,
+                        seed: int = 0) -> pd.DataFrame:
+    """One-shot, cubic AGP and linear schedules to the same final sparsity, with the same fine-tuning budget,
+    measured: accuracy after fine-tuning and the accuracy curve per epoch.
+
+    Uses the engine's own pieces: `AGPPruner` (its targets replaced by evenly spaced ones for the linear
+    schedule) called before every optimiser step, the lab's fine-tuning (cosine Adam), global L1.
+    """
+    from compress_core.methods.prune import AGPPruner
+    from compress_core.training.baseline import default_batch_size, finetune_config
+    from compress_core.training.loop import fit
+
+    config = finetune_config(epochs, None, data, default_batch_size(data), seed)
+    rows = []
+    for name in SCHEDULES:
+        m = copy.deepcopy(model)
+        hook = None
+        if name == "one-shot":
+            prune_to(m, "l1", "global", final)
+        else:
+            hook = AGPPruner(m, "l1", "global", final, steps)
+            if name == "linear":
+                hook.targets = [final * t / steps for t in range(1, steps + 1)]
+        history = fit(m, data, config, device=torch.device("cpu"), before_step=hook)
+        if hook is not None:
+            hook.finish()
+        accuracy = evaluate(m, data.x_test, data.y_test, torch.device("cpu"))[0]
+        for row in history:
+            rows.append({"schedule": name, "epoch": row["epoch"], "accuracy": row["test_accuracy"],
+                         "final_accuracy": accuracy})
+    return pd.DataFrame(rows)
+
+
+# Measured by `schedule_comparison` on the teaching model (LeNet-300-100, digits, 90 %, 10 steps, 3 epochs, seed 0):
+# the accuracy after each fine-tuning epoch.
+DOC_SCHEDULES = pd.DataFrame(
+    [{"schedule": name, "epoch": e + 1, "accuracy": a, "final_accuracy": acc[-1]}
+     for name, acc in (("one-shot", (0.9711, 0.9778, 0.9778)), ("AGP (cubic)", (0.8467, 0.9578, 0.9556)),
+                       ("linear", (0.9489, 0.8489, 0.9022))) for e, a in enumerate(acc)])
+
+
+def schedule_figure(df: pd.DataFrame, final: float) -> go.Figure:
+    fig = plots.figure(f"Measured: three schedules to {fmt.pct(final, 0)} sparsity, same fine-tuning budget",
+                       "fine-tuning epoch", "top-1 test accuracy (%)")
+    colors = {"one-shot": "#7f7f7f", "AGP (cubic)": plots.color_of("prune"), "linear": "#17becf"}
+    for name, group in df.groupby("schedule", sort=False):
+        fig.add_scatter(x=group["epoch"], y=100 * group["accuracy"], mode="lines+markers", name=name,
+                        line=dict(color=colors.get(name)),
+                        hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.2f}} %<extra></extra>")
+    return fig
 
 
 def agp_figure(curve: pd.DataFrame) -> go.Figure:
@@ -305,6 +420,13 @@ def kd_gradients(student_logits: torch.Tensor, teacher_logits: torch.Tensor, lab
     return pd.DataFrame(rows)
 
 
+def soft_hard_ratios(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                     temperatures: Sequence[float], alpha: float) -> dict:
+    """T -> (gradient norm of the soft term as used, α·T²·KL) / (that of the hard term, (1 − α)·CE)."""
+    df = kd_gradients(student_logits, teacher_logits, labels, sorted(set(temperatures)), alpha)
+    return {float(t): s / max(h, 1e-12) for t, s, h in zip(df["temperature"], df["soft"], df["hard"])}
+
+
 def kd_gradient_figure(df: pd.DataFrame, temperature: float, alpha: float) -> go.Figure:
     fig = plots.figure(f"Why T²: gradient size of each term on the student's logits (α = {alpha:g})", "temperature T",
                   "mean gradient norm per input (log scale)")
@@ -378,6 +500,35 @@ def fraction_figure(df: pd.DataFrame, source: str) -> go.Figure:
     return fig
 
 
+# The control of "soft targets need no labels": a second teacher trained on the same 10 % of the labels
+# (benchmarks/bench_label_share.py, digits, LeNet-300-100 teachers, mlp-16 student, seeds 0-2; docs/distillation.md).
+DOC_LABEL_SHARE = {"teacher on all labels": 0.9778, "teacher on the same labels": 0.9141, "scratch": 0.9052,
+                   "distilled, teacher on all labels": 0.9711, "distilled, teacher on the same labels": 0.9111,
+                   "seeds": 3, "labeled": 135}
+
+
+def label_share_figure(summary: Mapping, source: str) -> go.Figure:
+    """The student with 10 % of the labels: alone, distilled from a teacher that saw only those labels, and
+    distilled from a teacher that saw all of them; each teacher's accuracy beside its student."""
+    rows = [("student from scratch<br>(labelled share only)", summary["scratch"], None, "scratch"),
+            ("distilled, teacher trained<br>on the same labelled share", summary["distilled, teacher on the same labels"],
+             summary["teacher on the same labels"], "distill"),
+            ("distilled, teacher trained<br>on ALL labels", summary["distilled, teacher on all labels"],
+             summary["teacher on all labels"], "distill")]
+    fig = plots.figure(f"Where the gain comes from, {summary['labeled']} labels ({source})", "",
+                       "top-1 test accuracy (%)", barmode="group")
+    fig.add_bar(x=[r[0] for r in rows], y=[100 * r[1] for r in rows], name="student",
+                marker_color=[plots.color_of(r[3]) for r in rows], text=[fmt.pct(r[1], 1) for r in rows],
+                textposition="auto", hovertemplate="%{x}: %{y:.2f} %<extra>student</extra>")
+    teachers = [r for r in rows if r[2] is not None]
+    fig.add_scatter(x=[r[0] for r in teachers], y=[100 * r[2] for r in teachers], mode="markers+text",
+                    name="its teacher", marker=dict(symbol="line-ew-open", size=40, color=plots.color_of("baseline")),
+                    text=[f"teacher {fmt.pct(r[2], 1)}" for r in teachers], textposition="top center")
+    low = min(r[1] for r in rows)
+    fig.update_yaxes(range=[max(0.0, 100 * low - 6), 100])
+    return fig
+
+
 # ---------------------------------------------------------------- quantization
 def layer_weight(model: nn.Module, layer: str) -> torch.Tensor:
     """A prunable layer's weight, detached (CompressError naming the layers when `layer` is unknown)."""
@@ -400,8 +551,13 @@ def grid_view(weight: torch.Tensor, bits: int, granularity: str, channel: int) -
     step = float(scale[channel]) if scale.dim() else float(scale)
     qmax = 2 ** (bits - 1) - 1
     edges = histogram_edges(values.numpy(), bins=min(120, max(16, values.numel() // 4)))
+    rounded = fake_quantize(weight, bits, granularity)
+    shown = rounded[channel].reshape(-1) if scale.dim() else rounded.reshape(-1)
+    # The rounding error of the weights on THIS grid, beside this grid's own step: at most half of it.
+    # (The layer-wide maximum mixes channels whose steps differ, so it is not comparable with one step.)
     return {"edges": edges, "counts": histogram(values.numpy(), edges),
-            "levels": step * np.arange(-qmax, qmax + 1), "step": step}
+            "levels": step * np.arange(-qmax, qmax + 1), "step": step,
+            "max_abs": float((shown - values).abs().max()) if values.numel() else 0.0}
 
 
 def error_vs_bits(weight: torch.Tensor) -> pd.DataFrame:
@@ -487,3 +643,22 @@ def best_runs(runs: Sequence[Mapping], max_loss: float = 0.01) -> pd.DataFrame:
     best = best[["method", "id", "compression_ratio", "accuracy_change"]].reset_index(drop=True)
     best["trade_off"] = [trade_off(by_id[i]) for i in best["id"]]
     return best
+
+
+def int8_evidence(runs: Sequence[Mapping]) -> str:
+    """What this lab measured for int8, as one sentence for the FAQ: the latest finished int8 run's size ratio
+    and batch-64 speed-up against fp32, or what to expect and how to measure it when there is none."""
+    int8 = [r for r in runs if r.get("kind") == "quantize" and (r.get("spec") or {}).get("scheme") == "int8"
+            and r.get("status") == "finished" and (r.get("metrics") or {}).get("compression_ratio")]
+    if not int8:
+        return ("8-bit weights take a quarter of fp32's bits, but the file also holds scales, zero points and the "
+                "graph, so it is a little less than 4× smaller, and on small models int8 kernels can be slower than "
+                "fp32 (per-call quantize/dequantize overhead). Run an int8 quantization: the Quantize page shows its "
+                "size and latency beside fp32.")
+    run = max(int8, key=lambda r: r.get("created") or r.get("id") or "")
+    m = run["metrics"]
+    speed = m.get("speedup_b64")
+    verdict = ("faster" if speed and speed > 1.05 else "slower" if speed and speed < 0.95 else "about as fast")
+    return (f"your int8 run `{run['id']}` ({run['spec'].get('model')}) is {fmt.ratio(m['compression_ratio'])} smaller "
+            f"than its fp32 baseline (not 4×: scales, zero points and the graph take bytes too) and "
+            f"{verdict} at batch 64 ({fmt.ratio(speed)} the fp32 speed, measured in the same runtime).")
