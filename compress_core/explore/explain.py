@@ -66,6 +66,16 @@ def finished_run(run_id: str | dict, home=None) -> dict:
     return run
 
 
+def explainable(run: dict) -> bool:
+    """Whether `run` is a finished run of a kind with a baseline to compare with (what the pages offer)."""
+    from compress_core.methods.registry import get_method, kinds
+
+    if run.get("status") != "finished" or run.get("kind") not in kinds() or run.get("kind") == "train":
+        return False
+    spec = get_method(run["kind"]).spec
+    return hasattr(spec, "baseline_spec") or hasattr(spec, "teacher_spec")
+
+
 def predict_proba(model: nn.Module, x: torch.Tensor, batch: int = EVAL_BATCH) -> np.ndarray:
     """Softmax probabilities (N, K) of a torch model, batch by batch, on CPU, without gradients."""
     model = model.to(CPU).eval()
