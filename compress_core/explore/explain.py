@@ -58,8 +58,10 @@ def finished_run(run_id: str | dict, home=None) -> dict:
     status = run.get("status")
     if status in ("queued", "running"):
         raise CompressError(f"run {run['id']} is still {status}; explain it once it has finished")
+    if status == "failed":
+        raise CompressError(f"run {run['id']} failed; only finished runs can be explained")
     if status != "finished":
-        raise CompressError(f"run {run['id']} is {status}; only finished runs can be explained")
+        raise CompressError(f"run {run['id']} was {status}; only finished runs can be explained")
     if run.get("kind") == "train":
         raise CompressError(f"run {run['id']} is a train run: it is a baseline itself, so there is no "
                             "baseline to compare it with; explain a compression run")
