@@ -268,3 +268,31 @@ def test_train_runs_have_no_baseline_to_explain(home):
     with pytest.raises(CompressError, match="is a train run"):
         explain_run(train["id"], home)
     jobs.open_store(home).delete(train["id"])
+
+
+# --- every run kind: quantization, structured pruning, distillation ------------------------------
+
+MLP = {"model": "mlp", "hidden": [32], "dataset": "digits", "baseline_epochs": 2}
+
+
+@pytest.mark.parametrize("spec, available, fragment", [
+    ({"kind": "quantize", "scheme": "fake", "bits": 2, **MLP}, True, None),
+    ({"kind": "quantize", "scheme": "int8", **MLP}, False, "int8 ONNX Runtime graph"),
+    ({"kind": "prune", "method": "structured", "amount": 0.5, "finetune_epochs": 0, **MLP}, False,
+     "channels removed by structured pruning"),
+    ({"kind": "distill", "teacher": "mlp", "teacher_hidden": [32], "model": "mlp", "hidden": [8],
+      "dataset": "digits", "teacher_epochs": 2, "epochs": 1}, False, "other shapes"),
+], ids=["fake2bit", "int8", "structured", "distill"])
+def test_every_kind_is_explained_or_says_why_not(spec, available, fragment, home):
+    run = jobs.record_foreground(spec, home=home)
+    result = explain_run(run["id"], home, seeds=False)
+    assert result["accuracy"]["run"] == pytest.approx(run["metrics"]["accuracy"])
+    assert result["accuracy"]["baseline"] == pytest.approx(run["baseline"]["accuracy"])
+    attr = result["attribution"]
+    assert attr["available"] is available
+    if available:  # fake k-bit: every layer swapped is the run itself, and each layer has a finite error
+        assert attr["mode"] == "weights" and attr["all_compressed_accuracy"] == pytest.approx(result["accuracy"]["run"])
+        assert all(r["sqnr_db"] is not None and r["sqnr_db"] > 0 for r in attr["rows"])
+    else:
+        assert fragment in attr["reason"] and "\n" not in attr["reason"]
+    jobs.open_store(home).delete(run["id"])

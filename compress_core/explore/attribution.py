@@ -54,8 +54,8 @@ def correspondence(base: nn.Module, run: nn.Module) -> tuple[list[str], str | No
     changed = [n for n in base_layers if base_layers[n].weight.shape != run_layers[n].weight.shape]
     if changed:
         return [], (f"the run's layers have other shapes than the baseline's ({', '.join(changed[:3])}"
-                    f"{'...' if len(changed) > 3 else ''}: structured pruning removed channels), so per-layer "
-                    "swaps are not defined")
+                    f"{'...' if len(changed) > 3 else ''}: channels removed by structured pruning, or a distilled "
+                    "student of another size), so per-layer swaps are not defined")
     return list(base_layers), None
 
 
