@@ -8,7 +8,7 @@ from compress_core.runs import jobs
 from compress_core import fmt
 from compress_core.present import plots
 from compress_core.errors import CompressError
-from ui import access, common, permalinks
+from ui import access, common, explain, permalinks
 
 common.ensure_navigation()
 
@@ -88,6 +88,8 @@ if not view.empty:
     error = view.loc[view["id"] == chosen, "error"].iloc[0]
     if isinstance(error, str) and error:
         common.show_error(error)
+    if status == "finished":
+        explain.explain_section(jobs.get(chosen, common.home()), P)
 
 finished_ids = [i for i in view.loc[view["status"] == "finished", "id"]]
 if finished_ids:

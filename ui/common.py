@@ -518,6 +518,9 @@ def show_run(run: dict | None, prefix: str, draw: Callable[[dict], None]) -> Non
         live_progress(run["id"], prefix)
     elif run["status"] == "finished":
         draw(run)
+        from ui.explain import explain_section  # per-class changes, forgotten examples, layer attribution
+
+        explain_section(run, prefix)
         for note in run.get("notes") or []:
             st.caption(f"Note: {note}")
     elif run["status"] == "failed":
