@@ -23,9 +23,9 @@ count), and costs layers x buckets x options, milliseconds for the models here.
 
 Note:
     The drops are one-shot, per-layer and added as if layers did not interact; fine-tuning
-    recovers much of them. `recovery_from_history` reads earlier plan runs of the same model
-    and data set from the store and scales the predicted drop by the share that remained after
-    their fine-tuning, so predictions are corrected by measured gaps, not by a guess.
+    recovers much of them, and quantizing after fine-tuning costs a little. `correction_from_history`
+    reads earlier plan runs of the same model and data set from the store and shifts the prediction
+    by their mean gap (realized - predicted), so predictions are corrected by measured gaps, not by a guess.
 """
 from __future__ import annotations
 
@@ -252,6 +252,13 @@ def layer_options(curves: pd.DataFrame, layer: str, *, prune: bool, step: float 
     return out
 
 
+def smallest_cost(layers: Sequence[LayerInfo], *, largest_amount: float, bits: Sequence[int], target: str = "size",
+                  fixed: float = 0.0) -> float:
+    """The cheapest plan's cost (every layer at `largest_amount` and its cheapest width), known before any scan:
+    costs do not depend on the measured drops, so an unreachable budget is refused at once."""
+    return fixed + sum(min(layer_cost(i, largest_amount, b, target) for b in (FP32, *bits)) for i in layers)
+
+
 def allocate(curves: pd.DataFrame, layers: Sequence[LayerInfo], budget: float, *, target: str = "size",
              fixed: float = 0.0, prune: bool = True, step: float = AMOUNT_STEP, buckets: int = BUCKETS) -> Plan:
     """The plan with the least summed predicted drop whose cost (fixed + per-layer costs) fits `budget`.
@@ -315,23 +322,23 @@ def allocate(curves: pd.DataFrame, layers: Sequence[LayerInfo], budget: float, *
 
 # --- correcting predictions by earlier plans ------------------------------------------------------
 
-def recovery_from_history(runs: Sequence[Mapping], model: str, dataset: str, hidden=None) -> tuple[float, int]:
-    """(share of the predicted one-shot drop that remained after fine-tuning, runs it is the mean of).
+def correction_from_history(runs: Sequence[Mapping], model: str, dataset: str, hidden=None) -> tuple[float, int]:
+    """(mean gap realized - uncorrected predicted accuracy, runs it is the mean of), as a share.
 
-    From finished plan runs of the same model, widths and data set: realized drop / predicted
-    (uncorrected) drop, each clipped to [0, 1.5], for runs whose predicted drop was at least 0.2 points.
-    (1.0, 0) without history: the prediction is the raw sum of one-shot drops.
+    From finished plan runs of the same model, widths and data set: an additive shift, the same for every
+    plan. It folds in what the one-shot sum misses: recovery by fine-tuning, layer interactions, and the
+    cost of quantizing after fine-tuning. (0.0, 0) without history.
     """
-    ratios = []
+    gaps = []
     for run in runs:
         spec, m = run.get("spec") or {}, run.get("metrics") or {}
         if (run.get("kind") != "plan" or run.get("status") != "finished" or spec.get("model") != model
                 or spec.get("dataset") != dataset or (spec.get("hidden") or None) != (list(hidden) if hidden else None)):
             continue
-        raw = m.get("predicted_drop_uncorrected")
-        if raw is None or raw < 0.002 or m.get("accuracy_change") is None:
+        raw, realized = m.get("predicted_accuracy_uncorrected"), m.get("accuracy")
+        if raw is None or realized is None:
             continue
-        ratios.append(min(1.5, max(0.0, -m["accuracy_change"] / raw)))
-    if not ratios:
-        return 1.0, 0
-    return float(np.mean(ratios)), len(ratios)
+        gaps.append(realized - raw)
+    if not gaps:
+        return 0.0, 0
+    return float(np.mean(gaps)), len(gaps)

@@ -185,11 +185,11 @@ _add("bits_label", "bit widths", "", None, _text, numeric=False, description="th
 _add("plan", "per-layer plan", "", None, lambda rows: "n/a" if not rows else f"{len(rows)} layers", numeric=False,
      description="per layer: sparsity, bits, params and the predicted accuracy drop")
 _add("predicted_accuracy", "predicted test accuracy", "share", "higher", _pct2, "%", 100.0, short="predicted accuracy",
-     description="baseline accuracy minus the summed one-shot per-layer drops, scaled by the share that remained "
-                 "after fine-tuning in earlier plans of the same model and data set")
+     description="baseline accuracy minus the summed one-shot per-layer drops, shifted by the mean gap "
+                 "(realized - predicted) of earlier plans of the same model and data set")
 _add("predicted_accuracy_uncorrected", "predicted test accuracy (uncorrected)", "share", "higher", _pct2, "%", 100.0)
 _add("predicted_drop_uncorrected", "predicted one-shot drop", "share", "lower", _pp2, "pp", 100.0)
-_add("prediction_recovery", "share of the predicted drop kept (from earlier plans)", "ratio", None, _number)
+_add("prediction_correction", "shift of the prediction by earlier plans' mean gap", "share", None, _pp2, "pp", 100.0)
 _add("prediction_history_runs", "earlier plans used for the correction", "count", None, fmt.count)
 _add("prediction_gap", "realized - predicted accuracy", "share", None, _pp2, "pp", 100.0, short="prediction gap")
 _add("predicted_size", "predicted deployed size", "bytes", "lower", fmt.size, "kB", 1e-3, short="predicted size",

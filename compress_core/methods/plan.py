@@ -8,7 +8,7 @@ DP (`explore/planner.py` says why DP), predicts size and accuracy, then realizes
 as the lab's other runs do (`prune.apply_layer_amounts` through `prune_and_finetune`, fine-tuning
 with the masks fixed, then `quantize.fake_quantize` per layer) and measures it like any run.
 Predicted and realized figures are stored side by side; the gap corrects later plans of the same
-model and data set (`planner.recovery_from_history`).
+model and data set (`planner.correction_from_history`).
 
 Note:
     Masks and fake k-bit weights run dense fp32 kernels: they do not make the model faster. A
@@ -71,7 +71,7 @@ class PlanSpec(BaseSpec):
     finetune_epochs: int = 3
     finetune_lr: Optional[float] = None
     baseline_epochs: Optional[int] = None
-    correct: bool = True  # scale predicted drops by the gap measured on earlier plans of this model and data
+    correct: bool = True  # shift predictions by the mean gap measured on earlier plans of this model and data
 
     def __post_init__(self):
         super().__post_init__()
@@ -168,8 +168,10 @@ def _unreachable(spec: PlanSpec, kind: str, smallest: float, extra: str) -> Comp
                          f"the smallest reachable is {least}{extra}")
 
 
-def make_plan(spec: PlanSpec, base, curves, ctx) -> tuple[planner.Plan, float, dict, nn.Module]:
-    """(plan, its exact predicted cost, its size measures, the one-shot planned model) for `spec`'s budget."""
+def make_plan(spec: PlanSpec, base, curves, ctx) -> tuple[planner.Plan, float, dict, nn.Module] | None:
+    """(plan, its exact predicted cost, its size measures, the one-shot planned model) for `spec`'s budget.
+
+    With `curves` None it only checks that the budget is reachable (CompressError naming the smallest)."""
     data = base.data
     kind = spec.budget_kind
     quantized = "quantize" in spec.allow
@@ -182,7 +184,14 @@ def make_plan(spec: PlanSpec, base, curves, ctx) -> tuple[planner.Plan, float, d
         budget, fixed = float(spec.target_flops), float(dense["flops_dense"] - sum(per_layer.values()))
     parts = [f"every layer at the largest scanned sparsity {max(spec.amounts):g}"] if "prune" in spec.allow else []
     parts += [f"{min(spec.bits)} bits"] if quantized else []
-    ceiling = f" ({', '.join(parts)})"
+    ceiling = f", with {' and '.join(parts)}"
+    largest = max(spec.amounts) if "prune" in spec.allow else 0.0
+    smallest = planner.smallest_cost(infos, largest_amount=largest, bits=spec.bits if quantized else (), target=kind,
+                                     fixed=fixed)
+    if curves is None:  # the cheap check before any scan
+        if smallest > budget:
+            raise _unreachable(spec, kind, smallest, ceiling)
+        return None
     room = budget
     for _ in range(MAX_VERIFY):
         try:
@@ -227,16 +236,17 @@ def run_plan(spec: PlanSpec, ctx) -> RunResult:
         predicted_cost, sizes = None, planner.realized_size(base.model, {})
         notes.append("the baseline already meets the latency target, so the plan compresses nothing")
     else:
+        make_plan(spec, base, None, ctx)  # an unreachable budget is refused before the scan
         emit(ctx.on_progress, "sensitivity", 0, 1, "measuring per-layer curves")
         curves = planner.measure_curves(base.model, data, spec.amounts if "prune" in spec.allow else (),
                                         spec.bits if "quantize" in spec.allow else (), criterion=spec.criterion,
                                         seed=spec.seed, device=ctx.device, on_progress=ctx.on_progress)
         emit(ctx.on_progress, "plan", 0, 1, "allocating sparsity and bits per layer")
         plan, predicted_cost, sizes, _ = make_plan(spec, base, curves, ctx)
-    recovery, used = planner.recovery_from_history(_history(ctx), spec.model, spec.dataset, spec.hidden) \
-        if spec.correct else (1.0, 0)
+    shift, used = planner.correction_from_history(_history(ctx), spec.model, spec.dataset, spec.hidden) \
+        if spec.correct else (0.0, 0)
     base_accuracy = base.info["accuracy"]
-    predicted = min(1.0, max(0.0, base_accuracy - plan.drop * recovery))
+    predicted = min(1.0, max(0.0, base_accuracy - plan.drop + shift))
 
     model = copy.deepcopy(base.model)
     amounts = {r["layer"]: r["sparsity"] for r in plan.rows if r["sparsity"] > 0}
@@ -266,7 +276,7 @@ def run_plan(spec: PlanSpec, ctx) -> RunResult:
         row.update(planned_sparsity=planned.get("sparsity"), planned_bits=planned.get("bits"),
                    predicted_drop=planned.get("predicted_drop"))
     metrics.update(plan=rows, predicted_accuracy=predicted, predicted_accuracy_uncorrected=base_accuracy - plan.drop,
-                   predicted_drop_uncorrected=plan.drop, prediction_recovery=recovery, prediction_history_runs=used,
+                   predicted_drop_uncorrected=plan.drop, prediction_correction=shift, prediction_history_runs=used,
                    prediction_gap=metrics["accuracy"] - predicted)
     realized_size = planner.predicted_size(metrics)
     if spec.budget_kind == "size":
@@ -277,20 +287,19 @@ def run_plan(spec: PlanSpec, ctx) -> RunResult:
                        planner.predicted_size(sizes), meets_budget=bool(metrics["flops_effective"] <= spec.target_flops))
     else:
         metrics.update(predicted_size=planner.predicted_size(sizes))
-    notes += _notes(spec, plan, recovery, used, metrics, realized_size)
+    notes += _notes(spec, plan, shift, used, metrics, realized_size)
     return RunResult(id="", kind="plan", status="finished", spec=spec.to_dict(), metrics=metrics, layers=layers,
                      history=base.info["history"] + history, baseline=base_metrics,
                      artifacts=ctx.save_weights(model), notes=notes)
 
 
-def _notes(spec: PlanSpec, plan, recovery: float, used: int, metrics: dict, realized_size: float) -> list[str]:
+def _notes(spec: PlanSpec, plan, shift: float, used: int, metrics: dict, realized_size: float) -> list[str]:
     notes = ["plan: per-layer (sparsity, bits) chosen by a knapsack DP over measured one-shot per-layer curves "
              "(the sensitivity scan, and k-bit on top), least summed predicted drop within the budget; curves and "
              "accuracy use the test split, like the Sensitivity page"]
     if used:
         notes.append(f"predicted_accuracy is corrected by {used} earlier plan run(s) of {spec.model} on "
-                     f"{spec.dataset}: on average {recovery:.0%} of the predicted one-shot drop remained after "
-                     "fine-tuning, so this plan's predicted drop is scaled by that share")
+                     f"{spec.dataset}: shifted by their mean gap (realized - predicted) of {fmt.pp(shift, 2)}")
     else:
         notes.append("predicted_accuracy is uncorrected (no earlier plan run of this model and data set): the sum "
                      "of one-shot per-layer drops, before fine-tuning recovers part of them; this run's gap "
