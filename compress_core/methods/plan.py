@@ -221,19 +221,42 @@ def _latency_check(spec: PlanSpec, base, ctx) -> dict:
             f"{'+'.join(spec.allow)}: masks and fake k-bit weights run the same dense fp32 kernels, so the smallest "
             f"reachable latency is the baseline's {measured:.3g} ms (median of timed calls, {torch.get_num_threads()} "
             "threads); structured pruning (prune --method structured) shrinks latency")
-    return {"target_latency_ms": spec.target_latency_ms, "target_batch": spec.batch}
+    return {"baseline_latency_ms_at_batch": measured}
 
 
-def run_plan(spec: PlanSpec, ctx) -> RunResult:
-    """Scan, allocate, predict; then prune, fine-tune, quantize and measure the planned model."""
-    base = get_baseline(spec.baseline_spec(), ctx)
+@dataclass
+class Prediction:
+    """What the planner expects before anything is trained: the plan and its predicted figures."""
+
+    plan: planner.Plan
+    cost: Optional[float]  # exact cost of the one-shot planned model (bytes or FLOPs); None without a budget
+    sizes: dict  # size measures of the one-shot planned model (`planner.realized_size`)
+    accuracy: float  # predicted test accuracy (corrected)
+    uncorrected: float  # baseline accuracy - summed one-shot drops
+    shift: float  # correction from earlier plans (mean gap), a share
+    history_runs: int
+    notes: list
+
+    @property
+    def size(self) -> float:
+        return planner.predicted_size(self.sizes)
+
+    def rows(self) -> list[dict]:
+        return [{"layer": r["layer"], "sparsity": r["sparsity"], "bits": r["bits"], "params": r["params"],
+                 "predicted_drop": r["predicted_drop"]} for r in self.plan.rows]
+
+
+def predict(spec: PlanSpec, base, ctx, history: Optional[list] = None) -> Prediction:
+    """Check the targets, scan, allocate and predict for `spec` on the baseline `base` (which is left as it was).
+
+    `history` (finished runs) feeds the correction; None reads the run store of `ctx.home`."""
     data = base.data
-    extra = _latency_check(spec, base, ctx)
+    _latency_check(spec, base, ctx)
     notes = []
     if spec.budget_kind is None:  # a latency target alone, met by the baseline: nothing to compress
         plan = planner.Plan(tuple({"layer": n, "params": m.weight.numel(), "sparsity": 0.0, "bits": planner.FP32,
                                    "cost": 0.0, "predicted_drop": 0.0} for n, m in prunable_layers(base.model)), 0, 0)
-        predicted_cost, sizes = None, planner.realized_size(base.model, {})
+        cost, sizes = None, planner.realized_size(base.model, {})
         notes.append("the baseline already meets the latency target, so the plan compresses nothing")
     else:
         make_plan(spec, base, None, ctx)  # an unreachable budget is refused before the scan
@@ -242,12 +265,27 @@ def run_plan(spec: PlanSpec, ctx) -> RunResult:
                                         spec.bits if "quantize" in spec.allow else (), criterion=spec.criterion,
                                         seed=spec.seed, device=ctx.device, on_progress=ctx.on_progress)
         emit(ctx.on_progress, "plan", 0, 1, "allocating sparsity and bits per layer")
-        plan, predicted_cost, sizes, _ = make_plan(spec, base, curves, ctx)
-    shift, used = planner.correction_from_history(_history(ctx), spec.model, spec.dataset, spec.hidden) \
-        if spec.correct else (0.0, 0)
+        plan, cost, sizes, _ = make_plan(spec, base, curves, ctx)
+    if spec.correct:
+        runs = _history(ctx) if history is None else history
+        shift, used = planner.correction_from_history(runs, spec.model, spec.dataset, spec.hidden)
+    else:
+        shift, used = 0.0, 0
     base_accuracy = base.info["accuracy"]
-    predicted = min(1.0, max(0.0, base_accuracy - plan.drop + shift))
+    uncorrected = base_accuracy - plan.drop
+    return Prediction(plan, cost, sizes, min(1.0, max(0.0, uncorrected + shift)), uncorrected, shift, used, notes)
 
+
+def run_plan(spec: PlanSpec, ctx) -> RunResult:
+    """Scan, allocate, predict; then prune, fine-tune, quantize and measure the planned model."""
+    base = get_baseline(spec.baseline_spec(), ctx)
+    data = base.data
+    extra = ({"target_latency_ms": spec.target_latency_ms, "target_batch": spec.batch}
+             if spec.target_latency_ms is not None else {})
+    p = predict(spec, base, ctx)
+    plan, predicted_cost, sizes, shift, used = p.plan, p.cost, p.sizes, p.shift, p.history_runs
+    notes = list(p.notes)
+    predicted = p.accuracy
     model = copy.deepcopy(base.model)
     amounts = {r["layer"]: r["sparsity"] for r in plan.rows if r["sparsity"] > 0}
     history = []
@@ -268,14 +306,13 @@ def run_plan(spec: PlanSpec, ctx) -> RunResult:
         base_ms, ms = paired_latency_ms(base.model, model, data.input_shape, spec.batch, repeats=ctx.latency_repeats)
         metrics.update(latency_ms_at_batch=ms, baseline_latency_ms_at_batch=base_ms,
                        meets_latency=bool(ms <= spec.target_latency_ms))
-    rows = [{"layer": r["layer"], "sparsity": r["sparsity"], "bits": r["bits"], "params": r["params"],
-             "predicted_drop": r["predicted_drop"]} for r in plan.rows]
+    rows = p.rows()
     by_layer = {r["layer"]: r for r in rows}
     for row in layers:
         planned = by_layer.get(row["name"], {})
         row.update(planned_sparsity=planned.get("sparsity"), planned_bits=planned.get("bits"),
                    predicted_drop=planned.get("predicted_drop"))
-    metrics.update(plan=rows, predicted_accuracy=predicted, predicted_accuracy_uncorrected=base_accuracy - plan.drop,
+    metrics.update(plan=rows, predicted_accuracy=predicted, predicted_accuracy_uncorrected=p.uncorrected,
                    predicted_drop_uncorrected=plan.drop, prediction_correction=shift, prediction_history_runs=used,
                    prediction_gap=metrics["accuracy"] - predicted)
     realized_size = planner.predicted_size(metrics)
