@@ -4,9 +4,10 @@ The user gives a target (a deployed size in bytes, a FLOPs count, and/or a laten
 size) and the methods that may be combined (`prune`: unstructured per-layer sparsity; `quantize`:
 k-bit weights per layer). The run measures per-layer curves (the sensitivity scan, plus k-bit on
 top when quantization is allowed), allocates a sparsity and a bit width per layer with a knapsack
-DP (`explore/planner.py` says why DP), predicts size and accuracy, then realizes the plan exactly
-as the lab's other runs do (`prune.apply_layer_amounts` through `prune_and_finetune`, fine-tuning
-with the masks fixed, then `quantize.fake_quantize` per layer) and measures it like any run.
+DP (`explore/planner.py` says why DP), predicts size and accuracy, then realizes the plan with the
+lab's own pieces (`prune.apply_layer_amounts` with the seeded calibration `prune_and_finetune` uses,
+fine-tuning with the masks fixed and each k-bit layer rounded in the forward pass, a straight-through
+quantization-aware fine-tuning, then `quantize.fake_quantize` per layer) and measures it like any run.
 Predicted and realized figures are stored side by side; the gap corrects later plans of the same
 model and data set (`planner.correction_from_history`).
 
@@ -31,7 +32,7 @@ from compress_core.explore import planner
 from compress_core.measure.assess import assess_against
 from compress_core.measure.metrics import flops, latency_ms, paired_latency_ms
 from compress_core.methods.criteria import CRITERIA, calibration_batch
-from compress_core.methods.prune import apply_layer_amounts, make_permanent, prune_and_finetune
+from compress_core.methods.prune import apply_layer_amounts, make_permanent
 from compress_core.methods.quantize import MAX_BITS, MIN_BITS, fake_quantize
 from compress_core.methods.registry import Method, register_method
 from compress_core.models.zoo import prunable_layers
@@ -40,6 +41,7 @@ from compress_core.progress import emit
 from compress_core.results import RunResult
 from compress_core.specs import BaseSpec, PruneSpec, check_choice, check_range
 from compress_core.training.baseline import finetune_config, get_baseline
+from compress_core.training.loop import evaluate, fit
 
 ALLOWED = ("prune", "quantize")
 NOT_PLANNED = {"structured": "structured pruning is not planned yet (it changes layer shapes; use prune --method "
@@ -141,6 +143,44 @@ def one_shot(base_model: nn.Module, plan: planner.Plan, criterion: str, data, se
     torch.manual_seed(seed)
     apply_layer_amounts(model, plan.amounts(), criterion, lambda: calibration_batch(data.x_train, seed))
     return quantize_layers(make_permanent(model), plan.bits())
+
+
+def _quantize_hook(bits: int):
+    """A forward pre-hook that rounds the layer's weight to `bits` with a straight-through gradient.
+
+    Registered after the pruning mask's own hook, so it sees the masked weight: fine-tuning then trains
+    the weights the quantized model will use (quantization-aware fine-tuning). Hand-written: torch.ao's
+    QAT is deprecated and int8-only; this is two lines on top of `quantize.fake_quantize`.
+    """
+    def hook(module, _inputs):
+        w = module.weight
+        module.weight = w + (fake_quantize(w, bits, planner.GRANULARITY) - w).detach()
+    return hook
+
+
+def realize(plan: planner.Plan, spec: PlanSpec, base, ctx) -> tuple[nn.Module, list, dict]:
+    """(the planned model, fine-tuning history, extra metrics): masks by `prune.apply_layer_amounts` at the
+    planned sparsities (the calibration and seed `prune_and_finetune` uses), fine-tuning with the masks fixed
+    and each k-bit layer's weights rounded in the forward pass, then the masks folded and the weights rounded
+    for good (`quantize_layers`: the same values the last forward used)."""
+    data = base.data
+    model = copy.deepcopy(base.model)
+    torch.manual_seed(spec.seed)
+    apply_layer_amounts(model, plan.amounts(), spec.criterion, lambda: calibration_batch(data.x_train, spec.seed))
+    layers = dict(prunable_layers(model))
+    hooks = [layers[name].register_forward_pre_hook(_quantize_hook(bits))
+             for name, bits in plan.bits().items() if bits < planner.FP32]
+    extra, history = {}, []
+    changed = bool(hooks) or any(r["sparsity"] > 0 for r in plan.rows)
+    if changed:
+        extra["accuracy_before_finetune"], _ = evaluate(model, data.x_test, data.y_test, ctx.device)
+    if changed and spec.finetune_epochs:
+        config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
+        history = fit(model, data, config, on_progress=ctx.on_progress, stage="finetune", device=ctx.device)
+    for handle in hooks:
+        handle.remove()
+    make_permanent(model)
+    return quantize_layers(model, plan.bits()), history, extra
 
 
 def _cost_of(model: nn.Module, plan: planner.Plan, kind: str, input_shape) -> tuple[float, dict]:
@@ -286,18 +326,8 @@ def run_plan(spec: PlanSpec, ctx) -> RunResult:
     plan, predicted_cost, sizes, shift, used = p.plan, p.cost, p.sizes, p.shift, p.history_runs
     notes = list(p.notes)
     predicted = p.accuracy
-    model = copy.deepcopy(base.model)
-    amounts = {r["layer"]: r["sparsity"] for r in plan.rows if r["sparsity"] > 0}
-    history = []
-    if amounts:
-        prune_spec = PruneSpec(model=base.spec.model, dataset=base.spec.dataset, hidden=base.spec.hidden,
-                               seed=spec.seed, method=spec.criterion, layer_amounts=amounts,
-                               finetune_epochs=spec.finetune_epochs, finetune_lr=spec.finetune_lr)
-        config = finetune_config(spec.finetune_epochs, spec.finetune_lr, data, base.spec.batch_size, spec.seed)
-        history, prune_extra, _ = prune_and_finetune(model, prune_spec, data, config, ctx)
-        extra.update(prune_extra)
-    make_permanent(model)
-    quantize_layers(model, plan.bits())
+    model, history, realize_extra = realize(plan, spec, base, ctx)
+    extra.update(realize_extra)
     emit(ctx.on_progress, "measure", 0, 1, "measuring accuracy, size, FLOPs and latency")
     metrics, base_metrics, layers = assess_against(model, base.model, data, ctx)
     metrics.update(planner.realized_size(model, plan.bits()))
