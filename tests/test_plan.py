@@ -16,6 +16,8 @@ from compress_core.measure.metrics import clean_state_dict, sparse_encode
 from compress_core.methods.pipeline import sparse_packed_size_bytes
 from compress_core.methods.plan import PlanSpec
 from compress_core.methods.registry import spec_from_dict
+from compress_core.present.report import build_report, reproduce_command
+from compress_core.runs.export import export_run
 from compress_core.runs.store import RunStore
 
 BASE = {"kind": "plan", "model": "mlp", "hidden": [32], "dataset": "digits", "baseline_epochs": 3,
@@ -145,7 +147,7 @@ def test_flops_budget_is_met_on_the_measured_effective_flops(lab_home):
     assert all(r["bits"] == 32 for r in m["plan"])
 
 
-def test_cli_plan_json_and_one_line_errors(lab_home, capsys):
+def test_cli_plan_json_and_one_line_errors(lab_home, capsys, tmp_path):
     argv = ["plan", "--model", "mlp", "--hidden", "32", "--baseline-epochs", "3", "--finetune-epochs", "1",
             "--amounts", "0.5,0.8,0.95", "--bits", "2,4,8", "--home", str(lab_home)]
     assert main([*argv, "--target-size", str(TARGET), "--json"]) == 0
@@ -155,7 +157,12 @@ def test_cli_plan_json_and_one_line_errors(lab_home, capsys):
         assert key in run["metrics"], key
     assert run["metrics"]["size_bytes"] <= TARGET
     assert spec_from_dict(run["spec"]).target_size == TARGET  # a plan is a run: replayable from its spec
-    assert RunStore(lab_home).get(run["id"])["kind"] == "plan"
+    record = RunStore(lab_home).get(run["id"])
+    assert record["kind"] == "plan" and record["metrics"]["plan"] == run["metrics"]["plan"]
+    # plans are runs: reported, exported and replayable like the others
+    assert run["id"] in build_report([record]) and "plan" in reproduce_command(run["spec"])
+    exported = export_run(run["id"], "onnx", tmp_path / "plan.onnx", home=lab_home)
+    assert exported["max_abs_diff"] <= exported["tolerance"]
     for bad, fragment in ((["--target-size", "0"], "target_size must be in"),
                           (["--target-size", "200"], "smallest reachable is"),
                           ([], "a plan needs a target")):
