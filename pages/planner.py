@@ -41,8 +41,10 @@ with settings:
                                       help="the run's size_bytes: the smallest deployable form it has (sparse "
                                            "encoding, packed k-bit codes with bitmaps)")
     elif target_kind == "FLOPs":
-        target_flops = st.number_input("FLOPs budget (per sample)", value=20_000, step=1_000, key="planner_target_flops",
-                                       help="density-scaled FLOPs (2 per multiply-add): what an ideal sparse kernel does")
+        target_flops = st.number_input("FLOPs budget (per sample)", value=20_000, step=1_000,
+                                       key="planner_target_flops",
+                                       help="density-scaled FLOPs (2 per multiply-add): what an ideal sparse kernel "
+                                            "does")
     else:
         target_latency = st.number_input("Latency target (ms)", value=1.0, step=0.1, format="%.3f",
                                          key="planner_target_latency")

@@ -21,7 +21,7 @@ from compress_core.runs.export import export_run
 from compress_core.runs.store import RunStore
 
 BASE = {"kind": "plan", "model": "mlp", "hidden": [32], "dataset": "digits", "baseline_epochs": 3,
-        "finetune_epochs": 1, "amounts": [0.5, 0.8, 0.95], "bits": [2, 4, 8]}
+        "finetune_epochs": 1, "amounts": [0.5, 0.8, 0.95], "bit_widths": [2, 4, 8]}
 # mlp 64-32-10: 2048 + 320 weights, 42 biases; fp32 about 9.7 kB, smallest (95 %, 2 bits) about 0.9 kB.
 TARGET = 2500
 
@@ -91,7 +91,7 @@ def test_size_model_is_the_labs_own_count():
     ({"target_size": 1000, "target_flops": 1000}, "give one budget"),
     ({"target_size": 1000, "allow": ["structured"]}, "structured pruning is not planned"),
     ({"target_size": 1000, "allow": ["distill"]}, "allow must be one of prune, quantize"),
-    ({"target_size": 1000, "bits": [1]}, r"bits must be in \[2, 8\]"),
+    ({"target_size": 1000, "bit_widths": [1]}, r"bits must be in \[2, 8\]"),
     ({"target_latency_ms": 1.0, "batch": 0}, r"batch must be in \[1, 100000\]"),
 ])
 def test_invalid_targets_get_one_line(spec, fragment):
@@ -149,7 +149,7 @@ def test_flops_budget_is_met_on_the_measured_effective_flops(lab_home):
 
 def test_cli_plan_json_and_one_line_errors(lab_home, capsys, tmp_path):
     argv = ["plan", "--model", "mlp", "--hidden", "32", "--baseline-epochs", "3", "--finetune-epochs", "1",
-            "--amounts", "0.5,0.8,0.95", "--bits", "2,4,8", "--home", str(lab_home)]
+            "--amounts", "0.5,0.8,0.95", "--bit-widths", "2,4,8", "--home", str(lab_home)]
     assert main([*argv, "--target-size", str(TARGET), "--json"]) == 0
     run = json.loads(capsys.readouterr().out)
     assert run["kind"] == "plan" and run["status"] == "finished"

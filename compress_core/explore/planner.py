@@ -332,8 +332,9 @@ def correction_from_history(runs: Sequence[Mapping], model: str, dataset: str, h
     gaps = []
     for run in runs:
         spec, m = run.get("spec") or {}, run.get("metrics") or {}
+        same_widths = (spec.get("hidden") or None) == (list(hidden) if hidden else None)
         if (run.get("kind") != "plan" or run.get("status") != "finished" or spec.get("model") != model
-                or spec.get("dataset") != dataset or (spec.get("hidden") or None) != (list(hidden) if hidden else None)):
+                or spec.get("dataset") != dataset or not same_widths):
             continue
         raw, realized = m.get("predicted_accuracy_uncorrected"), m.get("accuracy")
         if raw is None or realized is None:

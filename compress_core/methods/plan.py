@@ -68,7 +68,7 @@ class PlanSpec(BaseSpec):
     batch: int = 1  # batch size of the latency target
     allow: tuple = ALLOWED  # methods the plan may combine: prune (per-layer sparsity), quantize (k bits per layer)
     amounts: tuple = planner.DEFAULT_AMOUNTS  # sparsities the scan measures (the plan interpolates between them)
-    bits: tuple = planner.DEFAULT_BITS  # bit widths a layer may take when quantize is allowed (plus fp32)
+    bit_widths: tuple = planner.DEFAULT_BITS  # bit widths a layer may take when quantize is allowed (plus fp32)
     criterion: str = "l1"  # pruning criterion of the scan and of the plan
     finetune_epochs: int = 3
     finetune_lr: Optional[float] = None
@@ -103,12 +103,12 @@ class PlanSpec(BaseSpec):
         if "prune" in self.allow and not amounts:
             raise CompressError("amounts must list the sparsities to scan, e.g. 0.5,0.7,0.9,0.95")
         object.__setattr__(self, "amounts", tuple(sorted(set(float(a) for a in amounts))))
-        bits = _tuple(self.bits, "bits")
+        bits = _tuple(self.bit_widths, "bit_widths")
         for b in bits:
             check_range("bits", b, MIN_BITS, MAX_BITS, integer=True)
         if "quantize" in self.allow and not bits:
-            raise CompressError(f"bits must list widths from {MIN_BITS} to {MAX_BITS}, e.g. 2,4,8")
-        object.__setattr__(self, "bits", tuple(sorted(set(bits))))
+            raise CompressError(f"bit_widths must list widths from {MIN_BITS} to {MAX_BITS}, e.g. 2,4,8")
+        object.__setattr__(self, "bit_widths", tuple(sorted(set(bits))))
         check_choice("criterion", self.criterion, CRITERIA.names())
         check_range("finetune_epochs", self.finetune_epochs, 0, 10_000, integer=True)
         if self.finetune_lr is not None:
@@ -223,11 +223,11 @@ def make_plan(spec: PlanSpec, base, curves, ctx) -> tuple[planner.Plan, float, d
         dense = flops(base.model, data.input_shape)
         budget, fixed = float(spec.target_flops), float(dense["flops_dense"] - sum(per_layer.values()))
     parts = [f"every layer at the largest scanned sparsity {max(spec.amounts):g}"] if "prune" in spec.allow else []
-    parts += [f"{min(spec.bits)} bits"] if quantized else []
+    parts += [f"{min(spec.bit_widths)} bits"] if quantized else []
     ceiling = f", with {' and '.join(parts)}"
     largest = max(spec.amounts) if "prune" in spec.allow else 0.0
-    smallest = planner.smallest_cost(infos, largest_amount=largest, bits=spec.bits if quantized else (), target=kind,
-                                     fixed=fixed)
+    smallest = planner.smallest_cost(infos, largest_amount=largest, bits=spec.bit_widths if quantized else (),
+                                     target=kind, fixed=fixed)
     if curves is None:  # the cheap check before any scan
         if smallest > budget:
             raise _unreachable(spec, kind, smallest, ceiling)
@@ -302,7 +302,7 @@ def predict(spec: PlanSpec, base, ctx, history: Optional[list] = None) -> Predic
         make_plan(spec, base, None, ctx)  # an unreachable budget is refused before the scan
         emit(ctx.on_progress, "sensitivity", 0, 1, "measuring per-layer curves")
         curves = planner.measure_curves(base.model, data, spec.amounts if "prune" in spec.allow else (),
-                                        spec.bits if "quantize" in spec.allow else (), criterion=spec.criterion,
+                                        spec.bit_widths if "quantize" in spec.allow else (), criterion=spec.criterion,
                                         seed=spec.seed, device=ctx.device, on_progress=ctx.on_progress)
         emit(ctx.on_progress, "plan", 0, 1, "allocating sparsity and bits per layer")
         plan, cost, sizes, _ = make_plan(spec, base, curves, ctx)
@@ -350,8 +350,9 @@ def run_plan(spec: PlanSpec, ctx) -> RunResult:
         metrics.update(target_size=spec.target_size, predicted_size=predicted_cost,
                        meets_budget=bool(realized_size <= spec.target_size))
     elif spec.budget_kind == "flops":
-        metrics.update(target_flops=spec.target_flops, predicted_flops=predicted_cost, predicted_size=
-                       planner.predicted_size(sizes), meets_budget=bool(metrics["flops_effective"] <= spec.target_flops))
+        metrics.update(target_flops=spec.target_flops, predicted_flops=predicted_cost,
+                       predicted_size=planner.predicted_size(sizes),
+                       meets_budget=bool(metrics["flops_effective"] <= spec.target_flops))
     else:
         metrics.update(predicted_size=planner.predicted_size(sizes))
     notes += _notes(spec, plan, shift, used, metrics, realized_size)
@@ -393,7 +394,7 @@ def _plan_args(p) -> None:
                         "default: prune,quantize")
     p.add_argument("--amounts", default=",".join(f"{a:g}" for a in planner.DEFAULT_AMOUNTS),
                    help="sparsities the per-layer scan measures (default: %(default)s)")
-    p.add_argument("--bits", default=",".join(map(str, planner.DEFAULT_BITS)),
+    p.add_argument("--bit-widths", default=",".join(map(str, planner.DEFAULT_BITS)),
                    help="bit widths a layer may take besides fp32 (default: %(default)s)")
     p.add_argument("--criterion", default="l1", help="pruning criterion (default: l1)")
     p.add_argument("--finetune-epochs", type=integer, default=3, help="fine-tuning epochs (default: 3)")
@@ -413,7 +414,8 @@ def _numbers(text: str, convert, name: str) -> tuple:
 def _plan_spec(args) -> PlanSpec:
     return PlanSpec(**base_fields(args), target_size=args.target_size, target_flops=args.target_flops,
                     target_latency_ms=args.target_latency_ms, batch=args.batch, allow=_tuple(args.allow, "allow"),
-                    amounts=_numbers(args.amounts, float, "amounts"), bits=_numbers(args.bits, int, "bits"),
+                    amounts=_numbers(args.amounts, float, "amounts"),
+                    bit_widths=_numbers(args.bit_widths, int, "bit widths"),
                     criterion=args.criterion, finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
                     baseline_epochs=args.baseline_epochs, correct=not args.no_correction)
 
