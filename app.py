@@ -19,6 +19,7 @@ PAGES = [
     st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
     st.Page("pages/sweep.py", title="Sweeps", icon=":material/ssid_chart:"),
     st.Page("pages/sensitivity.py", title="Sensitivity", icon=":material/grid_view:"),
+    st.Page("pages/planner.py", title="Planner", icon=":material/target:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/speed.py", title="Speed", icon=":material/speed:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),

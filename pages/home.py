@@ -23,6 +23,7 @@ LINKS = [("pages/learn.py", "Learn", "How each method works, with figures you ca
          ("pages/runs.py", "Runs", "Every run, its progress, and the accuracy–size trade-off."),
          ("pages/sweep.py", "Sweeps", "One method over many levels and seeds: the curve with its spread."),
          ("pages/sensitivity.py", "Sensitivity", "Which layers can take pruning, and per-layer amounts for a target."),
+         ("pages/planner.py", "Planner", "A size or FLOPs budget in, sparsity and bits per layer out, then run."),
          ("pages/compare.py", "Compare", "Runs side by side, the Pareto front, and the model to download."),
          ("pages/speed.py", "Speed", "Latency per runtime and batch size, and when sparse kernels pay off."),
          ("pages/report.py", "Report", "One HTML file of chosen runs to share.")]

@@ -185,6 +185,30 @@ _add("sparse_layers_b1", "layers run as CSR at batch 1", "", None, _text, numeri
 _add("sparse_kernel", "sparse kernel", "", None, _text, numeric=False)
 _add("latency_iqr_ms_b1", "latency spread (IQR) at batch 1", "ms", None, fmt.ms, "ms")
 _add("latency_iqr_ms_b64", "latency spread (IQR) at batch 64", "ms", None, fmt.ms, "ms")
+# ---- plan (methods/plan.py): predicted beside realized ----
+_add("bits_label", "bit widths", "", None, _text, numeric=False, description="the bit width(s) of the weights; "
+     "'mixed 4/8/fp32-bit' when a plan gives layers different widths")
+_add("plan", "per-layer plan", "", None, lambda rows: "n/a" if not rows else f"{len(rows)} layers", numeric=False,
+     description="per layer: sparsity, bits, params and the predicted accuracy drop")
+_add("predicted_accuracy", "predicted test accuracy", "share", "higher", _pct2, "%", 100.0, short="predicted accuracy",
+     description="baseline accuracy minus the summed one-shot per-layer drops, shifted by the mean gap "
+                 "(realized - predicted) of earlier plans of the same model and data set")
+_add("predicted_accuracy_uncorrected", "predicted test accuracy (uncorrected)", "share", "higher", _pct2, "%", 100.0)
+_add("predicted_drop_uncorrected", "predicted one-shot drop", "share", "lower", _pp2, "pp", 100.0)
+_add("prediction_correction", "shift of the prediction by earlier plans' mean gap", "share", None, _pp2, "pp", 100.0)
+_add("prediction_history_runs", "earlier plans used for the correction", "count", None, fmt.count)
+_add("prediction_gap", "realized - predicted accuracy", "share", None, _pp2, "pp", 100.0, short="prediction gap")
+_add("predicted_size", "predicted deployed size", "bytes", "lower", fmt.size, "kB", 1e-3, short="predicted size",
+     description="the planned model before fine-tuning, measured in the form the run reports (size_bytes)")
+_add("predicted_flops", "predicted effective FLOPs", "FLOPs", "lower", fmt.flops, "kFLOPs", 1e-3)
+_add("target_size", "size budget", "bytes", None, fmt.size, "kB", 1e-3)
+_add("target_flops", "FLOPs budget", "FLOPs", None, fmt.flops, "kFLOPs", 1e-3)
+_add("target_latency_ms", "latency target", "ms", None, fmt.ms, "ms")
+_add("target_batch", "batch of the latency target", "count", None, _number)
+_add("meets_budget", "meets the budget", "", None, _text, numeric=False)
+_add("meets_latency", "meets the latency target", "", None, _text, numeric=False)
+_add("latency_ms_at_batch", "latency at the target batch", "ms", "lower", fmt.ms, "ms")
+_add("baseline_latency_ms_at_batch", "baseline latency at the target batch", "ms", "lower", fmt.ms, "ms")
 
 # Old key -> new key, for runs stored by older versions (see `upgrade_metrics`, which also maps
 # `size_quantized_bytes` by the run's scheme and the old `compression_ratio`).

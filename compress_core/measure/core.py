@@ -56,10 +56,10 @@ def deployable_size(metrics: Mapping) -> tuple[float | None, str]:
             candidates.append((metrics["size_sparse_quantized_bytes"], f"sparse {scheme}"))
         return min(candidates)
     if present(metrics.get("size_packed_bytes")):
-        bits = metrics.get("bits")
-        candidates = [(metrics["size_packed_bytes"], f"{bits}-bit packed")]
+        bits = metrics.get("bits_label") or f"{metrics.get('bits')}-bit"  # bits_label: plans mix widths per layer
+        candidates = [(metrics["size_packed_bytes"], f"{bits} packed")]
         if sparse and present(metrics.get("size_sparse_quantized_bytes")):
-            candidates.append((metrics["size_sparse_quantized_bytes"], f"sparse {bits}-bit packed"))
+            candidates.append((metrics["size_sparse_quantized_bytes"], f"sparse {bits} packed"))
         return min(candidates)
     candidates = []
     if sparse and present(metrics.get("size_sparse_bytes")):
