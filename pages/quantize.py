@@ -5,7 +5,7 @@ import streamlit as st
 from compress_core import fmt
 
 from compress_core.present import plots
-from ui import access, common
+from ui import access, common, preview_cache
 
 common.ensure_navigation()
 
@@ -48,7 +48,6 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bit
 @st.fragment
 def preview_panel(base) -> None:
     """Bits slider, layer choice, and that layer's weights on the k-bit grid with the error it causes."""
-    from compress_core.present import preview
     from compress_core.models.zoo import prunable_layers
 
     bits = st.slider("Bits per weight", 2, 8, 4, key="quantize_bits", disabled=scheme == "int8",
@@ -64,7 +63,7 @@ def preview_panel(base) -> None:
         channels = dict(prunable_layers(base.model))[layer].weight.shape[0]
         channel = c[1].number_input(f"Output channel (0–{channels - 1}; each has its own grid)", 0, channels - 1, 0,
                                     key="quantize_channel")
-    r = preview.quantize_preview(base.model, base.data.x_test, base.data.y_test, layer, bits, granularity, channel)
+    r = preview_cache.quantize(base.info["key"], base, layer, bits, granularity, int(channel))  # cached, bounded
     acc0 = base.info["accuracy"]
     st.markdown(f"**Instant preview**: every weight fake-quantized to {bits} bits, one scale per {granularity}")
     title = f"{layer}" + (f", channel {r['channel']}" if r["channel"] is not None else "") + \
