@@ -68,7 +68,7 @@ def preview_panel(base) -> None:
     if base is None:
         return
     truth = base.data.y_test[:SHOWN_INPUTS].tolist()
-    probs = preview_cache.softened(base.info["key"], base, SHOWN_INPUTS, temperature)  # cached, bounded
+    probs = preview_cache.softened(preview_cache.key_of(base), base, SHOWN_INPUTS, temperature)  # cached, bounded
     names = list(base.data.class_names)
     labels = [f"test input {i} (true class {names[t]})" for i, t in enumerate(truth)]
     st.markdown(f"**Instant preview**: the teacher ({teacher}, test accuracy {fmt.pct(base.info['accuracy'])}) "

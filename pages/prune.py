@@ -64,7 +64,7 @@ def preview_panel(base) -> None:
     st.markdown(f"**Instant preview**: one-shot, no fine-tuning, {METHODS[method][0]}")
     if structured:
         try:
-            r = preview_cache.structured(base.info["key"], base, amount / 100, importance)  # cached, bounded
+            r = preview_cache.structured(preview_cache.key_of(base), base, amount / 100, importance)  # cached, bounded
         except CompressError as exc:
             common.show_error(exc)
             return
@@ -83,7 +83,8 @@ def preview_panel(base) -> None:
                    f"(1 − {amount / 100:g})² of their weights.")
         return
     edges, before = common.baseline_weights(base.info["key"], base.model)
-    r = preview_cache.prune(base.info["key"], base, method, scope, amount / 100, int(seed), edges)  # cached, bounded
+    key = preview_cache.key_of(base)
+    r = preview_cache.prune(key, base, method, scope, amount / 100, int(seed), edges)  # cached, bounded
     series = {"baseline weights": (before, plots.color_of("baseline")),
               "kept after pruning (zeros not shown)": (r["kept_counts"], plots.color_of(method))}
     thresholds = r["thresholds"]

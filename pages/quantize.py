@@ -63,7 +63,7 @@ def preview_panel(base) -> None:
         channels = dict(prunable_layers(base.model))[layer].weight.shape[0]
         channel = c[1].number_input(f"Output channel (0–{channels - 1}; each has its own grid)", 0, channels - 1, 0,
                                     key="quantize_channel")
-    r = preview_cache.quantize(base.info["key"], base, layer, bits, granularity, int(channel))  # cached, bounded
+    r = preview_cache.quantize(preview_cache.key_of(base), base, layer, bits, granularity, int(channel))  # cached
     acc0 = base.info["accuracy"]
     st.markdown(f"**Instant preview**: every weight fake-quantized to {bits} bits, one scale per {granularity}")
     title = f"{layer}" + (f", channel {r['channel']}" if r["channel"] is not None else "") + \

@@ -42,7 +42,8 @@ def test_a_cli_run_logs_spec_core_metrics_model_and_report(tmp_path, capsys, mon
     for key in numeric_core:
         assert metrics[key] == pytest.approx(run["metrics"][key])
     client = mlflow.MlflowClient(tracking_uri=uri)
-    files = {f.path: f.file_size for folder in ("model", "report") for f in client.list_artifacts(logged.info.run_id, folder)}
+    files = {f.path: f.file_size for folder in ("model", "report")
+             for f in client.list_artifacts(logged.info.run_id, folder)}
     assert files["model/model.onnx"] > 1000
     assert files["report/report.html"] > 1000
     local = client.download_artifacts(logged.info.run_id, "report/report.html", str(tmp_path))
@@ -76,7 +77,8 @@ def test_an_unwritable_store_is_one_line_and_the_run_stays_recorded(tmp_path, ca
                  "--mlflow", (blocker / "mlruns").as_uri()])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]  # (and progress)
     assert code == 2 and len(errors) == 1
-    assert errors[0].startswith("error: run ") and "logging it to MLflow" in errors[0] and "Not a directory" in errors[0]
+    assert errors[0].startswith("error: run ") and "logging it to MLflow" in errors[0]
+    assert "Not a directory" in errors[0]
     [run] = jobs.open_store(tmp_path / "lab").list_runs()
     assert run["status"] == "finished"
 

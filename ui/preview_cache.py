@@ -9,7 +9,8 @@ At most `SLOTS` previews compute at once in the server process (one torch thread
 so many sliders moving at once queue for a slot instead of taking every core from the
 worker processes that run the jobs.
 
-`key` is the baseline's cache key (`Baseline.info["key"]`: it names the trained weights);
+`key` is `key_of(base)`: the lab's home folder and the baseline's cache key (a hash of model,
+data fingerprint, training settings and seed), so it names one set of trained weights;
 arguments with a leading underscore are not hashed (the model and data are fixed by `key`).
 """
 from __future__ import annotations
@@ -21,11 +22,17 @@ from contextlib import contextmanager
 import streamlit as st
 
 from compress_core.present import preview
+from ui import common
 
 MAX_ENTRIES = 256
 TTL_S = 3600
 SLOTS = max(1, (os.cpu_count() or 2) // 2)
 _slots = threading.BoundedSemaphore(SLOTS)
+
+
+def key_of(base) -> str:
+    """The cache key of a baseline's previews: this lab's home and the baseline's own key."""
+    return f"{common.home()}::{base.info['key']}"
 
 
 @contextmanager
