@@ -10,7 +10,6 @@ Screenshots go to the test's tmp folder and to test-output/screenshots/.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
