@@ -6,7 +6,7 @@ import streamlit as st
 from compress_core import fmt
 
 from compress_core.present import plots
-from ui import common
+from ui import common, preview_cache
 
 common.ensure_navigation()
 
@@ -67,9 +67,8 @@ def preview_panel(base) -> None:
                                  "knowledge' the student learns from")
     if base is None:
         return
-    x = base.data.x_test[:SHOWN_INPUTS]
     truth = base.data.y_test[:SHOWN_INPUTS].tolist()
-    probs = preview.softened_outputs(base.model, x, temperature)
+    probs = preview_cache.softened(preview_cache.key_of(base), base, SHOWN_INPUTS, temperature)  # cached, bounded
     names = list(base.data.class_names)
     labels = [f"test input {i} (true class {names[t]})" for i, t in enumerate(truth)]
     st.markdown(f"**Instant preview**: the teacher ({teacher}, test accuracy {fmt.pct(base.info['accuracy'])}) "

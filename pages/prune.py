@@ -7,7 +7,7 @@ from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.methods.criteria import criteria
 from compress_core.specs import PRUNE_METHODS, PRUNE_SCHEDULES, PRUNE_SCOPES, PruneSpec
-from ui import common
+from ui import common, preview_cache
 
 common.ensure_navigation()
 
@@ -56,18 +56,15 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("prune_amount
 @st.fragment
 def preview_panel(base) -> None:
     """The amount slider and what one-shot pruning of the baseline does; reruns alone when the slider moves."""
-    from compress_core.present import preview
-
     amount = st.slider("Amount to prune", 0, 99, 50, 1, format="%d%%", key="prune_amount",
                        help="share of weights (masks) or of channels (structured) removed")
     if base is None:
         return
     acc0 = base.info["accuracy"]
-    x, y = base.data.x_test, base.data.y_test
     st.markdown(f"**Instant preview**: one-shot, no fine-tuning, {METHODS[method][0]}")
     if structured:
         try:
-            r = preview.structured_preview(base.model, x, y, base.data.input_shape, amount / 100, importance)
+            r = preview_cache.structured(preview_cache.key_of(base), base, amount / 100, importance)  # cached, bounded
         except CompressError as exc:
             common.show_error(exc)
             return
@@ -86,7 +83,8 @@ def preview_panel(base) -> None:
                    f"(1 − {amount / 100:g})² of their weights.")
         return
     edges, before = common.baseline_weights(base.info["key"], base.model)
-    r = preview.prune_preview(base.model, x, y, method, scope, amount / 100, int(seed), edges, base.data.x_train)
+    key = preview_cache.key_of(base)
+    r = preview_cache.prune(key, base, method, scope, amount / 100, int(seed), edges)  # cached, bounded
     series = {"baseline weights": (before, plots.color_of("baseline")),
               "kept after pruning (zeros not shown)": (r["kept_counts"], plots.color_of(method))}
     thresholds = r["thresholds"]

@@ -4,7 +4,7 @@ import streamlit as st
 
 from compress_core import fmt
 from compress_core.present import plots
-from ui import access, common
+from ui import access, common, preview_cache
 
 common.ensure_navigation()
 
@@ -74,7 +74,7 @@ def preview_panel(base) -> None:
         channels = dict(prunable_layers(base.model))[layer].weight.shape[0]
         channel = c[1].number_input(f"Output channel (0–{channels - 1}; each has its own grid)", 0, channels - 1, 0,
                                     key="quantize_channel")
-    r = preview.quantize_preview(base.model, base.data.x_test, base.data.y_test, layer, bits, granularity, channel)
+    r = preview_cache.quantize(preview_cache.key_of(base), base, layer, bits, granularity, int(channel))  # cached
     acc0 = base.info["accuracy"]
     st.markdown(f"**Instant preview**: every weight fake-quantized to {bits} bits, one scale per {granularity}")
     title = f"{layer}" + (f", channel {r['channel']}" if r["channel"] is not None else "") + \

@@ -17,6 +17,7 @@ from compress_core.cli.output import ThrottledPrinter, print_result
 from compress_core.errors import CompressError
 from compress_core.methods.registry import all_methods
 from compress_core.options import OneLineParser
+from compress_core.runs import mlflow_log
 from compress_core.runs.jobs import record_foreground
 
 EXIT_BAD_INPUT = 2
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         p = sub.add_parser(method.kind, help=method.help, description=method.help)
         method.add_arguments(p)
+        p.add_argument("--mlflow", metavar="URI",
+                       help="also log the finished run to MLflow at URI (a tracking server, sqlite:///file.db or "
+                            "file:/folder; default: $COMPRESS_LAB_MLFLOW_URI, else off; needs "
+                            "requirements-optional.txt)")
         p.set_defaults(handler=lambda args, method=method: run_command(args, method.spec_from_args))
     cli_store.add_commands(sub)
     explore_commands.add_commands(sub)
@@ -43,12 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
 def run_command(args, builder: Callable) -> int:
     """Build the spec, run it (recorded in the run store) and print the result."""
     spec = builder(args)
+    mlflow_uri = mlflow_log.uri_from(getattr(args, "mlflow", None))
+    if mlflow_uri:
+        mlflow_log.require()  # before the run: a missing MLflow is said at once, not after the work
     progress = None if args.json else ThrottledPrinter()
     result = record_foreground(spec.to_dict(), home=args.home, data_dir=args.data_dir, on_progress=progress)
+    if mlflow_uri:
+        result["mlflow"] = mlflow_log.log_run(result["id"], mlflow_uri, home=args.home, data_dir=args.data_dir)
     if args.json:
         print(json.dumps(result, default=str))
     else:
         print_result(result)
+        if mlflow_uri:
+            logged = result["mlflow"]
+            print(f"logged to MLflow {logged['uri']}: run {logged['mlflow_run_id']} (experiment "
+                  f"{mlflow_log.EXPERIMENT}; {logged['params']} params, {logged['metrics']} metrics, "
+                  f"artifacts {', '.join(logged['artifacts'])})")
     return 0
 
 

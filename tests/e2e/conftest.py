@@ -29,10 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(home: Path, port: int, log: Path) -> subprocess.Popen:
-    """`streamlit run app.py` in its own process group (so its worker processes can be stopped with it)."""
+def start_app(home: Path, port: int, log: Path, env: dict | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` in its own process group (so its worker processes can be stopped with it).
+
+    `env` adds or overrides environment variables of the server (e.g. shared mode and its password).
+    """
     env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
-           "COMPRESS_LAB_WORKER_IDLE": "30"}
+           "COMPRESS_LAB_WORKER_IDLE": "30", **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
