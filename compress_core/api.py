@@ -11,11 +11,13 @@ from typing import Mapping
 
 from compress_core.context import RunContext, environment
 from compress_core.data.limits import memory_errors_as_compress_errors
+from compress_core.devices import check_amp, gpu_peak_memory, resolve_device
 from compress_core.measure.core import complete_result
 from compress_core.methods.registry import method_for, spec_from_dict
 from compress_core.results import RunResult
 from compress_core.runs.store import new_run_id
 from compress_core.specs import BaseSpec
+from compress_core.training.precision import amp_training
 
 
 def run(spec: BaseSpec | Mapping, on_progress=None, *, home=None, data_dir=None, artifacts_dir=None,
@@ -24,10 +26,15 @@ def run(spec: BaseSpec | Mapping, on_progress=None, *, home=None, data_dir=None,
     if isinstance(spec, Mapping):
         spec = spec_from_dict(spec)
     method = method_for(spec)
-    ctx = RunContext.create(home=home, data_dir=data_dir, artifacts_dir=artifacts_dir, on_progress=on_progress)
+    device = resolve_device(getattr(spec, "device", "auto"))  # one line when it is not on this machine
+    check_amp(getattr(spec, "amp", None), device)
+    ctx = RunContext.create(home=home, data_dir=data_dir, artifacts_dir=artifacts_dir, on_progress=on_progress,
+                            device=device)
     began = time.perf_counter()
-    with memory_errors_as_compress_errors(f"the {spec.kind} run"):  # one clear line, not a MemoryError
+    with memory_errors_as_compress_errors(f"the {spec.kind} run"), gpu_peak_memory(device) as peak, \
+            amp_training(getattr(spec, "amp", None)):  # one clear line, not a MemoryError
         result: RunResult = method.run(spec, ctx)
+    result.metrics.update(peak)  # gpu_peak_memory_bytes on CUDA
     result.id = run_id or new_run_id()
     result.status = "finished"
     result.metrics["duration_s"] = time.perf_counter() - began

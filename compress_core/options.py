@@ -47,7 +47,15 @@ def add_common(p: argparse.ArgumentParser, *, model: bool = True) -> None:
     p.add_argument("--seed", type=integer, default=0, help="random seed (default: 0)")
     p.add_argument("--batch-size", type=integer, help="batch size (default: 32 below 5000 training rows, else 128)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_device(p)
     add_home(p)
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    """Where the run computes (training, fine-tuning, distillation, evaluation, timing)."""
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--amp", choices=("bf16", "fp16"),
+                   help="CUDA only: train under autocast mixed precision (default: fp32)")
 
 
 def add_source(p: argparse.ArgumentParser, *, teacher: bool = False) -> None:
@@ -70,9 +78,11 @@ def base_fields(args) -> dict:
     d = {"dataset": args.dataset, "label_column": args.label_column, "seed": args.seed,
          "batch_size": args.batch_size, "text_column": getattr(args, "text_column", "text"),
          "max_length": getattr(args, "max_length", 128)}
-    for key in ("weights", "normalize", "resize"):
+    for key in ("weights", "normalize", "resize", "amp"):
         if getattr(args, key, None) is not None:
             d[key] = getattr(args, key)
+    if getattr(args, "device", None) is not None:
+        d["device"] = args.device
     if getattr(args, "model", None) is not None:
         d["model"] = args.model
         d["hidden"] = args.hidden

@@ -1,0 +1,109 @@
+"""Which device a run uses: `auto`, `cpu`, `cuda` or `cuda:N`, checked in one line.
+
+A spec names a device as text (`BaseSpec.device`, the CLI's `--device`, the pages' select box);
+`resolve_device` turns it into a `torch.device` when the run starts, on the machine that runs it,
+so a spec written on a GPU machine replays on a laptop with `auto`. `auto` is CUDA when torch
+sees a GPU (unless `COMPRESS_LAB_DEVICE` says otherwise), else the CPU.
+
+Mixed precision (`amp`: bf16 or fp16 autocast) is a CUDA training option; `check_amp` refuses it
+on a CPU device in one line rather than silently training in fp32.
+"""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import torch
+
+from compress_core.errors import CompressError
+from compress_core.training.loop import pick_device
+
+DEVICE_FORMS = "auto, cpu, cuda or cuda:N"
+AMP_CHOICES = ("bf16", "fp16")
+_DEVICE_TEXT = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def check_device_text(text) -> str:
+    """The syntax check a spec runs (no GPU asked): 'auto', 'cpu', 'cuda' or 'cuda:N'."""
+    if not isinstance(text, str) or not _DEVICE_TEXT.match(text.strip().lower()):
+        raise CompressError(f"device must be {DEVICE_FORMS}; got {text!r}")
+    return text.strip().lower()
+
+
+def cuda_count() -> int:
+    """GPUs torch can use here (0 without CUDA or without a driver)."""
+    try:
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except (RuntimeError, AssertionError):  # a CUDA build without a usable driver
+        return 0
+
+
+def resolve_device(text: Optional[str] = "auto") -> torch.device:
+    """The `torch.device` for `text` on this machine; CompressError (one line) when it is not here."""
+    text = check_device_text(text or "auto")
+    if text == "auto":
+        return pick_device()
+    if text == "cpu":
+        return torch.device("cpu")
+    count = cuda_count()
+    if count == 0:
+        raise CompressError(f"device {text!r} is not available here: torch sees no CUDA GPU "
+                            f"(torch {torch.__version__}); use --device auto or cpu")
+    index = int(text.split(":")[1]) if ":" in text else 0
+    if index >= count:
+        raise CompressError(f"device {text!r} does not exist: this machine has {count} CUDA GPU(s), "
+                            f"cuda:0 to cuda:{count - 1}")
+    return torch.device("cuda", index)
+
+
+def check_amp(amp: Optional[str], device: torch.device) -> None:
+    """Mixed precision is a CUDA training option: refuse an unknown value, or any value on a CPU device."""
+    if amp is None:
+        return
+    if amp not in AMP_CHOICES:
+        raise CompressError(f"amp must be one of {', '.join(AMP_CHOICES)} (or left out for fp32); got {amp!r}")
+    if device.type != "cuda":
+        raise CompressError(f"amp {amp!r} (autocast mixed precision) needs a CUDA device; this run's device is "
+                            f"{device.type}: leave amp out to train in fp32")
+    if amp == "bf16" and not torch.cuda.is_bf16_supported():
+        raise CompressError(f"amp 'bf16' is not supported by {torch.cuda.get_device_name(device)}; use amp fp16")
+
+
+def describe_devices() -> list[dict]:
+    """Every device a run may pick here, for the pages' select box and `python -m compress_core devices`.
+
+    [{"value": "auto", "label": "auto (cuda:0)"}, {"value": "cpu", ...}, {"value": "cuda:0", "name":
+    "NVIDIA H200", "free_bytes": ..., "total_bytes": ..., "capability": "9.0", "label": ...}, ...].
+    """
+    auto = pick_device()
+    rows = [{"value": "auto", "label": f"auto ({auto})"}, {"value": "cpu", "label": "cpu"}]
+    for index in range(cuda_count()):
+        name = torch.cuda.get_device_name(index)
+        major, minor = torch.cuda.get_device_capability(index)
+        try:
+            free, total = torch.cuda.mem_get_info(index)
+        except RuntimeError:  # a busy or odd device: show it without memory figures
+            free = total = None
+        memory = f", {free / 2**30:.1f} of {total / 2**30:.1f} GiB free" if free is not None else ""
+        rows.append({"value": f"cuda:{index}", "name": name, "free_bytes": free, "total_bytes": total,
+                     "capability": f"{major}.{minor}", "label": f"cuda:{index}: {name}{memory}"})
+    return rows
+
+
+
+@contextmanager
+def gpu_peak_memory(device: torch.device) -> Iterator[dict]:
+    """Within the block, track the peak CUDA memory torch allocates on `device`; the dict yielded gets
+    `gpu_peak_memory_bytes` (torch.cuda.max_memory_allocated) when the block ends. Nothing on the CPU."""
+    out: dict = {}
+    if device.type != "cuda":
+        yield out
+        return
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    try:
+        yield out
+    finally:
+        torch.cuda.synchronize(device)
+        out["gpu_peak_memory_bytes"] = int(torch.cuda.max_memory_allocated(device))
