@@ -6,6 +6,7 @@ from compress_core import fmt
 
 from compress_core.present import plots
 from ui import access, common
+from ui.device import device_select
 
 common.ensure_navigation()
 
@@ -32,6 +33,7 @@ with settings:
     granularity = st.radio("Granularity", ("channel", "tensor"), key="quantize_granularity", horizontal=True,
                            captions=["one scale per output channel", "one scale per tensor"])
     seed, baseline_epochs = common.seed_and_baseline_epochs(P)
+    device = device_select(P)  # auto | cpu | cuda:N, with each GPU's name and free memory
 
 
 def build_spec(bits: int):
@@ -39,7 +41,7 @@ def build_spec(bits: int):
 
     return QuantizeSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, scheme=scheme,
                         bits=8 if scheme == "int8" else int(bits), granularity=granularity, seed=int(seed),
-                        baseline_epochs=int(baseline_epochs) or None, **common.source_options(P))
+                        baseline_epochs=int(baseline_epochs) or None, **common.source_options(P), **device)
 
 
 spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bits", 4)))
