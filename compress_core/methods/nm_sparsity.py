@@ -283,7 +283,11 @@ def semi_structured_measures(model: nn.Module, input_shape: Sequence[int], *, de
     if problem is not None:
         return SemiStructuredReport({"semi_structured": problem}, notes=[problem])
     dense_fp16 = copy.deepcopy(model).to(device).half().eval()
-    sparse, converted, left_dense = to_semi_structured(model, device)
+    try:
+        sparse, converted, left_dense = to_semi_structured(model, device)
+    except (RuntimeError, NotImplementedError) as exc:  # a kernel this torch/GPU pair lacks: say so, do not fail the run
+        reason = f"2:4 conversion failed here: {(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]}"
+        return SemiStructuredReport({"semi_structured": reason}, notes=[reason])
     metrics = {"semi_structured": f"{len(converted)} Linear layer(s) run 2:4 sparse kernels on "
                                   f"{torch.cuda.get_device_name(device)}",
                "semi_layers": len(converted), "semi_dense_layers": dense_text(left_dense)}
@@ -305,7 +309,7 @@ def semi_structured_measures(model: nn.Module, input_shape: Sequence[int], *, de
         for batch in batches:
             row = _pair(layer, sparse_layer, (layer.in_features,), batch, device, repeats, _half_example())
             report.layer_rows.append({"layer": name, "shape": list(layer.weight.shape), **row})
-    if data is not None:
+    if data is not None and report.model_rows and report.model_rows[0]["speedup"] is not None:  # the form ran
         metrics["semi_accuracy"], _ = evaluate(_Fp16Input(sparse), data.x_test, data.y_test, device)
         metrics["semi_dense_fp16_accuracy"], _ = evaluate(_Fp16Input(dense_fp16), data.x_test, data.y_test, device)
     return report
