@@ -11,7 +11,7 @@ from typing import Mapping
 
 from compress_core.context import RunContext, environment
 from compress_core.data.limits import memory_errors_as_compress_errors
-from compress_core.devices import check_amp, gpu_peak_memory, resolve_device
+from compress_core.devices import check_runnable_here, gpu_peak_memory
 from compress_core.measure.core import complete_result
 from compress_core.methods.registry import method_for, spec_from_dict
 from compress_core.results import RunResult
@@ -26,8 +26,7 @@ def run(spec: BaseSpec | Mapping, on_progress=None, *, home=None, data_dir=None,
     if isinstance(spec, Mapping):
         spec = spec_from_dict(spec)
     method = method_for(spec)
-    device = resolve_device(getattr(spec, "device", "auto"))  # one line when it is not on this machine
-    check_amp(getattr(spec, "amp", None), device)
+    device = check_runnable_here(spec)  # one line when its device (or amp) is not on this machine
     ctx = RunContext.create(home=home, data_dir=data_dir, artifacts_dir=artifacts_dir, on_progress=on_progress,
                             device=device)
     began = time.perf_counter()

@@ -107,3 +107,10 @@ def gpu_peak_memory(device: torch.device) -> Iterator[dict]:
     finally:
         torch.cuda.synchronize(device)
         out["gpu_peak_memory_bytes"] = int(torch.cuda.max_memory_allocated(device))
+
+
+def check_runnable_here(spec) -> torch.device:
+    """The device `spec` runs on here, with its amp setting checked: the CLI asks before it records a run."""
+    device = resolve_device(getattr(spec, "device", "auto"))
+    check_amp(getattr(spec, "amp", None), device)
+    return device

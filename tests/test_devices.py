@@ -87,6 +87,7 @@ def test_cli_refuses_cuda_without_it_in_one_line(tmp_path, device):
     assert out.returncode == 2
     assert out.stderr.strip().startswith("error: device") and out.stderr.strip().count("\n") == 0
     assert "Traceback" not in out.stderr
+    assert not any(tmp_path.iterdir()), "refused before anything is recorded"
 
 
 @no_cuda

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 from compress_core.cli import explore_commands, speed_commands
 from compress_core.cli import store_commands as cli_store
 from compress_core.cli.output import ThrottledPrinter, print_result
+from compress_core.devices import check_runnable_here
 from compress_core.errors import CompressError
 from compress_core.methods.registry import all_methods
 from compress_core.options import OneLineParser
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_command(args, builder: Callable) -> int:
     """Build the spec, run it (recorded in the run store) and print the result."""
     spec = builder(args)
+    check_runnable_here(spec)  # a --device or --amp this machine cannot honour: one line, nothing recorded
     progress = None if args.json else ThrottledPrinter()
     result = record_foreground(spec.to_dict(), home=args.home, data_dir=args.data_dir, on_progress=progress)
     if args.json:
