@@ -10,7 +10,7 @@
 #
 #   bash scripts/gpu_check.sh            # exit status 0: tests green and benchmark written
 #   BENCH_ARGS='--skip encoder' bash scripts/gpu_check.sh   # options passed to bench_gpu.py
-# Time limits: tests 150 s, benchmark 270 s (about 7 minutes at most with the installs).
+# Time limits: tests 180 s, benchmark 240 s (about 7 minutes at most with the installs).
 #
 # Without CUDA it still runs: the GPU tests are skipped (not failed) and the benchmark says why nothing was timed.
 # Carrying wheels for a machine without network (on a machine with pip, in the repo root):
@@ -57,12 +57,12 @@ for i in range(torch.cuda.device_count()):
 EOF
 
 # 2. tests: the GPU ones, and the device / N:M tests (which also run on the CPU in CI)
-timeout 150 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" --junitxml="$OUT_DIR/gpu_tests.xml" \
+timeout 180 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" --junitxml="$OUT_DIR/gpu_tests.xml" \
     tests/test_gpu.py tests/test_devices.py tests/test_nm_sparsity.py 2>&1 | tee "$OUT_DIR/gpu_tests.log"
 tests_rc=${PIPESTATUS[0]}
 
 # 3. the benchmark (its own JSON)
-timeout 270 "$PY" benchmarks/bench_gpu.py --json "$OUT_DIR/bench_gpu.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT_DIR/bench_gpu.log"
+timeout 240 "$PY" benchmarks/bench_gpu.py --json "$OUT_DIR/bench_gpu.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT_DIR/bench_gpu.log"
 bench_rc=${PIPESTATUS[0]}
 
 # 4. one JSON: environment, test counts, benchmark

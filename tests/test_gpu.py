@@ -42,7 +42,7 @@ def test_auto_picks_cuda_and_the_select_box_shows_the_gpu(monkeypatch):
 
 
 def test_a_run_on_cuda_reports_its_device_and_peak_memory(tmp_path):
-    result = compress_core.run(TrainSpec(model="mlp", hidden=(64,), epochs=2, device="cuda"), home=tmp_path)
+    result = compress_core.run(TrainSpec(model="mlp", hidden=(64,), epochs=6, device="cuda"), home=tmp_path)
     assert result.environment["device"].startswith("cuda") and result.environment["gpu"]
     assert result.metrics["gpu_peak_memory_bytes"] > 0
     assert result.metrics["accuracy"] > 0.8
@@ -52,7 +52,7 @@ def test_a_run_on_cuda_reports_its_device_and_peak_memory(tmp_path):
 def test_mixed_precision_training_learns(tmp_path, amp):
     if amp == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("no bf16 on this GPU")
-    result = compress_core.run(TrainSpec(model="mlp", hidden=(64,), epochs=3, device="cuda", amp=amp), home=tmp_path)
+    result = compress_core.run(TrainSpec(model="mlp", hidden=(64,), epochs=6, device="cuda", amp=amp), home=tmp_path)
     assert result.metrics["accuracy"] > 0.8
 
 
