@@ -11,6 +11,7 @@ from typing import Mapping
 
 from compress_core.context import RunContext, environment
 from compress_core.data.limits import memory_errors_as_compress_errors
+from compress_core.devices import check_runnable_here, gpu_peak_memory
 from compress_core.measure.core import complete_result
 from compress_core.methods.registry import method_for, spec_from_dict
 from compress_core.results import RunResult
@@ -24,10 +25,14 @@ def run(spec: BaseSpec | Mapping, on_progress=None, *, home=None, data_dir=None,
     if isinstance(spec, Mapping):
         spec = spec_from_dict(spec)
     method = method_for(spec)
-    ctx = RunContext.create(home=home, data_dir=data_dir, artifacts_dir=artifacts_dir, on_progress=on_progress)
+    device = check_runnable_here(spec)  # one line when its device (or precision) is not on this machine
+    ctx = RunContext.create(home=home, data_dir=data_dir, artifacts_dir=artifacts_dir, on_progress=on_progress,
+                            device=device)
     began = time.perf_counter()
-    with memory_errors_as_compress_errors(f"the {spec.kind} run"):  # one clear line, not a MemoryError
+    # one clear line, not a MemoryError
+    with memory_errors_as_compress_errors(f"the {spec.kind} run"), gpu_peak_memory(device) as peak:
         result: RunResult = method.run(spec, ctx)
+    result.metrics.update(peak)  # gpu_peak_memory_bytes on CUDA
     result.id = run_id or new_run_id()
     result.status = "finished"
     result.metrics["duration_s"] = time.perf_counter() - began

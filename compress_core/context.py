@@ -40,10 +40,12 @@ class RunContext:
         return {"weights": str(path)}
 
     @classmethod
-    def create(cls, home=None, data_dir=None, artifacts_dir=None, on_progress=None) -> "RunContext":
+    def create(cls, home=None, data_dir=None, artifacts_dir=None, on_progress=None,
+               device: Optional[torch.device] = None) -> "RunContext":
         home_path = home_dir(home)
         return cls(home=home_path, data_dir=resolve_data_dir(home_path, data_dir),
-                   artifacts_dir=Path(artifacts_dir) if artifacts_dir else None, on_progress=on_progress)
+                   artifacts_dir=Path(artifacts_dir) if artifacts_dir else None, on_progress=on_progress,
+                   device=device if device is not None else pick_device())
 
 
 def environment(ctx: "RunContext") -> dict:
@@ -54,6 +56,7 @@ def environment(ctx: "RunContext") -> dict:
         "platform": platform.platform(),
         "processor": platform.machine(),
         "device": str(ctx.device),
+        **({"gpu": torch.cuda.get_device_name(ctx.device)} if ctx.device.type == "cuda" else {}),
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
     }

@@ -50,7 +50,13 @@ def add_common(p: argparse.ArgumentParser, *, model: bool = True) -> None:
                    help="training precision of the baseline, fine-tuning and distillation: fp32, bf16 (autocast with "
                         "fp32 master weights), fp16 (CUDA only) or auto (bf16 when measured faster here; default: fp32)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_device(p)
     add_home(p)
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    """Where the run computes (training, fine-tuning, distillation, evaluation, timing)."""
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default: auto)")
 
 
 def add_source(p: argparse.ArgumentParser, *, teacher: bool = False) -> None:
@@ -76,6 +82,8 @@ def base_fields(args) -> dict:
     for key in ("weights", "normalize", "resize"):
         if getattr(args, key, None) is not None:
             d[key] = getattr(args, key)
+    if getattr(args, "device", None) is not None:
+        d["device"] = args.device
     if getattr(args, "model", None) is not None:
         d["model"] = args.model
         d["hidden"] = args.hidden

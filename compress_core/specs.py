@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import ClassVar, Optional
 
+from compress_core.devices import check_device_text
 from compress_core.errors import CompressError
 from compress_core.methods.criteria import CRITERIA
 from compress_core.models.zoo import MODELS, parse_hidden
@@ -98,6 +99,7 @@ class BaseSpec:
     text_column: str = "text"  # for user CSV files of texts (a text column and a label column)
     max_length: int = 128  # text: tokens per text at most (longer texts are truncated, with a notice)
     precision: str = "fp32"  # training: fp32 | bf16 (autocast, fp32 master weights) | fp16 (CUDA) | auto (measured)
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N; resolved when the run starts (devices.py)
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", check_model(self.model, self.hidden))
@@ -111,6 +113,7 @@ class BaseSpec:
         from compress_core.training.precision import check_precision
 
         check_precision(self.precision)
+        object.__setattr__(self, "device", check_device_text(self.device))
         check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
         check_range("lr", self.lr, 0, 10, low_open=True)
         if self.batch_size is not None:
@@ -173,10 +176,15 @@ class PruneSpec(BaseSpec):
     # Unstructured pruning of a subset: shell-style layer-name patterns separated by commas
     # (e.g. "features.*,classifier.0"); None prunes every Linear/Conv2d layer.
     layers: Optional[str] = None
+    # N:M semi-structured sparsity ("2:4", "4:8"): the N largest of every M input weights by `method`'s scores
+    # stay (methods/nm_sparsity.py); sets `amount` to 1 - N/M. None: unstructured or structured as above.
+    pattern: Optional[str] = None
 
     def __post_init__(self):
         super().__post_init__()
         check_choice("method", self.method, PRUNE_METHODS)
+        if self.pattern is not None:
+            self._check_pattern()
         check_choice("scope", self.scope, PRUNE_SCOPES)
         check_choice("schedule", self.schedule, PRUNE_SCHEDULES)
         check_choice("importance", self.importance, IMPORTANCES)
@@ -197,6 +205,21 @@ class PruneSpec(BaseSpec):
             if self.method == "structured" or self.layer_amounts:
                 raise CompressError("layers selects layers for unstructured pruning by a criterion; it does not combine "
                                     f"with method 'structured' or layer_amounts (got method {self.method!r})")
+
+    def _check_pattern(self) -> None:
+        from compress_core.methods.nm_sparsity import parse_pattern
+
+        n, m = parse_pattern(self.pattern)
+        object.__setattr__(self, "pattern", f"{n}:{m}")
+        if self.method not in CRITERIA or self.schedule != "oneshot" or self.layer_amounts:
+            raise CompressError(f"pattern {self.pattern} keeps the best {n} of every {m} weights by a criterion "
+                                f"({', '.join(CRITERIA.names())}), one-shot, without layer_amounts; got method "
+                                f"{self.method!r}, schedule {self.schedule!r}")
+        implied = 1 - n / m
+        if self.amount not in (0.5, implied) and abs(self.amount - implied) > 1e-9:
+            raise CompressError(f"pattern {self.pattern} removes {implied:g} of the weights; got amount {self.amount!r} "
+                                "(leave amount out with a pattern)")
+        object.__setattr__(self, "amount", implied)
 
     def _check_layer_amounts(self) -> None:
         if not isinstance(self.layer_amounts, dict) or not self.layer_amounts:

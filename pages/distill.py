@@ -7,6 +7,7 @@ from compress_core import fmt
 
 from compress_core.present import plots
 from ui import common, preview_cache
+from ui.device import device_select
 
 common.ensure_navigation()
 
@@ -42,6 +43,7 @@ with settings:
                              help="0 gives the student as many optimiser steps as twice the data set's default "
                                   "training; the scratch control always gets the same number of steps")
     seed, teacher_epochs = common.seed_and_baseline_epochs(P, trained="Teacher")
+    device = device_select(P)  # auto | cpu | cuda:N, with each GPU's name and free memory
 
 
 def build_spec(temperature: float):
@@ -51,7 +53,7 @@ def build_spec(temperature: float):
                        teacher_hidden=teacher_hidden, teacher_epochs=int(teacher_epochs) or None,
                        temperature=float(temperature), alpha=float(alpha), epochs=int(epochs) or None,
                        train_fraction=float(fraction), transfer=transfer, seed=int(seed),
-                       **common.source_options(P, "teacher"))
+                       **common.source_options(P, "teacher"), **device)
 
 
 spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("distill_temperature", 4.0)))

@@ -8,6 +8,7 @@ from compress_core.errors import CompressError
 from compress_core.methods.criteria import criteria
 from compress_core.specs import PRUNE_METHODS, PRUNE_SCHEDULES, PRUNE_SCOPES, PruneSpec
 from ui import common, preview_cache
+from ui.device import device_select
 
 common.ensure_navigation()
 
@@ -41,13 +42,14 @@ with settings:
         steps = st.slider("AGP pruning steps", 1, 50, 10, key="prune_steps") if schedule == "agp" else 10
     epochs = st.number_input("Fine-tuning epochs", 0, 200, 3, key="prune_epochs")
     seed, baseline_epochs = common.seed_and_baseline_epochs(P)
+    device = device_select(P)  # auto | cpu | cuda:N, with each GPU's name and free memory
 
 
 def build_spec(amount_pct: int) -> PruneSpec:
     return PruneSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, method=method,
                      scope=scope, schedule=schedule, steps=int(steps), amount=amount_pct / 100,
                      finetune_epochs=int(epochs), seed=int(seed), importance=importance,
-                     baseline_epochs=int(baseline_epochs) or None, **common.source_options(P))
+                     baseline_epochs=int(baseline_epochs) or None, **common.source_options(P), **device)
 
 
 spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("prune_amount", 50)))

@@ -5,6 +5,7 @@ import streamlit as st
 from compress_core import fmt
 from compress_core.present import plots
 from ui import access, common, preview_cache
+from ui.device import device_select
 
 common.ensure_navigation()
 
@@ -36,6 +37,7 @@ with settings:
                            captions=["one scale per output channel", "one scale per tensor"],
                            disabled=scheme in HALF, help="bf16/fp16 are float formats: no grid, no scales")
     seed, baseline_epochs = common.seed_and_baseline_epochs(P)
+    device = device_select(P)  # auto | cpu | cuda:N, with each GPU's name and free memory
 
 
 def build_spec(bits: int):
@@ -44,7 +46,7 @@ def build_spec(bits: int):
     return QuantizeSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, scheme=scheme,
                         bits=16 if scheme in HALF else 8 if scheme == "int8" else int(bits),
                         granularity="tensor" if scheme in HALF else granularity, seed=int(seed),
-                        baseline_epochs=int(baseline_epochs) or None, **common.source_options(P))
+                        baseline_epochs=int(baseline_epochs) or None, **common.source_options(P), **device)
 
 
 spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bits", 4)))

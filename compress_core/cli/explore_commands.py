@@ -20,6 +20,7 @@ from compress_core.explore.sensitivity import (
 )
 from compress_core.explore.sweep import parse_levels
 from compress_core.methods.registry import sweep_methods
+from compress_core.devices import resolve_device
 from compress_core.options import add_common, add_home, base_fields
 from compress_core.options import integer as _int
 from compress_core.options import ratio as _ratio
@@ -177,7 +178,7 @@ def _sensitivity(args) -> int:
     amounts = parse_levels(args.amounts, "amount", "--amounts")
     spec = TrainSpec(**base_fields(args), epochs=args.baseline_epochs)
     ctx = RunContext.create(home=args.home, data_dir=args.data_dir,
-                            on_progress=None if args.json else ThrottledPrinter())
+                            on_progress=None if args.json else ThrottledPrinter(), device=resolve_device(spec.device))
     began = time.perf_counter()
     table = run_sensitivity(spec, amounts, ctx, args.criterion)
     out = {"spec": spec.to_dict(), "amounts": sorted(amounts), "baseline_accuracy": float(table["baseline_accuracy"].iloc[0]),

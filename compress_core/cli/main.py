@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 from compress_core.cli import explain_commands, explore_commands, speed_commands
 from compress_core.cli import store_commands as cli_store
 from compress_core.cli.output import ThrottledPrinter, print_result
+from compress_core.devices import check_runnable_here
 from compress_core.errors import CompressError
 from compress_core.methods.registry import all_methods
 from compress_core.options import OneLineParser
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_command(args, builder: Callable) -> int:
     """Build the spec, run it (recorded in the run store) and print the result."""
     spec = builder(args)
+    check_runnable_here(spec)  # a --device or --precision this machine cannot honour: one line, nothing recorded
     mlflow_uri = mlflow_log.uri_from(getattr(args, "mlflow", None))
     if mlflow_uri:
         mlflow_log.require()  # before the run: a missing MLflow is said at once, not after the work

@@ -209,6 +209,20 @@ _add("meets_budget", "meets the budget", "", None, _text, numeric=False)
 _add("meets_latency", "meets the latency target", "", None, _text, numeric=False)
 _add("latency_ms_at_batch", "latency at the target batch", "ms", "lower", fmt.ms, "ms")
 _add("baseline_latency_ms_at_batch", "baseline latency at the target batch", "ms", "lower", fmt.ms, "ms")
+# ---- GPUs and N:M semi-structured sparsity (devices.py, methods/nm_sparsity.py) -----------------
+_add("gpu_peak_memory_bytes", "peak GPU memory of the run", "bytes", "lower", fmt.size, "MB", 1e-6,
+     short="GPU peak memory", description="torch.cuda.max_memory_allocated over the whole run (CUDA runs only)")
+_add("nm_pattern", "N:M sparsity pattern", "", None, _text, numeric=False)
+_add("nm_dense_layers", "layers the N:M pattern left dense", "", None, _text, numeric=False)
+_add("semi_structured", "2:4 sparse kernels", "", None, _text, numeric=False)
+_add("semi_layers", "Linear layers run by 2:4 kernels", "count", None, fmt.count)
+_add("semi_dense_layers", "Linear layers the 2:4 kernels left dense", "", None, _text, numeric=False)
+for _batch in (1, 16, 64, 256, 1024):
+    _add(f"semi_speedup_b{_batch}", f"2:4 fp16 over dense fp16 at batch {_batch} (CUDA)", "ratio", "higher",
+         fmt.ratio, "×", description="whole model, sparse tensor-core kernels against dense fp16, timed in alternation "
+                                     "between torch.cuda.synchronize() calls")
+_add("semi_accuracy", "test accuracy of the 2:4 fp16 form", "share", "higher", _pct2, "%", 100.0)
+_add("semi_dense_fp16_accuracy", "test accuracy of the dense fp16 form", "share", "higher", _pct2, "%", 100.0)
 
 # Old key -> new key, for runs stored by older versions (see `upgrade_metrics`, which also maps
 # `size_quantized_bytes` by the run's scheme and the old `compression_ratio`).

@@ -194,6 +194,8 @@ def latency_ms(model: nn.Module, input_shape: Sequence[int], batch: int, *, repe
     with torch.inference_mode():
         for _ in range(warmup):
             model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # warm-up kernels finish before the first timed call
         began = time.perf_counter()
         for i in range(repeats):
             if device.type == "cuda":

@@ -127,13 +127,16 @@ def time_forms(forms: Sequence[Form], input_shape: Sequence[int], batch: int, *,
     Every repeat calls each available form once, round i starting at form i (mod the
     number of forms) so no form always goes first; `warmup` untimed rounds come first. `threads` None keeps torch's current setting (and ORT's default);
     `max_seconds` stops early after that much timing (at least 5 rounds). A timing is
-    `summarize(...)` plus `batch`, `threads` and `runtime`, or "not available here".
+    `summarize(...)` plus `batch`, `threads` and `runtime` (and, on CUDA, `peak_memory_bytes` of one
+    call), or "not available here". CUDA calls are timed between `torch.cuda.synchronize()` calls, after
+    warm-up and a synchronisation, so queued kernels are counted in the call that launched them.
     """
     x_cpu = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(seed))
     previous = torch.get_num_threads()
     used = previous if threads is None else int(threads)
     out: dict = {}
     calls: list[tuple[Form, Call, torch.Tensor]] = []
+    peaks: dict = {}  # CUDA forms: peak memory of one call (torch.cuda.max_memory_allocated), bytes
     if threads is not None:
         torch.set_num_threads(used)
     try:
@@ -144,7 +147,13 @@ def time_forms(forms: Sequence[Form], input_shape: Sequence[int], batch: int, *,
             try:
                 call = form.build(0 if threads is None and form.runtime == "onnxruntime" else used)
                 x = (form.example(batch, input_shape) if form.example else x_cpu).to(form.device)
+                if x.device.type == "cuda":
+                    torch.cuda.synchronize(x.device)
+                    torch.cuda.reset_peak_memory_stats(x.device)
                 call(x)  # a first call that fails means no kernel for this form here
+                if x.device.type == "cuda":
+                    torch.cuda.synchronize(x.device)
+                    peaks[form.name] = int(torch.cuda.max_memory_allocated(x.device))
             except (RuntimeError, NotImplementedError, ImportError, ValueError, TypeError) as exc:
                 out[form.name] = _not_available(exc)
                 continue
@@ -153,6 +162,8 @@ def time_forms(forms: Sequence[Form], input_shape: Sequence[int], batch: int, *,
         for _ in range(warmup):
             for _, call, x in calls:
                 call(x)
+        if cuda:
+            torch.cuda.synchronize()  # queued warm-up kernels must not run inside the first timed call
         times: list[list[float]] = [[] for _ in calls]
         began = time.perf_counter()
         for i in range(repeats):
@@ -172,6 +183,8 @@ def time_forms(forms: Sequence[Form], input_shape: Sequence[int], batch: int, *,
         torch.set_num_threads(previous)
     for (form, _, _), form_times in zip(calls, times if calls else []):
         out[form.name] = {**summarize(form_times), "batch": batch, "threads": used, "runtime": form.runtime}
+        if form.name in peaks:
+            out[form.name]["peak_memory_bytes"] = peaks[form.name]
     return {form.name: out[form.name] for form in forms}
 
 

@@ -24,6 +24,8 @@ from compress_core.measure.assess import assess_against
 from compress_core.measure.metrics import count_params
 from compress_core.methods.criteria import CalibrationSource, calibration_batch, criteria, get_criterion, scorer
 from compress_core.methods.registry import Method, SweepParam, register_method
+from compress_core.methods.nm_sparsity import MASK_NOTE as NM_MASK_NOTE
+from compress_core.methods.nm_sparsity import apply_nm, dense_text, parse_pattern, save_report, semi_structured_measures
 from compress_core.methods.sparse_exec import SPARSE_NOTE, sparse_measures
 from compress_core.methods.structured import NOTE as STRUCTURED_NOTE
 from compress_core.methods.structured import layer_shapes, prune_channels, relation_note, structured_rows
@@ -198,6 +200,14 @@ def prune_and_finetune(model: nn.Module, spec: PruneSpec, data, config, ctx) -> 
         emit(ctx.on_progress, "prune", 0, 1, f"removing {spec.amount:.0%} of the channels ({spec.importance} importance)")
         prune_channels(model, data.input_shape, spec.amount, spec.importance)
         notes = [STRUCTURED_NOTE]
+    elif spec.pattern:  # N:M semi-structured masks (methods/nm_sparsity.py); fine-tuning below keeps the pattern
+        emit(ctx.on_progress, "prune", 0, 1, f"keeping the best {spec.pattern} weights by {spec.method}")
+        n, m = parse_pattern(spec.pattern)
+        left_dense = apply_nm(model, n, m, spec.method, calibration,
+                              select_layers(model, spec.layers) if spec.layers else None)
+        extra.update(nm_pattern=spec.pattern, nm_dense_layers=dense_text(left_dense))
+        notes = [NM_MASK_NOTE] + ([f"left dense (pattern {spec.pattern} cannot take them): {dense_text(left_dense)}"]
+                                  if left_dense else [])
     else:
         what = "per-layer amounts" if spec.layer_amounts else f"{spec.amount:.0%} ({spec.scope}, {spec.schedule})"
         what += f" of layers {spec.layers}" if spec.layers else ""
@@ -258,9 +268,20 @@ def run_prune(spec: PruneSpec, ctx) -> RunResult:
     emit(ctx.on_progress, "measure", 0, 1, "timing the sparse (CSR) form against the dense model")
     metrics.update(sparse_measures(model, data.input_shape, ctx.latency_repeats))  # sparse_speedup_b*, sparse_layers
     notes.append(SPARSE_NOTE)
+    artifacts = ctx.save_weights(model)
+    if spec.pattern:  # the 2:4 kernels on a supported GPU; elsewhere the result says the speed-up needs one
+        emit(ctx.on_progress, "measure", 0, 1, "timing the 2:4 semi-structured form against dense fp16")
+        report = semi_structured_measures(model, data.input_shape, device=ctx.device, repeats=ctx.latency_repeats,
+                                          data=data) if spec.pattern == "2:4" else None
+        if report is None:
+            metrics["semi_structured"] = f"pattern {spec.pattern} runs as masks only: sparse kernels take 2:4"
+        else:
+            metrics.update(report.metrics)
+            notes += report.notes
+            artifacts.update(save_report(report, ctx.artifacts_dir))
     return RunResult(id="", kind="prune", status="finished", spec=spec.to_dict(), metrics=metrics,
                      layers=layers, history=base.info["history"] + history, baseline=base_metrics,
-                     artifacts=ctx.save_weights(model), notes=notes)
+                     artifacts=artifacts, notes=notes)
 
 
 # --- registration -------------------------------------------------------------------------
@@ -278,7 +299,11 @@ def _prune_args(p) -> None:
     p.add_argument("--method", default="l1", help="; ".join(f"{c.name}: {c.description}" for c in criteria())
                    + "; structured: remove whole neurons/channels (default: l1)")
     p.add_argument("--scope", default="global", help="global or layer (default: global)")
-    p.add_argument("--amount", type=ratio, required=True, help="share of weights (or channels) to remove, in [0, 1)")
+    p.add_argument("--amount", type=ratio, help="share of weights (or channels) to remove, in [0, 1) (required "
+                                                "unless --pattern sets it)")
+    p.add_argument("--pattern", help="N:M semi-structured sparsity: keep the N best of every M input weights by "
+                                     "--method (l1, wanda, ...), e.g. 2:4 (sparse tensor-core kernels on NVIDIA "
+                                     "Ampere or newer) or 4:8 (masks)")
     p.add_argument("--schedule", default="oneshot", help="oneshot or agp (default: oneshot)")
     p.add_argument("--steps", type=integer, default=10, help="AGP pruning steps (default: 10)")
     p.add_argument("--finetune-epochs", type=integer, default=3, help="fine-tuning epochs after pruning (default: 3)")
@@ -293,7 +318,10 @@ def _prune_args(p) -> None:
 
 
 def _prune_spec(args) -> PruneSpec:
-    return PruneSpec(**base_fields(args), method=args.method, scope=args.scope, amount=args.amount,
+    if args.amount is None and not args.pattern:
+        raise CompressError("prune needs --amount (a share in [0, 1)) or --pattern N:M (e.g. 2:4)")
+    amount = args.amount if args.amount is not None else 0.5  # a pattern sets it (PruneSpec)
+    return PruneSpec(**base_fields(args), method=args.method, scope=args.scope, amount=amount, pattern=args.pattern,
                      schedule=args.schedule, steps=args.steps, finetune_epochs=args.finetune_epochs,
                      finetune_lr=args.finetune_lr, baseline_epochs=args.baseline_epochs, importance=args.importance,
                      layer_amounts=args.layer_amounts, layers=args.layers)
@@ -308,6 +336,8 @@ def _settings(spec) -> list[str]:
 def _describe(spec) -> str:
     if spec.get("method") == "structured":
         return f"{spec.get('amount', 0):.0%} of channels, {spec.get('finetune_epochs')} ep"
+    if spec.get("pattern"):
+        return f"{spec['pattern']} pattern ({spec.get('method')}), {spec.get('finetune_epochs')} ep"
     if spec.get("layer_amounts"):
         return f"per-layer amounts ({len(spec['layer_amounts'])} layers), {spec.get('finetune_epochs')} ep"
     return f"{spec.get('amount', 0):.0%} {spec.get('scope')} {spec.get('schedule')}, {spec.get('finetune_epochs')} ep"

@@ -19,7 +19,7 @@ from torch import nn
 
 from compress_core.data.datasets import Dataset
 from compress_core.progress import ProgressCallback, emit
-from compress_core.training.precision import autocast, choose_precision, grad_scaler
+from compress_core.training.precision import autocast, choose_precision, grad_scaler, resident
 
 EVAL_BATCH = 1024
 
@@ -123,7 +123,9 @@ def fit(model: nn.Module, data: Dataset, config: FitConfig, *, on_progress: Prog
     x = data.x_train if x_train is None else x_train
     y = data.y_train if y_train is None else y_train
     model.to(device)
-    x_dev, y_dev = x.to(device), y.to(device)
+    # Moved to the device once when the data fits there (no per-batch host copies); else batch by batch.
+    x_dev, y_dev = resident(x, device), resident(y, device)
+    x_test, y_test = resident(data.x_test, device), resident(data.y_test, device)
     n = len(x_dev)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -134,18 +136,19 @@ def fit(model: nn.Module, data: Dataset, config: FitConfig, *, on_progress: Prog
     step = 0
     precision, measured = config.precision, None
     if precision == "auto" and n:  # a few timed steps of this model on its first batch decide
-        first = torch.arange(min(n, config.batch_size), device=device)
-        precision, measured = choose_precision(model, x_dev[first], y_dev[first], loss_fn, first)
+        first = torch.arange(min(n, config.batch_size), device=x_dev.device)
+        precision, measured = choose_precision(model, x_dev[first].to(device), y_dev[first].to(device), loss_fn,
+                                               first.to(device))
     scaler = grad_scaler(precision, device)
     for epoch in range(1, config.epochs + 1):
         model.train()
-        order = torch.randperm(n, generator=gen).to(device)
+        order = torch.randperm(n, generator=gen).to(x_dev.device)
         loss_sum = 0.0
         for start in range(0, n, config.batch_size):
             idx = order[start:start + config.batch_size]
             if before_step is not None:
                 before_step(step, total_steps)
-            xb, yb = x_dev[idx], y_dev[idx]
+            xb, yb = x_dev[idx].to(device, non_blocking=True), y_dev[idx].to(device, non_blocking=True)
             if config.cosine:
                 for group in opt.param_groups:
                     group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
@@ -161,7 +164,7 @@ def fit(model: nn.Module, data: Dataset, config: FitConfig, *, on_progress: Prog
                 opt.step()
             loss_sum += loss.item() * len(idx)
             step += 1
-        test_acc, test_loss = evaluate(model, data.x_test, data.y_test, device)
+        test_acc, test_loss = evaluate(model, x_test, y_test, device)
         row = {"epoch": epoch, "stage": stage, "train_loss": loss_sum / max(n, 1),
                "test_loss": test_loss, "test_accuracy": test_acc}
         if config.precision != "fp32":  # what `auto` chose (and why) stays with the history

@@ -77,3 +77,22 @@ def choose_precision(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, loss_
     choice = "bf16" if gain >= AUTO_MIN_GAIN else "fp32"
     return choice, {"fp32_step_ms": fp32 * 1000, "bf16_step_ms": bf16 * 1000, "bf16_gain": gain,
                     "rule": f"bf16 when its step is >= {AUTO_MIN_GAIN}x faster than fp32 here"}
+
+
+# --- data placement (issue 18): where a training phase keeps its tensors ----------------------
+
+def fits_on(device: torch.device, nbytes: int, share: float = 0.5) -> bool:
+    """True when `nbytes` of data may stay on `device` for a whole training phase: always on the CPU;
+    on a GPU when it takes at most `share` of the memory free now (the rest is for the model and activations)."""
+    if device.type != "cuda":
+        return True
+    try:
+        free, _ = torch.cuda.mem_get_info(device)
+    except RuntimeError:
+        return False
+    return nbytes <= share * free
+
+
+def resident(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`tensor` moved to `device` once when it fits there (no per-batch host copies), else left where it is."""
+    return tensor.to(device) if fits_on(device, tensor.numel() * tensor.element_size()) else tensor
