@@ -56,7 +56,6 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bit
 def preview_panel(base) -> None:
     """Bits slider, layer choice, and that layer's weights on the k-bit grid with the error it causes."""
     from compress_core.models.zoo import prunable_layers
-    from compress_core.present import preview
 
     bits = st.slider("Bits per weight", 2, 8, 4, key="quantize_bits", disabled=scheme != "fake",
                      help="int8 always stores 8 bits, bf16/fp16 16; the slider sets the bits of fake quantization")
