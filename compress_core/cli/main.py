@@ -17,6 +17,8 @@ from compress_core.cli.output import ThrottledPrinter, print_result
 from compress_core.errors import CompressError
 from compress_core.methods.registry import all_methods
 from compress_core.options import OneLineParser
+from compress_core.runs import ray_backend
+from compress_core.runs.backends import add_backend_options, get_backend
 from compress_core.runs.jobs import record_foreground
 
 EXIT_BAD_INPUT = 2
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         p = sub.add_parser(method.kind, help=method.help, description=method.help)
         method.add_arguments(p)
+        add_backend_options(p)
         p.set_defaults(handler=lambda args, method=method: run_command(args, method.spec_from_args))
     cli_store.add_commands(sub)
     explore_commands.add_commands(sub)
@@ -43,7 +46,12 @@ def run_command(args, builder: Callable) -> int:
     """Build the spec, run it (recorded in the run store) and print the result."""
     spec = builder(args)
     progress = None if args.json else ThrottledPrinter()
-    result = record_foreground(spec.to_dict(), home=args.home, data_dir=args.data_dir, on_progress=progress)
+    backend = get_backend(getattr(args, "backend", None), getattr(args, "ray_address", None))
+    if backend.name == "ray":  # one Ray task, recorded in the store by this process; the record has its `node`
+        result = ray_backend.run_foreground(spec.to_dict(), args.home, backend.address, data_dir=args.data_dir,
+                                            on_progress=progress)
+    else:
+        result = record_foreground(spec.to_dict(), home=args.home, data_dir=args.data_dir, on_progress=progress)
     if args.json:
         print(json.dumps(result, default=str))
     else:
