@@ -69,6 +69,7 @@ def add_commands(sub) -> None:
 
     p.add_argument("--criterion", default="l1",
                    help=f"pruning criterion of the scan: {', '.join(CRITERIA.names())} (default: l1)")
+    add_backend_options(p)
     p.set_defaults(handler=_sensitivity)
 
     p = sub.add_parser("export", help="export a finished run's model (onnx, torchscript, safetensors, state_dict, hf)",

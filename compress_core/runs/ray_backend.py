@@ -227,18 +227,17 @@ def _run_task(spec: dict, run_id: str, home: str, data_dir: str | None, events, 
     return result
 
 
-def _sensitivity_task(spec: dict, layer: str, amounts: list, criterion: str, home: str, data_dir: str | None,
+def _sensitivity_task(spec, layer: str, amounts: list, criterion: str, home: str, data_dir: str | None,
                       events, cpus: int) -> dict:
     """One layer of a sensitivity scan: its rows, on the baseline cached in the shared home."""
     _threads(cpus)
     from compress_core.context import RunContext
     from compress_core.explore.sensitivity import layer_sensitivity
-    from compress_core.specs import TrainSpec
     from compress_core.training.baseline import get_baseline
 
     ctx = RunContext.create(home=home, data_dir=data_dir)
-    base = get_baseline(TrainSpec(**spec), ctx)
-    table = layer_sensitivity(base.model, base.data, amounts, criterion=criterion, seed=spec.get("seed", 0),
+    base = get_baseline(spec, ctx)  # the TrainSpec itself (a frozen dataclass) travels; the cache is in `home`
+    table = layer_sensitivity(base.model, base.data, amounts, criterion=criterion, seed=spec.seed,
                               device=ctx.device, on_progress=_Sender(events, layer), layers=[layer])
     return {"rows": table.to_dict(orient="records"), "node": _here()}
 
@@ -490,7 +489,7 @@ def sensitivity_scan(spec, amounts: Sequence[float], home=None, address: str | N
     remote = _remote()
     events = remote["Events"].remote()
     refs = {layer: remote["sensitivity"].options(num_cpus=cpus, max_retries=MAX_RETRIES).remote(
-        spec.to_dict(), layer, amounts, criterion, str(ctx.home), None if data_dir is None else os.fspath(data_dir),
+        spec, layer, amounts, criterion, str(ctx.home), None if data_dir is None else os.fspath(data_dir),
         events, cpus) for layer in layers}
     done: dict[str, dict] = {}
     try:
