@@ -188,6 +188,15 @@ def _remote():
     return _REMOTE
 
 
+def _events_actor():
+    """An events actor on the driver's own node: it must not die with a worker node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+    return _remote()["Events"].options(scheduling_strategy=here).remote()
+
+
 def _here() -> str:
     import ray
 
@@ -254,7 +263,7 @@ class RayDriver:
         self.data_dir = None if data_dir is None else os.fspath(data_dir)
         self.cpus = int(cpus_per_run or CPUS_PER_RUN)
         self.max_retries = max_retries
-        self.events = _remote()["Events"].remote()
+        self.events = _events_actor()
         self.refs: dict[str, object] = {}
         self.cancelled: set[str] = set()
         self.outcome: dict[str, str] = {}
@@ -286,7 +295,11 @@ class RayDriver:
             return []
         ready, _ = ray.wait(list(self.refs.values()), num_returns=len(self.refs), timeout=timeout)
         latest: dict[str, dict] = {}
-        for run_id, event in ray.get(self.events.drain.remote()):
+        try:
+            drained = ray.get(self.events.drain.remote())
+        except ray.exceptions.RayError:  # its node died after all: lose those events, not the runs
+            drained, self.events = [], _events_actor()
+        for run_id, event in drained:
             latest[run_id] = event
         for run_id, event in latest.items():
             if run_id in self.refs:
@@ -487,7 +500,7 @@ def sensitivity_scan(spec, amounts: Sequence[float], home=None, address: str | N
     base = get_baseline(spec, ctx)
     layers = [name for name, _ in prunable_layers(base.model)]
     remote = _remote()
-    events = remote["Events"].remote()
+    events = _events_actor()
     refs = {layer: remote["sensitivity"].options(num_cpus=cpus, max_retries=MAX_RETRIES).remote(
         spec, layer, amounts, criterion, str(ctx.home), None if data_dir is None else os.fspath(data_dir),
         events, cpus) for layer in layers}
