@@ -152,3 +152,27 @@ def test_without_ray_the_option_says_how_to_install_it(monkeypatch):
     assert isinstance(backends.get_backend("local"), backends.LocalBackend)  # the default goes on working
     with pytest.raises(CompressError, match="backend must be one of local, ray"):
         backends.get_backend("dask")
+
+
+def _backend_setting():
+    from ui.backend import setting
+
+    setting()
+
+
+def test_backend_setting_shows_the_cluster_and_sends_runs_there(local_ray, home, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from ui import backend as backend_ui
+
+    at = AppTest.from_function(_backend_setting).run(timeout=60)
+    assert at.sidebar.radio(key="backend_choice").value == "local" and not at.sidebar.caption
+    at.sidebar.radio(key="backend_choice").set_value("ray").run(timeout=60)
+    assert not at.sidebar.error
+    assert "1 node(s) · 2 CPUs" in at.sidebar.caption[0].value
+    monkeypatch.setattr(backend_ui.st, "session_state", {"backend_choice": "ray"})
+    chosen = backend_ui.chosen()  # what the Sweeps page and the single-run pages submit with
+    assert isinstance(chosen, backends.RayBackend) and chosen.address == "auto"
+    monkeypatch.setattr(ray_backend, "available", lambda: False)
+    at.run(timeout=60)
+    assert at.sidebar.error[0].value.startswith("the ray backend needs Ray: pip install")
