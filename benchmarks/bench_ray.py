@@ -3,8 +3,10 @@
 1. A 24-run pruning sweep (8 amounts x 3 seeds, lenet300 on digits, 1 fine-tune epoch,
    baselines cached beforehand) on the same 2 CPUs: wall time from submission to the last
    recorded result with the local worker backend (2 workers) and with a local Ray
-   (`ray.init(num_cpus=2)`, already started: its start-up is reported apart), timed
-   local, Ray, local again. Target: Ray <= 1.15x local.
+   (`ray.init(num_cpus=2)`, already started: its start-up is reported apart). Each twice:
+   cold (local: worker processes started afresh; Ray: the first sweep after ray.init, its
+   worker processes start and import torch) and warm (local: the workers of the previous
+   sweep, still idling; Ray: its worker processes reused). Target: Ray <= 1.15x local.
 2. A 2-node cluster simulated on this machine (`ray.cluster_utils.Cluster`, 1 CPU each):
    the same sweep; the runs record which node ran them; the second node is removed once
    a run computes on it. Checked: every run finished, each recorded once.
@@ -35,14 +37,14 @@ def base_spec(model: str) -> dict:
     return PruneSpec(model=model, dataset="digits", finetune_epochs=1).to_dict()
 
 
-def local_sweep(home: Path, levels, seeds: int, model: str) -> dict:
-    jobs.stop_workers(home)  # workers start afresh (their start and torch import are counted)
+def local_sweep(home: Path, levels, seeds: int, model: str, cold: bool = True) -> dict:
+    if cold:
+        jobs.stop_workers(home)  # workers start afresh (their start and torch import are counted)
     began = time.perf_counter()
     record = sweep.submit_sweep("prune", base_spec(model), levels, seeds, home=home, max_workers=2)
     results = sweep.wait_sweep(record, home, max_workers=2, interval=0.1)
     wall = time.perf_counter() - began
-    jobs.stop_workers(home)
-    return {"backend": "local (2 worker processes)", "runs": len(results), "wall_s": round(wall, 2),
+    return {"backend": "local (2 worker processes)", "workers": "cold" if cold else "warm", "runs": len(results), "wall_s": round(wall, 2),
             "finished": sum(r["status"] == "finished" for r in results)}
 
 
@@ -81,19 +83,22 @@ def main() -> int:
         home = Path(tmp)
         warm = local_sweep(home, levels, args.seeds, args.model)  # trains and caches the seeds' baselines
         print(json.dumps({"warm-up (baselines trained)": warm}), flush=True)
-        local1 = local_sweep(home, levels, args.seeds, args.model)
-        print(json.dumps(local1), flush=True)
+        local_cold = local_sweep(home, levels, args.seeds, args.model, cold=True)
+        print(json.dumps(local_cold), flush=True)
+        local_warm = local_sweep(home, levels, args.seeds, args.model, cold=False)
+        print(json.dumps(local_warm), flush=True)
+        jobs.stop_workers(home)  # they must not compete with Ray for the 2 cores
         began = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         print(json.dumps({"ray_init_s": round(time.perf_counter() - began, 2)}), flush=True)
-        on_ray, _ = ray_sweep(home, levels, args.seeds, args.model)
-        print(json.dumps(on_ray), flush=True)
+        ray_cold, _ = ray_sweep(home, levels, args.seeds, args.model)
+        print(json.dumps({**ray_cold, "workers": "cold"}), flush=True)
+        ray_warm, _ = ray_sweep(home, levels, args.seeds, args.model)
+        print(json.dumps({**ray_warm, "workers": "warm"}), flush=True)
         ray.shutdown()
-        local2 = local_sweep(home, levels, args.seeds, args.model)
-        print(json.dumps(local2), flush=True)
-        local_mean = (local1["wall_s"] + local2["wall_s"]) / 2
-        print(json.dumps({"ratio_ray_over_local": round(on_ray["wall_s"] / local_mean, 3), "target": 1.15,
-                          "load_avg_1m_at_end": os.getloadavg()[0]}), flush=True)
+        print(json.dumps({"ratio_ray_over_local_cold": round(ray_cold["wall_s"] / local_cold["wall_s"], 3),
+                          "ratio_ray_over_local_warm": round(ray_warm["wall_s"] / local_warm["wall_s"], 3),
+                          "target": 1.15, "load_avg_1m_at_end": os.getloadavg()[0]}), flush=True)
 
         if not args.skip_cluster:
             from ray.cluster_utils import Cluster
@@ -125,6 +130,7 @@ def main() -> int:
             finally:
                 ray.shutdown()
                 cluster.shutdown()
+        jobs.stop_workers(home)
     return 0
 
 

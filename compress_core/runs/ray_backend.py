@@ -112,7 +112,7 @@ def connect(address: str | None = None, num_cpus: int | None = None):
     if address not in (None, "auto", "local"):
         _probe(address, CONNECT_TIMEOUT_S)
     kwargs = dict(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                  logging_level="ERROR", configure_logging=True)
+                  logging_level="ERROR", configure_logging=True, runtime_env=_runtime_env())
     try:
         if address in (None, "local"):
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
@@ -124,6 +124,14 @@ def connect(address: str | None = None, num_cpus: int | None = None):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CompressError(f"cannot connect to the Ray cluster at {address!r}: {first}") from None
     return ray
+
+
+def _runtime_env() -> dict:
+    """Ship this compress_core to the cluster's workers (Ray's `py_modules`): a node needs Ray, torch
+    and the requirements, not a copy of the lab; and a worker started for another job's driver (the
+    browser's local Ray, used by a detached driver) still imports the same code as the driver."""
+    package = Path(__file__).resolve().parents[1]
+    return {"py_modules": [str(package)], "excludes": ["__pycache__", "*.pyc"]}
 
 
 def node_label(ip: str, node_id: str) -> str:
@@ -206,11 +214,11 @@ def _here() -> str:
 class _Sender:
     """Progress callback inside a task: throttled, fire-and-forget puts to the events actor."""
 
-    def __init__(self, events, key: str, every: float = PROGRESS_EVERY_S):
-        self.events, self.key, self.every, self._last = events, key, every, 0.0
+    def __init__(self, events, key: str, node: str, every: float = PROGRESS_EVERY_S):
+        self.events, self.key, self.node, self.every, self._last = events, key, node, every, 0.0
 
     def __call__(self, event) -> None:
-        data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+        data = {**(event.to_dict() if hasattr(event, "to_dict") else dict(event)), "node": self.node}
         now = time.monotonic()
         if now - self._last >= self.every or (data.get("total") and data.get("step") == data.get("total")):
             self._last = now
@@ -231,7 +239,7 @@ def _run_task(spec: dict, run_id: str, home: str, data_dir: str | None, events, 
                                 "metrics": {}, "node": node}))
     artifacts = Path(home) / ARTIFACTS / check_run_id(run_id)
     artifacts.mkdir(parents=True, exist_ok=True)
-    result = jobs.execute(spec, _Sender(events, run_id), artifacts, Path(home), run_id=run_id, data_dir=data_dir)
+    result = jobs.execute(spec, _Sender(events, run_id, node), artifacts, Path(home), run_id=run_id, data_dir=data_dir)
     result["node"] = node
     return result
 
@@ -247,7 +255,7 @@ def _sensitivity_task(spec, layer: str, amounts: list, criterion: str, home: str
     ctx = RunContext.create(home=home, data_dir=data_dir)
     base = get_baseline(spec, ctx)  # the TrainSpec itself (a frozen dataclass) travels; the cache is in `home`
     table = layer_sensitivity(base.model, base.data, amounts, criterion=criterion, seed=spec.seed,
-                              device=ctx.device, on_progress=_Sender(events, layer), layers=[layer])
+                              device=ctx.device, on_progress=_Sender(events, layer, _here()), layers=[layer])
     return {"rows": table.to_dict(orient="records"), "node": _here()}
 
 
