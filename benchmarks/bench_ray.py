@@ -19,6 +19,7 @@ import argparse
 import collections
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -74,9 +75,11 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--model", default="lenet300")
     parser.add_argument("--skip-cluster", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved warm local/Ray pairs (median reported)")
     args = parser.parse_args()
     import ray
 
+    os.environ[jobs.ENV_IDLE] = "600"  # local workers stay warm between the interleaved sweeps
     levels = sweep.parse_levels(args.levels, "amount")
     print(json.dumps({"cpu_count": os.cpu_count(), "load_avg_1m_at_start": os.getloadavg()[0]}), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,19 +88,25 @@ def main() -> int:
         print(json.dumps({"warm-up (baselines trained)": warm}), flush=True)
         local_cold = local_sweep(home, levels, args.seeds, args.model, cold=True)
         print(json.dumps(local_cold), flush=True)
-        local_warm = local_sweep(home, levels, args.seeds, args.model, cold=False)
-        print(json.dumps(local_warm), flush=True)
-        jobs.stop_workers(home)  # they must not compete with Ray for the 2 cores
         began = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         print(json.dumps({"ray_init_s": round(time.perf_counter() - began, 2)}), flush=True)
         ray_cold, _ = ray_sweep(home, levels, args.seeds, args.model)
         print(json.dumps({**ray_cold, "workers": "cold"}), flush=True)
-        ray_warm, _ = ray_sweep(home, levels, args.seeds, args.model)
-        print(json.dumps({**ray_warm, "workers": "warm"}), flush=True)
+        warm = {"local": [], "ray": []}
+        for _ in range(args.repeats):  # interleaved, so a burst of load on the shared machine hits both
+            local_warm = local_sweep(home, levels, args.seeds, args.model, cold=False)
+            print(json.dumps(local_warm), flush=True)
+            ray_warm, _ = ray_sweep(home, levels, args.seeds, args.model)
+            print(json.dumps({**ray_warm, "workers": "warm"}), flush=True)
+            warm["local"].append(local_warm["wall_s"])
+            warm["ray"].append(ray_warm["wall_s"])
         ray.shutdown()
+        jobs.stop_workers(home)
         print(json.dumps({"ratio_ray_over_local_cold": round(ray_cold["wall_s"] / local_cold["wall_s"], 3),
-                          "ratio_ray_over_local_warm": round(ray_warm["wall_s"] / local_warm["wall_s"], 3),
+                          "median_warm_s": {k: statistics.median(v) for k, v in warm.items()},
+                          "ratio_ray_over_local_warm": round(statistics.median(warm["ray"])
+                                                             / statistics.median(warm["local"]), 3),
                           "target": 1.15, "load_avg_1m_at_end": os.getloadavg()[0]}), flush=True)
 
         if not args.skip_cluster:

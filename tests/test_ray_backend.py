@@ -176,3 +176,17 @@ def test_backend_setting_shows_the_cluster_and_sends_runs_there(local_ray, home,
     monkeypatch.setattr(ray_backend, "available", lambda: False)
     at.run(timeout=60)
     assert at.sidebar.error[0].value.startswith("the ray backend needs Ray: pip install")
+
+
+def test_a_detached_driver_runs_what_the_browser_submitted(local_ray, home):
+    """The browser's way: records created by the page, a driver process of their own (it outlives reruns)."""
+    backend = backends.RayBackend(address=local_ray.get_runtime_context().gcs_address)
+    run_id = backend.create(quick_spec(), home)
+    backend.start([run_id], home)
+    deadline = time.monotonic() + 180
+    while jobs.get(run_id, home)["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    run = jobs.get(run_id, home)
+    assert run["status"] == "finished", run.get("error")
+    assert run["node"] and run["owner_pid"] != __import__("os").getpid()  # the driver process recorded it
