@@ -178,6 +178,7 @@ def test_backend_setting_shows_the_cluster_and_sends_runs_there(local_ray, home,
     assert at.sidebar.error[0].value.startswith("the ray backend needs Ray: pip install")
 
 
+@pytest.mark.slow
 def test_a_detached_driver_runs_what_the_browser_submitted(local_ray, home):
     """The browser's way: records created by the page, a driver process of their own (it outlives reruns)."""
     backend = backends.RayBackend(address=local_ray.get_runtime_context().gcs_address)

@@ -186,9 +186,12 @@ def _remote():
             def put(self, item):
                 self.items.append(item)
 
-            def drain(self):
-                items, self.items = self.items, []
-                return items
+            def drain(self, keys):
+                """The events of `keys` (one driver's runs); others stay for their own driver."""
+                keys = set(keys)
+                mine = [item for item in self.items if item[0] in keys]
+                self.items = [item for item in self.items if item[0] not in keys]
+                return mine
 
         _REMOTE["Events"] = Events
         _REMOTE["run"] = ray.remote(_run_task)
@@ -196,13 +199,24 @@ def _remote():
     return _REMOTE
 
 
-def _events_actor():
-    """An events actor on the driver's own node: it must not die with a worker node."""
+def _events_actor(fresh: bool = False):
+    """The events actor of this process, on the driver's own node (it must not die with a worker node).
+
+    Kept for the process's Ray session: starting an actor starts a worker process, which costs
+    seconds; drivers that follow one another (sweep after sweep in the browser) share it.
+    """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
-    return _remote()["Events"].options(scheduling_strategy=here).remote()
+    context = ray.get_runtime_context()
+    session = (context.gcs_address, context.get_job_id())
+    cached = _REMOTE.get("events")
+    if cached is not None and cached[0] == session and not fresh:
+        return cached[1]
+    here = NodeAffinitySchedulingStrategy(node_id=context.get_node_id(), soft=True)
+    actor = _remote()["Events"].options(scheduling_strategy=here).remote()
+    _REMOTE["events"] = (session, actor)
+    return actor
 
 
 def _here() -> str:
@@ -304,9 +318,9 @@ class RayDriver:
         ready, _ = ray.wait(list(self.refs.values()), num_returns=len(self.refs), timeout=timeout)
         latest: dict[str, dict] = {}
         try:
-            drained = ray.get(self.events.drain.remote())
+            drained = ray.get(self.events.drain.remote(list(self.refs)))
         except ray.exceptions.RayError:  # its node died after all: lose those events, not the runs
-            drained, self.events = [], _events_actor()
+            drained, self.events = [], _events_actor(fresh=True)
         for run_id, event in drained:
             latest[run_id] = event
         for run_id, event in latest.items():
@@ -517,6 +531,8 @@ def sensitivity_scan(spec, amounts: Sequence[float], home=None, address: str | N
         pending = list(refs.values())
         while pending:
             ready, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_S)
+            with contextlib.suppress(ray.exceptions.RayError):  # per-evaluation events: counted below instead
+                ray.get(events.drain.remote(layers))
             for layer, ref in refs.items():
                 if ref in ready:
                     try:
