@@ -292,6 +292,7 @@ class RayDriver:
         self.results: dict[str, dict] = {}  # finished runs' result dicts, as the tasks returned them
         self._beat = 0.0
         self._nodes: list[dict] | None = None  # looked up once per driver: ray.nodes() is a round trip
+        self._ended: list[str] = []  # runs recorded at the last poll: their late events are dropped at the next
 
     def submit(self, run_id: str, spec: dict) -> None:
         """Start `run_id` (a run this process owns) as a task; unfit resources fail the run at once."""
@@ -313,12 +314,13 @@ class RayDriver:
     def poll(self, timeout: float = POLL_S) -> list[str]:
         """Write progress, pass on cancels, record the runs that ended; returns their ids."""
         ray = self.ray
-        if not self.refs:
+        if not self.refs and not self._ended:
             return []
-        ready, _ = ray.wait(list(self.refs.values()), num_returns=len(self.refs), timeout=timeout)
+        ready = ray.wait(list(self.refs.values()), num_returns=len(self.refs), timeout=timeout)[0] if self.refs else []
         latest: dict[str, dict] = {}
         try:
-            drained = ray.get(self.events.drain.remote(list(self.refs)))
+            drained = ray.get(self.events.drain.remote([*self.refs, *self._ended]))  # late events of ended runs go
+            self._ended = []
         except ray.exceptions.RayError:  # its node died after all: lose those events, not the runs
             drained, self.events = [], _events_actor(fresh=True)
         for run_id, event in drained:
@@ -343,6 +345,7 @@ class RayDriver:
             if ref in ready:
                 self.outcome[run_id] = self._record(run_id, ref)
                 del self.refs[run_id]
+                self._ended.append(run_id)
                 ended.append(run_id)
         return ended
 
@@ -389,6 +392,7 @@ class RayDriver:
                     if counts != last:
                         on_update(counts)
                         last = counts
+            self.poll(0)  # drops the last runs' late events from the shared actor
         except BaseException:  # Ctrl-C or a fault of the driver: stop the tasks, say so in the store
             for run_id, ref in self.refs.items():
                 with contextlib.suppress(Exception):
