@@ -5,6 +5,7 @@ widgets, submits specs to the background workers and draws figures from the engi
 """
 import streamlit as st
 
+from ui.backend import setting as backend_setting
 from ui.common import open_run_store
 
 st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")
@@ -24,4 +25,6 @@ PAGES = [
     st.Page("pages/speed.py", title="Speed", icon=":material/speed:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
 ]
-st.navigation(PAGES).run()
+pages = st.navigation(PAGES)
+backend_setting()  # local workers or a Ray cluster, for the pages that run things
+pages.run()

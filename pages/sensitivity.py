@@ -63,8 +63,16 @@ with right:
         with st.spinner("Pruning each layer alone and measuring accuracy…"):
             began = time.perf_counter()
             # a copy: the scan masks weights in place, and the cached model is shared with other sessions
-            table = layer_sensitivity(copy.deepcopy(base.model), base.data, amounts, criterion=criterion,
-                                      seed=int(seed))
+            from compress_core.runs import ray_backend
+            from ui.backend import address_for_tasks, chosen
+
+            try:  # on Ray: one task per layer, on the baseline cached in the (shared) home
+                table = ray_backend.sensitivity_scan(spec, amounts, common.home(), address_for_tasks(),
+                                                     criterion=criterion)[0] if chosen() else \
+                    layer_sensitivity(copy.deepcopy(base.model), base.data, amounts, criterion=criterion, seed=int(seed))
+            except CompressError as exc:
+                common.show_error(exc)
+                st.stop()
             seconds = time.perf_counter() - began
         st.session_state["sens_scan"] = {"key": scan_key, "table": table, "seconds": seconds}
 

@@ -149,8 +149,10 @@ def plan_panel(method: str, base_spec: dict, param: str, levels: str, seeds: int
             from compress_core.sharing import check_queue  # the whole sweep fits in the queue, or none of it
 
             check_queue(jobs.open_store(common.home()).count("queued"), len(plan))
+            from ui.backend import chosen
+
             record = sweep.submit_sweep(method, base_spec, levels, seeds, param=param, controls=controls,
-                                        home=common.home())
+                                        home=common.home(), backend=chosen())
         except CompressError as exc:
             common.show_error(exc)
             return

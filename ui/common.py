@@ -397,7 +397,14 @@ def submit(spec, prefix: str) -> str | None:
 
             store = jobs.open_store(home())
             check_session_runs(sum(1 for i in mine if _status_or_none(store, i) in ACTIVE))
-        run_id = jobs.submit(spec.to_dict(), home=home())
+        from ui.backend import chosen  # local workers, or a Ray cluster when the sidebar says so
+
+        backend = chosen()
+        if backend is None:
+            run_id = jobs.submit(spec.to_dict(), home=home())
+        else:
+            run_id = backend.create(spec.to_dict(), home())
+            backend.start([run_id], home())
     except CompressError as exc:
         show_error(exc)
         return None

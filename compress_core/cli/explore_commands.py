@@ -9,6 +9,7 @@ from pathlib import Path
 
 from compress_core.cli.output import ThrottledPrinter
 from compress_core.context import RunContext
+from compress_core.devices import resolve_device
 from compress_core.errors import CompressError
 from compress_core.explore import sweep
 from compress_core.explore.sensitivity import (
@@ -20,11 +21,12 @@ from compress_core.explore.sensitivity import (
 )
 from compress_core.explore.sweep import parse_levels
 from compress_core.methods.registry import sweep_methods
-from compress_core.devices import resolve_device
 from compress_core.options import add_common, add_home, base_fields
 from compress_core.options import integer as _int
 from compress_core.options import ratio as _ratio
 from compress_core.present.report import build_report, report_runs
+from compress_core.runs import ray_backend
+from compress_core.runs.backends import add_backend_options, get_backend
 from compress_core.runs.export import export_run
 from compress_core.specs import TrainSpec, check_range
 
@@ -50,6 +52,7 @@ def add_commands(sub) -> None:
         p.add_argument("--seeds", type=_int, default=1, help="seeds per level, counting up from --seed (default: 1)")
         p.add_argument("--workers", type=_int, help="worker processes running points in parallel "
                                                      "(default: $COMPRESS_LAB_WORKERS or one per core)")
+        add_backend_options(p)
         if method == "prune":
             p.add_argument("--controls", action="store_true",
                            help="also run the random criterion and the other scope (layer/global) at the same amounts")
@@ -67,6 +70,7 @@ def add_commands(sub) -> None:
 
     p.add_argument("--criterion", default="l1",
                    help=f"pruning criterion of the scan: {', '.join(CRITERIA.names())} (default: l1)")
+    add_backend_options(p)
     p.set_defaults(handler=_sensitivity)
 
     p = sub.add_parser("export", help="export a finished run's model (onnx, torchscript, safetensors, state_dict, hf)",
@@ -129,9 +133,14 @@ def _sweep(args, entry) -> int:
     _resolve_sweep_args(args, entry, args.param, levels[0])
     method = entry.kind
     base = entry.spec_from_args(args).to_dict()
+    backend = get_backend(args.backend, args.ray_address)
     began = time.perf_counter()
+    if backend.name == "ray":
+        ray_backend.connect(backend.address)  # an unreachable cluster fails here, before any run is recorded
     record = sweep.submit_sweep(method, base, levels, args.seeds, param=args.param,
-                                controls=getattr(args, "controls", False), home=args.home, max_workers=args.workers)
+                                controls=getattr(args, "controls", False), home=args.home, max_workers=args.workers,
+                                backend=None if backend.name == "local" else backend,
+                                start_workers=backend.name == "local")
     total = len(record["points"])
     print(f"sweep {record['id']}: {total} runs queued ({len(record['levels'])} levels x {len(record['seeds'])} seeds x "
           f"{len(record['variants'])} variants)", file=sys.stderr, flush=True)
@@ -139,13 +148,23 @@ def _sweep(args, entry) -> int:
     def show(counts):
         print("  " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())), file=sys.stderr, flush=True)
 
-    try:
-        results = sweep.wait_sweep(record, args.home, max_workers=args.workers, on_update=show)
-    except KeyboardInterrupt:
-        print(f"stopped waiting; the runs of sweep {record['id']} go on in the background", file=sys.stderr)
-        raise
+    if backend.name == "ray":  # this process is the Ray driver: it writes the store until every run ended
+        ray_backend.drive([p["run_id"] for p in record["points"]], args.home, backend.address, on_update=show)
+        results = sweep.point_results(record, args.home)
+    else:
+        try:
+            results = sweep.wait_sweep(record, args.home, max_workers=args.workers, on_update=show)
+        except KeyboardInterrupt:
+            print(f"stopped waiting; the runs of sweep {record['id']} go on in the background", file=sys.stderr)
+            raise
     elapsed = time.perf_counter() - began
     points = [{k: p[k] for k in ("run_id", "level", "seed", "variant", "status", "error", "metrics")} for p in results]
+    if backend.name == "ray":
+        from compress_core.runs.jobs import open_store
+
+        store = open_store(args.home)
+        for point in points:
+            point["node"] = store.get(point["run_id"]).get("node")
     summary = sweep.sweep_summary(sweep.sweep_points(record, args.home), "accuracy")
     if args.json:
         print(json.dumps({"sweep_id": record["id"], "method": method, "param": record["param"],
@@ -179,10 +198,18 @@ def _sensitivity(args) -> int:
     spec = TrainSpec(**base_fields(args), epochs=args.baseline_epochs)
     ctx = RunContext.create(home=args.home, data_dir=args.data_dir,
                             on_progress=None if args.json else ThrottledPrinter(), device=resolve_device(spec.device))
+    backend = get_backend(args.backend, args.ray_address)
     began = time.perf_counter()
-    table = run_sensitivity(spec, amounts, ctx, args.criterion)
+    nodes = None
+    if backend.name == "ray":  # one Ray task per layer, on the baseline cached in the (shared) home
+        table, nodes = ray_backend.sensitivity_scan(spec, amounts, args.home, backend.address, data_dir=args.data_dir,
+                                                    criterion=args.criterion, on_progress=ctx.on_progress)
+    else:
+        table = run_sensitivity(spec, amounts, ctx, args.criterion)
     out = {"spec": spec.to_dict(), "amounts": sorted(amounts), "baseline_accuracy": float(table["baseline_accuracy"].iloc[0]),
            "layers": layer_sizes(table), "rows": table.to_dict(orient="records"), "duration_s": time.perf_counter() - began}
+    if nodes is not None:
+        out["nodes"] = nodes  # layer -> the Ray node that scanned it
     if args.target is not None:
         proposal = propose_layer_amounts(table, None, args.target)
         out.update(target=args.target, proposal=proposal, predicted_drop=predicted_drop(table, proposal),

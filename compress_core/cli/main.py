@@ -18,7 +18,8 @@ from compress_core.devices import check_runnable_here
 from compress_core.errors import CompressError
 from compress_core.methods.registry import all_methods
 from compress_core.options import OneLineParser
-from compress_core.runs import mlflow_log
+from compress_core.runs import mlflow_log, ray_backend
+from compress_core.runs.backends import add_backend_options, get_backend
 from compress_core.runs.jobs import record_foreground
 
 EXIT_BAD_INPUT = 2
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also log the finished run to MLflow at URI (a tracking server, sqlite:///file.db or "
                             "file:/folder; default: $COMPRESS_LAB_MLFLOW_URI, else off; needs "
                             "requirements-optional.txt)")
+        add_backend_options(p)
         p.set_defaults(handler=lambda args, method=method: run_command(args, method.spec_from_args))
     cli_store.add_commands(sub)
     explore_commands.add_commands(sub)
@@ -54,7 +56,12 @@ def run_command(args, builder: Callable) -> int:
     if mlflow_uri:
         mlflow_log.require()  # before the run: a missing MLflow is said at once, not after the work
     progress = None if args.json else ThrottledPrinter()
-    result = record_foreground(spec.to_dict(), home=args.home, data_dir=args.data_dir, on_progress=progress)
+    backend = get_backend(getattr(args, "backend", None), getattr(args, "ray_address", None))
+    if backend.name == "ray":  # one Ray task, recorded in the store by this process; the record has its `node`
+        result = ray_backend.run_foreground(spec.to_dict(), args.home, backend.address, data_dir=args.data_dir,
+                                            on_progress=progress)
+    else:
+        result = record_foreground(spec.to_dict(), home=args.home, data_dir=args.data_dir, on_progress=progress)
     if mlflow_uri:
         result["mlflow"] = mlflow_log.log_run(result["id"], mlflow_uri, home=args.home, data_dir=args.data_dir)
     if args.json:

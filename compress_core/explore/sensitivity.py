@@ -47,20 +47,27 @@ def check_amounts(amounts: Sequence[float]) -> list[float]:
 
 def layer_sensitivity(model: nn.Module, data: Dataset, amounts: Sequence[float], *, criterion: str = "l1",
                       seed: int = 0, device: torch.device | None = None,
-                      on_progress: ProgressCallback = None) -> pd.DataFrame:
+                      on_progress: ProgressCallback = None, layers: Sequence[str] | None = None) -> pd.DataFrame:
     """Long table (layer, type, params, amount, accuracy, baseline_accuracy, drop) for `model` on the test set.
 
     Each layer's weights are masked in place by `criterion`'s scores (computed once per
     layer on the intact model, calibrated on a `seed`ed training batch if the criterion
     needs one) with `torch.nn.utils.prune`'s L1 method, evaluated, and restored, so the
     model is unchanged afterwards and nothing is copied but one layer's weights at a
-    time. `drop` = baseline accuracy - accuracy (points as a share).
+    time. `drop` = baseline accuracy - accuracy (points as a share). `layers` (names) limits
+    the scan to those layers: the Ray backend scans each layer in a task of its own.
     """
     amounts = check_amounts(amounts)
     torch.manual_seed(seed)  # a random criterion draws its scores from the seed
     scores = scorer(get_criterion(criterion), model, lambda: calibration_batch(data.x_train, seed))
     baseline, _ = evaluate(model, data.x_test, data.y_test, device)
-    layers = prunable_layers(model)
+    wanted, layers = layers, prunable_layers(model)
+    if wanted is not None:
+        unknown = sorted(set(wanted) - {name for name, _ in layers})
+        if unknown:
+            raise CompressError(f"layer(s) {', '.join(unknown)} are not prunable layers of the model; "
+                                f"layers: {', '.join(name for name, _ in layers)}")
+        layers = [(name, module) for name, module in layers if name in set(wanted)]
     rows, total, done = [], len(layers) * len(amounts), 0
     for name, module in layers:
         saved = module.weight.detach().clone()

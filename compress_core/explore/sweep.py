@@ -206,13 +206,14 @@ def _write_record(record: dict, home) -> None:
 
 def submit_sweep(method: str, base_spec: dict, levels: Sequence, seeds: int | Iterable[int], *,
                  param: str | None = None, controls: bool = False, home=None,
-                 max_workers: int | None = None, start_workers: bool = True) -> dict:
+                 max_workers: int | None = None, start_workers: bool = True, backend=None) -> dict:
     """Plan the sweep, queue every point as a background run and record the group; returns the record.
 
     The record (`load_sweep` reads it back) holds the sweep id, method, parameter, levels,
     seeds, variants, the base spec and `points`: one `{run_id, level, seed, variant}` each.
     Up to `max_workers` worker processes run the points in parallel (default: `default_workers()`);
-    with `start_workers=False` the runs only wait in the queue.
+    with `start_workers=False` the runs only wait in the queue. `backend` (see `runs.backends`)
+    creates and starts the runs elsewhere, e.g. as Ray tasks (default: the local workers).
     """
     param = check_param(method, param)
     plan = plan_sweep(method, base_spec, levels, seeds, param=param, controls=controls)
@@ -222,11 +223,14 @@ def submit_sweep(method: str, base_spec: dict, levels: Sequence, seeds: int | It
               "variants": list(dict.fromkeys(p["variant"] for p in plan)),
               "base_spec": spec_from_dict(base_spec).to_dict(), "points": []}
     for point in plan:
-        run_id = jobs.submit(point["spec"], home, start_workers=False)
+        run_id = backend.create(point["spec"], home) if backend is not None \
+            else jobs.submit(point["spec"], home, start_workers=False)
         record["points"].append({"run_id": run_id, "level": point["level"], "seed": point["seed"],
                                  "variant": point["variant"]})
     _write_record(record, home)
-    if start_workers:
+    if start_workers and backend is not None:
+        backend.start([p["run_id"] for p in record["points"]], home, max_workers=max_workers or default_workers())
+    elif start_workers:
         jobs.ensure_workers(home, max_workers=max_workers or default_workers())
     return record
 
