@@ -34,6 +34,7 @@ def present(value) -> bool:
 def deployable_size(metrics: Mapping) -> tuple[float | None, str]:
     """(bytes, form) of the run's model as it would be deployed: the smallest form it actually has.
 
+    - Deep Compression runs: the Huffman-coded file (`size_encoded_bytes`, which decodes to the model);
     - int8 runs: the serialized int8 file (`size_int8_bytes`);
     - fake k-bit runs: the packed k-bit size (`size_packed_bytes`), or its sparse variant
       (`size_sparse_quantized_bytes`, pipelines) when that is smaller and the weights have zeros;
@@ -45,6 +46,8 @@ def deployable_size(metrics: Mapping) -> tuple[float | None, str]:
     fp32 form of the same weights is never picked for it. (None, "") when nothing was measured.
     """
     sparse = (metrics.get("sparsity") or 0) >= SPARSE_MIN
+    if present(metrics.get("size_encoded_bytes")):
+        return metrics["size_encoded_bytes"], "Huffman-coded file"
     if metrics.get("scheme") == "int8" or present(metrics.get("size_int8_bytes")):
         return (metrics["size_int8_bytes"], "int8") if present(metrics.get("size_int8_bytes")) else (None, "")
     if present(metrics.get("size_packed_bytes")):
