@@ -17,8 +17,8 @@ from compress_core.specs import BaseSpec, PruneSpec, TrainSpec
 KINDS = [m.kind for m in all_methods()]
 
 
-def test_the_lab_has_its_five_run_kinds_in_display_order():
-    assert KINDS == ["train", "prune", "distill", "quantize", "pipeline"]
+def test_the_lab_has_its_run_kinds_in_display_order():
+    assert KINDS == ["train", "prune", "distill", "quantize", "pipeline", "deep-compression"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -158,7 +158,7 @@ def _symbols(values: np.ndarray, codebook: np.ndarray, name: str) -> np.ndarray:
     symbols = order[where]
     if len(values) and not np.array_equal(codebook[symbols], values):
         bad = values[codebook[symbols] != values][0]
-        raise CompressError(f"tensor {name!r}: value {bad!r} is not in its codebook of {len(codebook)} entries")
+        raise CompressError(f"tensor {name!r}: value {float(bad)!r} is not in its codebook of {len(codebook)} entries")
     return symbols
 
 
