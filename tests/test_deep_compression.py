@@ -269,3 +269,28 @@ def test_the_classic_has_the_papers_rows_and_reads_ours_from_a_run(lab_home):
     assert set(ours[0]) == set(classic.paper_rows("lenet5")[0])
     assert ours[-1]["compression"] == pytest.approx(result["metrics"]["compression_ratio"])
     assert ours[-1]["error_pct"] == pytest.approx(100 * (1 - result["metrics"]["accuracy"]))
+
+
+def test_runs_of_the_kind_reach_the_runs_table_pareto_report_and_sweeps(lab_home):
+    from compress_core.explore.sweep import plan_sweep
+    from compress_core.present import plots, storage
+    from compress_core.present.report import build_report, report_runs
+
+    runs = [r for r in report_runs(lab_home) if r["kind"] == "deep-compression"]
+    assert runs, "the CLI test stores a deep-compression run in the lab's home"
+    points = plots.run_points(runs)
+    assert (points["size_form"] == "Huffman-coded file").all() and points["compression_ratio"].gt(1).all()
+    assert plots.pareto(points, "accuracy vs size").data  # the Runs and Compare pages' trade-off chart
+    html = build_report(runs)
+    assert "deep compression" in html and "python -m compress_core deep-compression" in html
+    plan = plan_sweep("deep-compression", runs[0]["spec"], "3,6", 1, param="fc_bits")
+    assert [p["spec"]["fc_bits"] for p in plan] == [3, 6]
+    with pytest.raises(CompressError, match="fc_bits must be in"):
+        plan_sweep("deep-compression", runs[0]["spec"], "9", 1, param="fc_bits")
+    # the run's own view: the stage table and both figures come from its metrics
+    m, base = runs[0]["metrics"], runs[0]["baseline"]
+    table = storage.stage_table(m, base)
+    assert table["bytes"].iloc[0] == base["size_fp32_bytes"] and table["bytes"].iloc[-1] == m["size_encoded_bytes"]
+    assert table["compression_ratio"].iloc[-1] == pytest.approx(m["compression_ratio"])
+    assert len(storage.sizes_figure(m, base).data[0].x) == 5  # fp32, gzip, three stages
+    assert sum(t.x[0] for t in storage.breakdown_figure(m).data) == m["size_encoded_bytes"]
