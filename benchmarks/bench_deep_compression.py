@@ -73,6 +73,12 @@ def main() -> int:
             parts = ", ".join(f"{p} {m[f'storage_{p}_bytes']:,}" for p in
                               ("values", "indices", "codebooks", "huffman_tables", "biases", "header"))
             print(f"{'':<14} bytes: {parts}")
+            weights = sum(row["params"] for row in result["layers"])
+            kept = sum(row["nonzero"] for row in result["layers"])
+            coded = m["storage_values_bytes"] + m["storage_indices_bytes"]
+            print(f"{'':<14} per surviving weight: values {8 * m['storage_values_bytes'] / kept:.2f} bits, positions "
+                  f"{8 * m['storage_indices_bytes'] / kept:.2f} bits; values + positions vs fp32 weights (the paper's "
+                  f"count): {4 * weights / coded:.1f}x; fixed costs {1 - coded / m['size_encoded_bytes']:.0%} of the file")
         paper = classic.paper_rows(model)
         print(f"{model:<9} paper: {paper[-1]['compression']:.0f}x, error {paper[0]['error_pct']:.2f} -> "
               f"{paper[-1]['error_pct']:.2f} %; ours: {statistics.mean(ratios):.1f}x, change "
