@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from compress_core import fmt
+from compress_core.measure import catalogue
 from compress_core.present import storage
 from compress_core.runs import jobs
 
@@ -39,3 +40,9 @@ def test_a_run_from_the_page_shows_the_file_size_ratio_and_breakdown(home):
     assert len(charts) == 2
     parts = storage.breakdown(m)
     assert sum(parts.values()) == m["size_encoded_bytes"] and parts["values"] > 0
+
+    # Compare shows it beside other runs: the stages as text, the ratio in its column
+    at = open_page("compare", compare_runs=[record["id"]])
+    metrics = at.dataframe[0].value
+    assert metrics["smaller by (×)"].iloc[0] == pytest.approx(m["compression_ratio"])
+    assert "+ Huffman" in metrics[catalogue.column_title("stages")].iloc[0]

@@ -160,6 +160,7 @@ def run_deep_compression(spec: DeepCompressionSpec, ctx) -> RunResult:
     encoded = _weights_state(model)
     if any(not torch.equal(v, encoded[k]) for k, v in clean_state_dict(final).items()):
         raise RuntimeError("the storage file did not decode to the weights it encoded")  # an engine bug, never input
+    final.to(ctx.device)  # measured where the baseline is
 
     emit(ctx.on_progress, "measure", 0, 1, "measuring the decoded model against the baseline")
     metrics, base_metrics, rows = assess_against(final, base.model, data, ctx)
