@@ -256,7 +256,7 @@ def _describe(spec) -> str:
 
 
 register_method(Method(
-    kind=KIND, spec=DeepCompressionSpec, run=run_deep_compression, label="deep compression", colour="#e377c2",
+    kind=KIND, spec=DeepCompressionSpec, run=run_deep_compression, label="deep compression", colour="#393b79",
     help="Deep Compression (Han et al. 2016): prune, share weights by k-means (trained centroids), Huffman-code; "
          "the size is the decodable file's length",
     add_arguments=_args, spec_from_args=_spec,
