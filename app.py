@@ -17,6 +17,7 @@ PAGES = [
     st.Page("pages/prune.py", title="Prune", icon=":material/content_cut:"),
     st.Page("pages/distill.py", title="Distill", icon=":material/school:"),
     st.Page("pages/quantize.py", title="Quantize", icon=":material/grid_on:"),
+    st.Page("pages/deep_compression.py", title="Deep Compression", icon=":material/compress:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
     st.Page("pages/sweep.py", title="Sweeps", icon=":material/ssid_chart:"),
     st.Page("pages/sensitivity.py", title="Sensitivity", icon=":material/grid_view:"),

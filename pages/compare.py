@@ -78,7 +78,9 @@ metric_keys = catalogue.table_keys(*metric_dicts)
 
 
 def metric_cell(key: str, value):
-    return value * catalogue.axis_scale(key) if catalogue.metric(key).numeric and value is not None else value
+    if not catalogue.metric(key).numeric:  # text cells; a structured value (e.g. deep compression's stages) as text
+        return value if value is None or isinstance(value, str) else catalogue.format_value(key, value)
+    return value * catalogue.axis_scale(key) if value is not None else value
 
 
 table = pd.DataFrame([{

@@ -20,6 +20,8 @@ LINKS = [("pages/learn.py", "Learn", "How each method works, with figures you ca
          ("pages/prune.py", "Prune", "Zero the smallest weights or remove whole channels."),
          ("pages/distill.py", "Distill", "Teach a small student from a trained teacher."),
          ("pages/quantize.py", "Quantize", "Store weights in 2–8 bits or as real int8."),
+         ("pages/deep_compression.py", "Deep Compression",
+          "Prune, share weights, Huffman-code: the size of a file that decodes."),
          ("pages/runs.py", "Runs", "Every run, its progress, and the accuracy–size trade-off."),
          ("pages/sweep.py", "Sweeps", "One method over many levels and seeds: the curve with its spread."),
          ("pages/sensitivity.py", "Sensitivity", "Which layers can take pruning, and per-layer amounts for a target."),

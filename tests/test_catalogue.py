@@ -27,10 +27,13 @@ RUNS = {
     "pipeline structured+distill+int8": {"kind": "pipeline", **BASE, "baseline_epochs": 3, "steps": [
         {"kind": "prune", "method": "structured", "amount": 0.5, "finetune_epochs": 0},
         {"kind": "distill", "epochs": 1}, {"kind": "quantize", "scheme": "int8"}]},
+    "deep-compression": {"kind": "deep-compression", **BASE, "baseline_epochs": 3, "amount": 0.8, "finetune_epochs": 0,
+                         "centroid_epochs": 1},
 }
 EXPECTED_FORM = {"train": "fp32", "prune l1": "sparse", "prune random agp": "sparse", "prune structured": "fp32",
                  "distill": "fp32", "quantize fake": "4-bit packed", "quantize int8": "int8",
-                 "pipeline prune+fake": "sparse 4-bit packed", "pipeline structured+distill+int8": "int8"}
+                 "pipeline prune+fake": "sparse 4-bit packed", "pipeline structured+distill+int8": "int8",
+                 "deep-compression": "Huffman-coded file"}
 
 
 @pytest.fixture(autouse=True)

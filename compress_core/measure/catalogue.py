@@ -223,6 +223,36 @@ for _batch in (1, 16, 64, 256, 1024):
                                      "between torch.cuda.synchronize() calls")
 _add("semi_accuracy", "test accuracy of the 2:4 fp16 form", "share", "higher", _pct2, "%", 100.0)
 _add("semi_dense_fp16_accuracy", "test accuracy of the dense fp16 form", "share", "higher", _pct2, "%", 100.0)
+# ---- deep compression (methods/deep_compression.py, measure/storage_codec.py) ----
+def _stages(x) -> str:
+    if not isinstance(x, (list, tuple)):
+        return _text(x)
+    return "; ".join(f"{s.get('stage')} {fmt.ratio(s.get('compression_ratio'))} at {fmt.pct(s.get('accuracy'), 2)}"
+                     for s in x if isinstance(s, Mapping))
+
+
+_add("size_encoded_bytes", "Huffman-coded file", "bytes", "lower", fmt.size, "kB", 1e-3, short="encoded size",
+     description="length of the Deep Compression file (codebooks, Huffman-coded indices and relative positions, "
+                 "tables, biases, header), which decodes to the measured model")
+for _part, _what in (("header", "header"), ("codebooks", "codebooks"), ("huffman_tables", "Huffman tables"),
+                     ("values", "weight values (centroid indices)"), ("indices", "relative positions"),
+                     ("biases", "biases and other tensors")):
+    _add(f"storage_{_part}_bytes", f"encoded file: {_what}", "bytes", "lower", fmt.size, "kB", 1e-3,
+         short=_what, description=f"bytes of the encoded file spent on {_what}")
+_add("size_dense_gzip_bytes", "gzip of the dense fp32 checkpoint", "bytes", "lower", fmt.size, "kB", 1e-3,
+     short="gzip fp32", description="gzip -9 of torch.save of the same weights, dense fp32: a general-purpose reference")
+_add("size_pruned_encoded_bytes", "pruning stage file", "bytes", "lower", fmt.size, "kB", 1e-3, short="pruned size",
+     description="fp32 values and packed relative indices of the pruned weights: a file that decodes")
+_add("size_shared_encoded_bytes", "weight sharing stage file", "bytes", "lower", fmt.size, "kB", 1e-3,
+     short="shared size", description="codebooks and packed centroid indices and relative indices: a file that decodes")
+_add("accuracy_pruned", "test accuracy after pruning", "share", "higher", _pct2, "%", 100.0)
+_add("accuracy_clustered", "test accuracy after k-means, before centroid fine-tuning", "share", "higher", _pct2, "%",
+     100.0)
+_add("accuracy_shared", "test accuracy after centroid fine-tuning", "share", "higher", _pct2, "%", 100.0)
+_add("conv_bits", "codebook bits of conv layers", "bits", None, _number)
+_add("fc_bits", "codebook bits of fully connected layers", "bits", None, _number)
+_add("stages", "size and accuracy by stage", "", None, _stages, numeric=False,
+     description="each stage's file length, compression ratio against the baseline's fp32 checkpoint, and accuracy")
 
 # Old key -> new key, for runs stored by older versions (see `upgrade_metrics`, which also maps
 # `size_quantized_bytes` by the run's scheme and the old `compression_ratio`).

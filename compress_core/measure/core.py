@@ -34,6 +34,7 @@ def present(value) -> bool:
 def deployable_size(metrics: Mapping) -> tuple[float | None, str]:
     """(bytes, form) of the run's model as it would be deployed: the smallest form it actually has.
 
+    - Deep Compression runs: the Huffman-coded file (`size_encoded_bytes`, which decodes to the model);
     - int8 runs: the serialized int8 file (`size_int8_bytes`);
     - bf16/fp16 runs: the serialized 16-bit state dict (`size_half_bytes`), or its counted sparse
       form (`size_sparse_quantized_bytes`) when the weights have zeros and it is smaller;
@@ -47,6 +48,8 @@ def deployable_size(metrics: Mapping) -> tuple[float | None, str]:
     fp32 form of the same weights is never picked for it. (None, "") when nothing was measured.
     """
     sparse = (metrics.get("sparsity") or 0) >= SPARSE_MIN
+    if present(metrics.get("size_encoded_bytes")):
+        return metrics["size_encoded_bytes"], "Huffman-coded file"
     if metrics.get("scheme") == "int8" or present(metrics.get("size_int8_bytes")):
         return (metrics["size_int8_bytes"], "int8") if present(metrics.get("size_int8_bytes")) else (None, "")
     if present(metrics.get("size_half_bytes")):  # bf16/fp16: the 16-bit file, or its sparse form
