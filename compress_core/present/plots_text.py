@@ -67,3 +67,36 @@ def student_layers(teacher_layers: int, layer_map: Sequence[int], init: str,
     fig.update_xaxes(tickvals=[0, 1], ticktext=["teacher", "student"], range=[-0.6, 1.6])
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     return fig
+
+
+def head_ablation(drop: Sequence[Sequence[float]], norms: Sequence[Sequence[float]],
+                  title: str = "Accuracy lost when one head is removed alone (no fine-tuning)") -> go.Figure:
+    """Heatmap of the accuracy drop (percentage points) per head, its L1 norm in the hover text."""
+    fig = figure(title, "head", "encoder layer")
+    fig.add_heatmap(z=[[100 * v for v in row] for row in drop], customdata=[list(r) for r in norms],
+                    x=list(range(len(drop[0]) if drop else 0)), y=list(range(len(drop))), colorscale="Reds",
+                    colorbar=dict(title="pp lost"), texttemplate="%{z:.1f}",
+                    hovertemplate="layer %{y}, head %{x}: %{z:.2f} pp lost; L1 norm %{customdata:.3g}<extra></extra>")
+    fig.update_yaxes(autorange="reversed", dtick=1)
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+def heads_curve(rows: Sequence[Mapping], title: str = "Removing the weakest heads of every layer") -> go.Figure:
+    """Test accuracy against heads removed per layer, parameters in the hover text."""
+    fig = figure(title, "heads removed per layer (lowest L1 norm first)", "top-1 test accuracy (%)")
+    fig.add_scatter(x=[r["heads_removed"] for r in rows], y=[100 * r["accuracy"] for r in rows], mode="lines+markers",
+                    marker_color=color_of("structured"), customdata=[fmt.count(r["params"]) for r in rows],
+                    hovertemplate="%{x} removed: %{y:.1f} %, %{customdata} parameters<extra></extra>", name="accuracy")
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+def layer_drop(rows: Sequence[Mapping], title: str = "Keeping k of the encoder layers (before distillation)") -> go.Figure:
+    """Bars: test accuracy of the model cut to k layers, parameters written on each bar."""
+    fig = figure(title, "encoder layers kept", "top-1 test accuracy (%)", showlegend=False)
+    fig.add_bar(x=[str(r["layers"]) for r in rows], y=[100 * r["accuracy"] for r in rows],
+                marker_color=color_of("distill"), text=[f"{100 * r['accuracy']:.1f} %, {fmt.count(r['params'])} params"
+                                                        for r in rows], textposition="auto",
+                hovertemplate="%{x} layers: %{text}<extra></extra>")
+    return fig
