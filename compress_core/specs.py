@@ -14,6 +14,7 @@ from typing import ClassVar, Optional
 from compress_core.devices import check_device_text
 from compress_core.errors import CompressError
 from compress_core.methods.criteria import CRITERIA
+from compress_core.models.text_data import takes_text
 from compress_core.models.zoo import MODELS, parse_hidden
 
 
@@ -179,12 +180,16 @@ class PruneSpec(BaseSpec):
     # N:M semi-structured sparsity ("2:4", "4:8"): the N largest of every M input weights by `method`'s scores
     # stay (methods/nm_sparsity.py); sets `amount` to 1 - N/M. None: unstructured or structured as above.
     pattern: Optional[str] = None
+    # Transformers: also prune the embedding tables / the head (pooler, classifier); both excluded by default.
+    include_embeddings: bool = False
+    include_head: bool = False
 
     def __post_init__(self):
         super().__post_init__()
         check_choice("method", self.method, PRUNE_METHODS)
         if self.pattern is not None:
             self._check_pattern()
+        self._check_includes()
         check_choice("scope", self.scope, PRUNE_SCOPES)
         check_choice("schedule", self.schedule, PRUNE_SCHEDULES)
         check_choice("importance", self.importance, IMPORTANCES)
@@ -220,6 +225,19 @@ class PruneSpec(BaseSpec):
             raise CompressError(f"pattern {self.pattern} removes {implied:g} of the weights; got amount {self.amount!r} "
                                 "(leave amount out with a pattern)")
         object.__setattr__(self, "amount", implied)
+    def _check_includes(self) -> None:
+        for name in ("include_embeddings", "include_head"):
+            if not isinstance(getattr(self, name), bool):
+                raise CompressError(f"{name} must be true or false; got {getattr(self, name)!r}")
+        if (self.include_embeddings or self.include_head) and (self.method == "structured" or self.layer_amounts):
+            raise CompressError("include_embeddings/include_head widen unstructured pruning by a criterion; they do not "
+                                f"combine with method 'structured' or layer_amounts (got method {self.method!r})")
+        if (self.include_embeddings or self.include_head) and not takes_text(self.model):
+            raise CompressError(f"include_embeddings/include_head apply to transformer models (tinybert, hf:DIR); "
+                                f"{self.model!r} prunes every Linear/Conv2d layer already")
+        if self.include_embeddings and self.method in CRITERIA and CRITERIA.get(self.method).needs_calibration:
+            raise CompressError(f"method {self.method!r} scores weights by their layer's inputs, and embeddings take "
+                                "token ids; use l1 or random with include_embeddings")
 
     def _check_layer_amounts(self) -> None:
         if not isinstance(self.layer_amounts, dict) or not self.layer_amounts:

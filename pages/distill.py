@@ -21,13 +21,55 @@ st.caption("The student learns from the teacher's softened outputs and from the 
            "labels shows whether distillation helped.")
 common.use_few_threads()
 
+def text_student_settings(teacher_name: str) -> dict:
+    """A transformer teacher's student: fewer layers (copied from every k-th teacher layer) and/or narrower
+    (randomly initialised), and the weight of the hidden-state term. Spec fields of DistillSpec."""
+    from compress_core.present.preview_text import teacher_shape
+
+    from compress_core.errors import CompressError
+
+    try:
+        shape = teacher_shape(teacher_name)
+    except CompressError as exc:  # a bad folder: one line
+        common.show_error(exc)
+        st.stop()
+    n = shape["layers"]
+    st.caption(f"Transformer teacher: {n} layers, hidden {shape['hidden']}, {shape['heads']} heads, FFN {shape['ffn']}. "
+               "The student is the same architecture, smaller.")
+    layers = st.slider("Student layers", 1, n, max(1, n // 2), key="distill_student_layers",
+                       help="copied from every k-th teacher layer (DistilBERT style), the last always kept") \
+        if n > 1 else 1
+    fields = {"student_layers": int(layers)}
+    if st.checkbox("Narrower student (random initialisation)", key="distill_narrow"):
+        c = st.columns(3)
+        fields["student_hidden_size"] = int(c[0].number_input("Hidden size", 1, 4096, max(1, shape["hidden"] // 2),
+                                                              key="distill_student_hidden"))
+        fields["student_heads"] = int(c[1].number_input("Heads", 1, 64, max(1, shape["heads"] // 2),
+                                                        key="distill_student_heads",
+                                                        help="the hidden size must be a multiple"))
+        fields["student_intermediate_size"] = int(c[2].number_input("FFN width", 1, 16384, max(1, shape["ffn"] // 2),
+                                                                    key="distill_student_ffn"))
+    fields["hidden_weight"] = float(st.slider("Hidden-state term weight (0: off)", 0.0, 10.0, 0.0, 0.5,
+                                              key="distill_hidden_weight",
+                                              help="adds W x MSE between each student layer's output and the "
+                                                   "teacher layer it comes from (projected when widths differ)"))
+    return fields
+
+
 settings, right = st.columns([1, 2], gap="large")
 with settings:
     dataset, label_column, data = common.picked_data(P)
     teacher, teacher_hidden = common.model_picker(P, data, key="teacher", label="Teacher", default="lenet300",
                                                   default_hidden="300,100")
-    student, _ = common.model_picker(P, data, key="student", label="Student", default="mlp", default_hidden=None)
-    if student == "mlp":
+    from compress_core.models.text_data import takes_text
+
+    text_teacher = takes_text(teacher)
+    student_fields = text_student_settings(teacher) if text_teacher else {}
+    student = teacher if text_teacher else \
+        common.model_picker(P, data, key="student", label="Student", default="mlp", default_hidden=None)[0]
+    if text_teacher:
+        hidden = None
+    elif student == "mlp":
         width = st.select_slider("Student width (one hidden layer of this many units)", WIDTHS, value=32,
                                  key="distill_width")
         hidden = (width,)
@@ -53,7 +95,7 @@ def build_spec(temperature: float):
                        teacher_hidden=teacher_hidden, teacher_epochs=int(teacher_epochs) or None,
                        temperature=float(temperature), alpha=float(alpha), epochs=int(epochs) or None,
                        train_fraction=float(fraction), transfer=transfer, seed=int(seed),
-                       **common.source_options(P, "teacher"), **device)
+                       **student_fields, **common.source_options(P, "teacher"), **device)
 
 
 spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("distill_temperature", 4.0)))
@@ -82,9 +124,33 @@ def preview_panel(base) -> None:
                "teacher's ordinary softmax.")
 
 
+def student_panel(base) -> None:
+    """A transformer student as the run builds it: its layers, where each comes from, its size."""
+    from compress_core.present import plots_text, preview_text
+
+    fields = {k: v for k, v in student_fields.items() if k != "hidden_weight"}
+    plan = preview_text.student_plan(base.model, layers=fields.get("student_layers"),
+                                     hidden_size=fields.get("student_hidden_size"),
+                                     intermediate_size=fields.get("student_intermediate_size"),
+                                     heads=fields.get("student_heads"), seed=int(seed))
+    w = plan["widths"]
+    common.preview_layout([
+        ("Student parameters", fmt.count(plan["params_student"]), f"teacher {fmt.count(plan['params_teacher'])}",
+         "counted on the student the run builds (embeddings included)"),
+        ("Layers", f"{plan['student_layers']}", f"teacher {plan['teacher_layers']}", plan["init"]),
+        ("Hidden / heads", f"{w['hidden'][0]} / {w['heads'][0]}", f"teacher {w['hidden'][1]} / {w['heads'][1]}", None),
+        ("FFN width", str(w["ffn"][0]), f"teacher {w['ffn'][1]}", None),
+    ], plots_text.student_layers(plan["teacher_layers"], plan["layer_map"], plan["init"]), key="distill_preview_student")
+    if student_fields.get("hidden_weight"):
+        st.caption(f"Hidden-state term: student layer i is matched to teacher layer {plan['layer_map']}[i]"
+                   + (" through a learned projection" if w["hidden"][0] != w["hidden"][1] else "") + ".")
+
+
 with right:
     teacher_base = common.baseline(spec.teacher_spec(), P)
     preview_panel(teacher_base)
+    if text_teacher and teacher_base is not None:
+        student_panel(teacher_base)
 
 common.run_button("Run: distil and train the scratch control", "distill_run",
                   lambda: build_spec(st.session_state["distill_temperature"]), P)

@@ -540,3 +540,9 @@ with tabs[3]:
     quantization_lesson()
 with tabs[4]:
     questions()
+
+
+# ---------------------------------------------------------------- compressing attention (its own module)
+from ui import learn_attention  # noqa: E402  (a separate block: the section lives in ui/learn_attention.py)
+
+learn_attention.section()

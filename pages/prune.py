@@ -25,6 +25,9 @@ common.use_few_threads()
 settings, right = st.columns([1, 2], gap="large")
 with settings:
     dataset, label_column, model, hidden = common.data_and_model(P)
+    from compress_core.models.text_data import takes_text
+
+    text_model = takes_text(model)  # a transformer: heads/FFN when structured; embeddings/head selectable
     method = st.radio("Method", PRUNE_METHODS, key="prune_method", horizontal=True,
                       captions=[METHODS[m][1] for m in PRUNE_METHODS])
     structured = method == "structured"
@@ -40,6 +43,13 @@ with settings:
         schedule = st.radio("Schedule", PRUNE_SCHEDULES, key="prune_schedule", horizontal=True,
                             captions=["prune once, then fine-tune", "gradually during fine-tuning (AGP)"])
         steps = st.slider("AGP pruning steps", 1, 50, 10, key="prune_steps") if schedule == "agp" else 10
+    include = {}
+    if text_model and not structured:
+        st.caption("Transformers: the attention and feed-forward projections are pruned; embeddings and the "
+                   "classification head only when ticked.")
+        c = st.columns(2)
+        include = {"include_embeddings": c[0].checkbox("Also the embeddings", key="prune_include_embeddings"),
+                   "include_head": c[1].checkbox("Also the head (pooler, classifier)", key="prune_include_head")}
     epochs = st.number_input("Fine-tuning epochs", 0, 200, 3, key="prune_epochs")
     seed, baseline_epochs = common.seed_and_baseline_epochs(P)
     device = device_select(P)  # auto | cpu | cuda:N, with each GPU's name and free memory
@@ -49,7 +59,7 @@ def build_spec(amount_pct: int) -> PruneSpec:
     return PruneSpec(model=model, hidden=hidden, dataset=dataset, label_column=label_column, method=method,
                      scope=scope, schedule=schedule, steps=int(steps), amount=amount_pct / 100,
                      finetune_epochs=int(epochs), seed=int(seed), importance=importance,
-                     baseline_epochs=int(baseline_epochs) or None, **common.source_options(P), **device)
+                     baseline_epochs=int(baseline_epochs) or None, **include, **common.source_options(P), **device)
 
 
 spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("prune_amount", 50)))
@@ -64,6 +74,9 @@ def preview_panel(base) -> None:
         return
     acc0 = base.info["accuracy"]
     st.markdown(f"**Instant preview**: one-shot, no fine-tuning, {METHODS[method][0]}")
+    if structured and text_model:
+        text_head_plan(base, amount, acc0)
+        return
     if structured:
         try:
             r = preview_cache.structured(preview_cache.key_of(base), base, amount / 100, importance)  # cached, bounded
@@ -84,9 +97,19 @@ def preview_panel(base) -> None:
                    f"a real speed-up is possible. Inner layers lose channels on both sides and keep about "
                    f"(1 − {amount / 100:g})² of their weights.")
         return
-    edges, before = common.baseline_weights(base.info["key"], base.model)
-    key = preview_cache.key_of(base)
-    r = preview_cache.prune(key, base, method, scope, amount / 100, int(seed), edges)  # cached, bounded
+    if any(include.values()):  # embeddings / head ticked: the text model in that scope, previewed directly (not cached)
+        from compress_core.present import preview
+        from compress_core.present.preview_text import scoped
+
+        model_in_scope = scoped(base.model, include["include_embeddings"], include["include_head"])
+        edges, before = common.baseline_weights(f"{base.info['key']}|{sorted(k for k, v in include.items() if v)}",
+                                                model_in_scope)
+        r = preview.prune_preview(model_in_scope, base.data.x_test, base.data.y_test, method, scope, amount / 100,
+                                  int(seed), edges, base.data.x_train)
+    else:
+        edges, before = common.baseline_weights(base.info["key"], base.model)
+        key = preview_cache.key_of(base)
+        r = preview_cache.prune(key, base, method, scope, amount / 100, int(seed), edges)  # cached, bounded
     series = {"baseline weights": (before, plots.color_of("baseline")),
               "kept after pruning (zeros not shown)": (r["kept_counts"], plots.color_of(method))}
     thresholds = r["thresholds"]
@@ -108,6 +131,26 @@ def preview_panel(base) -> None:
         from compress_core.methods.prune import agp_schedule
 
         common.chart(plots.agp_schedule(agp_schedule(0.0, amount / 100, int(steps))), key="prune_preview_agp")
+
+
+def text_head_plan(base, amount: int, acc0: float) -> None:
+    """Structured pruning of a transformer: which heads go (and the FFN width left), before fine-tuning."""
+    from compress_core.present import plots_text, preview_text
+
+    r = preview_text.head_plan(base.model, base.data.x_test, base.data.y_test, amount / 100, importance)
+    kept = [row["ffn_kept"] for row in r["rows"]]
+    common.preview_layout([
+        ("Accuracy, one-shot", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
+         f"top-1 test accuracy right after removal, before fine-tuning; change vs the baseline's {fmt.pct(acc0, 2)}"),
+        ("Heads removed", str(sum(len(h) for h in r["removed"])),
+         f"of {sum(row['heads_before'] for row in r['rows'])}", "per layer, the heads with the smallest norm"),
+        ("FFN channels kept", f"{kept[0]}" if len(set(kept)) == 1 else ", ".join(map(str, kept)),
+         f"of {r['rows'][0]['ffn_before']} per layer", None),
+        ("Parameters kept", fmt.pct(r["params_total"] / max(r["params_before"], 1)),
+         f"{fmt.count(r['params_total'])} of {fmt.count(r['params_before'])}", "embeddings are not pruned"),
+    ], plots_text.head_plan(r["scores"], r["removed"]), key="prune_preview_heads")
+    st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy. Heads and FFN channels are removed physically "
+               "(smaller Q/K/V, output and FFN matrices), so a real speed-up is possible.")
 
 
 with right:

@@ -93,6 +93,21 @@ def preview_panel(base) -> None:
     ], plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title), key="quantize_preview_grid")
     st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy (fp32). Fake quantization: weights on the grid, "
                "compute still fp32, so no speed-up; the int8 scheme measures real size and latency.")
+    if getattr(base.model, "is_text_model", False):
+        int8_sizes_panel(base.model)
+
+
+def int8_sizes_panel(model) -> None:
+    """Transformers: what int8 weights save in each Linear layer (attention, FFN, pooler, head)."""
+    from compress_core.present import plots_text, preview_text
+
+    rows = preview_text.int8_layer_sizes(model, granularity)
+    rest = preview_text.fp32_rest_bytes(model)
+    fp32, int8 = sum(r["fp32_bytes"] for r in rows), sum(r["int8_bytes"] for r in rows)
+    common.chart(plots_text.int8_sizes(rows, rest), key="quantize_preview_int8_layers")
+    st.caption(f"Linear layers: {fmt.size(fp32)} in fp32, {fmt.size(int8)} with int8 weights (one byte each plus fp32 "
+               f"scales per {granularity} and biases; counted, not serialized). Embeddings and LayerNorms "
+               f"({fmt.size(rest)}) stay fp32 in dynamic int8; the int8 run measures the real .onnx file.")
 
 
 with right:

@@ -146,6 +146,17 @@ _add("labeled_examples", "labelled training examples", "count", None, fmt.count)
 _add("kd_examples", "examples the distillation term sees", "count", None, fmt.count)
 _add("student_epochs", "student epochs", "count", None, fmt.count)
 _add("scratch_epochs", "scratch student epochs", "count", None, fmt.count)
+# transformer students (methods/distill.py, models/text_students.py, methods/distill_hidden.py)
+_add("student_layers", "student encoder layers", "count", None, fmt.count)
+_add("teacher_layers", "teacher encoder layers", "count", None, fmt.count)
+_add("student_hidden_size", "student hidden size", "count", None, fmt.count)
+_add("student_intermediate_size", "student FFN width", "count", None, fmt.count)
+_add("student_heads", "student attention heads", "count", None, fmt.count)
+_add("hidden_weight", "weight of the hidden-state term", "", None, _number)
+_add("hidden_mse", "hidden-state MSE, student vs teacher (test)", "", "lower", _number,
+     description="mean over student layers of the MSE between its (projected) output and its teacher layer's, "
+                 "over real tokens of the test texts")
+_add("hidden_layer_map", "teacher layer of each student layer", "", None, _text, numeric=False)
 # ---- quantize ----
 _add("scheme", "quantization scheme", "", None, _text, numeric=False)
 _add("bits", "bits per weight", "bits", None, _number)

@@ -32,7 +32,10 @@ from compress_core.methods.structured import prune_channels
 from compress_core.models.fit import check_fits
 from compress_core.models.sources import resolve_model
 from compress_core.models.sources.teacher_pruned import PREFIX, amount
-from compress_core.models.text import keep_layers, layer_indices, structure
+from compress_core.methods.distill_hidden import HiddenDistiller, hidden_gap, hidden_loss_fn
+from compress_core.models.text import layer_indices, structure
+from compress_core.models.text_students import (NARROW_FIELDS, build_text_student, check_widths, is_narrow,
+                                                teacher_layer_map)
 from compress_core.models.text_data import takes_text
 from compress_core.options import add_common, base_fields, integer, ratio
 from compress_core.progress import emit
@@ -67,21 +70,39 @@ class DistillSpec(BaseSpec):
     # Transformers: the student is the teacher with this many encoder layers, initialised from every
     # k-th teacher layer (DistilBERT style); `model` is then the teacher's name. None: build `model`.
     student_layers: Optional[int] = None
+    # Narrower transformer students (models/text_students.py): the teacher's config with these widths,
+    # randomly initialised; None keeps the teacher's. With student_layers, also fewer layers.
+    student_hidden_size: Optional[int] = None
+    student_intermediate_size: Optional[int] = None
+    student_heads: Optional[int] = None
+    # Weight of the hidden-state MSE term (methods/distill_hidden.py); 0 = off. Transformer students only.
+    hidden_weight: float = 0.0
 
     def __post_init__(self):
-        if self.student_layers is not None:
-
-            check_range("student_layers", self.student_layers, 1, 1000, integer=True)
+        for name in NARROW_FIELDS:
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), 1, 100_000, integer=True)
+        check_range("hidden_weight", self.hidden_weight, 0, 1e6)
+        if self.student_layers is not None or is_narrow(self):
+            if self.student_layers is not None:
+                check_range("student_layers", self.student_layers, 1, 1000, integer=True)
             if not takes_text(self.teacher):
-                raise CompressError(f"student_layers needs a transformer teacher (tinybert or hf:DIR); "
+                what = "student_layers" if self.student_layers is not None else "a narrower student"
+                raise CompressError(f"{what} needs a transformer teacher (tinybert or hf:DIR); "
                                     f"got {self.teacher!r}")
+            if self.student_hidden_size is not None and self.student_heads is not None:
+                check_widths(self.student_hidden_size, self.student_heads)
             object.__setattr__(self, "model", self.teacher)
             object.__setattr__(self, "hidden", None)
         else:
 
             if takes_text(self.teacher) and self.model != self.teacher:
-                raise CompressError(f"a transformer teacher ({self.teacher!r}) is distilled into fewer of its own "
-                                    f"layers: pass student_layers (--student-layers K); got student {self.model!r}")
+                raise CompressError(f"a transformer teacher ({self.teacher!r}) is distilled into fewer or narrower "
+                                    f"layers of its own kind: pass student_layers (--student-layers K) or a width "
+                                    f"(--student-hidden-size N, ...); got student {self.model!r}")
+            if self.hidden_weight and not takes_text(self.teacher):
+                raise CompressError(f"hidden_weight {self.hidden_weight:g} needs a transformer teacher and student "
+                                    f"(tinybert or hf:DIR); got teacher {self.teacher!r}. Use 0 for other models")
         super().__post_init__()
         object.__setattr__(self, "teacher_hidden", check_model(self.teacher, self.teacher_hidden))
         if self.teacher_epochs is not None:
@@ -242,9 +263,11 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     teacher.model.eval().requires_grad_(False)  # a fixed function: its logits are computed once
     teacher_logits = predict_logits(teacher.model, data.x_train, ctx.device)
     labeled = labeled_indices(data.y_train, spec.train_fraction, spec.seed)
-    if spec.student_layers is not None:  # DistilBERT style: every k-th teacher layer
+    text_student = spec.student_layers is not None or is_narrow(spec)
+    if text_student:  # DistilBERT style (every k-th teacher layer) and/or narrower (models/text_students.py)
 
-        initial = keep_layers(teacher.model, spec.student_layers).requires_grad_(True)
+        with seeded(spec.seed):
+            initial = build_text_student(spec, teacher.model).requires_grad_(True)
     else:
         initial = build_student(spec, data, teacher.model)
     x, y, t_logits = _training_set(spec, data, teacher_logits, labeled)
@@ -255,8 +278,20 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     student = copy.deepcopy(initial)
     emit(ctx.on_progress, "distill", 0, config.epochs,
          f"distilling {spec.teacher} into {spec.model} (T={spec.temperature:g}, alpha={spec.alpha:g})")
-    history = fit(student, data, config, on_progress=ctx.on_progress, stage="distill", device=ctx.device,
-                  x_train=x, y_train=y, loss_fn=_soft_loss(t_logits.to(ctx.device), spec.temperature, spec.alpha))
+    hidden_extra = {}
+    if text_student and spec.hidden_weight > 0:  # + W x hidden-state MSE (methods/distill_hidden.py)
+        layer_map = teacher_layer_map(structure(teacher.model)["encoder_layers"], structure(student)["encoder_layers"])
+        with seeded(spec.seed):
+            trainee = HiddenDistiller(student, teacher.model.hf.config.hidden_size)
+        soft = lambda s, t, labels: distillation_loss(s, t, labels, spec.temperature, spec.alpha)  # noqa: E731
+        history = fit(trainee, data, config, on_progress=ctx.on_progress, stage="distill", device=ctx.device,
+                      x_train=x, y_train=y, loss_fn=hidden_loss_fn(teacher.model, t_logits.to(ctx.device), layer_map,
+                                                                   spec.hidden_weight, soft))
+        hidden_extra = {"hidden_weight": spec.hidden_weight, "hidden_layer_map": layer_map,
+                        "hidden_mse": hidden_gap(student, teacher.model, trainee.proj, data.x_test, layer_map)}
+    else:
+        history = fit(student, data, config, on_progress=ctx.on_progress, stage="distill", device=ctx.device,
+                      x_train=x, y_train=y, loss_fn=_soft_loss(t_logits.to(ctx.device), spec.temperature, spec.alpha))
     test_teacher = predict_logits(teacher.model, data.x_test, ctx.device)
     extra = {"labeled_examples": len(labeled), "kd_examples": len(x), "student_epochs": config.epochs,
              "agreement": agreement(predict_logits(student, data.x_test, ctx.device), test_teacher)}
@@ -271,14 +306,30 @@ def run_distill(spec: DistillSpec, ctx: RunContext) -> RunResult:
     if spec.scratch:
         metrics["gain_vs_scratch"] = metrics["accuracy"] - extra["scratch_accuracy"]
     metrics.update(extra)
+    metrics.update(hidden_extra)
     notes = _notes(spec, len(labeled), len(data.x_train), metrics["params_total"], base_metrics["params_total"])
-    if spec.student_layers is not None:
+    if text_student:
 
         n = structure(teacher.model)["encoder_layers"]
-        metrics.update(student_layers=spec.student_layers, teacher_layers=n)
-        notes.append(f"student: the teacher's layers {layer_indices(n, spec.student_layers)} of 0..{n - 1} "
-                     "(DistilBERT-style initialisation); the scratch control starts from the same layers "
-                     "and learns from the labels alone")
+        k = structure(student)["encoder_layers"]
+        metrics.update(student_layers=k, teacher_layers=n)
+        if is_narrow(spec):
+            cfg, tcfg = student.hf.config, teacher.model.hf.config
+            metrics.update(student_hidden_size=int(cfg.hidden_size), student_intermediate_size=int(cfg.intermediate_size),
+                           student_heads=int(cfg.num_attention_heads))
+            notes.append(f"student: {k} layers, hidden {cfg.hidden_size}, FFN {cfg.intermediate_size}, "
+                         f"{cfg.num_attention_heads} heads (teacher: {n}, {tcfg.hidden_size}, {tcfg.intermediate_size}, "
+                         f"{tcfg.num_attention_heads}), randomly initialised; the scratch control starts from the "
+                         "same weights and learns from the labels alone")
+        else:
+            notes.append(f"student: the teacher's layers {layer_indices(n, k)} of 0..{n - 1} "
+                         "(DistilBERT-style initialisation); the scratch control starts from the same layers "
+                         "and learns from the labels alone")
+        if hidden_extra:
+            proj = "identity" if k and student.hf.config.hidden_size == teacher.model.hf.config.hidden_size \
+                else f"a learned {student.hf.config.hidden_size}->{teacher.model.hf.config.hidden_size} projection"
+            notes.append(f"hidden-state term: weight {spec.hidden_weight:g}, student layer i matched to teacher layer "
+                         f"{hidden_extra['hidden_layer_map']}[i] ({proj}); test-set MSE {hidden_extra['hidden_mse']:.4g}")
     return RunResult(id="", kind="distill", status="finished", spec=spec.to_dict(), metrics=metrics, layers=layers,
                      history=teacher.info["history"] + history, baseline=base_metrics,
                      artifacts=ctx.save_weights(student), notes=notes)
@@ -306,6 +357,13 @@ def _distill_args(p) -> None:
     p.add_argument("--no-scratch", action="store_true", help="skip the from-scratch control student")
     p.add_argument("--student-layers", type=integer, help="transformer teacher: the student keeps this many encoder "
                    "layers, initialised from every k-th teacher layer (DistilBERT style; --student is then ignored)")
+    p.add_argument("--student-hidden-size", type=integer, help="transformer teacher: a narrower student with this "
+                   "hidden size (the teacher's config otherwise; randomly initialised)")
+    p.add_argument("--student-intermediate-size", type=integer, help="transformer teacher: the student's FFN width")
+    p.add_argument("--student-heads", type=integer, help="transformer teacher: the student's attention heads "
+                   "(its hidden size must be a multiple)")
+    p.add_argument("--hidden-weight", type=ratio, default=0.0, help="transformer students: weight of the "
+                   "hidden-state MSE term (student layer i vs the teacher layer it comes from; 0 = off, the default)")
 
 
 def _distill_spec(args) -> DistillSpec:
@@ -313,7 +371,9 @@ def _distill_spec(args) -> DistillSpec:
                        teacher_hidden=args.teacher_hidden, teacher_epochs=args.teacher_epochs,
                        temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
                        train_fraction=args.train_fraction, transfer=args.transfer, scratch=not args.no_scratch,
-                       student_layers=args.student_layers)
+                       student_layers=args.student_layers, student_hidden_size=args.student_hidden_size,
+                       student_intermediate_size=args.student_intermediate_size, student_heads=args.student_heads,
+                       hidden_weight=args.hidden_weight)
 
 
 def _describe(spec) -> str:

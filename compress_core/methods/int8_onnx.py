@@ -42,7 +42,11 @@ RUNTIME = "onnxruntime"
 
 
 def int8_method(model: nn.Module) -> str:
-    """"static" (calibrated QDQ) for models with convolutions, else "dynamic"."""
+    """"static" (calibrated QDQ) for models with convolutions, else "dynamic"; a model may name its own
+    (`int8_method`, e.g. a ViT: its compute is in Linear layers, the patch convolution stays fp32)."""
+    own = getattr(model, "int8_method", None)
+    if own in ("static", "dynamic"):
+        return own
     return "static" if any(isinstance(m, nn.Conv2d) for m in model.modules()) else "dynamic"
 
 

@@ -30,6 +30,7 @@ from compress_core.methods.sparse_exec import SPARSE_NOTE, sparse_measures
 from compress_core.methods.structured import NOTE as STRUCTURED_NOTE
 from compress_core.methods.structured import layer_shapes, prune_channels, relation_note, structured_rows
 from compress_core.methods.text_structured import run_text_structured
+from compress_core.models.text import is_text_model
 from compress_core.models.text_data import takes_text
 from compress_core.models.zoo import prunable_layers
 from compress_core.options import add_common, base_fields, integer, ratio
@@ -186,6 +187,22 @@ def apply_layer_amounts(model: nn.Module, layer_amounts: Mapping[str, float], me
     return model
 
 
+def widen_text_scope(model: nn.Module, spec) -> list[str]:
+    """Make a transformer's embeddings and/or head prunable on this copy when the spec asks
+    (`include_embeddings`, `include_head`; both off by default); a note naming what was added."""
+    extra = tuple(part for part, on in (("embeddings", getattr(spec, "include_embeddings", False)),
+                                        ("head", getattr(spec, "include_head", False))) if on)
+    if not extra:
+        return []
+    if not is_text_model(model):
+        raise CompressError(f"include_embeddings/include_head apply to transformer models (tinybert, hf:DIR); "
+                            f"{spec.model!r} prunes every Linear/Conv2d layer already")
+    before = {name for name, _ in prunable_layers(model)}
+    model.prune_extra = extra
+    added = [name for name, _ in prunable_layers(model) if name not in before]
+    return [f"also pruned ({' and '.join(extra)}, off by default): {', '.join(added)}"]
+
+
 def prune_and_finetune(model: nn.Module, spec: PruneSpec, data, config, ctx) -> tuple[list, dict, list]:
     """Prune `model` in place per `spec`, then fine-tune it with the masks (or smaller shapes) fixed.
 
@@ -212,7 +229,7 @@ def prune_and_finetune(model: nn.Module, spec: PruneSpec, data, config, ctx) -> 
         what = "per-layer amounts" if spec.layer_amounts else f"{spec.amount:.0%} ({spec.scope}, {spec.schedule})"
         what += f" of layers {spec.layers}" if spec.layers else ""
         emit(ctx.on_progress, "prune", 0, 1, f"pruning {what} by {spec.method}")
-        notes = [MASK_NOTE]
+        notes = [MASK_NOTE, *widen_text_scope(model, spec)]
         if spec.schedule == "agp":
             pruner = AGPPruner(model, spec.method, spec.scope, spec.amount, spec.steps, calibration, spec.layers)
         elif spec.layer_amounts:
@@ -313,6 +330,10 @@ def _prune_args(p) -> None:
     p.add_argument("--importance", default="l1", help="structured: l1 or l2 channel importance (default: l1)")
     p.add_argument("--layers", help="unstructured pruning of these layers only: shell-style name patterns separated "
                    "by commas, e.g. 'features.*,classifier.0' (default: every Linear/Conv2d layer)")
+    p.add_argument("--include-embeddings", action="store_true", help="transformers: also prune the embedding tables "
+                   "(excluded by default; with l1 or random)")
+    p.add_argument("--include-head", action="store_true", help="transformers: also prune the pooler and classifier "
+                   "(excluded by default)")
     p.add_argument("--layer-amounts", type=_layer_amounts, help="per-layer amounts, e.g. net.1=0.9,net.3=0.5 "
                    "(non-uniform unstructured one-shot pruning; see `sensitivity`)")
 
@@ -324,7 +345,8 @@ def _prune_spec(args) -> PruneSpec:
     return PruneSpec(**base_fields(args), method=args.method, scope=args.scope, amount=amount, pattern=args.pattern,
                      schedule=args.schedule, steps=args.steps, finetune_epochs=args.finetune_epochs,
                      finetune_lr=args.finetune_lr, baseline_epochs=args.baseline_epochs, importance=args.importance,
-                     layer_amounts=args.layer_amounts, layers=args.layers)
+                     layer_amounts=args.layer_amounts, layers=args.layers,
+                     include_embeddings=args.include_embeddings, include_head=args.include_head)
 
 
 def _settings(spec) -> list[str]:

@@ -88,6 +88,9 @@ def prune_channels(model: nn.Module, input_shape: Sequence[int], amount: float, 
 
     Traced in eval mode so the example input does not touch batch-norm running statistics.
     """
+    if getattr(model, "is_vision_transformer", False):
+        raise CompressError("structured pruning of a ViT is not supported (head removal is written for BERT-style "
+                            "text encoders); use an unstructured method (l1, wanda, random), quantize or distil")
     was_training = model.training
     model.eval()
     pruner = _pruner(model, input_shape, amount, importance)

@@ -94,7 +94,7 @@ def load_hf(name: str, num_classes: int):
     model_type = config["model_type"]
     if model_type not in SUPPORTED:
         raise CompressError(f"{folder}: architecture {model_type!r} is not supported; supported encoders: "
-                            f"{', '.join(SUPPORTED)}")
+                            f"{', '.join(SUPPORTED)} (text), vit (images)")
     tokenizer = load_tokenizer(name)
     transformers = import_transformers()
     archs = config.get("architectures") or []

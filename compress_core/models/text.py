@@ -69,10 +69,22 @@ class TextClassifier(nn.Module):
                                 "pruning and layer dropping support BERT, RoBERTa and ELECTRA encoders")
         return layers
 
+    # Also prunable beyond the attention/FFN projections: "embeddings" (the nn.Embedding tables) and/or
+    # "head" (the Linear layers outside the encoder: pooler, classifier). Empty by default; a prune run
+    # sets it on its own copy (PruneSpec.include_embeddings / include_head), so every reader of
+    # `prunable_layers` (masks, per-layer sparsity, make_permanent) sees the same choice.
+    prune_extra: tuple = ()
+
     def prunable_layers(self) -> list[tuple[str, nn.Module]]:
-        """Linear layers of the attention and feed-forward blocks: embeddings, pooler and head excluded."""
-        return [(f"hf.{n}", m) for n, m in self.hf.named_modules()
-                if isinstance(m, nn.Linear) and ".encoder." in f".{n}." and ".layer." in f".{n}"]
+        """Linear layers of the attention and feed-forward blocks; embeddings, pooler and head excluded
+        unless `prune_extra` names them."""
+        inside = [(f"hf.{n}", m) for n, m in self.hf.named_modules()
+                  if isinstance(m, nn.Linear) and ".encoder." in f".{n}." and ".layer." in f".{n}"]
+        embeddings = [(f"hf.{n}", m) for n, m in self.hf.named_modules() if isinstance(m, nn.Embedding)]
+        head = [(f"hf.{n}", m) for n, m in self.hf.named_modules()
+                if isinstance(m, nn.Linear) and ".encoder." not in f".{n}."]
+        return ((embeddings if "embeddings" in self.prune_extra else []) + inside
+                + (head if "head" in self.prune_extra else []))
 
 
 def build_tinybert(input_shape: Sequence[int], num_classes: int) -> TextClassifier:

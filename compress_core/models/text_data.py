@@ -9,7 +9,9 @@ def takes_text(name: str) -> bool:
     from compress_core.models.hf import is_hf
     from compress_core.models.zoo import MODELS
 
-    return is_hf(name) or (name in MODELS and MODELS.get(name).needs_text)
+    from compress_core.models.hf_vision import vision_type
+
+    return (is_hf(name) and not vision_type(name)) or (name in MODELS and MODELS.get(name).needs_text)
 
 
 def match_data(name: str, data, max_length: int):
@@ -22,7 +24,8 @@ def match_data(name: str, data, max_length: int):
     from compress_core.models.hf import is_hf, load_tokenizer
 
     if data.is_text and not takes_text(name):
-        raise CompressError(f"model {name!r} takes numeric features, but data set {data.name!r} is text; "
+        takes = "images (a ViT)" if is_hf(name) else "numeric features"
+        raise CompressError(f"model {name!r} takes {takes}, but data set {data.name!r} is text; "
                             "use 'tinybert' or hf:DIR for text")
     if not data.is_text and takes_text(name):
         raise CompressError(f"model {name!r} takes text, but data set {data.name!r} is not text; use 'text-demo' "

@@ -40,6 +40,7 @@ from compress_core.models.text_data import match_data
 from compress_core.runs import jobs
 from compress_core.runs.artifacts import atomic_write, load_state
 from compress_core.runs.export_checks import CHECK_ROWS, TOLERANCE, check_not_link, quiet_exporters
+from compress_core.models.text_students import rebuild_student
 from compress_core.runs.export_text import check_inputs, export_hf, fit_run_structure, graph_module, sync_heads
 
 if TYPE_CHECKING:
@@ -99,7 +100,8 @@ def load_run_model(run_id: str | dict, home=None, data_dir=None) -> tuple[nn.Mod
     if state is None:
         raise CompressError(f"run {run['id']} ({run['kind']}) saved no model weights, so there is nothing to export")
 
-    fp32 = fit_run_structure(source.module, state)  # a text student with fewer layers; others unchanged
+    fp32 = fit_run_structure(rebuild_student(spec, source.module), state)  # a text student with fewer
+    # (or narrower: models/text_students.py) layers; others unchanged
     model = sync_heads(load_pruned(fp32, state)).to(CPU).eval()
     if "int8_weights" in artifacts:  # a pipeline ending in int8: rebuild the int8 structure, load its weights
 
