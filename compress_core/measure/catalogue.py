@@ -179,6 +179,15 @@ _add("sparse_layers_b1", "layers run as CSR at batch 1", "", None, _text, numeri
 _add("sparse_kernel", "sparse kernel", "", None, _text, numeric=False)
 _add("latency_iqr_ms_b1", "latency spread (IQR) at batch 1", "ms", None, fmt.ms, "ms")
 _add("latency_iqr_ms_b64", "latency spread (IQR) at batch 64", "ms", None, fmt.ms, "ms")
+# ---- lottery ----
+_add("remaining_fraction", "share of prunable weights remaining", "share", None, fmt.pct, "%", 100.0,
+     short="weights left")
+_add("reinit_accuracy", "same mask, random re-initialisation: test accuracy", "share", "higher", _pct2, "%", 100.0,
+     short="re-init accuracy")
+_add("random_mask_accuracy", "random mask at the same sparsity: test accuracy", "share", "higher", _pct2, "%", 100.0,
+     short="random-mask accuracy")
+_add("rounds", "lottery rounds", "", None, lambda x: f"{len(x)} rounds" if isinstance(x, list) else _text(x),
+     numeric=False, description="per round: remaining weights, ticket, re-init and random-mask accuracy")
 
 # Old key -> new key, for runs stored by older versions (see `upgrade_metrics`, which also maps
 # `size_quantized_bytes` by the run's scheme and the old `compression_ratio`).
