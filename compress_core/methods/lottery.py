@@ -93,6 +93,20 @@ def dense_masks(model: nn.Module) -> Masks:
     return {name: torch.ones_like(m.weight, dtype=torch.bool) for name, m in layers}
 
 
+def plain_copy(model: nn.Module) -> nn.Module:
+    """A copy with every mask folded into its weights (the original keeps its masks).
+
+    A masked module's `weight` is computed from `weight_orig * weight_mask` and cannot be deep-copied
+    while it carries a gradient graph; it is recomputed without one first (the next forward pass
+    recomputes it anyway).
+    """
+    with torch.no_grad():
+        for _, module in prunable_layers(model):
+            if prune.is_pruned(module):
+                module.weight = module.weight_orig * module.weight_mask
+    return make_permanent(copy.deepcopy(model))
+
+
 def next_masks(trained: nn.Module, masks: Masks, rate: float, scope: str = "layer") -> Masks:
     """The masks of the next round: drop the `rate` share of the surviving weights with the smallest |w|.
 
@@ -100,8 +114,7 @@ def next_masks(trained: nn.Module, masks: Masks, rate: float, scope: str = "laye
     weights still alive (its PruningContainer), which is the paper's "p % of the remaining weights".
     `scope` "layer" removes `rate` of each layer's survivors; "global" ranks all layers together.
     """
-    model = copy.deepcopy(trained)
-    make_permanent(model)
+    model = plain_copy(trained)
     layers = dict(prunable_layers(model))
     for name, module in layers.items():
         prune.custom_from_mask(module, "weight", masks[name].to(module.weight.device))
@@ -134,8 +147,7 @@ def masked_copy(template: nn.Module, state: Mapping[str, torch.Tensor], masks: M
     The survivors keep exactly their stored values; the pruned weights read as zero and get no update
     (their gradient through the mask is zero).
     """
-    model = copy.deepcopy(template)
-    make_permanent(model)
+    model = plain_copy(template)
     model.load_state_dict(state)
     for name, module in prunable_layers(model):
         prune.custom_from_mask(module, "weight", masks[name].to(module.weight.device))
@@ -144,8 +156,7 @@ def masked_copy(template: nn.Module, state: Mapping[str, torch.Tensor], masks: M
 
 def reinitialised(template: nn.Module, seed: int) -> dict:
     """A fresh draw of the model's initial weights (each layer's own `reset_parameters`, seeded)."""
-    model = copy.deepcopy(template)
-    make_permanent(model)
+    model = plain_copy(template)
     with seeded(seed):
         for module in model.modules():
             if hasattr(module, "reset_parameters"):
@@ -169,7 +180,7 @@ def rewind_state(init: nn.Module, data, config: FitConfig, k: int, device) -> di
     total = max(1, -(-len(data.x_train) // config.batch_size)) * config.epochs
     if k >= total:
         raise CompressError(f"rewind_iteration must be below the {total} optimiser steps of one training; got {k}")
-    model = copy.deepcopy(init)
+    model = plain_copy(init)
 
     def stop_at_k(step: int, _total: int) -> None:
         if step == k:
@@ -244,8 +255,9 @@ def run_lottery(spec: LotterySpec, ctx) -> RunResult:
                       if spec.controls else {}))
     artifacts = ctx.save_weights(trained)
     if ctx.artifacts_dir is not None:  # the rewind point, so the ticket (its mask from the weights) is reproducible
-        artifacts["rewind_weights"] = ctx.save_weights(masked_copy(init, rewind, dense_masks(init)),
-                                                       "rewind.pt")["weights"]
+        start = plain_copy(init)
+        start.load_state_dict(rewind)
+        artifacts["rewind_weights"] = ctx.save_weights(start, "rewind.pt")["weights"]
     return RunResult(id="", kind="lottery", status="finished", spec=spec.to_dict(), metrics=metrics, layers=layers,
                      history=base.info["history"] + history, baseline=base_metrics, artifacts=artifacts, notes=notes)
 
