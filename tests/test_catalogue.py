@@ -27,10 +27,12 @@ RUNS = {
     "pipeline structured+distill+int8": {"kind": "pipeline", **BASE, "baseline_epochs": 3, "steps": [
         {"kind": "prune", "method": "structured", "amount": 0.5, "finetune_epochs": 0},
         {"kind": "distill", "epochs": 1}, {"kind": "quantize", "scheme": "int8"}]},
+    "lottery": {"kind": "lottery", **BASE, "epochs": 3, "rounds": 1, "rate": 0.5},
 }
 EXPECTED_FORM = {"train": "fp32", "prune l1": "sparse", "prune random agp": "sparse", "prune structured": "fp32",
                  "distill": "fp32", "quantize fake": "4-bit packed", "quantize int8": "int8",
-                 "pipeline prune+fake": "sparse 4-bit packed", "pipeline structured+distill+int8": "int8"}
+                 "pipeline prune+fake": "sparse 4-bit packed", "pipeline structured+distill+int8": "int8",
+                 "lottery": "sparse"}
 
 
 @pytest.fixture(autouse=True)
