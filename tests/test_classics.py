@@ -112,3 +112,14 @@ def test_classic_quick_runs_through_the_store_and_compares(lab_home, capsys):
     assert "winning ticket" in text and "random re-init" in text
     runs, _ = latest_runs("lottery-ticket", lab_home)
     assert {r["spec"]["seed"] for r in one_per_seed(runs)} == {0, 1}
+
+
+def test_classic_distillation_quick_reads_the_distill_run(lab_home, capsys):
+    assert cli.main(["classic", "distillation", "--quick", "--home", str(lab_home), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kind"] == "distill" and out["spec"]["transfer"] == "all" and out["spec"]["train_fraction"] == 0.1
+    ours = {r["model"]: r["accuracy_pct"] for r in out["classic"]["our_rows"]}
+    assert ours["distilled student"] == pytest.approx(100 * out["metrics"]["accuracy"])
+    assert ours["gain of distillation (pp)"] == pytest.approx(100 * out["metrics"]["gain_vs_scratch"])
+    gaps = {r["model"]: r["gap accuracy_pct"] for r in out["classic"]["comparison"]}
+    assert gaps["teacher"] == pytest.approx(ours["teacher"] - 99.33)

@@ -290,7 +290,7 @@ def _describe(spec) -> str:
 
 
 register_method(Method(
-    kind="lottery", spec=LotterySpec, run=run_lottery, label="lottery ticket", colour="#8c564b",
+    kind="lottery", spec=LotterySpec, run=run_lottery, label="lottery ticket", colour="#637939",
     help="lottery tickets: iterative magnitude pruning with rewinding (Frankle & Carbin 2019), "
          "beside random re-initialisation and random-mask controls",
     add_arguments=_args, spec_from_args=_spec,
