@@ -3,6 +3,7 @@ import streamlit as st
 
 from compress_core.classics.registry import all_classics, classic_spec, get_classic
 from compress_core.classics.runs import latest_runs, one_per_seed
+from compress_core.errors import CompressError
 from compress_core.present.classics import compare_rows, lottery_figure, spread_table
 from compress_core.runs import jobs
 from ui import common
@@ -36,8 +37,11 @@ st.info(f"What differs here: {classic.differs}", icon=":material/difference:")
 common.run_button("Run this classic", "classics_run", lambda: classic_spec(name, model, dataset, seed, quick), P)
 
 mine = st.session_state.get(f"{P}_run_id")
-if mine:
-    run = jobs.get(mine, common.home())
+try:
+    run = jobs.get(mine, common.home()) if mine else None
+except CompressError:  # deleted meanwhile
+    run = None
+if run is not None:
     if run["status"] in common.ACTIVE:
         common.live_progress(mine, P)
     elif run["status"] not in ("finished",):
