@@ -25,6 +25,7 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/speed.py", title="Speed", icon=":material/speed:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
+    st.Page("pages/classics.py", title="Classics", icon=":material/history_edu:"),
 ]
 pages = st.navigation(PAGES)
 backend_setting()  # local workers or a Ray cluster, for the pages that run things

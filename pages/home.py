@@ -28,7 +28,8 @@ LINKS = [("pages/learn.py", "Learn", "How each method works, with figures you ca
          ("pages/planner.py", "Planner", "A size or FLOPs budget in, sparsity and bits per layer out, then run."),
          ("pages/compare.py", "Compare", "Runs side by side, the Pareto front, and the model to download."),
          ("pages/speed.py", "Speed", "Latency per runtime and batch size, and when sparse kernels pay off."),
-         ("pages/report.py", "Report", "One HTML file of chosen runs to share.")]
+         ("pages/report.py", "Report", "One HTML file of chosen runs to share."),
+         ("pages/classics.py", "Classics", "Famous results reproduced here, the paper's numbers beside ours.")]
 for start in range(0, len(LINKS), 3):
     for col, (page, label, blurb) in zip(st.columns(3), LINKS[start:start + 3]):
         with col.container(border=True):

@@ -29,11 +29,12 @@ RUNS = {
         {"kind": "distill", "epochs": 1}, {"kind": "quantize", "scheme": "int8"}]},
     "deep-compression": {"kind": "deep-compression", **BASE, "baseline_epochs": 3, "amount": 0.8, "finetune_epochs": 0,
                          "centroid_epochs": 1},
+    "lottery": {"kind": "lottery", **BASE, "epochs": 3, "rounds": 1, "rate": 0.5},
 }
 EXPECTED_FORM = {"train": "fp32", "prune l1": "sparse", "prune random agp": "sparse", "prune structured": "fp32",
                  "distill": "fp32", "quantize fake": "4-bit packed", "quantize int8": "int8",
                  "pipeline prune+fake": "sparse 4-bit packed", "pipeline structured+distill+int8": "int8",
-                 "deep-compression": "Huffman-coded file"}
+                 "deep-compression": "Huffman-coded file", "lottery": "sparse"}
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ KINDS = [m.kind for m in all_methods()]
 
 
 def test_the_lab_has_its_run_kinds_in_display_order():
-    assert KINDS == ["train", "prune", "distill", "quantize", "pipeline", "deep-compression", "plan"]
+    assert KINDS == ["train", "prune", "distill", "quantize", "pipeline", "deep-compression", "lottery", "plan"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from compress_core.cli import explain_commands, explore_commands, speed_commands
+from compress_core.cli import classic_commands, explain_commands, explore_commands, speed_commands
 from compress_core.cli import store_commands as cli_store
 from compress_core.cli.output import ThrottledPrinter, print_result
 from compress_core.devices import check_runnable_here
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore_commands.add_commands(sub)
     speed_commands.add_commands(sub)
     explain_commands.add_commands(sub)
+    classic_commands.add_commands(sub)
     return parser
 
 

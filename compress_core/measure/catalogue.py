@@ -264,6 +264,15 @@ _add("conv_bits", "codebook bits of conv layers", "bits", None, _number)
 _add("fc_bits", "codebook bits of fully connected layers", "bits", None, _number)
 _add("stages", "size and accuracy by stage", "", None, _stages, numeric=False,
      description="each stage's file length, compression ratio against the baseline's fp32 checkpoint, and accuracy")
+# ---- lottery ----
+_add("remaining_fraction", "share of prunable weights remaining", "share", None, fmt.pct, "%", 100.0,
+     short="weights left")
+_add("reinit_accuracy", "same mask, random re-initialisation: test accuracy", "share", "higher", _pct2, "%", 100.0,
+     short="re-init accuracy")
+_add("random_mask_accuracy", "random mask at the same sparsity: test accuracy", "share", "higher", _pct2, "%", 100.0,
+     short="random-mask accuracy")
+_add("rounds", "lottery rounds", "", None, lambda x: f"{len(x)} rounds" if isinstance(x, list) else _text(x),
+     numeric=False, description="per round: remaining weights, ticket, re-init and random-mask accuracy")
 
 # Old key -> new key, for runs stored by older versions (see `upgrade_metrics`, which also maps
 # `size_quantized_bytes` by the run's scheme and the old `compression_ratio`).
