@@ -14,7 +14,6 @@ from compress_core.methods.quantize import QuantizeSpec
 from compress_core.models.hf_vision import ImageClassifier, load_vit, vision_type
 from compress_core.models.text_data import takes_text
 from compress_core.models.transformers_env import import_transformers
-from compress_core.runs import jobs
 from compress_core.runs.export import export_run
 from compress_core.specs import PruneSpec, TrainSpec
 

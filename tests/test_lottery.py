@@ -12,13 +12,13 @@ from torch import nn
 import compress_core
 from compress_core.cli import main as cli
 from compress_core.errors import CompressError, RunCancelled
-from compress_core.methods.lottery import (LotterySpec, dense_masks, masked_copy, next_masks, plain_copy, random_masks,
+from compress_core.methods.lottery import (dense_masks, masked_copy, next_masks, plain_copy, random_masks,
                                            reinitialised, remaining_fraction, rewind_state)
 from compress_core.methods.registry import get_method, spec_from_dict
 from compress_core.models.zoo import prunable_layers
 from compress_core.runs import jobs
 from compress_core.runs.artifacts import load_state
-from compress_core.training.loop import FitConfig, fit
+from compress_core.training.loop import FitConfig
 
 TINY = {"kind": "lottery", "model": "mlp", "hidden": [16], "dataset": "digits", "epochs": 2, "rounds": 2, "rate": 0.5}
 

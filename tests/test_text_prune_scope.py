@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from compress_core.api import run
 from compress_core.cli.main import main

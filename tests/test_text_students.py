@@ -15,7 +15,6 @@ from compress_core.methods.distill_hidden import HiddenDistiller, encode, masked
 from compress_core.models.text import build_tinybert, layer_indices
 from compress_core.models.text_students import narrow_student, teacher_layer_map
 from compress_core.models.transformers_env import import_transformers
-from compress_core.runs import jobs
 from compress_core.runs.export import export_run, load_run_model
 
 from test_text import _save_tiny_bert
