@@ -88,3 +88,12 @@ def base_fields(args) -> dict:
         d["model"] = args.model
         d["hidden"] = args.hidden
     return d
+
+
+def layer_amounts(text: str) -> dict:
+    """`--layer-amounts net.1=0.9,net.3=0.8` -> {"net.1": 0.9, "net.3": 0.8} (the spec checks the values)."""
+    try:
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAYER=AMOUNT pairs separated by commas, got {text!r}") from None

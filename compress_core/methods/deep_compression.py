@@ -17,7 +17,6 @@ shown as it is.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import gzip
 import io
@@ -37,7 +36,7 @@ from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.methods.weight_sharing import (MAX_BITS, MIN_BITS, check_bits, codebooks, finetune_centroids,
                                                   is_conv, share_weights)
 from compress_core.models.zoo import prunable_layers
-from compress_core.options import add_common, base_fields, integer, ratio
+from compress_core.options import add_common, base_fields, integer, layer_amounts, ratio
 from compress_core.progress import emit
 from compress_core.results import RunResult
 from compress_core.specs import BaseSpec, PruneSpec, check_choice, check_range
@@ -209,20 +208,12 @@ def load_encoded(path) -> dict[str, torch.Tensor]:
 
 # --- command line -------------------------------------------------------------------------
 
-def _layer_amounts(text: str) -> dict:
-    try:
-        pairs = [item.split("=") for item in text.split(",") if item.strip()]
-        return {name.strip(): float(value) for name, value in pairs}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LAYER=AMOUNT pairs separated by commas, got {text!r}") from None
-
-
 def _args(p) -> None:
     add_common(p)
     p.add_argument("--amount", type=ratio, default=0.9, help="share of weights pruned, in [0, 1) (default: 0.9)")
     p.add_argument("--method", default="l1", help=f"pruning criterion: {', '.join(CRITERIA.names())} (default: l1)")
     p.add_argument("--scope", default="global", help="global or layer (default: global)")
-    p.add_argument("--layer-amounts", type=_layer_amounts,
+    p.add_argument("--layer-amounts", type=layer_amounts,
                    help="per-layer shares pruned, e.g. net.1=0.92,net.3=0.91,net.5=0.74 (replaces --amount)")
     p.add_argument("--finetune-epochs", type=integer, default=3, help="fine-tuning epochs after pruning (default: 3)")
     p.add_argument("--finetune-lr", type=ratio, help="fine-tuning learning rate after pruning (default: the lab's)")

@@ -9,7 +9,6 @@ exactly as fast as before, which the metrics report honestly.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import fnmatch
 import math
@@ -33,7 +32,7 @@ from compress_core.methods.text_structured import run_text_structured
 from compress_core.models.text import is_text_model
 from compress_core.models.text_data import takes_text
 from compress_core.models.zoo import prunable_layers
-from compress_core.options import add_common, base_fields, integer, ratio
+from compress_core.options import add_common, base_fields, integer, layer_amounts, ratio
 from compress_core.progress import emit
 from compress_core.results import RunResult
 from compress_core.specs import PruneSpec, check_range
@@ -303,14 +302,6 @@ def run_prune(spec: PruneSpec, ctx) -> RunResult:
 
 # --- registration -------------------------------------------------------------------------
 
-def _layer_amounts(text: str) -> dict:
-    try:
-        pairs = [item.split("=") for item in text.split(",") if item.strip()]
-        return {name.strip(): float(value) for name, value in pairs}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LAYER=AMOUNT pairs separated by commas, got {text!r}") from None
-
-
 def _prune_args(p) -> None:
     add_common(p)
     p.add_argument("--method", default="l1", help="; ".join(f"{c.name}: {c.description}" for c in criteria())
@@ -334,7 +325,7 @@ def _prune_args(p) -> None:
                    "(excluded by default; with l1 or random)")
     p.add_argument("--include-head", action="store_true", help="transformers: also prune the pooler and classifier "
                    "(excluded by default)")
-    p.add_argument("--layer-amounts", type=_layer_amounts, help="per-layer amounts, e.g. net.1=0.9,net.3=0.5 "
+    p.add_argument("--layer-amounts", type=layer_amounts, help="per-layer amounts, e.g. net.1=0.9,net.3=0.5 "
                    "(non-uniform unstructured one-shot pruning; see `sensitivity`)")
 
 
