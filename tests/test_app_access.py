@@ -17,15 +17,16 @@ from apptest_helpers import open_page, worker_home
 
 BASELINE_EPOCHS = 3
 PASSWORD = "correct horse battery staple"
-PAGES = ["home", "learn", "prune", "distill", "quantize", "deep_compression", "runs", "sweep", "sensitivity",
-         "compare", "report", "classics"]
+PAGES = ["home", "learn", "prune", "distill", "quantize", "deep_compression", "planner", "runs", "sweep",
+         "sensitivity", "compare", "report", "classics"]
 # buttons that start, cancel or delete work, by page: disabled (or absent) for a viewer
 ACTION_BUTTONS = {
     "prune": ["prune_run"], "distill": ["distill_run"], "quantize": ["quantize_run", "quantize_sweep"],
     "runs": ["runs_cancel", "runs_delete"], "sweep": ["sweep_submit", "sweep_cancel"],
     "sensitivity": ["sens_run", "sens_run_prune"], "deep_compression": ["deepc_run"], "classics": ["classics_run"],
+    "planner": ["planner_predict", "planner_run"],
 }
-PRESETS = {f"{p}_baseline_epochs": BASELINE_EPOCHS for p in ("prune", "distill", "quantize", "sens")}
+PRESETS = {f"{p}_baseline_epochs": BASELINE_EPOCHS for p in ("prune", "distill", "quantize", "sens", "deepc", "planner")}
 
 
 @pytest.fixture(scope="module")
