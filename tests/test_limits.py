@@ -76,7 +76,9 @@ def in_child(code: str, env: dict | None = None) -> dict:
         "import json, resource, sys\n"
         "out = {}\n"
         f"{code}\n"
-        "out['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        # VmHWM is this process's own peak: ru_maxrss is carried over from the forking parent (a large
+        # pytest process), which made the figure depend on which tests ran before.
+        "out['peak_rss_mb'] = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024\n"
         "print(json.dumps(out))\n"
     )
     done = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=300,
