@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     from compress_core.context import RunContext
     from compress_core.measure.metrics import clean_state_dict, count_params, serialized_size, sparse_encode
     from compress_core.methods.prune import prune_to
-    from compress_core.present import plots, preview
+    from compress_core.present import preview
     from compress_core.specs import PruneSpec
     from compress_core.training.baseline import get_baseline
     from compress_core.training.loop import evaluate
@@ -78,8 +78,6 @@ def main(argv=None) -> int:
     for name, fn in rows.items():
         print(f"{name:48s} {timed(fn, args.repeats):8.1f} ms")
     shown = preview.prune_preview(model, x, y, "l1", "global", 0.6, 0, edges)
-    fig_fns = [n for n in dir(plots) if "histogram" in n.lower() or "weight" in n.lower()]
-    print("plot functions found:", fig_fns[:8])
     import plotly.graph_objects as go
 
     def figure():
