@@ -17,7 +17,6 @@ from plotly.subplots import make_subplots
 from compress_core import fmt
 from compress_core.explore.pareto import pareto_front
 from compress_core.measure import catalogue
-from compress_core.methods.criteria import criteria, get_criterion
 
 # Colours and labels of the things a figure tells apart: training stages, pruning criteria
 # (prune runs are coloured by criterion), and every other run kind from the method registry.
@@ -28,6 +27,7 @@ STAGE_METHOD = {"baseline": "baseline", "train": "baseline", "distill": "distill
 
 def _styles() -> dict[str, tuple[str, str]]:
     """(colour, label) by colour key, in display order: baseline, criteria, then the other run kinds."""
+    from compress_core.methods.criteria import criteria  # imports torch: only when a figure needs the styles
     from compress_core.methods.registry import all_methods
 
     styles = {"baseline": STAGE_STYLES["baseline"], **{c.name: (c.colour, c.label) for c in criteria()},
@@ -151,9 +151,13 @@ def weight_histogram(edges: np.ndarray, series: Mapping[str, tuple[np.ndarray, s
     return fig
 
 
-def layer_sparsity(layers: Sequence[Mapping], color: str = get_criterion("l1").colour,
+def layer_sparsity(layers: Sequence[Mapping], color: str | None = None,
                    title: str = "Sparsity per layer") -> go.Figure:
-    """Share of zero weights in each prunable layer, with its size in the hover text."""
+    """Share of zero weights in each prunable layer, with its size in the hover text (L1's colour by default)."""
+    if color is None:
+        from compress_core.methods.criteria import get_criterion  # imports torch: not at module import
+
+        color = get_criterion("l1").colour
     names = [row["name"] for row in layers]
     fig = figure(title, "layer", "zero weights (%)")
     fig.add_bar(x=names, y=[100 * row["sparsity"] for row in layers], marker_color=color, name="sparsity",

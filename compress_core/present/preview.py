@@ -188,3 +188,37 @@ def entropy_bits(probs: np.ndarray) -> np.ndarray:
     """Entropy of each row of `probs` in bits: how much a softened output says beyond the top class."""
     p = np.clip(probs, 1e-12, 1.0)
     return -(p * np.log2(p)).sum(axis=1)
+
+
+class MagnitudeLookup:
+    """Sorted weight magnitudes of a model, so any L1 pruning amount is one threshold lookup.
+
+    Sorting the |w| of every prunable layer once (global scope: all layers together, as
+    `prune_to(..., "l1", "global", amount)` ranks them) turns each slider move into an index
+    into the sorted array instead of a model copy and a top-k over every weight. torch's
+    pruning removes the `round(amount * n)` smallest magnitudes; so does `keep_masks`, with
+    ties at the threshold (not met by trained float weights) the only possible difference.
+    Written by hand: torch.nn.utils.prune has no precomputed-ranking form.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.weights = prunable_weights(model)
+        self.sorted = np.sort(np.abs(np.concatenate(list(self.weights.values()))))
+
+    def removed_count(self, amount: float) -> int:
+        """Weights that global L1 pruning at `amount` removes (torch's rounding)."""
+        return int(round(float(amount) * self.sorted.size))
+
+    def threshold(self, amount: float) -> float:
+        """The largest removed magnitude at `amount` (-inf when nothing is removed)."""
+        k = self.removed_count(amount)
+        return float(self.sorted[k - 1]) if k > 0 else float("-inf")
+
+    def keep_masks(self, amount: float) -> dict[str, np.ndarray]:
+        """Per layer, True for the weights global L1 pruning at `amount` keeps (flattened)."""
+        t = self.threshold(amount)
+        return {name: np.abs(w) > t for name, w in self.weights.items()}
+
+    def sparsity(self, amount: float) -> float:
+        """Share of prunable weights removed at `amount`: the preview's sparsity card."""
+        return self.removed_count(amount) / max(self.sorted.size, 1)
