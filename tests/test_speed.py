@@ -76,7 +76,8 @@ def test_int8_run_times_its_onnx_file(runs, capsys):
 def test_speed_of_an_untrained_model(capsys):
     out = _speed(capsys, "--model", "lenet5", "--batches", "1", "--threads", "1", "--repeats", "2",
                  "--break-even-batch", "0")
-    assert [c["form"] for c in out["cells"]] == ["model · torch", "model · onnxruntime", "model · int8 onnxruntime"]
+    assert [c["form"] for c in out["cells"]] == ["model · torch", "model · onnxruntime", "model · int8 onnxruntime",
+                                                "model · torch bf16", "model · torch fp16"]
     assert all(c["available"] for c in out["cells"])
 
 

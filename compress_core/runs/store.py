@@ -223,11 +223,25 @@ class RunStore:
         sidecars = [Path(f"{path}-wal"), Path(f"{path}-shm")]
         existed = [p.exists() for p in sidecars]
         try:
-            conn = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
-            try:
-                self._validate(conn, path)
-            finally:
-                conn.close()
+            for attempt in range(3):
+                try:
+                    conn = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+                    try:
+                        self._validate(conn, path)
+                    finally:
+                        conn.close()
+                    break
+                except sqlite3.OperationalError as exc:
+                    # A read-only look at a WAL store that another process is writing can fail with a
+                    # transient I/O error (it may not map the live -shm): retry, and when the WAL files are
+                    # there, leave the verdict to the read-write open, which recovers a live WAL.
+                    if "disk I/O error" not in str(exc) and "unable to open" not in str(exc):
+                        raise
+                    if attempt == 2:
+                        if any(existed):
+                            return
+                        raise
+                    time.sleep(0.1)
         except sqlite3.DatabaseError as exc:
             self._drop_sidecars(sidecars, existed)
             raise CompressError(
