@@ -232,15 +232,14 @@ class RunStore:
                         conn.close()
                     break
                 except sqlite3.OperationalError as exc:
-                    # A read-only look at a WAL store that another process is writing can fail with a
-                    # transient I/O error (it may not map the live -shm): retry, and when the WAL files are
-                    # there, leave the verdict to the read-write open, which recovers a live WAL.
+                    # A read-only look at a WAL store can fail with an I/O error that says nothing about the
+                    # file (seen in a long test session: SQLite could not set up the -shm read-only): retry,
+                    # then leave the verdict to the read-write open, which recovers or refuses the file.
                     if "disk I/O error" not in str(exc) and "unable to open" not in str(exc):
                         raise
-                    if attempt == 2:
-                        if any(existed):
-                            return
-                        raise
+                    if attempt == 2:  # the header is SQLite's; the read-write open below gives the verdict
+                        self._drop_sidecars(sidecars, existed)
+                        return
                     time.sleep(0.1)
         except sqlite3.DatabaseError as exc:
             self._drop_sidecars(sidecars, existed)
