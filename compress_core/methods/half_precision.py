@@ -138,7 +138,9 @@ def measure_half(model: nn.Module, base, ctx, scheme: str) -> tuple[nn.Module, d
 
     half = to_half(model, scheme)
     metrics, base_metrics, layers = assess_against(half, base.model, base.data, ctx)
-    metrics.update(fp32_shape(model_measures(model, base.data.input_shape, latency=False)))
+    # The fp32 model's shape measures: the baseline's, already measured, when it is the model converted.
+    fp32 = base_metrics if model is base.model else model_measures(model, base.data.input_shape, latency=False)
+    metrics.update(fp32_shape(fp32))
     size = serialized_size(clean_state_dict(half))
     support = precision_support(scheme, ctx.device)
     metrics.update(scheme=scheme, bits=16, granularity="tensor", size_half_bytes=size,
