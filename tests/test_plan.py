@@ -100,15 +100,8 @@ def test_invalid_targets_get_one_line(spec, fragment):
     assert "\n" not in str(caught.value)
 
 
-@pytest.fixture(scope="module")
-def plan_home(tmp_path_factory):
-    """A home of this module's own: these tests open the run store directly, and in a long session the shared
-    `lab_home` store was seen failing with SQLite I/O errors after other modules' runs (cause not found yet)."""
-    return tmp_path_factory.mktemp("plan_home")
-
-
-def test_plan_meets_the_size_budget_and_records_predicted_beside_realized(plan_home):
-    result = compress_core.run({**BASE, "target_size": TARGET}, home=plan_home)
+def test_plan_meets_the_size_budget_and_records_predicted_beside_realized(lab_home):
+    result = compress_core.run({**BASE, "target_size": TARGET}, home=lab_home)
     m = result.metrics
     assert m["meets_budget"] is True
     assert m["size_bytes"] <= TARGET and m["predicted_size"] <= TARGET
@@ -128,9 +121,9 @@ def test_plan_meets_the_size_budget_and_records_predicted_beside_realized(plan_h
     assert not sorted(set(m) - set(CATALOGUE)), "every key a plan writes is catalogued"
 
     # The gap is recorded: a later plan of the same model and data reads it from the store.
-    store = RunStore(plan_home)
+    store = RunStore(lab_home)
     store.finish(store.create_run("plan", result.spec), result.to_dict())
-    again = compress_core.run({**BASE, "target_size": TARGET, "seed": 1}, home=plan_home)
+    again = compress_core.run({**BASE, "target_size": TARGET, "seed": 1}, home=lab_home)
     assert again.metrics["prediction_history_runs"] >= 1
     shift, used = planner.correction_from_history(store.list_runs(kind="plan"), "mlp", "digits", [32])
     assert used >= 1 and again.metrics["prediction_correction"] == pytest.approx(shift)
@@ -139,24 +132,24 @@ def test_plan_meets_the_size_budget_and_records_predicted_beside_realized(plan_h
     assert any("corrected by" in note for note in again.notes)
 
 
-def test_unreachable_budget_says_the_smallest_reachable_size(plan_home):
+def test_unreachable_budget_says_the_smallest_reachable_size(lab_home):
     with pytest.raises(CompressError, match=r"target size .* cannot be met .* the smallest reachable is .* bytes") as e:
-        compress_core.run({**BASE, "target_size": 300}, home=plan_home)
+        compress_core.run({**BASE, "target_size": 300}, home=lab_home)
     assert "\n" not in str(e.value)
     with pytest.raises(CompressError, match="cannot be met .* quantize: the smallest reachable"):
-        compress_core.run({**BASE, "target_size": 800, "allow": ["quantize"]}, home=plan_home)
+        compress_core.run({**BASE, "target_size": 800, "allow": ["quantize"]}, home=lab_home)
 
 
-def test_flops_budget_is_met_on_the_measured_effective_flops(plan_home):
-    result = compress_core.run({**BASE, "target_flops": 3000, "allow": ["prune"]}, home=plan_home)
+def test_flops_budget_is_met_on_the_measured_effective_flops(lab_home):
+    result = compress_core.run({**BASE, "target_flops": 3000, "allow": ["prune"]}, home=lab_home)
     m = result.metrics
     assert m["flops_effective"] <= 3000 and m["predicted_flops"] <= 3000 and m["meets_budget"] is True
     assert all(r["bits"] == 32 for r in m["plan"])
 
 
-def test_cli_plan_json_and_one_line_errors(plan_home, capsys, tmp_path):
+def test_cli_plan_json_and_one_line_errors(lab_home, capsys, tmp_path):
     argv = ["plan", "--model", "mlp", "--hidden", "32", "--baseline-epochs", "3", "--finetune-epochs", "1",
-            "--amounts", "0.5,0.8,0.95", "--bit-widths", "2,4,8", "--home", str(plan_home)]
+            "--amounts", "0.5,0.8,0.95", "--bit-widths", "2,4,8", "--home", str(lab_home)]
     assert main([*argv, "--target-size", str(TARGET), "--json"]) == 0
     run = json.loads(capsys.readouterr().out)
     assert run["kind"] == "plan" and run["status"] == "finished"
@@ -164,11 +157,11 @@ def test_cli_plan_json_and_one_line_errors(plan_home, capsys, tmp_path):
         assert key in run["metrics"], key
     assert run["metrics"]["size_bytes"] <= TARGET
     assert spec_from_dict(run["spec"]).target_size == TARGET  # a plan is a run: replayable from its spec
-    record = RunStore(plan_home).get(run["id"])
+    record = RunStore(lab_home).get(run["id"])
     assert record["kind"] == "plan" and record["metrics"]["plan"] == run["metrics"]["plan"]
     # plans are runs: reported, exported and replayable like the others
     assert run["id"] in build_report([record]) and "plan" in reproduce_command(run["spec"])
-    exported = export_run(run["id"], "onnx", tmp_path / "plan.onnx", home=plan_home)
+    exported = export_run(run["id"], "onnx", tmp_path / "plan.onnx", home=lab_home)
     assert exported["max_abs_diff"] <= exported["tolerance"]
     for bad, fragment in ((["--target-size", "0"], "target_size must be in"),
                           (["--target-size", "200"], "smallest reachable is"),

@@ -203,52 +203,52 @@ class RunStore:
 
     # -------------------------------------------------------- opening
     def _check_file(self) -> None:
-        """Refuse corrupt or foreign files *before* opening them read-write, so they are never touched."""
+        """Refuse corrupt or foreign files *before* opening them read-write, so they are never touched.
+
+        Note: a store's file is only ever read through SQLite here, never with `open()`. SQLite locks
+        with POSIX `fcntl` locks, and the kernel drops *all* of a process's locks on a file when *any*
+        descriptor of it is closed. A header read with `open()` stripped the locks of this process's
+        other live connections (jobs.open_store's cached store, a dashboard's); a worker process that
+        then closed its connection took itself for the last user and deleted -wal and -shm under
+        them: their writes were lost and new connections failed with "disk I/O error".
+        """
         path = self.path
         if path.is_dir():
             raise CompressError(f"run store {path} is a folder; expected an SQLite file")
         if not path.exists() or path.stat().st_size == 0:
             return  # new store
-        header = b""
-        for _ in range(3):  # another process may be writing the first page of a brand-new store
-            with open(path, "rb") as fh:
-                header = fh.read(len(SQLITE_HEADER))
-            if header == SQLITE_HEADER:
-                break
-            time.sleep(0.05)
-        else:
-            raise CompressError(
-                f"run store {path} is not an SQLite database (corrupt or some other file); "
-                "it was left untouched: move it away or use another --home")
         sidecars = [Path(f"{path}-wal"), Path(f"{path}-shm")]
         existed = [p.exists() for p in sidecars]
         try:
-            for attempt in range(3):
-                try:
-                    conn = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
-                    try:
-                        self._validate(conn, path)
-                    finally:
-                        conn.close()
-                    break
-                except sqlite3.OperationalError as exc:
-                    # A read-only look at a WAL store can fail with an I/O error that says nothing about the
-                    # file (seen in a long test session: SQLite could not set up the -shm read-only): retry,
-                    # then leave the verdict to the read-write open, which recovers or refuses the file.
-                    if "disk I/O error" not in str(exc) and "unable to open" not in str(exc):
-                        raise
-                    if attempt == 2:  # the header is SQLite's; the read-write open below gives the verdict
-                        self._drop_sidecars(sidecars, existed)
-                        return
-                    time.sleep(0.1)
+            # read-only: SQLite checks the header itself (SQLITE_NOTADB) and waits, under its own locks,
+            # for another process that is still writing the first pages of a brand-new store
+            conn = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+            try:
+                self._validate(conn, path)
+            finally:
+                conn.close()
         except sqlite3.DatabaseError as exc:
             self._drop_sidecars(sidecars, existed)
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB" and not self._has_sqlite_header(path):
+                raise CompressError(
+                    f"run store {path} is not an SQLite database (corrupt or some other file); "
+                    "it was left untouched: move it away or use another --home") from None
             raise CompressError(
                 f"run store {path} is a damaged SQLite database ({exc}); "
                 "it was left untouched: move it away or use another --home") from None
         except CompressError:
             self._drop_sidecars(sidecars, existed)
             raise
+
+    @staticmethod
+    def _has_sqlite_header(path: Path) -> bool:
+        """Only for the error message, once SQLite has refused the file: no live connection can hold
+        locks on a file that is not a database, so this `open()` cannot drop any (see `_check_file`)."""
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+        except OSError:
+            return False
 
     @staticmethod
     def _drop_sidecars(sidecars: list[Path], existed: list[bool]) -> None:
