@@ -12,9 +12,14 @@ connections in this process failed with "disk I/O error".
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 
+import pytest
+
+from compress_core.errors import CompressError
+from compress_core.runs import store as store_mod
 from compress_core.runs.store import RunStore
 
 from concurrency_helpers import repo_env
@@ -53,3 +58,22 @@ def test_a_second_open_keeps_the_live_stores_locks(tmp_path):
     third = again.create_run("train", SPEC)
     assert {r["id"] for r in again.list_runs()} == {*seen, third}
     assert live.get(third)["status"] == "queued"
+
+
+def test_a_locked_store_is_not_called_damaged(tmp_path, monkeypatch):
+    """An open that times out on another program's exclusive lock says so, and leaves the file alone."""
+    first = RunStore(tmp_path)
+    first.create_run("train", SPEC)
+    first.close()
+    holder = sqlite3.connect(tmp_path / "runs.sqlite", isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_S", 0.2)
+    try:
+        with pytest.raises(CompressError, match="could not be read .*locked") as info:
+            RunStore(tmp_path)
+        assert "damaged" not in str(info.value) and "\n" not in str(info.value)
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert len(RunStore(tmp_path).list_runs()) == 1  # once the lock is gone, the store opens as before

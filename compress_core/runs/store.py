@@ -229,13 +229,19 @@ class RunStore:
                 conn.close()
         except sqlite3.DatabaseError as exc:
             self._drop_sidecars(sidecars, existed)
-            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB" and not self._has_sqlite_header(path):
+            name = getattr(exc, "sqlite_errorname", "")  # Python 3.11+; the message is the fallback
+            not_a_db = name == "SQLITE_NOTADB" or "file is not a database" in str(exc)
+            if not_a_db and not self._has_sqlite_header(path):
                 raise CompressError(
                     f"run store {path} is not an SQLite database (corrupt or some other file); "
                     "it was left untouched: move it away or use another --home") from None
-            raise CompressError(
-                f"run store {path} is a damaged SQLite database ({exc}); "
-                "it was left untouched: move it away or use another --home") from None
+            if not_a_db or name.startswith("SQLITE_CORRUPT") or "malformed" in str(exc):
+                raise CompressError(
+                    f"run store {path} is a damaged SQLite database ({exc}); "
+                    "it was left untouched: move it away or use another --home") from None
+            raise CompressError(  # locked for too long, no permission, I/O: not a verdict on the file
+                f"run store {path} could not be read ({exc}); it was left untouched: "
+                "check the folder's permissions and free space, or use another --home") from None
         except CompressError:
             self._drop_sidecars(sidecars, existed)
             raise
