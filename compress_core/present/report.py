@@ -17,6 +17,7 @@ import shlex
 from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
+import plotly.graph_objects as go
 import plotly.io as pio
 
 from compress_core import fmt
@@ -34,6 +35,7 @@ from compress_core.present.speed import verdicts as speed_verdicts
 NEAR_BASELINE = 0.01  # "within one point of the baseline"
 _SPEED_SAME = 0.05  # measured speed-ups within +-5 % read as "about as fast" (timing noise)
 _SUSPECT = 3.0  # a measured speed-up this many times the FLOPs ratio is flagged as likely noise
+_FEWER_BITS = ("int8", "bf16", "fp16")  # cheaper arithmetic, same FLOPs: the FLOPs ratio does not bound their speed
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;
@@ -47,10 +49,30 @@ pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.8rem;white-space
 code{background:#f6f8fa;padding:0 .2rem}
 table.exec{display:table;font-size:.95rem}table.exec td,table.exec th{white-space:normal}
 dl.glossary dt{font-weight:600;margin-top:.4rem}dl.glossary dd{margin-left:1rem}
+.figure-title{font-weight:600;margin:1rem 0 0}.footnotes{font-size:.9rem}
+table.cards th{white-space:normal;vertical-align:bottom;min-width:4.5rem}
+table.cards td:first-child,table.cards th:first-child{position:sticky;left:0;background:#fff;z-index:1}
+table.keyed td:first-child{white-space:normal;min-width:11rem}
+table.cards th:first-child{background:#f4f4f4}
 @media (max-width:640px){body{margin:1rem auto}th,td{white-space:normal;padding:.2rem .3rem}
-table{font-size:.78rem}table.exec{font-size:.74rem;width:100%}}
-@media print{body{max-width:none;margin:0;font-size:11pt}table{display:table;overflow:visible}
+table{font-size:.78rem}table.exec{font-size:.74rem;width:100%}
+table.cards{display:block;overflow:visible;font-size:.85rem}
+table.cards thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+table.cards tbody,table.cards tr{display:block}
+table.cards tr{border:1px solid #ccc;border-radius:6px;margin:.7rem 0;padding:.2rem .5rem}
+table.cards td{display:flex;justify-content:space-between;gap:1rem;border:0;border-bottom:1px solid #eee;
+padding:.25rem 0;text-align:right;white-space:normal}
+table.cards td::before{content:attr(data-label);font-weight:600;color:#444;text-align:left;flex:0 0 42%}
+table.cards td:first-child{position:static;display:block;text-align:left;font-weight:600;min-width:0}
+table.cards td:first-child::before{content:none}table.cards td:empty{display:none}
+table.cards td:last-child{border-bottom:0}}
+@page{size:A4 landscape;margin:12mm}
+@media print{body{max-width:none;margin:0;font-size:10pt}table{display:table;overflow:visible}
 th,td{white-space:normal}section{break-inside:avoid-page}details{display:block}
+table.cards{font-size:7pt;width:100%}table.cards th,table.cards td{padding:.1rem .2rem;min-width:0}
+table.keyed [data-label=runs],table.keyed [data-label=model]{display:none}
+table.cards td:first-child,table.cards th:first-child,table.keyed td:first-child{position:static;min-width:0}
+tr,.figure{break-inside:avoid}.figure-title{break-after:avoid}
 .js-plotly-plot,.plotly-graph-div{break-inside:avoid}a{color:inherit}}
 """
 
@@ -139,7 +161,7 @@ def _speed_phrase(metrics: Mapping) -> str:
         return text
     if speed < 1 + _SPEED_SAME and theory >= 1.5:
         text += f" (a sparse kernel could give {theory:.1f}× fewer FLOPs)"
-    elif speed > _SUSPECT * max(theory, 1.0):
+    elif speed > _SUSPECT * max(theory, 1.0) and metrics.get("scheme") not in _FEWER_BITS:  # int8 speed is not FLOPs
         text += f" (suspect: over {_SUSPECT:g}× the FLOPs ratio of {theory:.1f}×; likely timing noise on a busy machine)"
     return text
 
@@ -226,25 +248,73 @@ def reproduce_command(spec: Mapping) -> str:
 
 # ---------------------------------------------------------------- sections
 def _figure_html(fig, div_id: str, first: bool) -> str:
-    return pio.to_html(fig, full_html=False, include_plotlyjs=bool(first), div_id=div_id, config=_PLOTLY_CONFIG)
+    """The figure's div (Plotly's JavaScript embedded in the first one only). Its title moves out of the chart into
+    the page, where it wraps on a phone instead of running under the chart's tool bar or off its edge."""
+    title = fig.layout.title.text
+    if title:
+        fig = go.Figure(fig).update_layout(title=None, margin=dict(t=30))
+    chart = pio.to_html(fig, full_html=False, include_plotlyjs=bool(first), div_id=div_id, config=_PLOTLY_CONFIG)
+    return (f"<p class='figure-title'>{_esc(title)}</p>" if title else "") + f"<div class='figure'>{chart}</div>"
 
 
-def _summary(runs: Sequence[Mapping], points: pd.DataFrame) -> str:
+def _mean_run(group: Sequence[Mapping]) -> dict:
+    """The first run of a setting with every numeric metric (and baseline figure) averaged over its seeds;
+    `seed_runs` lists them all. One run comes back as it is (plus `seed_runs`)."""
+    first = group[0]
+    if len(group) == 1:
+        return {**first, "seed_runs": list(group)}
+    def average(dicts):
+        out = dict(dicts[0])
+        for key, value in dicts[0].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                s = report_groups.spread([d.get(key) for d in dicts])
+                out[key] = s["mean"] if s else value
+        return out
+    metrics = average([catalogue.upgrade_metrics(r.get("metrics"), r.get("baseline")) for r in group])
+    base = average([dict(r.get("baseline") or {}) for r in group])
+    return {**first, "metrics": metrics, "baseline": base, "seed_runs": list(group)}
+
+
+def _runs_phrase(run: Mapping) -> str:
+    """'run <code>ID</code>' or, for a setting over seeds, 'mean of 3 seeds: runs <code>A</code>, ...'."""
+    group = run.get("seed_runs") or [run]
+    ids = ", ".join(f"<code>{_esc(r['id'])}</code>" for r in group)
+    return f"mean of {len(group)} seeds: runs {ids}" if len(group) > 1 else f"run {ids}"
+
+
+def _seed_spread_phrase(run: Mapping) -> str:
+    group = run.get("seed_runs") or [run]
+    changes = [(r.get("metrics") or {}).get("accuracy_change") for r in group]
+    s = report_groups.spread(changes)
+    if len(group) < 2 or s is None:
+        return ""
+    return f"; accuracy change {100 * s['min']:+.1f} to {100 * s['max']:+.1f} points over the seeds"
+
+
+def _summary(runs: Sequence[Mapping]) -> str:
+    """Per data set, the settings on the Pareto front (means over seeds), and the smallest near its baseline."""
+    settings = [_mean_run(g) for g in report_groups.group_by_setting([r for r in runs if r.get("kind") != "train"])]
+    if not settings:
+        return "<p>No compressed runs in this report (baselines only).</p>"
+    points = _points(settings)
+    by_id = {r["id"]: r for r in settings}
     parts = []
-    compressed = points[points["kind"] != "train"]
-    for dataset, part in compressed.groupby("dataset", sort=True):
+
+    def item(run, lead=""):
+        return (f"<li>{lead}<b>{_esc(_label(run))}</b> ({_esc(run['spec'].get('model'))}, {_runs_phrase(run)}): "
+                f"{_esc(trade_off(run) + _seed_spread_phrase(run))}</li>")
+
+    for dataset, part in points.groupby("dataset", sort=True):
         front = part[pareto_front(part, "size_bytes", "accuracy")].sort_values("size_bytes")
-        by_id = {r["id"]: r for r in runs}
-        items = [f"<li><b>{_esc(_label(by_id[i]))}</b> ({_esc(by_id[i]['spec'].get('model'))}, run <code>{_esc(i)}</code>): "
-                 f"{_esc(trade_off(by_id[i]))}</li>" for i in front["id"]]
+        items = [item(by_id[i]) for i in front["id"]]
         near = part[part["accuracy_change"] >= -NEAR_BASELINE].dropna(subset=["compression_ratio"])
         if len(near):
             best = by_id[near.sort_values("compression_ratio", ascending=False)["id"].iloc[0]]
-            items.insert(0, f"<li><b>Smallest within one point of its baseline:</b> {_esc(_label(best))} "
-                            f"(run <code>{_esc(best['id'])}</code>): {_esc(trade_off(best))}</li>")
-        parts.append(f"<h3>{_esc(dataset)}</h3><p class='muted'>Best trade-offs (no other run is both smaller and "
-                     f"more accurate), smallest first:</p><ul class='lead'>{''.join(items)}</ul>")
-    return "".join(parts) or "<p>No compressed runs in this report (baselines only).</p>"
+            items.insert(0, item(best, "<b>Smallest within one point of its baseline:</b> "))
+        parts.append(f"<h3>{_esc(dataset)}</h3><p class='muted'>Best trade-offs (no other setting is both smaller and "
+                     f"more accurate), smallest first; a setting run with several seeds counts with its mean:</p>"
+                     f"<ul class='lead'>{''.join(items)}</ul>")
+    return "".join(parts)
 
 
 def _figures(points: pd.DataFrame) -> tuple[str, int]:
@@ -311,8 +381,9 @@ _TABLES_NOTE = ("One row per setting. Where a setting was run with several seeds
 def _table(columns: Sequence[str], rows: Sequence[Mapping], cls: str = "cards") -> str:
     """An escaped HTML table whose cells carry their column name (`data-label`), so a narrow screen can show
     each row as a card of 'name: value' lines instead of scrolling sideways (see the stylesheet)."""
-    head = "".join(f"<th scope='col'>{_esc(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td data-label='{_esc(c)}'>{_esc(row.get(c, ''))}</td>" for c in columns)
+    head = "".join(f"<th scope='col' data-label='{_esc(c)}'>{_esc(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td data-label='{_esc(c)}'>{_esc(row.get(c, '')).replace(chr(10), '<br>')}</td>"
+                                    for c in columns)
                    + "</tr>" for row in rows)
     return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -349,7 +420,7 @@ def _group_row(group: Sequence[Mapping], flagged: set) -> tuple[dict, list[str]]
            "latency b1": cell(col("latency_ms_b1"), fmt.ms),
            "model": f"{spec.get('model')} on {spec.get('dataset')}",
            "runs": ", ".join(str(r.get("id")) for r in group)}
-    settings = {key: _fmt_cell(key, spec.get(key)) for key in report_settings(run.get("kind"), spec)
+    settings = {key.replace("_", " "): _fmt_cell(key, spec.get(key)) for key in report_settings(run.get("kind"), spec)
                 if key not in _BUDGET_KEYS}
     return {**row, **{k: ("" if v is None else str(v)) for k, v in settings.items()}}, list(settings)
 
@@ -372,7 +443,8 @@ def _method_tables(runs: Sequence[Mapping]) -> str:
                    "smallest size", "total/non-zero", "sparsity", "latency b1", "model", "runs"]
         n_runs = len(groups[method])
         count = f"{len(rows)} setting{'s' if len(rows) != 1 else ''}, {n_runs} run{'s' if n_runs != 1 else ''}"
-        out.append(f"<h3>{_esc(plots.METHOD_LABELS.get(method, method))} ({count})</h3>" + _table(columns, rows))
+        out.append(f"<h3>{_esc(plots.METHOD_LABELS.get(method, method))} ({count})</h3>"
+                   + _table(columns, rows, "cards keyed"))
     if notes:
         out.append("<div class='footnotes'>" + "".join(f"<p>† {_esc(n)}</p>" for n in notes) + "</div>")
     return "".join(out)
@@ -461,7 +533,7 @@ def build_report(runs: Iterable[Mapping], *, title: str = "Compression Lab repor
     datasets = sorted({str((r.get("spec") or {}).get("dataset")) for r in runs})
     sections = [
         ("Executive summary", executive_summary(runs, _label)),
-        ("Best trade-offs", _summary(runs, points)),
+        ("Best trade-offs", _summary(runs)),
         ("Accuracy vs size", figures or "<p>No run has both a size and an accuracy.</p>"),
         *([("Accuracy curves", "<p class='muted'>Runs that differ only in one setting (and the seed), at three or "
                                "more levels: the line is the mean over seeds, the band spans the min–max over seeds, "

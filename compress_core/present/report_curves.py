@@ -70,7 +70,7 @@ def curve_sets(runs: Sequence[Mapping]) -> list[dict]:
 def curve_figure(curve: Mapping):
     """Mean accuracy against the level per variant, the band spanning min–max over seeds, every seed a dot."""
     summary = sweep_summary(curve["points"], "accuracy")
-    label = plots.METHOD_LABELS.get(curve["kind"], curve["kind"])
+    label = get_method(curve["kind"]).label.capitalize()
     seeds = f", {curve['seeds']} seeds per point (band: min–max)" if curve["seeds"] > 1 else ", one seed per point"
     title = f"{label}: accuracy vs {curve['param']} ({curve['model']} on {curve['dataset']}{seeds})"
     return plots.sweep_curve(summary, curve["points"], "accuracy", curve["param"], band="minmax",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Callable, Mapping, Optional, Sequence
 
 from compress_core.errors import CompressError
@@ -66,14 +67,27 @@ def spread(values: Sequence) -> Optional[dict]:
     return {"n": len(xs), "mean": mean, "min": min(xs), "max": max(xs), "std": std}
 
 
+_NUMBER = re.compile(r"^([+-]?[0-9][0-9.,]*)\s*(\S*)$")  # '93.56 %' -> ('93.56', '%')
+
+
+def _bare(text: str, unit: str) -> str:
+    match = _NUMBER.match(text)
+    return match.group(1) if match and match.group(2) == unit else text
+
+
 def spread_text(values: Sequence, fmt: Callable) -> str:
-    """'97.1 % (96.8 % – 97.5 %)': the mean, then the min–max over seeds when they differ; '' when none."""
+    """'97.1 %\n(96.8 – 97.5)': the mean, then on a second line the min–max over seeds (the mean's unit not
+    repeated) when they differ; one number for one seed; '' when no value is present."""
     s = spread(values)
     if s is None:
         return ""
-    if s["n"] == 1 or fmt(s["min"]) == fmt(s["max"]):
-        return fmt(s["mean"])
-    return f"{fmt(s['mean'])} ({fmt(s['min'])} – {fmt(s['max'])})"
+    mean, low, high = fmt(s["mean"]), fmt(s["min"]), fmt(s["max"])
+    if s["n"] == 1 or low == high:
+        return mean
+    match = _NUMBER.match(mean)
+    if match:
+        low, high = _bare(low, match.group(2)), _bare(high, match.group(2))
+    return f"{mean}\n({low} – {high})"
 
 
 # ---------------------------------------------------------------- fine-tuning budgets
