@@ -17,7 +17,6 @@ import shlex
 from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
-import plotly.graph_objects as go
 import plotly.io as pio
 
 from compress_core import fmt
@@ -252,7 +251,7 @@ def _figure_html(fig, div_id: str, first: bool) -> str:
     the page, where it wraps on a phone instead of running under the chart's tool bar or off its edge."""
     title = fig.layout.title.text
     if title:
-        fig = go.Figure(fig).update_layout(title=None, margin=dict(t=30))
+        fig.update_layout(title=None, margin=dict(t=30))  # the report draws each figure for itself: no copy
     chart = pio.to_html(fig, full_html=False, include_plotlyjs=bool(first), div_id=div_id, config=_PLOTLY_CONFIG)
     return (f"<p class='figure-title'>{_esc(title)}</p>" if title else "") + f"<div class='figure'>{chart}</div>"
 
@@ -391,7 +390,7 @@ def _table(columns: Sequence[str], rows: Sequence[Mapping], cls: str = "cards") 
 def _group_row(group: Sequence[Mapping], flagged: set) -> tuple[dict, list[str]]:
     """One table row for runs of one setting (several seeds: mean with the min–max), and its settings' columns."""
     run = group[0]
-    spec = run.get("spec") or {}
+    spec = full_spec(run.get("spec") or {})
     ms = [catalogue.upgrade_metrics(r.get("metrics"), r.get("baseline")) for r in group]
     flops = [report_groups.flops_figures(r) for r in group]
 
