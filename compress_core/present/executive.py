@@ -238,8 +238,14 @@ GLOSSARY = [
                          "in a sparse file, plus where they are)."),
     ("95 % interval", "the range of accuracies consistent with this test set's size; differences inside it are "
                       "noise."),
-    ("FLOPs", "floating-point operations of one input's forward pass (2 per multiply-add); the theoretical "
-              "speed-up is the FLOPs ratio an ideal sparse kernel would give."),
+    ("FLOPs", "floating-point operations of one input's forward pass (2 per multiply-add). Dense FLOPs count every "
+              "weight; non-zero FLOPs skip the multiply-adds of zero weights."),
+    ("theoretical speed-up", "the baseline's dense FLOPs divided by the run's non-zero FLOPs: what an ideal sparse "
+                             "kernel could give. It is computed, not measured; the measured speed-up beside it is "
+                             "what this machine gave."),
+    ("mean (min – max)", "a setting run with several seeds: the mean over the seeds, then the lowest and highest."),
+    ("†", "runs compared with different fine-tuning budgets (epochs of training after compression): more training "
+          "buys accuracy the method itself did not."),
 ]
 
 
