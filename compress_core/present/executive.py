@@ -7,6 +7,10 @@ models are evaluated on the same examples, so this is conservative: a paired tes
 predictions, which runs do not store) would give a narrower interval. A change inside its interval
 is reported as within noise, with the number of examples it amounts to ("+0.7 points is 3 images of
 450").
+
+Runs of one setting with different seeds are one candidate (`report_groups.group_by_setting`): its
+accuracy, size and latency are means over the seeds, and its change is also within noise when the
+seeds disagree on its sign (zero lies between the lowest and highest per-seed change).
 """
 from __future__ import annotations
 
