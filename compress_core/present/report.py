@@ -25,7 +25,7 @@ from compress_core.explore.pareto import pareto_front
 from compress_core.measure import catalogue
 from compress_core.measure.speed import load_speed
 from compress_core.methods.criteria import CRITERIA
-from compress_core.methods.registry import get_method, kinds, report_settings, spec_from_dict
+from compress_core.methods.registry import get_method, kinds, report_settings
 from compress_core.present import plots, report_curves, report_groups
 from compress_core.present.executive import executive_summary, glossary_html
 from compress_core.present.speed import latency_figure as speed_latency_figure
@@ -220,10 +220,7 @@ def _same_spec(kind: str, argv: list[str], spec: Mapping, add_arguments, builder
 
 def full_spec(spec: Mapping) -> dict:
     """Every field of `spec`, defaults filled in (the store keeps specs as they were submitted)."""
-    try:
-        return spec_from_dict(dict(spec)).to_dict()
-    except CompressError:  # e.g. written by another version of the lab: show it as stored
-        return dict(spec)
+    return report_groups.full_spec(spec)
 
 
 def reproduce_command(spec: Mapping) -> str:
