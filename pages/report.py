@@ -24,9 +24,12 @@ DEFAULT_TITLE = "Compression Lab report"  # the CLI's --title default
 FILE_NAME = "compression-lab-report.html"
 
 st.title("Report")
-st.caption("A single HTML file for stakeholders: the best trade-offs in plain words, the accuracy–size chart, a "
-           "table per method, the baselines, how every figure was measured, and the exact spec and command line "
-           "that reproduce each run. It opens offline in any browser (Plotly is embedded).")
+st.caption("A single HTML file for stakeholders: an executive summary, the best trade-offs in plain words, the "
+           "accuracy–size chart, accuracy curves where a setting was run at three or more levels, a table per method "
+           "(settings run with several seeds as mean and min–max; measured beside theoretical FLOPs speed-ups; unequal "
+           "fine-tuning budgets flagged), the baselines, how every figure was measured, and the exact spec and command "
+           "line that reproduce each run. It opens offline in any browser (Plotly is embedded), reads on a phone and "
+           "prints on A4.")
 
 
 def label(run: dict) -> str:

@@ -131,3 +131,36 @@ def test_no_finished_runs(monkeypatch, tmp_path):
     at = open_page("report")
     assert any("No finished runs yet" in i.value for i in at.info)
     assert not at.get("multiselect")
+
+
+def test_seeds_and_automatic_epochs_read_right_on_the_page_and_in_the_file(monkeypatch, tmp_path, downloads):
+    """Stored records (no training): a pruning setting over 3 seeds and a student with automatic epochs."""
+    monkeypatch.setenv("COMPRESS_LAB_HOME", str(tmp_path))
+    store = jobs.open_store(tmp_path)
+    base = {"accuracy": 0.97, "size_fp32_bytes": 20_000, "latency_ms_b1": 0.02, "latency_ms_b64": 0.3,
+            "flops_dense": 10_000}
+
+    def record(spec, accuracy, **metrics):
+        run_id = store.create_run(spec["kind"], spec, status="running")
+        store.finish(run_id, {"spec": spec, "baseline": base, "environment": {"platform": "Linux-test"},
+                              "metrics": {"accuracy": accuracy, "baseline_accuracy": 0.97, "test_examples": 450,
+                                          "accuracy_change": accuracy - 0.97, **metrics}})
+        return run_id
+
+    for seed, accuracy in enumerate((0.96, 0.97, 0.98)):
+        record(PruneSpec(**COMMON, amount=0.8, finetune_epochs=2, seed=seed).to_dict(), accuracy,
+               size_bytes=4_000, compression_ratio=5.0, flops_nonzero=2_000, speedup_b64=1.0)
+    student = DistillSpec(model="mlp", hidden=(8,), teacher="mlp", teacher_hidden=(32,), dataset="digits")
+    assert student.epochs is None  # automatic
+    record(student.to_dict(), 0.95, student_epochs=12, size_bytes=5_000, compression_ratio=4.0, flops_nonzero=2_500)
+    at = open_page("report")
+    preview_options = [str(o) for o in at.multiselect(key="report_runs").options]
+    assert not any("None" in o for o in preview_options) and any("auto epochs" in o for o in preview_options)
+    at.button(key="report_build").click().run()
+    assert not at.exception and not at.error
+    page = downloaded(at, downloads).decode("utf-8")
+    preview = "".join(m.value for m in at.markdown)
+    assert "None" not in preview
+    assert "student trained 12 epochs (automatic)" in page and "None ep" not in page
+    assert "97.00 %<br>(96.00 – 98.00)" in page and "mean of 3 seeds" in page
+    assert "theoretical speed-up (FLOPs)" in page and "5×" in page

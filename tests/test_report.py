@@ -115,3 +115,16 @@ def test_cli_report_matches_build_report(runs, home, tmp_path, capsys):
     assert cli.main(["report", "--runs", "r20250101-120000-0a1b2c3d", "--out", str(out), "--home", str(home)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no run with id 'r20250101-120000-0a1b2c3d'" in err
+
+
+def test_runs_record_non_zero_flops_that_agree_with_the_density_scaled_count(runs):
+    from compress_core.present.report_groups import flops_figures
+
+    pruned = runs[1]["metrics"]  # 80 % of the weights masked
+    assert pruned["flops_nonzero"] < 0.5 * pruned["flops_dense"]
+    assert pruned["flops_nonzero"] == pruned["flops_effective"]  # two independent counts of the same thing
+    figures = flops_figures(runs[1])
+    assert figures["flops_dense"] == runs[1]["baseline"]["flops_dense"]
+    assert figures["theoretical_speedup"] == pytest.approx(pruned["theoretical_speedup"])
+    page = build_report(runs[:2])
+    assert "theoretical speed-up (FLOPs)" in page and "dense FLOPs" in page

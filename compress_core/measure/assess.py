@@ -5,6 +5,7 @@ from torch import nn
 
 from compress_core.context import RunContext
 from compress_core.data.datasets import Dataset
+from compress_core.measure.flops import nonzero_flops
 from compress_core.measure.metrics import compare_to_baseline, layer_rows, model_measures, paired_latencies
 from compress_core.training.loop import evaluate
 
@@ -12,8 +13,10 @@ from compress_core.training.loop import evaluate
 def assess(model: nn.Module, data: Dataset, ctx: RunContext, *, latency: bool = True) -> dict:
     """Accuracy and loss on the test split plus every size/FLOPs (and latency) measure."""
     accuracy, loss = evaluate(model, data.x_test, data.y_test, ctx.device)
-    return {"accuracy": accuracy, "loss": loss, "test_examples": len(data.y_test),
-            **model_measures(model, data.input_shape, latency_repeats=ctx.latency_repeats, latency=latency)}
+    measures = model_measures(model, data.input_shape, latency_repeats=ctx.latency_repeats, latency=latency)
+    # Non-zero FLOPs (multiply-adds of non-zero weights, counted by hand in measure/flops.py) beside torch's dense count.
+    measures["flops_nonzero"] = nonzero_flops(model, data.input_shape, measures["flops_dense"])
+    return {"accuracy": accuracy, "loss": loss, "test_examples": len(data.y_test), **measures}
 
 
 def assess_against(model: nn.Module, base_model: nn.Module, data: Dataset, ctx: RunContext, *,

@@ -124,6 +124,9 @@ _add("param_compression_ratio", "parameter compression ratio", "ratio", "higher"
      short="total/non-zero")
 _add("size_sparse_bytes", "sparse encoding", "bytes", "lower", fmt.size, "kB", 1e-3, short="sparse size",
      description="bitmap of non-zeros plus their values (dense where that is smaller)")
+_add("flops_nonzero", "non-zero FLOPs per sample", "FLOPs", "lower", fmt.flops, "kFLOPs", 1e-3, short="non-zero FLOPs",
+     description="torch's dense count less 2 FLOPs per multiply-add of a zero weight (non-zero weights x output "
+                 "positions per Linear/Conv layer, counted by hand in measure/flops.py)")
 _add("theoretical_speedup", "theoretical speed-up", "ratio", "higher", fmt.ratio, "×", short="FLOPs speed-up",
      description="baseline dense FLOPs / effective FLOPs")
 _add("size_ratio_fp32", "dense fp32 size / the baseline's", "ratio", "lower", fmt.ratio, "×")

@@ -23,7 +23,7 @@ SPARSE_MIN = 0.01
 # What an int8 model shares with the fp32 model it was converted from (the symmetric int8 grid
 # keeps zeros exact): its shape measures are those of the fp32 weights.
 FP32_SHAPE_KEYS = ("params_total", "params_nonzero", "sparsity", "param_compression_ratio", "flops_dense",
-                   "flops_effective", "size_fp32_bytes", "size_sparse_bytes")
+                   "flops_effective", "size_fp32_bytes", "size_sparse_bytes", "flops_nonzero")
 
 
 def present(value) -> bool:

@@ -25,8 +25,8 @@ from compress_core.explore.pareto import pareto_front
 from compress_core.measure import catalogue
 from compress_core.measure.speed import load_speed
 from compress_core.methods.criteria import CRITERIA
-from compress_core.methods.registry import get_method, kinds, report_settings, spec_from_dict
-from compress_core.present import plots
+from compress_core.methods.registry import get_method, kinds, report_settings
+from compress_core.present import plots, report_curves, report_groups
 from compress_core.present.executive import executive_summary, glossary_html
 from compress_core.present.speed import latency_figure as speed_latency_figure
 from compress_core.present.speed import verdicts as speed_verdicts
@@ -34,6 +34,7 @@ from compress_core.present.speed import verdicts as speed_verdicts
 NEAR_BASELINE = 0.01  # "within one point of the baseline"
 _SPEED_SAME = 0.05  # measured speed-ups within +-5 % read as "about as fast" (timing noise)
 _SUSPECT = 3.0  # a measured speed-up this many times the FLOPs ratio is flagged as likely noise
+_FEWER_BITS = ("int8", "bf16", "fp16")  # cheaper arithmetic, same FLOPs: the FLOPs ratio does not bound their speed
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;
@@ -47,10 +48,30 @@ pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.8rem;white-space
 code{background:#f6f8fa;padding:0 .2rem}
 table.exec{display:table;font-size:.95rem}table.exec td,table.exec th{white-space:normal}
 dl.glossary dt{font-weight:600;margin-top:.4rem}dl.glossary dd{margin-left:1rem}
+.figure-title{font-weight:600;margin:1rem 0 0}.footnotes{font-size:.9rem}
+table.cards th{white-space:normal;vertical-align:bottom;min-width:4.5rem}
+table.cards td:first-child,table.cards th:first-child{position:sticky;left:0;background:#fff;z-index:1}
+table.keyed td:first-child{white-space:normal;min-width:11rem}
+table.cards th:first-child{background:#f4f4f4}
 @media (max-width:640px){body{margin:1rem auto}th,td{white-space:normal;padding:.2rem .3rem}
-table{font-size:.78rem}table.exec{font-size:.74rem;width:100%}}
-@media print{body{max-width:none;margin:0;font-size:11pt}table{display:table;overflow:visible}
+table{font-size:.78rem}table.exec{font-size:.74rem;width:100%}
+table.cards{display:block;overflow:visible;font-size:.85rem}
+table.cards thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+table.cards tbody,table.cards tr{display:block}
+table.cards tr{border:1px solid #ccc;border-radius:6px;margin:.7rem 0;padding:.2rem .5rem}
+table.cards td{display:flex;justify-content:space-between;gap:1rem;border:0;border-bottom:1px solid #eee;
+padding:.25rem 0;text-align:right;white-space:normal}
+table.cards td::before{content:attr(data-label);font-weight:600;color:#444;text-align:left;flex:0 0 42%}
+table.cards td:first-child{position:static;display:block;text-align:left;font-weight:600;min-width:0}
+table.cards td:first-child::before{content:none}table.cards td:empty{display:none}
+table.cards td:last-child{border-bottom:0}}
+@page{size:A4 landscape;margin:12mm}
+@media print{body{max-width:none;margin:0;font-size:10pt}table{display:table;overflow:visible}
 th,td{white-space:normal}section{break-inside:avoid-page}details{display:block}
+table.cards{font-size:7pt;width:100%}table.cards th,table.cards td{padding:.1rem .2rem;min-width:0}
+table.keyed [data-label=runs],table.keyed [data-label=model]{display:none}
+table.cards td:first-child,table.cards th:first-child,table.keyed td:first-child{position:static;min-width:0}
+tr,.figure{break-inside:avoid}.figure-title{break-after:avoid}
 .js-plotly-plot,.plotly-graph-div{break-inside:avoid}a{color:inherit}}
 """
 
@@ -60,8 +81,10 @@ _MEASUREMENT_RULES = [
     "Size: bytes of the serialized fp32 state dict (torch.save); the sparse size is a bitmap plus the non-zero "
     "values; int8 sizes are the serialized int8 state dict; fake-quantized k-bit sizes are a packed estimate "
     "(counted, not serialized). '× smaller' divides the baseline's fp32 size by the run's smallest measured size.",
-    "FLOPs: torch.utils.flop_counter, 2 FLOPs per multiply-add, one sample; the effective count scales each "
-    "layer by its share of non-zero weights (what an ideal sparse kernel would do).",
+    "FLOPs: one sample's forward pass, 2 FLOPs per multiply-add. Dense: counted by torch.utils.flop_counter. "
+    "Non-zero: the dense count less the multiply-adds of zero weights, counted by hand per Linear/Conv layer as "
+    "zero weights x output positions (what an ideal sparse kernel would skip). Theoretical speed-up = the "
+    "baseline's dense FLOPs / the run's non-zero FLOPs; it is not measured, and dense kernels do not get it.",
     "Latency: median wall time of repeated forward calls after warm-up, at batch 1 and batch 64, with the "
     "thread count shown below; the speed-up divides the baseline's latency by the run's, both timed in the same "
     "process one after the other. Masked (unstructured) pruning leaves dense kernels as slow as before.",
@@ -99,7 +122,7 @@ def _missing(value) -> bool:
 
 def _label(run: Mapping) -> str:
     """The method's name with its main setting, e.g. 'L1 magnitude pruning 90 % (global)'."""
-    spec = run.get("spec") or {}
+    spec = full_spec(run.get("spec") or {})  # defaults filled in: a spec stored without them reads the same
     method = plots.method_of(run.get("kind"), spec)
     name = plots.METHOD_LABELS.get(method, method)
     if method in CRITERIA:
@@ -137,7 +160,7 @@ def _speed_phrase(metrics: Mapping) -> str:
         return text
     if speed < 1 + _SPEED_SAME and theory >= 1.5:
         text += f" (a sparse kernel could give {theory:.1f}× fewer FLOPs)"
-    elif speed > _SUSPECT * max(theory, 1.0):
+    elif speed > _SUSPECT * max(theory, 1.0) and metrics.get("scheme") not in _FEWER_BITS:  # int8 speed is not FLOPs
         text += f" (suspect: over {_SUSPECT:g}× the FLOPs ratio of {theory:.1f}×; likely timing noise on a busy machine)"
     return text
 
@@ -197,10 +220,7 @@ def _same_spec(kind: str, argv: list[str], spec: Mapping, add_arguments, builder
 
 def full_spec(spec: Mapping) -> dict:
     """Every field of `spec`, defaults filled in (the store keeps specs as they were submitted)."""
-    try:
-        return spec_from_dict(dict(spec)).to_dict()
-    except CompressError:  # e.g. written by another version of the lab: show it as stored
-        return dict(spec)
+    return report_groups.full_spec(spec)
 
 
 def reproduce_command(spec: Mapping) -> str:
@@ -224,25 +244,73 @@ def reproduce_command(spec: Mapping) -> str:
 
 # ---------------------------------------------------------------- sections
 def _figure_html(fig, div_id: str, first: bool) -> str:
-    return pio.to_html(fig, full_html=False, include_plotlyjs=bool(first), div_id=div_id, config=_PLOTLY_CONFIG)
+    """The figure's div (Plotly's JavaScript embedded in the first one only). Its title moves out of the chart into
+    the page, where it wraps on a phone instead of running under the chart's tool bar or off its edge."""
+    title = fig.layout.title.text
+    if title:
+        fig.update_layout(title=None, margin=dict(t=30))  # the report draws each figure for itself: no copy
+    chart = pio.to_html(fig, full_html=False, include_plotlyjs=bool(first), div_id=div_id, config=_PLOTLY_CONFIG)
+    return (f"<p class='figure-title'>{_esc(title)}</p>" if title else "") + f"<div class='figure'>{chart}</div>"
 
 
-def _summary(runs: Sequence[Mapping], points: pd.DataFrame) -> str:
+def _mean_run(group: Sequence[Mapping]) -> dict:
+    """The first run of a setting with every numeric metric (and baseline figure) averaged over its seeds;
+    `seed_runs` lists them all. One run comes back as it is (plus `seed_runs`)."""
+    first = group[0]
+    if len(group) == 1:
+        return {**first, "seed_runs": list(group)}
+    def average(dicts):
+        out = dict(dicts[0])
+        for key, value in dicts[0].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                s = report_groups.spread([d.get(key) for d in dicts])
+                out[key] = s["mean"] if s else value
+        return out
+    metrics = average([catalogue.upgrade_metrics(r.get("metrics"), r.get("baseline")) for r in group])
+    base = average([dict(r.get("baseline") or {}) for r in group])
+    return {**first, "metrics": metrics, "baseline": base, "seed_runs": list(group)}
+
+
+def _runs_phrase(run: Mapping) -> str:
+    """'run <code>ID</code>' or, for a setting over seeds, 'mean of 3 seeds: runs <code>A</code>, ...'."""
+    group = run.get("seed_runs") or [run]
+    ids = ", ".join(f"<code>{_esc(r['id'])}</code>" for r in group)
+    return f"mean of {len(group)} seeds: runs {ids}" if len(group) > 1 else f"run {ids}"
+
+
+def _seed_spread_phrase(run: Mapping) -> str:
+    group = run.get("seed_runs") or [run]
+    changes = [(r.get("metrics") or {}).get("accuracy_change") for r in group]
+    s = report_groups.spread(changes)
+    if len(group) < 2 or s is None:
+        return ""
+    return f"; accuracy change {100 * s['min']:+.1f} to {100 * s['max']:+.1f} points over the seeds"
+
+
+def _summary(runs: Sequence[Mapping]) -> str:
+    """Per data set, the settings on the Pareto front (means over seeds), and the smallest near its baseline."""
+    settings = [_mean_run(g) for g in report_groups.group_by_setting([r for r in runs if r.get("kind") != "train"])]
+    if not settings:
+        return "<p>No compressed runs in this report (baselines only).</p>"
+    points = _points(settings)
+    by_id = {r["id"]: r for r in settings}
     parts = []
-    compressed = points[points["kind"] != "train"]
-    for dataset, part in compressed.groupby("dataset", sort=True):
+
+    def item(run, lead=""):
+        return (f"<li>{lead}<b>{_esc(_label(run))}</b> ({_esc(run['spec'].get('model'))}, {_runs_phrase(run)}): "
+                f"{_esc(trade_off(run) + _seed_spread_phrase(run))}</li>")
+
+    for dataset, part in points.groupby("dataset", sort=True):
         front = part[pareto_front(part, "size_bytes", "accuracy")].sort_values("size_bytes")
-        by_id = {r["id"]: r for r in runs}
-        items = [f"<li><b>{_esc(_label(by_id[i]))}</b> ({_esc(by_id[i]['spec'].get('model'))}, run <code>{_esc(i)}</code>): "
-                 f"{_esc(trade_off(by_id[i]))}</li>" for i in front["id"]]
+        items = [item(by_id[i]) for i in front["id"]]
         near = part[part["accuracy_change"] >= -NEAR_BASELINE].dropna(subset=["compression_ratio"])
         if len(near):
             best = by_id[near.sort_values("compression_ratio", ascending=False)["id"].iloc[0]]
-            items.insert(0, f"<li><b>Smallest within one point of its baseline:</b> {_esc(_label(best))} "
-                            f"(run <code>{_esc(best['id'])}</code>): {_esc(trade_off(best))}</li>")
-        parts.append(f"<h3>{_esc(dataset)}</h3><p class='muted'>Best trade-offs (no other run is both smaller and "
-                     f"more accurate), smallest first:</p><ul class='lead'>{''.join(items)}</ul>")
-    return "".join(parts) or "<p>No compressed runs in this report (baselines only).</p>"
+            items.insert(0, item(best, "<b>Smallest within one point of its baseline:</b> "))
+        parts.append(f"<h3>{_esc(dataset)}</h3><p class='muted'>Best trade-offs (no other setting is both smaller and "
+                     f"more accurate), smallest first; a setting run with several seeds counts with its mean:</p>"
+                     f"<ul class='lead'>{''.join(items)}</ul>")
+    return "".join(parts)
 
 
 def _figures(points: pd.DataFrame) -> tuple[str, int]:
@@ -297,34 +365,95 @@ def _fmt_cell(key: str, value):
     return value
 
 
+_BUDGET_KEYS = ("finetune_epochs", "centroid_epochs", "epochs")  # shown in the fine-tuning column instead
+_NOT_MEASURED = "—"
+_TABLES_NOTE = ("One row per setting. Where a setting was run with several seeds, a cell shows the mean over the "
+                f"seeds and, in brackets, the {report_groups.SPREAD_NAME}. Non-zero FLOPs: one input's forward pass, "
+                "2 FLOPs per multiply-add of a non-zero weight. The theoretical speed-up is the baseline's dense FLOPs "
+                "/ the run's non-zero FLOPs: what an ideal sparse kernel could give, not a measurement. The measured "
+                "speed-ups are timed: the baseline's latency / the run's. — : not measured for this run.")
+
+
+def _table(columns: Sequence[str], rows: Sequence[Mapping], cls: str = "cards") -> str:
+    """An escaped HTML table whose cells carry their column name (`data-label`), so a narrow screen can show
+    each row as a card of 'name: value' lines instead of scrolling sideways (see the stylesheet)."""
+    head = "".join(f"<th scope='col' data-label='{_esc(c)}'>{_esc(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td data-label='{_esc(c)}'>{_esc(row.get(c, '')).replace(chr(10), '<br>')}</td>"
+                                    for c in columns)
+                   + "</tr>" for row in rows)
+    return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _group_row(group: Sequence[Mapping], flagged: set) -> tuple[dict, list[str]]:
+    """One table row for runs of one setting (several seeds: mean with the min–max), and its settings' columns."""
+    run = group[0]
+    spec = full_spec(run.get("spec") or {})
+    ms = [catalogue.upgrade_metrics(r.get("metrics"), r.get("baseline")) for r in group]
+    flops = [report_groups.flops_figures(r) for r in group]
+
+    def cell(values, formatter, missing=""):
+        return report_groups.spread_text(values, formatter) or missing
+
+    def col(key):
+        return [m.get(key) for m in ms]
+
+    forms = sorted({str(m.get("size_form")) for m in ms if m.get("size_form")})
+    size = cell(col("size_bytes"), fmt.size)
+    budget = report_groups.finetune_budget(run)
+    row = {"setting": _label(run),
+           "accuracy": cell(col("accuracy"), lambda v: fmt.pct(v, 2)),
+           "Δ accuracy": cell(col("accuracy_change"), lambda v: fmt.pp(v, 2)),
+           "× smaller": cell(col("compression_ratio"), fmt.ratio),
+           "measured speed-up b1": cell(col("speedup_b1"), fmt.ratio, _NOT_MEASURED),
+           "measured speed-up b64": cell(col("speedup_b64"), fmt.ratio, _NOT_MEASURED),
+           "theoretical speed-up (FLOPs)": cell([f["theoretical_speedup"] for f in flops], fmt.ratio, _NOT_MEASURED),
+           "non-zero FLOPs": cell([f["flops_nonzero"] for f in flops], fmt.flops, _NOT_MEASURED),
+           "fine-tuning": (budget[1] if budget else "") + (" †" if run.get("id") in flagged else ""),
+           "seeds": ", ".join(map(str, report_groups.seeds_of(group))),
+           "smallest size": f"{size} ({', '.join(forms)})" if size and forms else size,
+           "total/non-zero": cell(col("param_compression_ratio"), fmt.ratio),
+           "sparsity": cell(col("sparsity"), lambda v: fmt.pct(v, 2)),
+           "latency b1": cell(col("latency_ms_b1"), fmt.ms),
+           "model": f"{spec.get('model')} on {spec.get('dataset')}",
+           "runs": ", ".join(str(r.get("id")) for r in group)}
+    settings = {key.replace("_", " "): _fmt_cell(key, spec.get(key)) for key in report_settings(run.get("kind"), spec)
+                if key not in _BUDGET_KEYS}
+    return {**row, **{k: ("" if v is None else str(v)) for k, v in settings.items()}}, list(settings)
+
+
 def _method_tables(runs: Sequence[Mapping]) -> str:
     groups: dict[str, list[Mapping]] = {}
     for run in runs:
         groups.setdefault(plots.method_of(run.get("kind"), run.get("spec")), []).append(run)
-    out = []
+    flagged, notes = report_groups.budget_flags([r for r in runs if r.get("kind") != "train"], _label)
+    out = [f"<p class='muted'>{_esc(_TABLES_NOTE)}</p>"]
     order = plots.method_order()
     for method in sorted(groups, key=lambda m: (order.index(m) if m in order else len(order), m)):
-        rows = []
-        for run in groups[method]:
-            spec, metrics = run.get("spec") or {}, run.get("metrics") or {}
-            metrics = catalogue.upgrade_metrics(metrics, run.get("baseline"))
-            size, encoding = metrics.get("size_bytes"), metrics.get("size_form", "")
-            row = {"run": run["id"], "model": spec.get("model"), "dataset": spec.get("dataset"), "seed": spec.get("seed")}
-            row.update({key: spec.get(key) for key in report_settings(run.get("kind"), spec)})
-            row.update({"accuracy": metrics.get("accuracy"), "accuracy_change": metrics.get("accuracy_change"),
-                        "sparsity": metrics.get("sparsity"),
-                        "param_compression_ratio": metrics.get("param_compression_ratio"),
-                        "size": size, "encoding": encoding, "compression_ratio": metrics.get("compression_ratio"),
-                        "speedup_b1": metrics.get("speedup_b1"), "speedup_b64": metrics.get("speedup_b64"),
-                        "latency_ms_b1": metrics.get("latency_ms_b1")})
-            rows.append({k: _fmt_cell(k, v) for k, v in row.items()})
-        table = pd.DataFrame(rows).rename(columns={"accuracy_change": "Δ accuracy", "compression_ratio": "× smaller",
-                                                   "param_compression_ratio": "total/non-zero", "size": "smallest size",
-                                                   "speedup_b1": "speed-up b1", "speedup_b64": "speed-up b64",
-                                                   "latency_ms_b1": "latency b1"})
-        out.append(f"<h3>{_esc(plots.METHOD_LABELS.get(method, method))} ({len(rows)})</h3>"
-                   + table.to_html(index=False, escape=True, border=0, na_rep=""))
+        rows, setting_columns = [], []
+        for group in report_groups.group_by_setting(groups[method]):
+            row, settings = _group_row(group, flagged)
+            rows.append(row)
+            setting_columns += [c for c in settings if c not in setting_columns]
+        columns = ["setting", "accuracy", "Δ accuracy", "× smaller", "measured speed-up b1", "measured speed-up b64",
+                   "theoretical speed-up (FLOPs)", "non-zero FLOPs", "fine-tuning", "seeds", *setting_columns,
+                   "smallest size", "total/non-zero", "sparsity", "latency b1", "model", "runs"]
+        n_runs = len(groups[method])
+        count = f"{len(rows)} setting{'s' if len(rows) != 1 else ''}, {n_runs} run{'s' if n_runs != 1 else ''}"
+        out.append(f"<h3>{_esc(plots.METHOD_LABELS.get(method, method))} ({count})</h3>"
+                   + _table(columns, rows, "cards keyed"))
+    if notes:
+        out.append("<div class='footnotes'>" + "".join(f"<p>† {_esc(n)}</p>" for n in notes) + "</div>")
     return "".join(out)
+
+
+def _curves(runs: Sequence[Mapping], first_figure: int) -> tuple[str, int]:
+    """Accuracy against each swept level held by three or more levels of one setting (see report_curves)."""
+    parts, count = [], first_figure
+    for curve in report_curves.curve_sets(runs):
+        parts.append(_figure_html(report_curves.curve_figure(curve), f"curve-{count - first_figure}",
+                                  first=count == 0))
+        count += 1
+    return "".join(parts), count - first_figure
 
 
 def _baseline_key(spec: Mapping) -> tuple:
@@ -347,14 +476,16 @@ def _baselines(runs: Sequence[Mapping]) -> str:
         seen[key] = {"model": model, "hidden": _fmt_cell("hidden", hidden), "dataset": dataset, "seed": seed,
                      "epochs": epochs if epochs is not None else "default",
                      "accuracy": fmt.pct(base.get("accuracy"), 2), "params": fmt.count(base.get("params_total")),
-                     "size fp32": fmt.size(base.get("size_fp32_bytes")), "latency b1": fmt.ms(base.get("latency_ms_b1")),
+                     "size fp32": fmt.size(base.get("size_fp32_bytes")),
+                     "dense FLOPs": fmt.flops(base["flops_dense"]) if base.get("flops_dense") else _NOT_MEASURED,
+                     "latency b1": fmt.ms(base.get("latency_ms_b1")),
                      "latency b64": fmt.ms(base.get("latency_ms_b64")), "measured in run": run["id"]}
     if not seen:
         return "<p>No baseline measurements in these runs.</p>"
     return ("<p class='muted'>Every run starts from a cached baseline (same model, data, seed and epochs give the "
             "same weights) and measures it again beside the compressed model; latencies below come from the run "
             "named, and each run's speed-up compares two timings made in that run.</p>"
-            + pd.DataFrame(list(seen.values())).to_html(index=False, escape=True, border=0))
+            + _table(list(next(iter(seen.values()))), list(seen.values())))
 
 
 def _measurement(runs: Sequence[Mapping]) -> str:
@@ -367,7 +498,7 @@ def _measurement(runs: Sequence[Mapping]) -> str:
     rules = "".join(f"<li>{_esc(rule)}</li>" for rule in _MEASUREMENT_RULES)
     return (f"<ul>{rules}</ul><p class='muted'>Machines and settings the runs were measured with "
             f"(threads = torch intra-op threads during timing):</p>"
-            + pd.DataFrame(rows).to_html(index=False, escape=True, border=0, na_rep=""))
+            + _table(list(rows[0]), rows))
 
 
 def _reproduce(runs: Sequence[Mapping]) -> str:
@@ -393,11 +524,16 @@ def build_report(runs: Iterable[Mapping], *, title: str = "Compression Lab repor
         raise CompressError(f"a report takes finished runs only; not finished: {', '.join(map(str, unfinished))}")
     points = _points(runs)
     figures, n_figures = _figures(points)
+    curves, n_curves = _curves(runs, n_figures)
+    n_figures += n_curves
     datasets = sorted({str((r.get("spec") or {}).get("dataset")) for r in runs})
     sections = [
         ("Executive summary", executive_summary(runs, _label)),
-        ("Best trade-offs", _summary(runs, points)),
+        ("Best trade-offs", _summary(runs)),
         ("Accuracy vs size", figures or "<p>No run has both a size and an accuracy.</p>"),
+        *([("Accuracy curves", "<p class='muted'>Runs that differ only in one setting (and the seed), at three or "
+                               "more levels: the line is the mean over seeds, the band spans the min–max over seeds, "
+                               "each seed is a dot, the dashed line is the baseline.</p>" + curves)] if curves else []),
         ("Runs by method", _method_tables(runs)),
         *([("Deploy speed (python -m compress_core speed RUN_ID)", speed)] if (speed := _speed_section(runs, n_figures))
           else []),
