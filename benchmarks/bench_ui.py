@@ -108,8 +108,9 @@ FIGURES = {"prune": "prune_preview_hist", "quantize": "quantize_preview_grid", "
            "learn": None}
 # In the page: the time of the last key press and of the last change inside the figure's container.
 WATCH = """fig => { if (window.__lab) return true;
-  const lab = window.__lab = {press: 0, figMut: 0};
-  document.addEventListener('keydown', () => { lab.press = performance.now(); lab.figMut = 0; }, true);
+  const lab = window.__lab = {press: 0, pressWall: 0, figMut: 0};
+  document.addEventListener('keydown', () => { lab.press = performance.now(); lab.pressWall = Date.now(); lab.figMut = 0; },
+                            true);
   const inside = n => n && n.nodeType === 1 && (n.closest('.st-key-' + fig) || n.querySelector('.st-key-' + fig));
   new MutationObserver(records => { for (const r of records) {
       const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
@@ -190,11 +191,13 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
         page.wait_for_function(SHOWS, arg=shows(value), timeout=30_000, polling="raf")
         times.append(time.perf_counter() - began)
         if fig:
+            shown_wall = time.time()
             figure_ms, replaced = page.evaluate(SETTLED, fig)
             wait_idle(page, 30_000)
             detail.append({"numbers_ms": round(1000 * times[-1], 1),
                            "figure_ms": None if figure_ms is None else round(figure_ms, 1),
-                           "plot_replaced": replaced, "frames": traffic["frames"], "bytes": traffic["bytes"]})
+                           "plot_replaced": replaced, "frames": traffic["frames"], "bytes": traffic["bytes"],
+                           "press_wall": page.evaluate("() => window.__lab.pressWall") / 1000, "shown_wall": shown_wall})
     page.close()
     return first_visit, times
 
@@ -211,6 +214,11 @@ def summarize_detail(rows: list[dict], profile_rows: list[dict]) -> dict:
            "moves_detail": rows}
     if profile_rows:
         out["server_fragment_ms"] = stats([r["total_ms"] for r in profile_rows])
+        if len(profile_rows) == len(rows):  # one fragment run per move: split the move at the server
+            ends = [p["t"] for p in profile_rows]
+            out["press_to_fragment_start_ms"] = stats(
+                [1000 * (end - p["total_ms"] / 1000 - r["press_wall"]) for end, p, r in zip(ends, profile_rows, rows)])
+            out["fragment_end_to_numbers_ms"] = stats([1000 * (r["shown_wall"] - end) for end, r in zip(ends, rows)])
         steps = sorted({s for r in profile_rows for s in r["steps"]})
         out["server_steps_ms"] = {s: stats([r["steps"].get(s) for r in profile_rows]) for s in steps}
     return out

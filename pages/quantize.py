@@ -83,8 +83,13 @@ def preview_panel(base) -> None:
     st.markdown(f"**Instant preview**: every weight fake-quantized to {bits} bits, one scale per {granularity}")
     title = f"{layer}" + (f", channel {r['channel']}" if r["channel"] is not None else "") + \
         f": {bits}-bit grid ({len(r['levels'])} values)"
-    fig = plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title)
-    profile.mark("figure")
+
+    def figure():  # built once the cards are on their way: the numbers show first
+        profile.mark("cards")
+        fig = plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title)
+        profile.mark("figure")
+        return fig
+
     common.preview_layout([
         (f"Accuracy at {bits} bits", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
          f"top-1 test accuracy with every weight rounded (compute in fp32); change vs the fp32 baseline's "
@@ -95,12 +100,10 @@ def preview_panel(base) -> None:
          "max |w − q(w)| over the weights drawn below (one grid): at most half a grid step"),
         ("Packed size", fmt.size(r["size_packed_bytes"]), f"fp32 {fmt.size(r['size_fp32_bytes'])}",
          f"counted, not serialized: {bits} bits per weight, fp32 scales and biases"),
-    ], fig, key="quantize_preview_grid")
+    ], figure, key="quantize_preview_grid")
     st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy (fp32). Fake quantization: weights on the grid, "
                "compute still fp32, so no speed-up; the int8 scheme measures real size and latency.")
     profile.mark("draw")
-    if getattr(base.model, "is_text_model", False):
-        int8_sizes_panel(base.model)
 
 
 def int8_sizes_panel(model) -> None:
@@ -119,6 +122,8 @@ def int8_sizes_panel(model) -> None:
 with right:
     base = common.baseline(spec.baseline_spec(), P)
     preview_panel(base)
+    if base is not None and scheme not in HALF and getattr(base.model, "is_text_model", False):
+        int8_sizes_panel(base.model)  # bits do not change it: outside the fragment, not redrawn per slider move
 
 c = st.columns([1, 2])
 common.run_button("Run: quantize and measure", "quantize_run",
