@@ -17,7 +17,8 @@ With `--detail` each move is also broken down (issue 19's profile): the time to 
 inside the preview figure's container (the figure redrawn), whether Plotly's plot element was replaced
 (a remount and `newPlot`) or updated in place (`Plotly.react`), the websocket frames and bytes the
 server sent for the move, and, from the server's `LAB_PROFILE` file (`ui/profile.py`), the fragment
-body's time and its steps. `--dataset text-demo` switches each page to the bundled text set (the
+body's time and its steps, and the CPU time per move of the server's and the browser's processes (load
+average independent, unlike the wall times). `--dataset text-demo` switches each page to the bundled text set (the
 tinybert model) before the moves (its first visit then includes the switch).
 
     python benchmarks/bench_ui.py [--moves 20] [--starts 3] [--pages prune,quantize] [--home DIR] [--json]
@@ -108,11 +109,13 @@ FIGURES = {"prune": "prune_preview_hist", "quantize": "quantize_preview_grid", "
            "learn": None}
 # In the page: the time of the last key press and of the last change inside the figure's container.
 WATCH = """fig => { if (window.__lab) return true;
-  const lab = window.__lab = {press: 0, pressWall: 0, figMut: 0};
-  document.addEventListener('keydown', () => { lab.press = performance.now(); lab.pressWall = Date.now(); lab.figMut = 0; },
-                            true);
+  const lab = window.__lab = {press: 0, pressWall: 0, figMut: 0, want: null, shown: 0};
+  document.addEventListener('keydown', () => { lab.press = performance.now(); lab.pressWall = Date.now(); lab.figMut = 0;
+                                               lab.shown = 0; }, true);
   const inside = n => n && n.nodeType === 1 && (n.closest('.st-key-' + fig) || n.querySelector('.st-key-' + fig));
-  new MutationObserver(records => { for (const r of records) {
+  new MutationObserver(records => {  // the numbers' time, seen in the page (no polling, no round trip)
+      if (lab.want && !lab.shown && window.__labShows(lab.want)) lab.shown = performance.now();
+      for (const r of records) {
       const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
       if ((t && t.closest('.st-key-' + fig)) || [...r.addedNodes].some(inside)) { lab.figMut = performance.now(); return; }
   } }).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
@@ -140,17 +143,42 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
+def tree_cpu_s(root: int, exclude: int | None = None) -> float:
+    """CPU seconds (user + system) so far of process `root` and its descendants (Linux /proc), leaving out the
+    subtree of `exclude`: the work a move costs, which a loaded machine delays but does not change."""
+    parents, times = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid == exclude:
+            continue
+        total += times.get(pid, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
 def choose_dataset(page, name: str, dataset: str) -> None:
     """Pick `dataset` in the page's data set box and wait until the preview (baseline trained) is drawn again."""
     box = page.locator(f".st-key-{name}_dataset")
-    box.locator('[data-baseweb="select"]').click()
+    box.locator("input").first.click()  # a react-aria combo box
     page.get_by_role("option", name=dataset, exact=True).click()
-    page.get_by_text("tinybert").first.wait_for(timeout=60_000)
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stSelectbox"] input')].some(
+        i => i.value === 'tinybert')""", timeout=60_000)  # the text set offers text models only
     wait_idle(page, 300_000)
 
 
 def page_moves(browser, url: str, name: str, moves: int, detail: list | None = None,
-               dataset: str | None = None) -> tuple[float, list[float]]:
+               dataset: str | None = None, server_pid: int | None = None) -> tuple[float, list[float]]:
     """First-visit seconds and the seconds of each slider move to the new numbers on `name`'s page.
 
     With a `detail` list, one dict per move is appended to it (figure redraw, plot replaced, frames, bytes).
@@ -176,15 +204,18 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
     wait_idle(page, 60_000)
     fig = FIGURES.get(name) if detail is not None else None
     if fig:
+        page.evaluate("s => { window.__labShows = eval(s); }", SHOWS)
         page.evaluate(WATCH, fig)
     thumb = page.locator(f".st-key-{key} input[type='range']")
     thumb.focus()
     times = []
+    cpu_before = (tree_cpu_s(server_pid), tree_cpu_s(os.getpid(), exclude=server_pid)) if fig and server_pid else None
     for value, press in values(moves):
         wait_idle(page, 30_000)
         page.wait_for_timeout(150)
         if fig:
             page.evaluate(TAG, fig)
+            page.evaluate("v => { window.__lab.want = v; }", shows(value))
         traffic.update(frames=0, bytes=0)
         began = time.perf_counter()
         thumb.press(press)
@@ -194,10 +225,15 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
             shown_wall = time.time()
             figure_ms, replaced = page.evaluate(SETTLED, fig)
             wait_idle(page, 30_000)
-            detail.append({"numbers_ms": round(1000 * times[-1], 1),
+            seen = page.evaluate("() => window.__lab.shown && window.__lab.shown - window.__lab.press")
+            detail.append({"numbers_ms": round(1000 * times[-1], 1), "numbers_in_page_ms": round(seen, 1) if seen else None,
                            "figure_ms": None if figure_ms is None else round(figure_ms, 1),
                            "plot_replaced": replaced, "frames": traffic["frames"], "bytes": traffic["bytes"],
                            "press_wall": page.evaluate("() => window.__lab.pressWall") / 1000, "shown_wall": shown_wall})
+    if cpu_before is not None and detail:  # per move: the server's CPU, and the browser's (with Playwright's polling)
+        detail[0]["cpu_ms_per_move"] = {
+            "server": round(1000 * (tree_cpu_s(server_pid) - cpu_before[0]) / len(times), 1),
+            "browser": round(1000 * (tree_cpu_s(os.getpid(), exclude=server_pid) - cpu_before[1]) / len(times), 1)}
     page.close()
     return first_visit, times
 
@@ -208,7 +244,9 @@ def summarize_detail(rows: list[dict], profile_rows: list[dict]) -> dict:
         values = [v for v in values if v is not None]
         return {"p50": round(statistics.median(values), 1), "p95": round(percentile(values, 95), 1)} if values else None
 
-    out = {"figure_ms": stats([r["figure_ms"] for r in rows]),
+    out = {"cpu_ms_per_move": rows[0].get("cpu_ms_per_move") if rows else None,
+           "numbers_in_page_ms": stats([r.get("numbers_in_page_ms") for r in rows]),
+           "figure_ms": stats([r["figure_ms"] for r in rows]),
            "plot_replaced": sum(bool(r["plot_replaced"]) for r in rows), "moves": len(rows),
            "frames": stats([r["frames"] for r in rows]), "bytes": stats([r["bytes"] for r in rows]),
            "moves_detail": rows}
@@ -256,7 +294,7 @@ def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: floa
             out = {}
             for name in names:
                 rows = [] if detail and not warm else None
-                first, times = page_moves(browser, url, name, 1 if warm else moves, rows, dataset)
+                first, times = page_moves(browser, url, name, 1 if warm else moves, rows, dataset, process.pid)
                 out[name] = {"first_visit_s": round(first, 3), "p50_ms": round(1000 * statistics.median(times), 1),
                              "p95_ms": round(1000 * percentile(times, 95), 1),
                              "all_ms": [round(1000 * t, 1) for t in times]}
