@@ -167,6 +167,13 @@ def tree_cpu_s(root: int, exclude: int | None = None) -> float:
     return total
 
 
+def browser_times(cdp) -> dict:
+    """Seconds the page's main thread spent so far in scripts, style, layout and all tasks (CDP Performance)."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {"script": metrics.get("ScriptDuration", 0.0), "style": metrics.get("RecalcStyleDuration", 0.0),
+            "layout": metrics.get("LayoutDuration", 0.0), "tasks": metrics.get("TaskDuration", 0.0)}
+
+
 def choose_dataset(page, name: str, dataset: str) -> None:
     """Pick `dataset` in the page's data set box and wait until the preview (baseline trained) is drawn again."""
     box = page.locator(f".st-key-{name}_dataset")
@@ -210,6 +217,10 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
     thumb.focus()
     times = []
     cpu_before = (tree_cpu_s(server_pid), tree_cpu_s(os.getpid(), exclude=server_pid)) if fig and server_pid else None
+    cdp = page.context.new_cdp_session(page) if fig else None  # Chromium's own split of its main-thread time
+    if cdp:
+        cdp.send("Performance.enable")
+        main_before = browser_times(cdp)
     for value, press in values(moves):
         wait_idle(page, 30_000)
         page.wait_for_timeout(150)
@@ -230,6 +241,10 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
                            "figure_ms": None if figure_ms is None else round(figure_ms, 1),
                            "plot_replaced": replaced, "frames": traffic["frames"], "bytes": traffic["bytes"],
                            "press_wall": page.evaluate("() => window.__lab.pressWall") / 1000, "shown_wall": shown_wall})
+    if cdp and detail:
+        main_after = browser_times(cdp)
+        detail[0]["page_main_thread_ms_per_move"] = {k: round(1000 * (main_after[k] - main_before[k]) / len(times), 1)
+                                                     for k in main_after}
     if cpu_before is not None and detail:  # per move: the server's CPU, and the browser's (with Playwright's polling)
         detail[0]["cpu_ms_per_move"] = {
             "server": round(1000 * (tree_cpu_s(server_pid) - cpu_before[0]) / len(times), 1),
@@ -245,6 +260,7 @@ def summarize_detail(rows: list[dict], profile_rows: list[dict]) -> dict:
         return {"p50": round(statistics.median(values), 1), "p95": round(percentile(values, 95), 1)} if values else None
 
     out = {"cpu_ms_per_move": rows[0].get("cpu_ms_per_move") if rows else None,
+           "page_main_thread_ms_per_move": rows[0].get("page_main_thread_ms_per_move") if rows else None,
            "numbers_in_page_ms": stats([r.get("numbers_in_page_ms") for r in rows]),
            "figure_ms": stats([r["figure_ms"] for r in rows]),
            "plot_replaced": sum(bool(r["plot_replaced"]) for r in rows), "moves": len(rows),

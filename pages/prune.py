@@ -120,14 +120,8 @@ def preview_panel(base) -> None:
         thresholds = {"all layers": max(thresholds.values())}
     title = ("Weight histogram and the L1 threshold" if method == "l1" else "Weight histogram: random pruning "
              "removes weights of every size" if method == "random" else f"Weight histogram: {METHODS[method][0]}")
-    profile.mark("figure data")
-
-    def figure():  # built once the cards are on their way: the numbers show first
-        profile.mark("cards")
-        fig = plots.weight_histogram(edges, series, thresholds, title)
-        profile.mark("figure")
-        return fig
-
+    fig = plots.weight_histogram(edges, series, thresholds, title)
+    profile.mark("figure")
     common.preview_layout([
         ("Accuracy, one-shot", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
          f"top-1 test accuracy right after pruning, before fine-tuning; change vs the baseline's {fmt.pct(acc0, 2)}"),
@@ -136,7 +130,7 @@ def preview_panel(base) -> None:
          f"compression ratio {fmt.ratio(r['param_compression_ratio'])} (total / non-zero)"),
         ("Sparse size", fmt.size(r["size_sparse_bytes"]), f"dense fp32 {fmt.size(r['size_fp32_bytes'])}",
          "bitmap of non-zeros + their values; the dense fp32 checkpoint does not shrink"),
-    ], figure, key="prune_preview_hist")
+    ], fig, key="prune_preview_hist")
     st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy. {MASKED_NOTE.capitalize()}.")
     profile.mark("draw")
     if schedule == "agp":

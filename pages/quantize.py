@@ -83,13 +83,8 @@ def preview_panel(base) -> None:
     st.markdown(f"**Instant preview**: every weight fake-quantized to {bits} bits, one scale per {granularity}")
     title = f"{layer}" + (f", channel {r['channel']}" if r["channel"] is not None else "") + \
         f": {bits}-bit grid ({len(r['levels'])} values)"
-
-    def figure():  # built once the cards are on their way: the numbers show first
-        profile.mark("cards")
-        fig = plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title)
-        profile.mark("figure")
-        return fig
-
+    fig = plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title)
+    profile.mark("figure")
     common.preview_layout([
         (f"Accuracy at {bits} bits", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
          f"top-1 test accuracy with every weight rounded (compute in fp32); change vs the fp32 baseline's "
@@ -100,7 +95,7 @@ def preview_panel(base) -> None:
          "max |w − q(w)| over the weights drawn below (one grid): at most half a grid step"),
         ("Packed size", fmt.size(r["size_packed_bytes"]), f"fp32 {fmt.size(r['size_fp32_bytes'])}",
          f"counted, not serialized: {bits} bits per weight, fp32 scales and biases"),
-    ], figure, key="quantize_preview_grid")
+    ], fig, key="quantize_preview_grid")
     st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy (fp32). Fake quantization: weights on the grid, "
                "compute still fp32, so no speed-up; the int8 scheme measures real size and latency.")
     profile.mark("draw")

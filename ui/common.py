@@ -559,15 +559,13 @@ def metric_grid(cards: list[tuple], per_row: int = 4) -> None:
 
 
 def preview_layout(cards: list[tuple], fig, key: str) -> None:
-    """Preview cards stacked beside their chart: cards stay wide enough to read next to a settings column.
-
-    `fig` is a figure, or a function that builds it (called once the cards are drawn)."""
+    """Preview cards stacked beside their chart: cards stay wide enough to read next to a settings column."""
     left, right = st.columns([1, 2.2])
     with left:
         for args in cards:
             card(*args)
     with right:
-        chart(fig() if callable(fig) else fig, key)  # a callable is built after the cards went out: numbers first
+        chart(fig, key)
 
 
 def chart(fig, key: str) -> None:
