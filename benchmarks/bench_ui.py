@@ -16,10 +16,12 @@ figures: on a shared machine the same code measures slower.
 With `--detail` each move is also broken down (issue 19's profile): the time to the last change
 inside the preview figure's container (the figure redrawn), whether Plotly's plot element was replaced
 (a remount and `newPlot`) or updated in place (`Plotly.react`), the websocket frames and bytes the
-server sent for the move, and, from the server's `LAB_PROFILE` file (`ui/profile.py`), the fragment
-body's time and its steps, and the CPU time per move of the server's and the browser's processes (load
-average independent, unlike the wall times). `--dataset text-demo` switches each page to the bundled text set (the
-tinybert model) before the moves (its first visit then includes the switch).
+server sent for the move, the numbers' time as the page itself sees it (a MutationObserver, no polling),
+from the server's `LAB_PROFILE` file (`ui/profile.py`) the fragment body's time and its steps, the CPU
+time per move of the server's and the browser's processes (independent of the load average, unlike the
+wall times) and the page main thread's script/style/layout time (Chromium's Performance metrics).
+`--dataset text-demo` switches each page to the bundled text set (the tinybert model) before the moves
+(its first visit then includes the switch).
 
     python benchmarks/bench_ui.py [--moves 20] [--starts 3] [--pages prune,quantize] [--home DIR] [--json]
                                   [--detail] [--dataset text-demo]
