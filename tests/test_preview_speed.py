@@ -4,7 +4,7 @@
   what torch's top-k path returns, and falls back to it where they could differ (ties, zeros).
 - `plots.figure` reuses a once-validated layout: same figure JSON as building it from scratch, and
   what is added afterwards is still validated.
-- The histograms are step lines with the same bins and counts; the quantization grid's lines are
+- The histograms are step lines with the same bins and counts (`y` sums to the weights counted); the quantization grid's lines are
   one trace, not one layout shape per level.
 - `ui.profile` writes fragment timings only when `LAB_PROFILE` is set.
 """
@@ -97,9 +97,12 @@ def test_step_histogram_keeps_bins_and_counts():
     counts = np.array([1, 4, 2, 0])
     fig = plots.weight_histogram(edges, {"before": (counts, "#123456")}, {"all layers": 0.3})
     trace = fig.data[0]
-    assert trace.type == "scatter" and trace.line.shape == "hv" and trace.fill == "tozeroy"
-    assert list(trace.x) == list(edges) and list(trace.y) == [1, 4, 2, 0, 0]
-    assert [list(c) for c in trace.customdata] == [[-1, -0.5], [-0.5, 0], [0, 0.5], [0.5, 1], [0.5, 1]]
+    assert trace.type == "scatter" and trace.line.shape == "hvh" and trace.fill == "tozeroy"
+    # one point per bin centre, closed by a zero one bin beyond each end: the steps fall on the edges
+    assert list(trace.x) == pytest.approx([-1.25, -0.75, -0.25, 0.25, 0.75, 1.25])
+    assert list(trace.y) == [0, 1, 4, 2, 0, 0] and sum(trace.y) == counts.sum()
+    steps = [(a + b) / 2 for a, b in zip(trace.x[:-1], trace.x[1:])]
+    assert steps == pytest.approx(list(edges))
     assert trace.marker.color == trace.line.color == "#123456"
 
 

@@ -155,11 +155,13 @@ def weight_histogram(edges: np.ndarray, series: Mapping[str, tuple[np.ndarray, s
     `thresholds` (label -> |w|) draws each L1 cut as a pair of dashed lines at +-t: the
     weights between them are removed. Each pair is a legend entry, so labels never overlap.
     """
+    width = float(edges[1] - edges[0]) if len(edges) > 1 else 1.0
     fig = figure(title, "weight value", "number of weights")
     top = 1.0
     for label, (counts, color) in series.items():
         top = max(top, float(np.max(counts)) if len(counts) else 0.0)
-        step_histogram(fig, edges, counts, label, color, 0.55, f"%{{y}} weights<extra>{label}</extra>")
+        step_histogram(fig, edges, counts, label, color, 0.55,
+                       f"w in [%{{x:.3f}} ± {width / 2:.3f}]: %{{y}} weights<extra>{label}</extra>")
     dashes = ["dash", "dot", "dashdot", "longdash"]
     for i, (label, t) in enumerate((thresholds or {}).items()):
         fig.add_scatter(x=[-t, -t, None, t, t], y=[0, top, None, 0, top], mode="lines",
@@ -174,17 +176,18 @@ def step_histogram(fig: go.Figure, edges: np.ndarray, counts: np.ndarray, name: 
 
     The dashboard redraws a preview's figure on every slider move; a bar trace is drawn as one
     element per bin (80 bins, two series: 160), a step line as one path, which Chromium draws about
-    3x faster (docs/performance.md). Same bins and counts: the line steps at each bin edge (`hv`, the
-    last count repeated to close the last bin), and each point's hover names its bin's interval.
+    3x faster (docs/performance.md). Same bins and counts: one point per bin at its centre (`y` holds
+    exactly the counts), `hvh` steps at the bin edges, and a zero one bin-width beyond each end closes
+    the outline at the first and last edges. `hover` is the hover template of a bin (`%{x}`: its centre).
     """
     edges = np.asarray(edges, dtype=float)
     counts = np.asarray(counts)
-    y = np.append(counts, counts[-1]) if len(counts) else counts
-    bins = np.column_stack([edges[:-1], edges[1:]])
-    interval = np.vstack([bins, bins[-1:]]) if len(bins) else bins  # the closing point reports the last bin
-    fig.add_scatter(x=edges if len(counts) else [], y=y, customdata=interval, name=name, mode="lines",
-                    line=dict(color=color, width=1, shape="hv"), fill="tozeroy", marker=dict(color=color),
-                    opacity=opacity, hovertemplate=f"w in [%{{customdata[0]:.4f}}, %{{customdata[1]:.4f}}]: {hover}")
+    centers = (edges[:-1] + edges[1:]) / 2
+    width = float(edges[1] - edges[0]) if len(edges) > 1 else 1.0
+    x = np.concatenate([[centers[0] - width], centers, [centers[-1] + width]]) if len(counts) else centers
+    y = np.concatenate([[0], counts, [0]]) if len(counts) else counts
+    fig.add_scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=1, shape="hvh"),
+                    fill="tozeroy", marker=dict(color=color), opacity=opacity, hovertemplate=hover)
 
 
 def layer_sparsity(layers: Sequence[Mapping], color: str | None = None,
@@ -370,7 +373,8 @@ def quantization_grid(edges: np.ndarray, counts: np.ndarray, levels: np.ndarray,
                       title: str | None = None) -> go.Figure:
     """A layer's weight histogram with the values a k-bit grid can represent drawn on it."""
     fig = figure(title or f"{layer}: weights and the {bits}-bit grid", "weight value", "number of weights")
-    step_histogram(fig, edges, counts, "weights (fp32)", color_of("baseline"), 0.7, "%{y} weights<extra></extra>")
+    step_histogram(fig, edges, counts, "weights (fp32)", color_of("baseline"), 0.7,
+                   "w ≈ %{x:.4f}: %{y} weights<extra></extra>")
     top = float(max(counts.max(), 1)) if len(counts) else 1.0
     shown = levels if len(levels) <= 64 else levels[:: math.ceil(len(levels) / 64)]
     fig.add_scatter(x=list(shown), y=[top * 1.05] * len(shown), mode="markers", name=f"{len(levels)} grid values",
