@@ -13,7 +13,18 @@ Every baseline is trained (or taken from `--home`'s cache) by a warm-up visit be
 is timed. The machine's 1-minute load average is read before and after and printed beside the
 figures: on a shared machine the same code measures slower.
 
+With `--detail` each move is also broken down (issue 19's profile): the time to the last change
+inside the preview figure's container (the figure redrawn), whether Plotly's plot element was replaced
+(a remount and `newPlot`) or updated in place (`Plotly.react`), the websocket frames and bytes the
+server sent for the move, the numbers' time as the page itself sees it (a MutationObserver, no polling),
+from the server's `LAB_PROFILE` file (`ui/profile.py`) the fragment body's time and its steps, the CPU
+time per move of the server's and the browser's processes (independent of the load average, unlike the
+wall times) and the page main thread's script/style/layout time (Chromium's Performance metrics).
+`--dataset text-demo` switches each page to the bundled text set (the tinybert model) before the moves
+(its first visit then includes the switch).
+
     python benchmarks/bench_ui.py [--moves 20] [--starts 3] [--pages prune,quantize] [--home DIR] [--json]
+                                  [--detail] [--dataset text-demo]
 """
 from __future__ import annotations
 
@@ -95,6 +106,32 @@ PAGES = {
               lambda n: [(71 + i, "ArrowRight") for i in range(min(n, 28))],
               lambda v: f"|L1 pruning, {v} %,"),
 }
+# page -> the key of its preview figure (the container `--detail` watches for the redraw).
+FIGURES = {"prune": "prune_preview_hist", "quantize": "quantize_preview_grid", "distill": "distill_preview_soft",
+           "learn": None}
+# In the page: the time of the last key press and of the last change inside the figure's container.
+WATCH = """fig => { if (window.__lab) return true;
+  const lab = window.__lab = {press: 0, pressWall: 0, figMut: 0, want: null, shown: 0};
+  document.addEventListener('keydown', () => { lab.press = performance.now(); lab.pressWall = Date.now(); lab.figMut = 0;
+                                               lab.shown = 0; }, true);
+  const inside = n => n && n.nodeType === 1 && (n.closest('.st-key-' + fig) || n.querySelector('.st-key-' + fig));
+  new MutationObserver(records => {  // the numbers' time, seen in the page (no polling, no round trip)
+      if (lab.want && !lab.shown && window.__labShows(lab.want)) lab.shown = performance.now();
+      for (const r of records) {
+      const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if ((t && t.closest('.st-key-' + fig)) || [...r.addedNodes].some(inside)) { lab.figMut = performance.now(); return; }
+  } }).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+  return true; }"""
+TAG = """fig => { const el = document.querySelector('.st-key-' + fig + ' .js-plotly-plot');
+  if (el) el.__labTag = (window.__labTag = (window.__labTag || 0) + 1); return !!el; }"""
+# Resolves once the figure has not changed for 300 ms (at most 5 s): [ms press -> last change, plot replaced].
+SETTLED = """fig => new Promise(resolve => { const lab = window.__lab; const began = performance.now();
+  const check = () => { const now = performance.now();
+    if (now - Math.max(lab.figMut, lab.press) > 300 || now - began > 5000) {
+      const el = document.querySelector('.st-key-' + fig + ' .js-plotly-plot');
+      resolve([lab.figMut > lab.press ? lab.figMut - lab.press : null, !el || el.__labTag !== window.__labTag]);
+    } else setTimeout(check, 25); };
+  check(); })"""
 # "label|text": a metric card whose text starts with label and contains text; "|text": any text on the page.
 SHOWS = """v => { const [label, text] = v.split('|');
   if (label) return [...document.querySelectorAll('[data-testid="stMetric"]')].some(
@@ -108,32 +145,151 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
-def page_moves(browser, url: str, name: str, moves: int) -> tuple[float, list[float]]:
-    """First-visit seconds and the seconds of each slider move to the new numbers on `name`'s page."""
+def tree_cpu_s(root: int, exclude: int | None = None) -> float:
+    """CPU seconds (user + system) so far of process `root` and its descendants (Linux /proc), leaving out the
+    subtree of `exclude`: the work a move costs, which a loaded machine delays but does not change."""
+    parents, times = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid == exclude:
+            continue
+        total += times.get(pid, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+def browser_times(cdp) -> dict:
+    """Seconds the page's main thread spent so far in scripts, style, layout and all tasks (CDP Performance)."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {"script": metrics.get("ScriptDuration", 0.0), "style": metrics.get("RecalcStyleDuration", 0.0),
+            "layout": metrics.get("LayoutDuration", 0.0), "tasks": metrics.get("TaskDuration", 0.0)}
+
+
+def choose_dataset(page, name: str, dataset: str) -> None:
+    """Pick `dataset` in the page's data set box and wait until the preview (baseline trained) is drawn again."""
+    box = page.locator(f".st-key-{name}_dataset")
+    box.locator("input").first.click()  # a react-aria combo box
+    page.get_by_role("option", name=dataset, exact=True).click()
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stSelectbox"] input')].some(
+        i => i.value === 'tinybert')""", timeout=60_000)  # the text set offers text models only
+    wait_idle(page, 300_000)
+
+
+def page_moves(browser, url: str, name: str, moves: int, detail: list | None = None,
+               dataset: str | None = None, server_pid: int | None = None) -> tuple[float, list[float]]:
+    """First-visit seconds and the seconds of each slider move to the new numbers on `name`'s page.
+
+    With a `detail` list, one dict per move is appended to it (figure redraw, plot replaced, frames, bytes).
+    """
     path, key, ready, values, shows = PAGES[name]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    traffic = {"frames": 0, "bytes": 0}
+
+    def count(payload) -> None:
+        traffic["frames"] += 1
+        traffic["bytes"] += len(payload)
+
+    if detail is not None:
+        page.on("websocket", lambda ws: ws.on("framereceived", count))
     began = time.perf_counter()
     page.goto(f"{url}/{path}")
     page.get_by_text(ready).first.wait_for(timeout=300_000)
+    if dataset:
+        choose_dataset(page, name, dataset)
     start_value = {"prune": 50, "quantize": 4, "distill": 4.0, "learn": 70}[name]
     page.wait_for_function(SHOWS, arg=shows(start_value), timeout=300_000)
     first_visit = time.perf_counter() - began
     wait_idle(page, 60_000)
+    fig = FIGURES.get(name) if detail is not None else None
+    if fig:
+        page.evaluate("s => { window.__labShows = eval(s); }", SHOWS)
+        page.evaluate(WATCH, fig)
     thumb = page.locator(f".st-key-{key} input[type='range']")
     thumb.focus()
     times = []
+    cpu_before = (tree_cpu_s(server_pid), tree_cpu_s(os.getpid(), exclude=server_pid)) if fig and server_pid else None
+    cdp = page.context.new_cdp_session(page) if fig else None  # Chromium's own split of its main-thread time
+    if cdp:
+        cdp.send("Performance.enable")
+        main_before = browser_times(cdp)
     for value, press in values(moves):
         wait_idle(page, 30_000)
         page.wait_for_timeout(150)
+        if fig:
+            page.evaluate(TAG, fig)
+            page.evaluate("v => { window.__lab.want = v; }", shows(value))
+        traffic.update(frames=0, bytes=0)
         began = time.perf_counter()
         thumb.press(press)
         page.wait_for_function(SHOWS, arg=shows(value), timeout=30_000, polling="raf")
         times.append(time.perf_counter() - began)
+        if fig:
+            shown_wall = time.time()
+            figure_ms, replaced = page.evaluate(SETTLED, fig)
+            wait_idle(page, 30_000)
+            seen = page.evaluate("() => window.__lab.shown && window.__lab.shown - window.__lab.press")
+            detail.append({"numbers_ms": round(1000 * times[-1], 1), "numbers_in_page_ms": round(seen, 1) if seen else None,
+                           "figure_ms": None if figure_ms is None else round(figure_ms, 1),
+                           "plot_replaced": replaced, "frames": traffic["frames"], "bytes": traffic["bytes"],
+                           "press_wall": page.evaluate("() => window.__lab.pressWall") / 1000, "shown_wall": shown_wall})
+    if cdp and detail:
+        main_after = browser_times(cdp)
+        detail[0]["page_main_thread_ms_per_move"] = {k: round(1000 * (main_after[k] - main_before[k]) / len(times), 1)
+                                                     for k in main_after}
+    if cpu_before is not None and detail:  # per move: the server's CPU, and the browser's (with Playwright's polling)
+        detail[0]["cpu_ms_per_move"] = {
+            "server": round(1000 * (tree_cpu_s(server_pid) - cpu_before[0]) / len(times), 1),
+            "browser": round(1000 * (tree_cpu_s(os.getpid(), exclude=server_pid) - cpu_before[1]) / len(times), 1)}
     page.close()
     return first_visit, times
 
 
-def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: float = 0.0) -> dict:
+def summarize_detail(rows: list[dict], profile_rows: list[dict]) -> dict:
+    """Medians and p95s of `page_moves`' per-move details and of the server's fragment timings."""
+    def stats(values):
+        values = [v for v in values if v is not None]
+        return {"p50": round(statistics.median(values), 1), "p95": round(percentile(values, 95), 1)} if values else None
+
+    out = {"cpu_ms_per_move": rows[0].get("cpu_ms_per_move") if rows else None,
+           "page_main_thread_ms_per_move": rows[0].get("page_main_thread_ms_per_move") if rows else None,
+           "numbers_in_page_ms": stats([r.get("numbers_in_page_ms") for r in rows]),
+           "figure_ms": stats([r["figure_ms"] for r in rows]),
+           "plot_replaced": sum(bool(r["plot_replaced"]) for r in rows), "moves": len(rows),
+           "frames": stats([r["frames"] for r in rows]), "bytes": stats([r["bytes"] for r in rows]),
+           "moves_detail": rows}
+    if profile_rows:
+        out["server_fragment_ms"] = stats([r["total_ms"] for r in profile_rows])
+        if len(profile_rows) == len(rows):  # one fragment run per move: split the move at the server
+            ends = [p["t"] for p in profile_rows]
+            out["press_to_fragment_start_ms"] = stats(
+                [1000 * (end - p["total_ms"] / 1000 - r["press_wall"]) for end, p, r in zip(ends, profile_rows, rows)])
+            out["fragment_end_to_numbers_ms"] = stats([1000 * (r["shown_wall"] - end) for end, r in zip(ends, rows)])
+        steps = sorted({s for r in profile_rows for s in r["steps"]})
+        out["server_steps_ms"] = {s: stats([r["steps"].get(s) for r in profile_rows]) for s in steps}
+    return out
+
+
+def read_profile(path: Path, name: str, last: int) -> list[dict]:
+    """The last `last` lines of fragment `name` in a `LAB_PROFILE` file (the timed moves)."""
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("fragment") == name][-last:]
+
+
+def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: float = 0.0, detail: bool = False,
+                dataset: str | None = None) -> dict:
     """Warm-up visit of every page (trains missing baselines), then a fresh server: first visits and moves.
 
     `dwell_s` > 0: on the fresh server a visitor first opens Home and reads it for `dwell_s` seconds
@@ -142,7 +298,9 @@ def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: floa
     for warm in (True, False):
         port = e2e.free_port()
         url = f"http://localhost:{port}"
-        process = e2e.start_app(home, port, home / "bench_streamlit.log")
+        profile_path = home / f"bench_profile_{port}.jsonl"
+        env = {"LAB_PROFILE": str(profile_path)} if detail and not warm else None
+        process = e2e.start_app(home, port, home / "bench_streamlit.log", env=env)
         try:
             e2e.wait_healthy(url, process)
             if dwell_s > 0 and not warm:
@@ -153,10 +311,13 @@ def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: floa
                 landing.close()
             out = {}
             for name in names:
-                first, times = page_moves(browser, url, name, 1 if warm else moves)
+                rows = [] if detail and not warm else None
+                first, times = page_moves(browser, url, name, 1 if warm else moves, rows, dataset, process.pid)
                 out[name] = {"first_visit_s": round(first, 3), "p50_ms": round(1000 * statistics.median(times), 1),
                              "p95_ms": round(1000 * percentile(times, 95), 1),
                              "all_ms": [round(1000 * t, 1) for t in times]}
+                if rows is not None:
+                    out[name]["detail"] = summarize_detail(rows, read_profile(profile_path, name, len(rows)))
         finally:
             e2e.stop_app(process, home)
     return out
@@ -171,6 +332,10 @@ def main(argv=None) -> int:
                         help="seconds a visitor reads Home on the fresh server before the timed first visits")
     parser.add_argument("--home", help="home folder to use (its cached baseline is reused); default: a temp folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--detail", action="store_true",
+                        help="per move: figure redraw time, plot replaced or updated, websocket frames and bytes, "
+                             "and the server's fragment timings (LAB_PROFILE)")
+    parser.add_argument("--dataset", help="switch each page to this data set first (e.g. text-demo: tinybert)")
     args = parser.parse_args(argv)
     if not Path(e2e.CHROMIUM).exists():
         print(f"skipped: {e2e.CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
@@ -193,7 +358,7 @@ def main(argv=None) -> int:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
         starts = [cold_start(browser, home) for _ in range(args.starts)]
-        pages = pages_bench(browser, home, names, args.moves, args.home_dwell) if names else {}
+        pages = pages_bench(browser, home, names, args.moves, args.home_dwell, args.detail, args.dataset) if names else {}
         browser.close()
     result = {
         "pages": pages, "home_dwell_s": args.home_dwell, "preview_target_p95_ms": 100, "first_visit_target_s": 1,
@@ -210,6 +375,11 @@ def main(argv=None) -> int:
             print(f"{name:9s} slider-to-numbers p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms over "
                   f"{len(r['all_ms'])} moves (target p95 <= 100 ms); first visit {r['first_visit_s']:.2f} s "
                   f"(target <= 1 s)")
+            d = r.get("detail")
+            if d:
+                print(f"          figure redrawn {d['figure_ms']} ms; plot replaced in {d['plot_replaced']} of "
+                      f"{d['moves']} moves; frames {d['frames']}, bytes {d['bytes']}; server fragment "
+                      f"{d.get('server_fragment_ms')} ms, steps {d.get('server_steps_ms')}")
         if starts:
             print(f"cold start to Home: median {result['cold_start_s_median']:.2f} s over {len(starts)} starts "
                   f"(target <= 1.5 s); all: {result['cold_start_s_all']}")

@@ -6,7 +6,7 @@ import streamlit as st
 from compress_core import fmt
 
 from compress_core.present import plots
-from ui import common, preview_cache
+from ui import common, preview_cache, profile
 from ui.device import device_select
 
 common.ensure_navigation()
@@ -102,6 +102,7 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("distill_temp
 
 
 @st.fragment
+@profile.timed("distill")
 def preview_panel(base) -> None:
     """The temperature slider and the teacher's softened outputs at that temperature."""
     from compress_core.present import preview
@@ -112,12 +113,17 @@ def preview_panel(base) -> None:
     if base is None:
         return
     truth = base.data.y_test[:SHOWN_INPUTS].tolist()
+    profile.mark("slider")
     probs = preview_cache.softened(preview_cache.key_of(base), base, SHOWN_INPUTS, temperature)  # cached, bounded
+    profile.mark("engine")
     names = list(base.data.class_names)
     labels = [f"test input {i} (true class {names[t]})" for i, t in enumerate(truth)]
     st.markdown(f"**Instant preview**: the teacher ({teacher}, test accuracy {fmt.pct(base.info['accuracy'])}) "
                 f"on {SHOWN_INPUTS} test inputs at T = {temperature:g}")
-    common.chart(plots.softened_outputs(probs, names, labels, temperature), key="distill_preview_soft")
+    fig = plots.softened_outputs(probs, names, labels, temperature)
+    profile.mark("figure")
+    common.chart(fig, key="distill_preview_soft")
+    profile.mark("draw")
     entropy = preview.entropy_bits(probs)
     st.caption(f"Entropy of these soft targets: {', '.join(f'{e:.2f}' for e in entropy)} bits (a uniform guess over "
                f"{len(names)} classes has {math.log2(len(names)):.2f}). T = 1 is the "

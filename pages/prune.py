@@ -7,7 +7,7 @@ from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.methods.criteria import criteria
 from compress_core.specs import PRUNE_METHODS, PRUNE_SCHEDULES, PRUNE_SCOPES, PruneSpec
-from ui import common, preview_cache
+from ui import common, preview_cache, profile
 from ui.device import device_select
 
 common.ensure_navigation()
@@ -66,10 +66,12 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("prune_amount
 
 
 @st.fragment
+@profile.timed("prune")
 def preview_panel(base) -> None:
     """The amount slider and what one-shot pruning of the baseline does; reruns alone when the slider moves."""
     amount = st.slider("Amount to prune", 0, 99, 50, 1, format="%d%%", key="prune_amount",
                        help="share of weights (masks) or of channels (structured) removed")
+    profile.mark("slider")
     if base is None:
         return
     acc0 = base.info["accuracy"]
@@ -110,6 +112,7 @@ def preview_panel(base) -> None:
         edges, before = common.baseline_weights(base.info["key"], base.model)
         key = preview_cache.key_of(base)
         r = preview_cache.prune(key, base, method, scope, amount / 100, int(seed), edges)  # cached, bounded
+    profile.mark("engine")
     series = {"baseline weights": (before, plots.color_of("baseline")),
               "kept after pruning (zeros not shown)": (r["kept_counts"], plots.color_of(method))}
     thresholds = r["thresholds"]
@@ -117,6 +120,8 @@ def preview_panel(base) -> None:
         thresholds = {"all layers": max(thresholds.values())}
     title = ("Weight histogram and the L1 threshold" if method == "l1" else "Weight histogram: random pruning "
              "removes weights of every size" if method == "random" else f"Weight histogram: {METHODS[method][0]}")
+    fig = plots.weight_histogram(edges, series, thresholds, title)
+    profile.mark("figure")
     common.preview_layout([
         ("Accuracy, one-shot", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
          f"top-1 test accuracy right after pruning, before fine-tuning; change vs the baseline's {fmt.pct(acc0, 2)}"),
@@ -125,8 +130,9 @@ def preview_panel(base) -> None:
          f"compression ratio {fmt.ratio(r['param_compression_ratio'])} (total / non-zero)"),
         ("Sparse size", fmt.size(r["size_sparse_bytes"]), f"dense fp32 {fmt.size(r['size_fp32_bytes'])}",
          "bitmap of non-zeros + their values; the dense fp32 checkpoint does not shrink"),
-    ], plots.weight_histogram(edges, series, thresholds, title), key="prune_preview_hist")
+    ], fig, key="prune_preview_hist")
     st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy. {MASKED_NOTE.capitalize()}.")
+    profile.mark("draw")
     if schedule == "agp":
         from compress_core.methods.prune import agp_schedule
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from compress_core import fmt
 from compress_core.present import plots
-from ui import access, common, preview_cache
+from ui import access, common, preview_cache, profile
 from ui.device import device_select
 
 common.ensure_navigation()
@@ -53,6 +53,7 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bit
 
 
 @st.fragment
+@profile.timed("quantize")
 def preview_panel(base) -> None:
     """Bits slider, layer choice, and that layer's weights on the k-bit grid with the error it causes."""
     from compress_core.models.zoo import prunable_layers
@@ -75,11 +76,15 @@ def preview_panel(base) -> None:
         channels = dict(prunable_layers(base.model))[layer].weight.shape[0]
         channel = c[1].number_input(f"Output channel (0–{channels - 1}; each has its own grid)", 0, channels - 1, 0,
                                     key="quantize_channel")
+    profile.mark("widgets")
     r = preview_cache.quantize(preview_cache.key_of(base), base, layer, bits, granularity, int(channel))  # cached
+    profile.mark("engine")
     acc0 = base.info["accuracy"]
     st.markdown(f"**Instant preview**: every weight fake-quantized to {bits} bits, one scale per {granularity}")
     title = f"{layer}" + (f", channel {r['channel']}" if r["channel"] is not None else "") + \
         f": {bits}-bit grid ({len(r['levels'])} values)"
+    fig = plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title)
+    profile.mark("figure")
     common.preview_layout([
         (f"Accuracy at {bits} bits", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
          f"top-1 test accuracy with every weight rounded (compute in fp32); change vs the fp32 baseline's "
@@ -90,11 +95,10 @@ def preview_panel(base) -> None:
          "max |w − q(w)| over the weights drawn below (one grid): at most half a grid step"),
         ("Packed size", fmt.size(r["size_packed_bytes"]), f"fp32 {fmt.size(r['size_fp32_bytes'])}",
          f"counted, not serialized: {bits} bits per weight, fp32 scales and biases"),
-    ], plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title), key="quantize_preview_grid")
+    ], fig, key="quantize_preview_grid")
     st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy (fp32). Fake quantization: weights on the grid, "
                "compute still fp32, so no speed-up; the int8 scheme measures real size and latency.")
-    if getattr(base.model, "is_text_model", False):
-        int8_sizes_panel(base.model)
+    profile.mark("draw")
 
 
 def int8_sizes_panel(model) -> None:
@@ -113,6 +117,8 @@ def int8_sizes_panel(model) -> None:
 with right:
     base = common.baseline(spec.baseline_spec(), P)
     preview_panel(base)
+    if base is not None and scheme not in HALF and getattr(base.model, "is_text_model", False):
+        int8_sizes_panel(base.model)  # bits do not change it: outside the fragment, not redrawn per slider move
 
 c = st.columns([1, 2])
 common.run_button("Run: quantize and measure", "quantize_run",

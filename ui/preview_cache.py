@@ -42,12 +42,19 @@ def slot():
         yield
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def magnitudes(key: str, _base) -> preview.MagnitudeLookup:
+    """The baseline's sorted weight magnitudes (once per baseline), so global L1 at any amount is one lookup."""
+    return preview.MagnitudeLookup(_base.model)
+
+
 @st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES, ttl=TTL_S)
 def prune(key: str, _base, method: str, scope: str, amount: float, seed: int, _edges) -> dict:
     """`preview.prune_preview` of the baseline `key` (its histogram on the baseline's `_edges`)."""
+    lookup = magnitudes(key, _base) if (method, scope) == ("l1", "global") else None
     with slot():
         return preview.prune_preview(_base.model, _base.data.x_test, _base.data.y_test, method, scope, amount, seed,
-                                     _edges, _base.data.x_train)
+                                     _edges, _base.data.x_train, lookup)
 
 
 @st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES, ttl=TTL_S)

@@ -6,6 +6,8 @@ hover text, and the same colour for a method on every page (`METHOD_COLORS`).
 """
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from typing import Iterable, Mapping, Sequence
 
@@ -73,10 +75,28 @@ def method_of(kind: str, spec: Mapping | None) -> str:
 
 
 def figure(title: str, x_title: str, y_title: str, **layout) -> go.Figure:
-    """An empty figure in the lab's one layout (also used by the lessons in `teach`)."""
-    fig = go.Figure()
-    fig.update_layout(title=dict(text=title), xaxis_title=x_title, yaxis_title=y_title, **{**LAYOUT, **layout})
+    """An empty figure in the lab's one layout (also used by the lessons in `teach`).
+
+    The shared part (`LAYOUT`, whose template alone took plotly ~8 ms to validate on every call, most
+    of a preview's figure time) is validated once and reused as plain JSON; what a call adds (titles,
+    `layout`) is validated as usual. A `layout` that overrides a `LAYOUT` key takes the plain path.
+    """
+    if set(layout) & set(LAYOUT):
+        fig = go.Figure()
+        fig.update_layout(title=dict(text=title), xaxis_title=x_title, yaxis_title=y_title, **{**LAYOUT, **layout})
+        return fig
+    # `_validate=False` (plotly's own switch, pinned plotly==7.1.0) only for the copy of the layout that
+    # `_base_layout` validated; validation is back on for everything added after.
+    fig = go.Figure(layout=copy.deepcopy(_base_layout()), _validate=False)
+    fig._validate = fig.layout._validate = True
+    fig.update_layout(title=dict(text=title), xaxis_title=x_title, yaxis_title=y_title, **layout)
     return fig
+
+
+@functools.lru_cache(maxsize=1)
+def _base_layout() -> dict:
+    """`LAYOUT` (its template expanded) validated by plotly once, as plain JSON."""
+    return go.Figure(layout=LAYOUT).layout.to_plotly_json()
 
 
 # ---------------------------------------------------------------- run tables
@@ -135,20 +155,39 @@ def weight_histogram(edges: np.ndarray, series: Mapping[str, tuple[np.ndarray, s
     `thresholds` (label -> |w|) draws each L1 cut as a pair of dashed lines at +-t: the
     weights between them are removed. Each pair is a legend entry, so labels never overlap.
     """
-    centers = (edges[:-1] + edges[1:]) / 2
     width = float(edges[1] - edges[0]) if len(edges) > 1 else 1.0
-    fig = figure(title, "weight value", "number of weights", barmode="overlay", bargap=0)
+    fig = figure(title, "weight value", "number of weights")
     top = 1.0
     for label, (counts, color) in series.items():
         top = max(top, float(np.max(counts)) if len(counts) else 0.0)
-        fig.add_bar(x=centers, y=counts, width=width, name=label, marker_color=color, opacity=0.55,
-                    hovertemplate=f"w in [%{{x:.3f}} ± {width / 2:.3f}]: %{{y}} weights<extra>{label}</extra>")
+        step_histogram(fig, edges, counts, label, color, 0.55,
+                       f"w in [%{{x:.3f}} ± {width / 2:.3f}]: %{{y}} weights<extra>{label}</extra>")
     dashes = ["dash", "dot", "dashdot", "longdash"]
     for i, (label, t) in enumerate((thresholds or {}).items()):
         fig.add_scatter(x=[-t, -t, None, t, t], y=[0, top, None, 0, top], mode="lines",
                         name=f"{label}: |w| ≤ {t:.3g} removed", line=dict(color="#222", dash=dashes[i % len(dashes)]),
                         hovertemplate=f"{label}: threshold |w| = {t:.4g}<extra></extra>")
     return fig
+
+
+def step_histogram(fig: go.Figure, edges: np.ndarray, counts: np.ndarray, name: str, color: str, opacity: float,
+                   hover: str) -> None:
+    """Add one histogram as a filled step outline: one SVG path in the browser instead of a bar per bin.
+
+    The dashboard redraws a preview's figure on every slider move; a bar trace is drawn as one
+    element per bin (80 bins, two series: 160), a step line as one path, which Chromium draws about
+    3x faster (docs/performance.md). Same bins and counts: one point per bin at its centre (`y` holds
+    exactly the counts), `hvh` steps at the bin edges, and a zero one bin-width beyond each end closes
+    the outline at the first and last edges. `hover` is the hover template of a bin (`%{x}`: its centre).
+    """
+    edges = np.asarray(edges, dtype=float)
+    counts = np.asarray(counts)
+    centers = (edges[:-1] + edges[1:]) / 2
+    width = float(edges[1] - edges[0]) if len(edges) > 1 else 1.0
+    x = np.concatenate([[centers[0] - width], centers, [centers[-1] + width]]) if len(counts) else centers
+    y = np.concatenate([[0], counts, [0]]) if len(counts) else counts
+    fig.add_scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=1, shape="hvh"),
+                    fill="tozeroy", marker=dict(color=color), opacity=opacity, hovertemplate=hover)
 
 
 def layer_sparsity(layers: Sequence[Mapping], color: str | None = None,
@@ -333,19 +372,19 @@ def softened_outputs(probs: np.ndarray, class_names: Sequence[str], labels: Sequ
 def quantization_grid(edges: np.ndarray, counts: np.ndarray, levels: np.ndarray, bits: int, layer: str,
                       title: str | None = None) -> go.Figure:
     """A layer's weight histogram with the values a k-bit grid can represent drawn on it."""
-    centers = (edges[:-1] + edges[1:]) / 2
-    fig = figure(title or f"{layer}: weights and the {bits}-bit grid", "weight value", "number of weights", bargap=0)
-    fig.add_bar(x=centers, y=counts, width=float(edges[1] - edges[0]), name="weights (fp32)",
-                marker_color=color_of("baseline"), opacity=0.7,
-                hovertemplate="w ≈ %{x:.4f}: %{y} weights<extra></extra>")
+    fig = figure(title or f"{layer}: weights and the {bits}-bit grid", "weight value", "number of weights")
+    step_histogram(fig, edges, counts, "weights (fp32)", color_of("baseline"), 0.7,
+                   "w ≈ %{x:.4f}: %{y} weights<extra></extra>")
     top = float(max(counts.max(), 1)) if len(counts) else 1.0
     shown = levels if len(levels) <= 64 else levels[:: math.ceil(len(levels) / 64)]
     fig.add_scatter(x=list(shown), y=[top * 1.05] * len(shown), mode="markers", name=f"{len(levels)} grid values",
                     marker=dict(symbol="line-ns-open", size=18, color=color_of("quantize")),
                     hovertemplate="grid value %{x:.4f}<extra></extra>")
-    for level in shown:
-        fig.add_shape(type="line", x0=level, x1=level, y0=0, y1=top * 1.05, line=dict(color=color_of("quantize"),
-                                                                                  width=1), opacity=0.35)
+    # All grid lines in one trace (x, x, None, ...): a layout shape per level cost plotly ~5 ms each to add
+    # (64 levels: 0.3-0.6 s per slider move) and the browser one more element each (docs/performance.md).
+    fig.add_scatter(x=[v for level in shown for v in (level, level, None)],
+                    y=[v for _ in shown for v in (0.0, top * 1.05, None)], mode="lines", showlegend=False,
+                    line=dict(color=color_of("quantize"), width=1), opacity=0.35, hoverinfo="skip")
     return fig
 
 

@@ -97,7 +97,7 @@ def removed_thresholds(model: nn.Module) -> dict[str, float]:
 
 def prune_preview(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, method: str, scope: str,
                   amount: float, seed: int = 0, edges: np.ndarray | None = None,
-                  x_train: torch.Tensor | None = None) -> dict:
+                  x_train: torch.Tensor | None = None, lookup: "MagnitudeLookup | None" = None) -> dict:
     """One-shot pruning of a copy of `model` (no fine-tuning) and what it does.
 
     Same call, seed and calibration batch (drawn from `x_train`, needed by criteria that
@@ -105,10 +105,17 @@ def prune_preview(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, 
     `accuracy_before_finetune`. Returns accuracy, loss, sparsity, params, sizes (dense
     fp32 checkpoint and sparse encoding), L1 thresholds and, with `edges`, the histogram
     of the weights that survive.
+
+    With `lookup` (the `MagnitudeLookup` of `model`), global L1 pruning is one threshold
+    lookup instead of torch's top-k over every weight: the same weights are zeroed (checked on
+    each call; a tie at the threshold takes torch's path), so every number is the same.
     """
     pruned = copy.deepcopy(model)
     torch.manual_seed(seed)  # the random control draws its mask from the run's seed
-    if amount > 0:
+    thresholds = None
+    if amount > 0 and method == "l1" and scope == "global" and lookup is not None:
+        thresholds = lookup.apply(pruned, amount)  # None on a tie: torch's path below
+    if amount > 0 and thresholds is None:
         prune_to(pruned, method, scope, amount,
                  None if x_train is None else (lambda: calibration_batch(x_train, seed)))
     accuracy, loss = evaluate(pruned, x_test, y_test)
@@ -118,7 +125,7 @@ def prune_preview(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, 
     out = {"accuracy": accuracy, "loss": loss, "params_total": total, "params_nonzero": nonzero,
            "sparsity": float((weights == 0).mean()), "param_compression_ratio": total / max(nonzero, 1),
            "size_fp32_bytes": serialized_size(state), "size_sparse_bytes": len(sparse_encode(state)),
-           "thresholds": removed_thresholds(pruned) if method == "l1" else {}}
+           "thresholds": (thresholds if thresholds is not None else removed_thresholds(pruned)) if method == "l1" else {}}
     if edges is not None:
         out["kept_counts"] = histogram(weights, edges, skip_zeros=True)
     return out
@@ -222,3 +229,21 @@ class MagnitudeLookup:
     def sparsity(self, amount: float) -> float:
         """Share of prunable weights removed at `amount`: the preview's sparsity card."""
         return self.removed_count(amount) / max(self.sorted.size, 1)
+
+    def apply(self, model: nn.Module, amount: float) -> dict[str, float] | None:
+        """Mask in `model` (a copy of the model this lookup was built from) the weights global L1 pruning at
+        `amount` removes, with torch's own `custom_from_mask` (so the model is in prune_to's form: a mask on
+        every prunable layer); returns `removed_thresholds`' per-layer values, or None (nothing changed) when
+        weights tie at the threshold, where torch's top-k picks some of them and `keep_masks` would not."""
+        if (self.sorted.size and self.sorted[0] == 0) or any(torch_prune.is_pruned(m) for _, m in prunable_layers(model)):
+            return None  # zeros already (torch prunes a share relative to them) or masks already: torch's path
+        masks = self.keep_masks(amount)
+        if sum(int((~keep).sum()) for keep in masks.values()) != self.removed_count(amount):
+            return None
+        thresholds = {}
+        for name, module in prunable_layers(model):  # the same masks, in the same form, as prune_to leaves
+            keep = masks[name]
+            torch_prune.custom_from_mask(module, "weight", torch.from_numpy(keep.reshape(tuple(module.weight.shape))))
+            if not keep.all():
+                thresholds[name] = float(np.abs(self.weights[name][~keep]).max())
+        return thresholds
