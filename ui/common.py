@@ -488,6 +488,10 @@ def live_progress(run_id: str, prefix: str, cancel: bool = True) -> None:
 
 def run_page(kind: str) -> str | None:
     """The page that draws a run of `kind` (from the method registry); it opens the run given as `?run=<id>`."""
+    from compress_core.methods.labels import KINDS
+
+    if kind in KINDS:  # built-in kinds: no registry discovery (it imports every method and torch)
+        return KINDS[kind].page
     from compress_core.methods.registry import get_method, kinds
 
     return get_method(kind).page if kind in kinds() else None
@@ -587,13 +591,23 @@ def recent_runs(limit: int | None = None, **filters):
     return run_points(runs[:limit] if limit else runs)
 
 
+def method_label(key: str) -> str:
+    """A run's method label: built-in kinds from the torch-free table, others from the registries."""
+    from compress_core.methods.labels import method_label as built_in
+
+    label = built_in(key)
+    if label is None:
+        from compress_core.present.plots import METHOD_LABELS  # discovers every method: imports torch
+
+        label = METHOD_LABELS.get(key, key)
+    return label
+
+
 def runs_table(points: pd.DataFrame, key: str, columns: list[str] | None = None):
     """Runs as a table with units: accuracy in %, change in percentage points, sizes in kB/MB."""
-    from compress_core.present.plots import METHOD_LABELS
-
     table = pd.DataFrame({
         "run": points["id"],
-        "method": [METHOD_LABELS.get(m, m) for m in points["method"]],
+        "method": [method_label(m) for m in points["method"]],
         "setting": points["setting"],
         "status": points["status"],
         "progress": points["progress"].where(points["status"].isin(ACTIVE)),

@@ -9,6 +9,7 @@ a page that needs them earlier simply waits on Python's import lock.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 
 # What the preview pages import first; importing them here only moves that cost earlier.
@@ -26,8 +27,11 @@ def _import_all() -> None:
 
 
 def start() -> None:
-    """Start the warm-up thread once per process (later calls do nothing)."""
-    if _started.is_set():
+    """Start the warm-up thread once per process (later calls do nothing; `COMPRESS_LAB_WARMUP=0`: never).
+
+    Switching it off lets `benchmarks/profile_cold_start.py` charge every import to the visit that needs it.
+    """
+    if _started.is_set() or os.environ.get("COMPRESS_LAB_WARMUP") == "0":
         return
     _started.set()
     threading.Thread(target=_import_all, name="compress-lab-warmup", daemon=True).start()
