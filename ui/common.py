@@ -321,6 +321,15 @@ def _spec_json(spec) -> str:
     return json.dumps(spec.to_dict(), sort_keys=True)
 
 
+def cached_baseline(spec):
+    """The baseline of `spec` from the shared cache if its weights are on disk, else None (never trains, draws nothing)."""
+    from compress_core.context import RunContext
+    from compress_core.present.preview import baseline_is_cached
+
+    ctx = RunContext.create(home=home())
+    return _load_baseline(_spec_json(spec), str(ctx.home)) if baseline_is_cached(spec, ctx) else None
+
+
 def baseline(spec, prefix: str, train: bool = True):
     """The cached baseline of `spec` (a TrainSpec), or None while a background run trains it.
 
