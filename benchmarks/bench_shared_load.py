@@ -27,6 +27,9 @@ Measured:
 `--no-operator`: every session is a viewer (no runs submitted, no worker processes training
 beside the server): what `--sessions` people moving sliders at once cost by themselves.
 
+`--cpu-per-move 10`: one session, the server's CPU seconds (from /proc) per Prune page open and per
+slider move, new settings and cached ones: the server's capacity in moves per second whatever the browsers cost.
+
 `--idle-memory 1,11,21`: instead of the load, the server's memory per idle browser session:
 open that many sessions (separate browser contexts) on `--idle-page` (home or prune), let them
 settle, read the server's RSS (median of 5 samples, one per second), then open more; the
@@ -93,6 +96,12 @@ def worker_pids(home: Path) -> list[int]:
         if "compress_core" in cmd and f"COMPRESS_LAB_HOME={home}".encode() in environ:
             pids.append(int(entry.name))
     return pids
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class MemorySampler(threading.Thread):
@@ -323,6 +332,75 @@ async def idle_sessions(url: str, pid: int, counts: list[int], page_name: str, s
     return points
 
 
+async def cpu_per_move(url: str, pid: int, moves: int, opens: int) -> dict:
+    """Server CPU of one Prune page open and of one slider move (cache hits after the first pass), one session.
+
+    What the server can serve: `cores / cpu_per_move` moves per second at most, whatever the browsers do.
+    """
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        tally = Tally()
+        assert await open_prune(page, url, tally), "the Prune page did not open"  # warm: imports, baseline
+        await asyncio.sleep(3)
+        began = cpu_s(pid)
+        for _ in range(opens):
+            assert await open_prune(page, url, tally)
+            await wait_idle(page, 60_000)
+        await asyncio.sleep(1)
+        open_cpu = (cpu_s(pid) - began) / opens
+        thumb = page.locator(".st-key-prune_amount input[type='range']")
+        value, times, cpu = 50, [], {}
+        for sweep in ("first", "cached"):  # first pass computes each preview, the second finds them cached
+            began = cpu_s(pid)
+            for i in range(moves):
+                step = 1 if i < moves // 2 else -1
+                await wait_idle(page, 30_000)
+                await page.wait_for_timeout(150)
+                value += step
+                t = time.perf_counter()
+                await thumb.focus()
+                await thumb.press("ArrowRight" if step > 0 else "ArrowLeft")
+                await page.wait_for_function(SPARSITY_IS, arg=f"{value}.0 %", timeout=60_000, polling="raf")
+                times.append(time.perf_counter() - t)
+            await wait_idle(page, 30_000)
+            cpu[sweep] = (cpu_s(pid) - began) / moves  # includes the idle waits' background (fragment polls)
+        await browser.close()
+    return {"open_cpu_ms": round(1000 * open_cpu, 1), "move_cpu_ms_first": round(1000 * cpu["first"], 1),
+            "move_cpu_ms_cached": round(1000 * cpu["cached"], 1),
+            "move_ms_p50": round(1000 * statistics.median(times), 1)}
+
+
+def cpu_mode(args) -> int:
+    from compress_core.context import RunContext
+    from compress_core.specs import PruneSpec
+    from compress_core.training.baseline import get_baseline
+
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench_cpu_"))
+    get_baseline(PruneSpec().baseline_spec(), RunContext.create(home=home))
+    port = e2e.free_port()
+    url = f"http://localhost:{port}"
+    process = e2e.start_app(home, port, home / "streamlit.log")
+    try:
+        e2e.wait_healthy(url, process)
+        load_start = os.getloadavg()[0]
+        result = asyncio.run(cpu_per_move(url, process.pid, args.cpu_per_move, 5))
+        load_end = os.getloadavg()[0]
+    finally:
+        e2e.stop_app(process, home)
+    result.update({"cpu_count": os.cpu_count(), "load_average_1min_start": load_start,
+                   "load_average_1min_end": load_end})
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+    print(f"server CPU: {result['open_cpu_ms']:.0f} ms per Prune page open, {result['move_cpu_ms_first']:.0f} ms per "
+          f"slider move (new setting), {result['move_cpu_ms_cached']:.0f} ms (cached setting); load average "
+          f"{load_start:.1f} -> {load_end:.1f}")
+    return 0
+
+
 def idle_memory(args) -> int:
     from compress_core.context import RunContext
     from compress_core.specs import PruneSpec
@@ -411,7 +489,11 @@ def main(argv=None) -> int:
                         help="the page the idle sessions show (--idle-memory)")
     parser.add_argument("--home", help="--idle-memory: home folder to reuse (its cached baseline and runs)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds idle sessions settle before RSS is read")
+    parser.add_argument("--cpu-per-move", type=int, metavar="MOVES",
+                        help="instead of the load: server CPU per Prune page open and per slider move, one session")
     args = parser.parse_args(argv)
+    if args.cpu_per_move:
+        return cpu_mode(args)
     if args.idle_memory:
         if not Path(e2e.CHROMIUM).exists():
             print(f"skipped: {e2e.CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)

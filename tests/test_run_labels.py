@@ -103,3 +103,23 @@ def test_home_and_runs_list_runs_of_every_kind_without_importing_torch(tmp_path)
     assert sorted(home_table["method"]) == sorted(plots.label_of(plots.method_of(k, s)) for k, s in specs.items())
     assert sorted(home_table["setting"]) == sorted(describe(k, s) for k, s in specs.items())
     assert out["torch"] is False  # nothing on either page imported torch
+
+
+EMPTY_HOME = textwrap.dedent("""
+    import json, sys
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(sys.argv[1], default_timeout=120)
+    at.run()
+    print(json.dumps({"exceptions": [e.message for e in at.exception], "info": [i.value for i in at.info],
+                      "pandas": "pandas" in sys.modules, "torch": "torch" in sys.modules}))
+""")
+
+
+def test_home_of_an_empty_lab_draws_without_pandas_or_torch(tmp_path):
+    env = {**os.environ, "COMPRESS_LAB_HOME": str(tmp_path), "COMPRESS_LAB_WARMUP": "0"}
+    done = subprocess.run([sys.executable, "-c", EMPTY_HOME, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["exceptions"] == [] and any("No runs yet" in i for i in out["info"])
+    assert out["pandas"] is False and out["torch"] is False  # ~0.3 s and ~1 s less of a cold start

@@ -13,9 +13,8 @@ import codecs
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import pandas as pd
 import streamlit as st
 
 from compress_core import fmt, paths
@@ -23,6 +22,9 @@ from compress_core.errors import CompressError
 from compress_core.measure import catalogue
 from compress_core.runs import jobs
 from ui import access
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 UPLOAD = "your own file (.csv / .npz)…"
 MAX_UPLOAD_MB = 50  # same as server.maxUploadSize in .streamlit/config.toml
@@ -154,6 +156,8 @@ def check_saved_upload(path: Path, suffix: str) -> None:
 
 def upload_head(path: Path, rows: int = 5) -> pd.DataFrame:
     """The first rows of an uploaded file, to check it before use (npz: X flattened, first 12 columns, and y)."""
+    import pandas as pd  # not at module level: Home with no runs draws without pandas (~0.3 s of a cold start)
+
     if path.suffix == ".csv":
         try:
             from compress_core.data.datasets import csv_column_count
@@ -592,6 +596,11 @@ def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:
             if all(r["spec"].get(k) == spec.get(k) for k in keys)]
 
 
+def has_runs() -> bool:
+    """Whether the run store holds any run (one COUNT query; no pandas, no plots)."""
+    return jobs.open_store(home()).count() > 0
+
+
 def recent_runs(limit: int | None = None, **filters):
     """Tidy rows of the newest runs (any status), newest first."""
     from compress_core.present.plots import run_points
@@ -614,6 +623,8 @@ def method_label(key: str) -> str:
 
 def runs_table(points: pd.DataFrame, key: str, columns: list[str] | None = None):
     """Runs as a table with units: accuracy in %, change in percentage points, sizes in kB/MB."""
+    import pandas as pd
+
     table = pd.DataFrame({
         "run": points["id"],
         "method": [method_label(m) for m in points["method"]],
