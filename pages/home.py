@@ -40,5 +40,6 @@ st.subheader("Latest runs")
 if not common.has_runs():  # an empty lab: no run table, so neither pandas nor the figures module is imported
     st.info("No runs yet. Open Prune, Distill or Quantize to start one.")
 else:
-    common.runs_table(common.recent_runs(limit=8), key="home_runs", columns=["run", "method", "setting", "status", "model", "data set",
-                                                      "accuracy", "vs baseline", "size", "created"])
+    common.runs_table(common.recent_runs(limit=8), key="home_runs",
+                      columns=["run", "method", "setting", "status", "model", "data set", "accuracy", "vs baseline",
+                               "size", "created"])
