@@ -428,7 +428,8 @@ def idle_memory(args) -> int:
     print(json.dumps(result))
     print(f"server memory per idle session on {args.idle_page}: "
           f"{'-' if per_session is None else format(per_session, '.1f')} MB (slope of RSS over "
-          f"{[p['sessions'] for p in points]} sessions; target <= 20 MB); load average {load_start:.1f} -> {load_end:.1f}")
+          f"{[p['sessions'] for p in points]} sessions; target <= 20 MB); "
+          f"load average {load_start:.1f} -> {load_end:.1f}")
     return 0
 
 

@@ -326,7 +326,10 @@ def _spec_json(spec) -> str:
 
 
 def cached_baseline(spec):
-    """The baseline of `spec` from the shared cache if its weights are on disk, else None (never trains, draws nothing)."""
+    """The baseline of `spec` from the shared cache if its weights are on disk, else None.
+
+    Never trains and draws nothing (the warm-up thread calls it).
+    """
     from compress_core.context import RunContext
     from compress_core.present.preview import baseline_is_cached
 

@@ -64,7 +64,8 @@ def describe_deep_compression(spec: Mapping) -> str:
 
 def describe_lottery(spec: Mapping) -> str:
     left = (1 - spec.get("rate", 0.2)) ** spec.get("rounds", 5)
-    return f"{spec.get('rounds')} rounds of {spec.get('rate', 0):.0%} -> {left:.1%} left, rewind k={spec.get('rewind_iteration', 0)}"
+    return (f"{spec.get('rounds')} rounds of {spec.get('rate', 0):.0%} -> {left:.1%} left, "
+            f"rewind k={spec.get('rewind_iteration', 0)}")
 
 
 def describe_plan(spec: Mapping) -> str:
