@@ -10,8 +10,9 @@ page has rendered, while the visitor is reading it:
    the preview modules and caches, the data sets);
 2. when the default digits baseline is already cached on disk (a prepared lab), loads it into
    `common`'s shared baseline cache (`st.cache_resource`), computes its weight histogram
-   (`common.baseline_weights`) and the default pruning preview (`preview_cache.prune`), so the
-   first Prune, Quantize or Distill visit finds them warm. It never trains: a missing baseline
+   (`common.baseline_weights`) and the default pruning preview (`preview_cache.prune`), and builds one
+   figure from it (Plotly's validators load on the first figure), so the first Prune, Quantize or
+   Distill visit finds them warm. It never trains: a missing baseline
    is queued by the page that needs it, as before.
 
 A page that needs any of this earlier simply waits: on Python's import lock, or on the cache's
@@ -58,9 +59,22 @@ def warm_default_baseline() -> bool:
     if base is None:
         return False
     common.use_few_threads()  # as the pages do: previews are tiny tensors
-    edges, _ = common.baseline_weights(base.info["key"], base.model)
-    preview_cache.prune(preview_cache.key_of(base), base, spec.method, spec.scope, spec.amount, spec.seed, edges)
+    edges, before = common.baseline_weights(base.info["key"], base.model)
+    r = preview_cache.prune(preview_cache.key_of(base), base, spec.method, spec.scope, spec.amount, spec.seed, edges)
+    _warm_figures(edges, before, r)
     return True
+
+
+def _warm_figures(edges, before, preview: dict) -> None:
+    """Build and serialise one preview figure: Plotly loads its validators on the first figure (~0.1 s)."""
+    import plotly.io as pio
+
+    from compress_core.present import plots
+
+    figure = plots.weight_histogram(edges, {"baseline weights": (before, plots.color_of("baseline")),
+                                            "kept": (preview["kept_counts"], plots.color_of("l1"))},
+                                    preview["thresholds"], "warm-up")
+    pio.to_json(figure, validate=False)  # what st.plotly_chart sends
 
 
 def _warm() -> None:
