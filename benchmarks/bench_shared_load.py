@@ -24,7 +24,20 @@ Measured:
 - the server's resident memory (VmRSS of the `streamlit` process from /proc, sampled every
   second): at start, at the end of the load, and its peak; and the workers' RSS at the end.
 
-    python benchmarks/bench_shared_load.py [--sessions 10] [--seconds 120] [--json FILE]
+`--no-operator`: every session is a viewer (no runs submitted, no worker processes training
+beside the server): what `--sessions` people moving sliders at once cost by themselves.
+
+`--cpu-per-move 10`: one session, the server's CPU seconds (from /proc) per Prune page open and per
+slider move, new settings and cached ones: the server's capacity in moves per second whatever the browsers cost.
+
+`--idle-memory 1,11,21`: instead of the load, the server's memory per idle browser session:
+open that many sessions (separate browser contexts) on `--idle-page` (home or prune), let them
+settle, read the server's RSS (median of 5 samples, one per second), then open more; the
+per-session cost is the least-squares slope of RSS over the session count (target, issue 19:
+at most 20 MB). The sessions stay open and idle while the RSS is read.
+
+    python benchmarks/bench_shared_load.py [--sessions 10] [--seconds 120] [--no-operator] [--json FILE]
+    python benchmarks/bench_shared_load.py --idle-memory 1,11,21 [--idle-page prune] [--json FILE]
 """
 from __future__ import annotations
 
@@ -83,6 +96,12 @@ def worker_pids(home: Path) -> list[int]:
         if "compress_core" in cmd and f"COMPRESS_LAB_HOME={home}".encode() in environ:
             pids.append(int(entry.name))
     return pids
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class MemorySampler(threading.Thread):
@@ -263,6 +282,157 @@ class Clock:
         await self.ready.wait()
 
 
+# ---------------------------------------------------------------- memory per idle session
+IDLE_PAGES = {"home": ("", "Compression Lab", '[data-testid="stDataFrame"], [data-testid="stAlert"]'),
+              "prune": ("prune", "Prune", 'text="Accuracy, one-shot"')}
+
+
+def slope(xs: list[float], ys: list[float]) -> float | None:
+    """Least-squares slope of ys over xs (MB per session)."""
+    if len(xs) < 2:
+        return None
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else None
+
+
+async def idle_sessions(url: str, pid: int, counts: list[int], page_name: str, settle_s: float) -> list[dict]:
+    """Open sessions on `page_name` up to each of `counts`; the server's RSS once they are idle."""
+    from playwright.async_api import async_playwright
+
+    path, heading, ready = IDLE_PAGES[page_name]
+    points = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
+        contexts = []
+
+        async def one() -> None:
+            context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = await context.new_page()
+            await page.goto(f"{url}/{path}")
+            await page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=300_000)
+            await page.locator(ready).first.wait_for(timeout=300_000)
+            await wait_idle(page, 120_000)
+            contexts.append(context)
+
+        for count in counts:
+            while len(contexts) < count:  # a few at a time: the machine has 2 cores
+                await asyncio.gather(*[one() for _ in range(min(4, count - len(contexts)))])
+            await asyncio.sleep(settle_s)
+            samples = []
+            for _ in range(5):
+                samples.append(rss_mb(pid))
+                await asyncio.sleep(1.0)
+            points.append({"sessions": count, "rss_mb": round(statistics.median(samples), 1),
+                           "load_average_1min": round(os.getloadavg()[0], 2)})
+            print(f"{count:3d} idle sessions on {page_name}: server RSS {points[-1]['rss_mb']:.0f} MB", flush=True)
+        for context in contexts:
+            await context.close()
+        await browser.close()
+    return points
+
+
+async def cpu_per_move(url: str, pid: int, moves: int, opens: int) -> dict:
+    """Server CPU of one Prune page open and of one slider move (cache hits after the first pass), one session.
+
+    What the server can serve: `cores / cpu_per_move` moves per second at most, whatever the browsers do.
+    """
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        tally = Tally()
+        assert await open_prune(page, url, tally), "the Prune page did not open"  # warm: imports, baseline
+        await asyncio.sleep(3)
+        began = cpu_s(pid)
+        for _ in range(opens):
+            assert await open_prune(page, url, tally)
+            await wait_idle(page, 60_000)
+        await asyncio.sleep(1)
+        open_cpu = (cpu_s(pid) - began) / opens
+        thumb = page.locator(".st-key-prune_amount input[type='range']")
+        value, times, cpu = 50, [], {}
+        for sweep in ("first", "cached"):  # first pass computes each preview, the second finds them cached
+            began = cpu_s(pid)
+            for i in range(moves):
+                step = 1 if i < moves // 2 else -1
+                await wait_idle(page, 30_000)
+                await page.wait_for_timeout(150)
+                value += step
+                t = time.perf_counter()
+                await thumb.focus()
+                await thumb.press("ArrowRight" if step > 0 else "ArrowLeft")
+                await page.wait_for_function(SPARSITY_IS, arg=f"{value}.0 %", timeout=60_000, polling="raf")
+                times.append(time.perf_counter() - t)
+            await wait_idle(page, 30_000)
+            cpu[sweep] = (cpu_s(pid) - began) / moves  # includes the idle waits' background (fragment polls)
+        await browser.close()
+    return {"open_cpu_ms": round(1000 * open_cpu, 1), "move_cpu_ms_first": round(1000 * cpu["first"], 1),
+            "move_cpu_ms_cached": round(1000 * cpu["cached"], 1),
+            "move_ms_p50": round(1000 * statistics.median(times), 1)}
+
+
+def cpu_mode(args) -> int:
+    from compress_core.context import RunContext
+    from compress_core.specs import PruneSpec
+    from compress_core.training.baseline import get_baseline
+
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench_cpu_"))
+    get_baseline(PruneSpec().baseline_spec(), RunContext.create(home=home))
+    port = e2e.free_port()
+    url = f"http://localhost:{port}"
+    process = e2e.start_app(home, port, home / "streamlit.log")
+    try:
+        e2e.wait_healthy(url, process)
+        load_start = os.getloadavg()[0]
+        result = asyncio.run(cpu_per_move(url, process.pid, args.cpu_per_move, 5))
+        load_end = os.getloadavg()[0]
+    finally:
+        e2e.stop_app(process, home)
+    result.update({"cpu_count": os.cpu_count(), "load_average_1min_start": load_start,
+                   "load_average_1min_end": load_end})
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+    print(f"server CPU: {result['open_cpu_ms']:.0f} ms per Prune page open, {result['move_cpu_ms_first']:.0f} ms per "
+          f"slider move (new setting), {result['move_cpu_ms_cached']:.0f} ms (cached setting); load average "
+          f"{load_start:.1f} -> {load_end:.1f}")
+    return 0
+
+
+def idle_memory(args) -> int:
+    from compress_core.context import RunContext
+    from compress_core.specs import PruneSpec
+    from compress_core.training.baseline import get_baseline
+
+    counts = sorted({int(c) for c in args.idle_memory.split(",") if c.strip()})
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench_idle_"))
+    get_baseline(PruneSpec().baseline_spec(), RunContext.create(home=home))
+    port = e2e.free_port()
+    url = f"http://localhost:{port}"
+    process = e2e.start_app(home, port, home / "streamlit.log")
+    try:
+        e2e.wait_healthy(url, process)
+        load_start = os.getloadavg()[0]
+        points = asyncio.run(idle_sessions(url, process.pid, counts, args.idle_page, args.settle))
+        load_end = os.getloadavg()[0]
+    finally:
+        e2e.stop_app(process, home)
+    per_session = slope([p["sessions"] for p in points], [p["rss_mb"] for p in points])
+    result = {"page": args.idle_page, "points": points, "mb_per_idle_session": per_session,
+              "target_mb_per_session": 20, "cpu_count": os.cpu_count(),
+              "load_average_1min_start": load_start, "load_average_1min_end": load_end}
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+    print(f"server memory per idle session on {args.idle_page}: "
+          f"{'-' if per_session is None else format(per_session, '.1f')} MB (slope of RSS over "
+          f"{[p['sessions'] for p in points]} sessions; target <= 20 MB); "
+          f"load average {load_start:.1f} -> {load_end:.1f}")
+    return 0
+
+
 async def drive(url: str, args, home: Path, tally: Tally, timing: dict) -> None:
     from playwright.async_api import async_playwright
 
@@ -275,8 +445,9 @@ async def drive(url: str, args, home: Path, tally: Tally, timing: dict) -> None:
         await warm.close()
         timing["rss_mb_start"] = rss_mb(timing["pid"])  # after the warm-up: what one visitor costs is in it
         clock = Clock(args.sessions, args.seconds)
-        sessions = [operator(browser, url, clock, tally, home, args.epochs, args.interval)]
-        sessions += [viewer(browser, url, clock, tally, i) for i in range(args.sessions - 1)]
+        viewers = args.sessions if args.no_operator else args.sessions - 1
+        sessions = [] if args.no_operator else [operator(browser, url, clock, tally, home, args.epochs, args.interval)]
+        sessions += [viewer(browser, url, clock, tally, i) for i in range(viewers)]
         await asyncio.gather(*sessions)
         timing["load_s"] = time.monotonic() - clock.began - clock.join_s
         timing["join_s"] = clock.join_s
@@ -312,8 +483,24 @@ def main(argv=None) -> int:
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between the operator's submissions")
     parser.add_argument("--drain", type=float, default=300.0, help="at most this long to wait for queued runs after")
     parser.add_argument("--json", help="also write the result as JSON to this file")
+    parser.add_argument("--no-operator", action="store_true", help="every session is a viewer (no runs submitted)")
+    parser.add_argument("--idle-memory", metavar="COUNTS",
+                        help="e.g. 1,11,21: measure server memory per idle session instead of the load")
+    parser.add_argument("--idle-page", choices=sorted(IDLE_PAGES), default="home",
+                        help="the page the idle sessions show (--idle-memory)")
+    parser.add_argument("--home", help="--idle-memory: home folder to reuse (its cached baseline and runs)")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds idle sessions settle before RSS is read")
+    parser.add_argument("--cpu-per-move", type=int, metavar="MOVES",
+                        help="instead of the load: server CPU per Prune page open and per slider move, one session")
     args = parser.parse_args(argv)
-    if args.sessions < 2:
+    if args.cpu_per_move:
+        return cpu_mode(args)
+    if args.idle_memory:
+        if not Path(e2e.CHROMIUM).exists():
+            print(f"skipped: {e2e.CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
+            return 1
+        return idle_memory(args)
+    if args.sessions < (1 if args.no_operator else 2):
         parser.error("--sessions must be at least 2 (one operator and at least one viewer)")
     if not Path(e2e.CHROMIUM).exists():
         print(f"skipped: {e2e.CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
@@ -352,7 +539,8 @@ def main(argv=None) -> int:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     ms = [1000 * t for t in tally.preview_s]
     result = {
-        "sessions": args.sessions, "viewers": args.sessions - 1, "operators": 1, "seconds": round(load_s, 1),
+        "sessions": args.sessions, "viewers": args.sessions - (0 if args.no_operator else 1),
+        "operators": 0 if args.no_operator else 1, "seconds": round(load_s, 1),
         "join_s": round(timing["join_s"], 1),
         "preview_moves": len(ms), "preview_ms_p50": percentile(ms, 50), "preview_ms_p95": percentile(ms, 95),
         "preview_ms_max": max(ms, default=None), "preview_timeouts": tally.preview_timeouts,
@@ -371,7 +559,8 @@ def main(argv=None) -> int:
     print(json.dumps(result))
     f = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     rows = [
-        ("sessions (viewers + operator)", f"{args.sessions} ({args.sessions - 1} + 1) for {load_s:.0f} s, after all "
+        ("sessions (viewers + operator)", f"{args.sessions} ({result['viewers']} + {result['operators']}) for "
+                                          f"{load_s:.0f} s, after all "
                                           f"opened the Prune page at once (took {timing['join_s']:.0f} s)"),
         ("preview latency p50 / p95 / max", f"{f(result['preview_ms_p50'], '.0f')} / {f(result['preview_ms_p95'], '.0f')}"
                                             f" / {f(result['preview_ms_max'], '.0f')} ms over {len(ms)} slider moves"

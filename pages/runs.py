@@ -28,7 +28,7 @@ def live_runs(ids: set) -> None:
     for _, row in active.iterrows():
         run = jobs.get(row["id"], common.home())
         value, text = common.progress_state(run)
-        st.progress(value, text=f"{row['id']} · {plots.METHOD_LABELS.get(row['method'], row['method'])} · "
+        st.progress(value, text=f"{row['id']} · {common.method_label(row['method'])} · "
                                 f"{row['model']} on {fmt.md_escape(Path(str(row['dataset'])).name)} · {text}")
 
 

@@ -13,9 +13,8 @@ import codecs
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import pandas as pd
 import streamlit as st
 
 from compress_core import fmt, paths
@@ -23,6 +22,9 @@ from compress_core.errors import CompressError
 from compress_core.measure import catalogue
 from compress_core.runs import jobs
 from ui import access
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 UPLOAD = "your own file (.csv / .npz)…"
 MAX_UPLOAD_MB = 50  # same as server.maxUploadSize in .streamlit/config.toml
@@ -154,6 +156,8 @@ def check_saved_upload(path: Path, suffix: str) -> None:
 
 def upload_head(path: Path, rows: int = 5) -> pd.DataFrame:
     """The first rows of an uploaded file, to check it before use (npz: X flattened, first 12 columns, and y)."""
+    import pandas as pd  # not at module level: Home with no runs draws without pandas (~0.3 s of a cold start)
+
     if path.suffix == ".csv":
         try:
             from compress_core.data.datasets import csv_column_count
@@ -319,6 +323,18 @@ def _load_baseline(spec_json: str, home_folder: str):
 
 def _spec_json(spec) -> str:
     return json.dumps(spec.to_dict(), sort_keys=True)
+
+
+def cached_baseline(spec):
+    """The baseline of `spec` from the shared cache if its weights are on disk, else None.
+
+    Never trains and draws nothing (the warm-up thread calls it).
+    """
+    from compress_core.context import RunContext
+    from compress_core.present.preview import baseline_is_cached
+
+    ctx = RunContext.create(home=home())
+    return _load_baseline(_spec_json(spec), str(ctx.home)) if baseline_is_cached(spec, ctx) else None
 
 
 def baseline(spec, prefix: str, train: bool = True):
@@ -488,6 +504,10 @@ def live_progress(run_id: str, prefix: str, cancel: bool = True) -> None:
 
 def run_page(kind: str) -> str | None:
     """The page that draws a run of `kind` (from the method registry); it opens the run given as `?run=<id>`."""
+    from compress_core.methods.labels import KINDS
+
+    if kind in KINDS:  # built-in kinds: no registry discovery (it imports every method and torch)
+        return KINDS[kind].page
     from compress_core.methods.registry import get_method, kinds
 
     return get_method(kind).page if kind in kinds() else None
@@ -579,6 +599,11 @@ def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:
             if all(r["spec"].get(k) == spec.get(k) for k in keys)]
 
 
+def has_runs() -> bool:
+    """Whether the run store holds any run (one COUNT query; no pandas, no plots)."""
+    return jobs.open_store(home()).count() > 0
+
+
 def recent_runs(limit: int | None = None, **filters):
     """Tidy rows of the newest runs (any status), newest first."""
     from compress_core.present.plots import run_points
@@ -587,13 +612,25 @@ def recent_runs(limit: int | None = None, **filters):
     return run_points(runs[:limit] if limit else runs)
 
 
+def method_label(key: str) -> str:
+    """A run's method label: built-in kinds from the torch-free table, others from the registries."""
+    from compress_core.methods.labels import method_label as built_in
+
+    label = built_in(key)
+    if label is None:
+        from compress_core.present.plots import METHOD_LABELS  # discovers every method: imports torch
+
+        label = METHOD_LABELS.get(key, key)
+    return label
+
+
 def runs_table(points: pd.DataFrame, key: str, columns: list[str] | None = None):
     """Runs as a table with units: accuracy in %, change in percentage points, sizes in kB/MB."""
-    from compress_core.present.plots import METHOD_LABELS
+    import pandas as pd
 
     table = pd.DataFrame({
         "run": points["id"],
-        "method": [METHOD_LABELS.get(m, m) for m in points["method"]],
+        "method": [method_label(m) for m in points["method"]],
         "setting": points["setting"],
         "status": points["status"],
         "progress": points["progress"].where(points["status"].isin(ACTIVE)),

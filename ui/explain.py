@@ -89,10 +89,15 @@ def _draw(result: dict, forgotten: dict, learnt: dict, prefix: str) -> None:
 
 def explain_section(run: dict, prefix: str) -> None:
     """An expander with an Explain button for a finished run that has a baseline; nothing otherwise."""
-    from compress_core.explore.explain import explainable
+    from compress_core.methods.labels import explainable as built_in  # torch-free for built-in kinds
     from compress_core.runs import jobs
 
-    if not explainable(run):
+    ok = built_in(run)
+    if ok is None:
+        from compress_core.explore.explain import explainable  # imports torch
+
+        ok = explainable(run)
+    if not ok:
         return
     shown = st.session_state.get(f"{prefix}_explain_for") == run["id"]
     with st.expander("Explain this run: what changed against the baseline, and which layer is to blame",

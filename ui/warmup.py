@@ -1,33 +1,98 @@
-"""Warm the preview pages' heavy imports in the background once Home is on screen.
+"""Warm the preview pages' heavy imports and the default baseline in the background once Home is on screen.
 
 Cold start stays light (Home imports neither torch nor the engine's methods), but the first
-visit to Prune, Quantize or Distill would then pay for importing torch and the preview
-modules (about 1.5 s here, see docs/performance.md). One daemon thread per server process
-imports them right after the first page has rendered, while the visitor is reading it;
-a page that needs them earlier simply waits on Python's import lock.
+visit to Prune, Quantize or Distill would then pay for importing torch, scikit-learn and the
+preview modules and for loading the cached baseline from disk (about 2-3 s here, see
+docs/performance.md). One daemon thread per server process does that work right after the first
+page has rendered, while the visitor is reading it:
+
+1. imports what the preview pages import first (torch, the method registry, the criteria,
+   the preview modules and caches, the data sets);
+2. when the default digits baseline is already cached on disk (a prepared lab), loads it into
+   `common`'s shared baseline cache (`st.cache_resource`), computes its weight histogram
+   (`common.baseline_weights`) and the default pruning preview (`preview_cache.prune`), and builds one
+   figure from it (Plotly's validators load on the first figure), so the first Prune, Quantize or
+   Distill visit finds them warm. It never trains: a missing baseline
+   is queued by the page that needs it, as before.
+
+A page that needs any of this earlier simply waits: on Python's import lock, or on the cache's
+per-key lock (Streamlit computes one cached value once, the other caller waits for it).
+`COMPRESS_LAB_WARMUP=0` switches the warm-up off (the profile script uses that to charge every
+import to the visit that asks for it).
 """
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 
 # What the preview pages import first; importing them here only moves that cost earlier.
-MODULES = ("torch", "compress_core.present.preview", "compress_core.present.plots", "compress_core.methods.registry")
+MODULES = ("torch", "compress_core.present.preview", "compress_core.present.plots", "compress_core.methods.registry",
+           "compress_core.methods.criteria", "compress_core.data.datasets", "ui.preview_cache")
 
 _started = threading.Event()
+done = threading.Event()  # set when the warm-up has finished (or given up); for tests and benchmarks
 
 
-def _import_all() -> None:
+def _import_all() -> bool:
     for name in MODULES:
         try:
             importlib.import_module(name)
         except Exception:  # a broken optional import shows up (with its message) on the page that needs it
-            return
+            return False
+    from compress_core.methods.registry import load_methods
+
+    load_methods()  # every run kind, as the pages' registry look-ups would
+    return True
+
+
+def warm_default_baseline() -> bool:
+    """Load the default (digits) baseline and its first preview into the shared caches if it is on disk.
+
+    Returns whether it was warmed (False: not trained yet, nothing done).
+    """
+    from compress_core.specs import PruneSpec
+    from ui import common, preview_cache
+
+    spec = PruneSpec()  # the Prune, Quantize and Distill pages' defaults share this baseline
+    base = common.cached_baseline(spec.baseline_spec())
+    if base is None:
+        return False
+    common.use_few_threads()  # as the pages do: previews are tiny tensors
+    edges, before = common.baseline_weights(base.info["key"], base.model)
+    r = preview_cache.prune(preview_cache.key_of(base), base, spec.method, spec.scope, spec.amount, spec.seed, edges)
+    _warm_figures(edges, before, r)
+    return True
+
+
+def _warm_figures(edges, before, preview: dict) -> None:
+    """Build and serialise one preview figure: Plotly loads its validators on the first figure (~0.1 s)."""
+    import plotly.io as pio
+
+    from compress_core.present import plots
+
+    figure = plots.weight_histogram(edges, {"baseline weights": (before, plots.color_of("baseline")),
+                                            "kept": (preview["kept_counts"], plots.color_of("l1"))},
+                                    preview["thresholds"], "warm-up")
+    pio.to_json(figure, validate=False)  # what st.plotly_chart sends
+
+
+def _warm() -> None:
+    try:
+        if _import_all():
+            warm_default_baseline()
+    except Exception:  # the page that needs the baseline shows its own error
+        pass
+    finally:
+        done.set()
 
 
 def start() -> None:
-    """Start the warm-up thread once per process (later calls do nothing)."""
-    if _started.is_set():
+    """Start the warm-up thread once per process (later calls do nothing; `COMPRESS_LAB_WARMUP=0`: never).
+
+    Switching it off lets `benchmarks/profile_cold_start.py` charge every import to the visit that needs it.
+    """
+    if _started.is_set() or os.environ.get("COMPRESS_LAB_WARMUP") == "0":
         return
     _started.set()
-    threading.Thread(target=_import_all, name="compress-lab-warmup", daemon=True).start()
+    threading.Thread(target=_warm, name="compress-lab-warmup", daemon=True).start()

@@ -32,6 +32,7 @@ from compress_core.measure.metrics import clean_state_dict
 from compress_core.measure.storage_codec import PARTS, decode, encode
 from compress_core.methods.criteria import CRITERIA
 from compress_core.methods.prune import MASK_NOTE, make_permanent, prune_and_finetune
+from compress_core.methods.labels import describe_deep_compression
 from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.methods.weight_sharing import (MAX_BITS, MIN_BITS, check_bits, codebooks, finetune_centroids,
                                                   is_conv, share_weights)
@@ -241,9 +242,7 @@ def _spec(args) -> DeepCompressionSpec:
         baseline_epochs=args.baseline_epochs)
 
 
-def _describe(spec) -> str:
-    pruned = "per-layer amounts" if spec.get("layer_amounts") else f"{spec.get('amount', 0):.0%} pruned"
-    return f"{pruned}, {spec.get('conv_bits')}-bit conv / {spec.get('fc_bits')}-bit fc, Huffman"
+_describe = describe_deep_compression  # torch-free, in methods/labels.py: run lists label runs without importing this module
 
 
 register_method(Method(

@@ -27,6 +27,7 @@ from compress_core.context import RunContext
 from compress_core.data.datasets import Dataset, default_epochs
 from compress_core.errors import CompressError
 from compress_core.measure.assess import assess_against
+from compress_core.methods.labels import describe_distill
 from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.methods.structured import prune_channels
 from compress_core.models.fit import check_fits
@@ -376,10 +377,7 @@ def _distill_spec(args) -> DistillSpec:
                        hidden_weight=args.hidden_weight)
 
 
-def _describe(spec) -> str:
-    return (f"from {spec.get('teacher')}, T={spec.get('temperature')}, α={spec.get('alpha')}, "
-            f"{spec.get('train_fraction', 1):.0%} labels, "
-            + (f"{spec['epochs']} ep" if spec.get("epochs") is not None else "auto epochs"))
+_describe = describe_distill  # torch-free, in methods/labels.py: run lists label runs without importing this module
 
 
 register_method(Method(

@@ -29,6 +29,7 @@ from torch.nn.utils import prune
 from compress_core.errors import CompressError
 from compress_core.measure.assess import assess_against
 from compress_core.methods.prune import MASK_NOTE, make_permanent
+from compress_core.methods.labels import describe_lottery
 from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.models.fit import model_and_data
 from compress_core.models.zoo import prunable_layers
@@ -284,9 +285,7 @@ def _spec(args) -> LotterySpec:
                        scope=args.scope, epochs=args.epochs, controls=not args.no_controls)
 
 
-def _describe(spec) -> str:
-    left = (1 - spec.get("rate", 0.2)) ** spec.get("rounds", 5)
-    return f"{spec.get('rounds')} rounds of {spec.get('rate', 0):.0%} -> {left:.1%} left, rewind k={spec.get('rewind_iteration', 0)}"
+_describe = describe_lottery  # torch-free, in methods/labels.py: run lists label runs without importing this module
 
 
 register_method(Method(

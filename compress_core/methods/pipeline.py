@@ -32,6 +32,7 @@ from compress_core.methods.half_precision import HALF_SCHEMES, measure_half
 from compress_core.methods.int8_onnx import measure_int8, workdir
 from compress_core.methods.prune import make_permanent, prune_and_finetune
 from compress_core.methods.quantize import QuantizeSpec, fake_quantize_model, packed_size_bytes
+from compress_core.methods.labels import describe_pipeline
 from compress_core.methods.registry import Method, register_method, spec_from_dict
 from compress_core.methods.structured import layer_shapes, structured_rows
 from compress_core.models.zoo import prunable_layers
@@ -337,8 +338,7 @@ def _pipeline_spec(args) -> PipelineSpec:
     return load_config(args.config)
 
 
-def _describe(spec) -> str:
-    return " -> ".join(str(step.get("kind")) for step in spec.get("steps") or [])
+_describe = describe_pipeline  # torch-free, in methods/labels.py: run lists label runs without importing this module
 
 
 register_method(Method(

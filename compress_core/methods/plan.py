@@ -34,6 +34,7 @@ from compress_core.measure.metrics import flops, latency_ms, paired_latency_ms
 from compress_core.methods.criteria import CRITERIA, calibration_batch
 from compress_core.methods.prune import apply_layer_amounts, make_permanent
 from compress_core.methods.quantize import MAX_BITS, MIN_BITS, fake_quantize
+from compress_core.methods.labels import describe_plan
 from compress_core.methods.registry import Method, register_method
 from compress_core.models.zoo import prunable_layers
 from compress_core.options import add_common, base_fields, integer, ratio
@@ -420,14 +421,7 @@ def _plan_spec(args) -> PlanSpec:
                     baseline_epochs=args.baseline_epochs, correct=not args.no_correction)
 
 
-def _describe(spec) -> str:
-    if spec.get("target_size") is not None:
-        target = f"≤ {fmt.size(spec['target_size'])}"
-    elif spec.get("target_flops") is not None:
-        target = f"≤ {fmt.flops(spec['target_flops'])}"
-    else:
-        target = f"≤ {spec.get('target_latency_ms')} ms at batch {spec.get('batch')}"
-    return f"{target}, {'+'.join(spec.get('allow') or [])}, {spec.get('finetune_epochs')} ep"
+_describe = describe_plan  # torch-free, in methods/labels.py: run lists label runs without importing this module
 
 
 register_method(Method(

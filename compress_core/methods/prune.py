@@ -22,6 +22,7 @@ from compress_core.errors import CompressError
 from compress_core.measure.assess import assess_against
 from compress_core.measure.metrics import count_params
 from compress_core.methods.criteria import CalibrationSource, calibration_batch, criteria, get_criterion, scorer
+from compress_core.methods.labels import describe_prune
 from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.methods.nm_sparsity import MASK_NOTE as NM_MASK_NOTE
 from compress_core.methods.nm_sparsity import apply_nm, dense_text, parse_pattern, save_report, semi_structured_measures
@@ -346,14 +347,7 @@ def _settings(spec) -> list[str]:
     return ["amount", "scope", "schedule", "finetune_epochs"]
 
 
-def _describe(spec) -> str:
-    if spec.get("method") == "structured":
-        return f"{spec.get('amount', 0):.0%} of channels, {spec.get('finetune_epochs')} ep"
-    if spec.get("pattern"):
-        return f"{spec['pattern']} pattern ({spec.get('method')}), {spec.get('finetune_epochs')} ep"
-    if spec.get("layer_amounts"):
-        return f"per-layer amounts ({len(spec['layer_amounts'])} layers), {spec.get('finetune_epochs')} ep"
-    return f"{spec.get('amount', 0):.0%} {spec.get('scope')} {spec.get('schedule')}, {spec.get('finetune_epochs')} ep"
+_describe = describe_prune  # torch-free, in methods/labels.py: run lists label runs without importing this module
 
 
 register_method(Method(

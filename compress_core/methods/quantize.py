@@ -41,6 +41,7 @@ from compress_core.errors import CompressError
 from compress_core.measure.assess import assess_against
 from compress_core.methods.half_precision import HALF_SCHEMES, run_half
 from compress_core.methods.int8_onnx import run_int8
+from compress_core.methods.labels import describe_quantize
 from compress_core.methods.registry import Method, SweepParam, register_method
 from compress_core.models.sources import resolve_model
 from compress_core.models.zoo import prunable_layers
@@ -307,11 +308,7 @@ def _quantize_spec(args) -> QuantizeSpec:
                         baseline_epochs=args.baseline_epochs)
 
 
-def _describe(spec) -> str:
-    if spec.get("scheme") in HALF_SCHEMES:
-        return str(spec["scheme"])
-    scheme = "int8" if spec.get("scheme") == "int8" else f"{spec.get('bits')}-bit fake"
-    return f"{scheme}, per {spec.get('granularity')}"
+_describe = describe_quantize  # torch-free, in methods/labels.py: run lists label runs without importing this module
 
 
 register_method(Method(

@@ -4,6 +4,7 @@ from __future__ import annotations
 from compress_core.context import RunContext
 from compress_core.measure.assess import assess
 from compress_core.measure.metrics import layer_rows
+from compress_core.methods.labels import describe_train
 from compress_core.methods.registry import Method, register_method
 from compress_core.options import add_common, base_fields, integer
 from compress_core.results import RunResult
@@ -33,8 +34,7 @@ def _train_spec(args) -> TrainSpec:
     return TrainSpec(**base_fields(args), epochs=args.epochs)
 
 
-def _describe(spec) -> str:
-    return f"{spec.get('epochs') or 'default'} epochs"
+_describe = describe_train  # torch-free, in methods/labels.py: run lists label runs without importing this module
 
 
 register_method(Method(

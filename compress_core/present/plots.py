@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 from compress_core import fmt
 from compress_core.explore.pareto import pareto_front
 from compress_core.measure import catalogue
+from compress_core.methods.labels import styles as built_in_styles
 
 # Colours and labels of the things a figure tells apart: training stages, pruning criteria
 # (prune runs are coloured by criterion), and every other run kind from the method registry.
@@ -59,12 +60,17 @@ LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=30, t=60, b=40), hove
                legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0))
 
 
+def _style(method: str) -> tuple[str, str] | None:
+    # built-in keys from the torch-free table (the same values, tested); others from the registries
+    return built_in_styles().get(method) or _styles().get(method)
+
+
 def color_of(method: str) -> str:
-    return _styles().get(method, ("#17becf", method))[0]
+    return (_style(method) or ("#17becf", method))[0]
 
 
 def label_of(method: str) -> str:
-    return _styles().get(method, ("", method))[1]
+    return (_style(method) or ("", method))[1]
 
 
 def method_of(kind: str, spec: Mapping | None) -> str:
