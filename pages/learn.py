@@ -148,6 +148,7 @@ tabs = st.tabs(["Pruning", "Gradual pruning", "Distillation", "Quantization", "Q
 
 
 # ---------------------------------------------------------------- pruning
+@st.fragment
 def pruning_lesson() -> None:
     st.subheader("Magnitude pruning: a mask of zeros")
     st.markdown("Pruning sets weights to zero. Magnitude (L1) pruning keeps the weights with the largest |w| and "
@@ -155,12 +156,6 @@ def pruning_lesson() -> None:
                 "scope one threshold *t* holds for every layer; with *per-layer* scope each layer loses the same share.")
     st.latex(r"W' = W \odot M,\qquad M_{ij} = \begin{cases} 1 & |W_{ij}| > t \\ 0 & |W_{ij}| \le t \end{cases}"
              r"\qquad t:\ \text{a share } p \text{ of the weights has } |W_{ij}| \le t")
-    pruning_preview()
-
-
-@st.fragment
-def pruning_preview() -> None:
-    """The slider, its numbers and figures: a slider move reruns this part only (static text stays)."""
     c = st.columns([2, 1])
     amount = c[0].slider("Share of weights removed, p", 0, 99, 70, 1, format="%d%%", key="learn_prune_amount")
     scope = c[1].radio("Scope", ("global", "layer"), key="learn_prune_scope", horizontal=True,
