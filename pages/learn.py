@@ -17,7 +17,7 @@ from compress_core.errors import CompressError
 from compress_core.measure.metrics import count_params
 from compress_core.models.zoo import prunable_layers
 from compress_core.training.loop import evaluate, predict_logits
-from ui import common, preview_cache
+from ui import common, learn_quantization, preview_cache
 
 common.ensure_navigation()
 
@@ -456,6 +456,8 @@ def quantization_lesson() -> None:
            {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
             "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,
             "quantize_baseline_epochs": baseline_epochs()}, key="learn_q_try")
+    st.divider()
+    learn_quantization.section(base, ACC0)  # zero-points, calibration, int8 speed: ui/learn_quantization.py
 
 
 # ---------------------------------------------------------------- questions
