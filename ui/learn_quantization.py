@@ -98,7 +98,7 @@ def zero_point(base, key: str) -> None:
         ("Integer grid", f"{int(row.qmin)} … {int(row.qmax)}", f"{int(row.codes_used)} of {int(row.grid_size)} used",
          "the integers q the values land on; the values span "
          f"{lo:.3g} … {hi:.3g}"),
-        ("Signal-to-noise", f"{row.sqnr_db:.1f} dB", f"{row.sqnr_db - other.sqnr_db:+.1f} dB vs {other.name}",
+        ("Signal-to-noise on this grid", f"{row.sqnr_db:.1f} dB", f"{row.sqnr_db - other.sqnr_db:+.1f} dB vs {other.name}",
          f"10·log10(Σx² / Σ(x − x̂)²) over the {len(values):,} values; MSE {row.mse:.3g} "
          f"({other.name}: {other.mse:.3g})"),
     ], per_row=4)
@@ -123,8 +123,8 @@ def calibration_part(base, key: str, accuracy0: float) -> None:
                 "(**calibration**). **Min-max** keeps every value seen, but a few large outliers stretch the grid "
                 "and every other value is rounded more coarsely. A **percentile** or the **MSE-optimal** clip cuts "
                 "the outliers: they get a *clipping* error, everything else a smaller *rounding* error.")
-    st.latex(r"\sum_i (x_i - \hat x_i)^2 = \underbrace{\sum_{x_i \notin [\mathrm{lo},\,\mathrm{hi}]} (x_i - \hat x_i)^2}"
-             r"_{\text{clipping}} + \underbrace{\sum_{x_i \in [\mathrm{lo},\,\mathrm{hi}]} (x_i - \hat x_i)^2}"
+    st.latex(r"\sum_i (x_i - \hat x_i)^2 = \underbrace{\sum_{x_i \text{ beyond the grid}} (x_i - \hat x_i)^2}"
+             r"_{\text{clipping}} + \underbrace{\sum_{x_i \text{ inside}} (x_i - \hat x_i)^2}"
              r"_{\text{rounding, each} \,\le\, s^2/4}")
     points = teach_quant.activation_points(base.model)
     c = st.columns(3)

@@ -116,14 +116,17 @@ def fake_quantize(x: np.ndarray, grid: Grid) -> np.ndarray:
 def error_split(x: np.ndarray, grid: Grid) -> dict:
     """The squared error of `x` on `grid`, split by cause.
 
-    Values beyond the grid's ends (below `grid.low` or above `grid.high`) are clamped: their
-    error is the clipping error. The others are rounded to the nearest grid value (error at
-    most scale / 2): the rounding error. Every value is in exactly one group, so
+    A value whose code round(x / scale) + zero_point falls outside [qmin, qmax] is clamped to the
+    grid's end: its error is the clipping error. The others are only rounded to the nearest grid
+    value (error at most scale / 2): the rounding error. Every value is in exactly one group, so
     clip_sse + round_sse == total_sse. `mse` is total_sse / n; `sqnr_db` = 10·log10(Σx² / total_sse).
+    (A value just beyond the grid's end, by less than half a step, rounds to that end anyway: it
+    counts as rounded, which is why min-max ranges clip nothing even with a rounded zero-point.)
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     err = (fake_quantize(x, grid) - x) ** 2
-    clipped = (x < grid.low) | (x > grid.high)
+    raw = np.round(x / grid.scale) + grid.zero_point
+    clipped = (raw < grid.qmin) | (raw > grid.qmax)
     total = float(err.sum())
     signal = float((x ** 2).sum())
     return {"clip_sse": float(err[clipped].sum()), "round_sse": float(err[~clipped].sum()), "total_sse": total,
@@ -306,14 +309,17 @@ def time_fp32_int8(model: nn.Module, input_shape: Sequence[int], batches: Sequen
     return pd.DataFrame(rows)
 
 
-def width_sweep(widths: Sequence[int] = (64, 256, 1024, 2048), batches: Sequence[int] = (1, 64), *,
+SWEEP_WIDTHS = (64, 256, 1024, 2048)  # where int8 starts to pay on a 2-core CPU: between the first and the last
+
+
+def width_sweep(widths: Sequence[int] | None = None, batches: Sequence[int] = (1, 64), *,
                 runtimes: Sequence[str] = tuple(RUNTIMES), repeats: int = 100, threads: int = 1,
                 seed: int = 0) -> pd.DataFrame:
     """Where int8 starts to pay: two Linear layers width → width → width (random weights, seeded) at each
     width, fp32 vs dynamic int8 (`time_fp32_int8`, at most 1 s of timing per batch). Adds `width` and
     `macs` (multiply-adds per input)."""
     frames = []
-    for width in widths:
+    for width in SWEEP_WIDTHS if widths is None else widths:
         check_range("width", width, 1, 8192, integer=True)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -399,7 +405,7 @@ def calibration_figure(test_values: np.ndarray, table: pd.DataFrame, layer: str)
                         line=dict(color=CALIBRATION_COLORS[row.method], dash="dash", width=2),
                         hovertemplate=f"{row.label}: values above {row.hi:.4g} are clipped<extra></extra>")
     fig.update_yaxes(type="log")
-    fig.update_layout(barmode="overlay", bargap=0)
+    fig.update_layout(barmode="overlay", bargap=0, height=500)  # room for the four legend entries below
     return fig
 
 
