@@ -154,12 +154,15 @@ def calibration_part(base, key: str, accuracy0: float) -> None:
         common.chart(teach_quant.error_split_figure(table), key=f"{P}c_split")
     rows = {r.method: r for r in table.itertuples()}
     best = min(table.itertuples(), key=lambda r: r.total_sse)
+    tests = len(base.data.y_test)
+    spread = round((table["accuracy"].max() - table["accuracy"].min()) * tests)
     st.caption(f"Measured on this model: at {bits} bits min-max keeps every value (clipping 0) but rounds with step "
                f"{rows['minmax'].scale:.3g}; {best.label} has the least total error here ({sse(best.total_sse)}). "
                "The ranges are fitted on training inputs and graded on the test digits, so a clip can lose on "
                "values it never saw. Fewer bits make coarse rounding costlier and clipping pays more; at 8 bits "
                "the grid is fine enough that min-max is usually as good. This small network tolerates coarse "
-               "activations well: compare the accuracies at 2-3 bits. Ranges: "
+               f"activations well: the three accuracies differ by {spread} of {tests} test digits"
+               + (" (within noise)" if spread <= 3 else "") + ". Ranges: "
                + "; ".join(f"{r.label} [{r.lo:.3g}, {r.hi:.3g}]" for r in table.itertuples()) + ".")
 
 
