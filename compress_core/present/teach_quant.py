@@ -342,20 +342,20 @@ def int8_lesson(model: nn.Module, input_shape: Sequence[int], *, threads: int = 
 # Measured by `int8_lesson` (python -m compress_core.present.teach_quant) on the lab's 2-core machine, 30 Nov
 # 2026, one thread, while other jobs shared the machine (1-minute load average in DOC_INT8["load"]); the page
 # shows these until the student measures on their own machine with one click.
-DOC_INT8 = {"load": 13.5, "threads": 1, "model": [
-    {"runtime": "torch", "batch": 1, "fp32_ms": 0.03806, "int8_ms": 0.07889},
-    {"runtime": "torch", "batch": 64, "fp32_ms": 0.12181, "int8_ms": 0.11678},
-    {"runtime": "onnxruntime", "batch": 1, "fp32_ms": 0.01128, "int8_ms": 0.012},
-    {"runtime": "onnxruntime", "batch": 64, "fp32_ms": 0.0758, "int8_ms": 0.03872}], "widths": [
+DOC_INT8 = {"load": 6.5, "threads": 1, "model": [
+    {"runtime": "torch", "batch": 1, "fp32_ms": 0.03857, "int8_ms": 0.07788},
+    {"runtime": "torch", "batch": 64, "fp32_ms": 0.12215, "int8_ms": 0.11612},
+    {"runtime": "onnxruntime", "batch": 1, "fp32_ms": 0.01138, "int8_ms": 0.01216},
+    {"runtime": "onnxruntime", "batch": 64, "fp32_ms": 0.07574, "int8_ms": 0.03873}], "widths": [
     {"runtime": r, "batch": b, "width": w, "fp32_ms": f, "int8_ms": i} for r, b, w, f, i in (
-        ("torch", 1, 64, 0.02021, 0.04931), ("torch", 64, 64, 0.0341, 0.05741),
-        ("onnxruntime", 1, 64, 0.00808, 0.00939), ("onnxruntime", 64, 64, 0.02309, 0.02102),
-        ("torch", 1, 256, 0.03596, 0.0553), ("torch", 64, 256, 0.21905, 0.12044),
-        ("onnxruntime", 1, 256, 0.01471, 0.01263), ("onnxruntime", 64, 256, 0.16029, 0.06025),
-        ("torch", 1, 1024, 0.19552, 0.10657), ("torch", 64, 1024, 15.52712, 1.07133),
-        ("onnxruntime", 1, 1024, 0.13029, 0.04986), ("onnxruntime", 64, 1024, 10.6893, 0.863),
-        ("torch", 1, 2048, 4.16004, 0.53933), ("torch", 64, 2048, 61.0851, 14.44636),
-        ("onnxruntime", 1, 2048, 8.4324, 0.53526), ("onnxruntime", 64, 2048, 38.31871, 11.22414))]}
+        ("torch", 1, 64, 0.02132, 0.04955), ("torch", 64, 64, 0.03505, 0.05889),
+        ("onnxruntime", 1, 64, 0.00814, 0.00956), ("onnxruntime", 64, 64, 0.01825, 0.0148),
+        ("torch", 1, 256, 0.03494, 0.05475), ("torch", 64, 256, 0.20485, 0.11102),
+        ("onnxruntime", 1, 256, 0.01484, 0.01263), ("onnxruntime", 64, 256, 0.16, 0.05993),
+        ("torch", 1, 1024, 0.18782, 0.10339), ("torch", 64, 1024, 3.15052, 0.81723),
+        ("onnxruntime", 1, 1024, 0.12768, 0.05175), ("onnxruntime", 64, 1024, 2.67411, 0.69248),
+        ("torch", 1, 2048, 1.85949, 0.48837), ("torch", 64, 2048, 13.52893, 3.17976),
+        ("onnxruntime", 1, 2048, 1.26225, 0.43402), ("onnxruntime", 64, 2048, 11.87343, 3.06706))]}
 
 
 def int8_tables(found: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
