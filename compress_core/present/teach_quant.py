@@ -374,7 +374,8 @@ def int8_tables(found: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
 def scheme_figure(x: np.ndarray, bits: int, scheme: str, what: str) -> go.Figure:
     """The values' histogram with the chosen grid's values drawn as ticks, and the other grid faint."""
     x = np.asarray(x, dtype=np.float64).ravel()
-    fig = plots.figure(f"{what}: {len(x):,} values on the {bits}-bit {scheme} grid", "value", "number of values")
+    fig = plots.figure(f"{what[:1].upper()}{what[1:]}: {len(x):,} values on the {bits}-bit {scheme} grid", "value",
+                       "number of values")
     counts, edges = np.histogram(x, bins=80)
     fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=float(edges[1] - edges[0]), name="values",
                 marker_color="#9ecae1", hovertemplate="%{x:.3f}: %{y} values<extra></extra>")
@@ -404,8 +405,11 @@ def calibration_figure(test_values: np.ndarray, table: pd.DataFrame, layer: str)
         fig.add_scatter(x=[row.hi, row.hi], y=[0.8, top], mode="lines", name=f"{row.label}: clip at {row.hi:.3g}",
                         line=dict(color=CALIBRATION_COLORS[row.method], dash="dash", width=2),
                         hovertemplate=f"{row.label}: values above {row.hi:.4g} are clipped<extra></extra>")
-    fig.update_yaxes(type="log")
-    fig.update_layout(barmode="overlay", bargap=0, height=500)  # room for the four legend entries below
+    decades = [10 ** e for e in range(0, int(math.log10(top)) + 2)]
+    fig.update_yaxes(type="log", tickvals=decades, ticktext=[f"{d:,}" for d in decades])
+    fig.update_layout(barmode="overlay", bargap=0,  # the legend inside, top right, where the tail leaves room
+                      legend=dict(orientation="v", x=0.99, xanchor="right", y=0.99, yanchor="top",
+                                  bgcolor="rgba(255,255,255,0.85)"))
     return fig
 
 
@@ -456,8 +460,8 @@ def width_figure(table: pd.DataFrame, source: str) -> go.Figure:
                         hovertemplate=f"{runtime}, batch {batch}, width %{{x}}: fp32 %{{customdata[0]:.3f}} ms, "
                                       "int8 %{customdata[1]:.3f} ms (%{y:.2f}×)<extra></extra>")
     fig.add_hline(y=1.0, line_dash="dash", line_color="#222")
-    fig.add_annotation(x=0.01, xref="paper", y=0, yref="y", text="below the line: int8 is slower", showarrow=False,
-                       xanchor="left", yanchor="top", font=dict(size=11))  # y in log10 units on a log axis
+    fig.add_annotation(x=0.99, xref="paper", y=0, yref="y", text="below the line: int8 is slower", showarrow=False,
+                       xanchor="right", yanchor="top", font=dict(size=11))  # y in log10 units on a log axis
     widths = sorted(table["width"].unique())
     fig.update_xaxes(type="log", tickvals=widths, ticktext=[str(w) for w in widths])
     _log_ticks(fig, np.append(table["speedup"].to_numpy(), 1.0))
