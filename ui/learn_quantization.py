@@ -47,7 +47,8 @@ def int8_here(key: str, _base) -> dict:
 
 
 def section(base, accuracy0: float) -> None:
-    """The three parts, one after the other."""
+    """The three parts, one after the other; each is a fragment of its own (nested in the lesson's), so its
+    controls rerun only that part."""
     key = preview_cache.key_of(base)
     with st.container(key=f"{P}_zero_point"):
         zero_point(base, key)
@@ -65,6 +66,13 @@ def sse(value: float) -> str:
 
 
 # ---------------------------------------------------------------- symmetric vs asymmetric
+@st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
+def scheme_table(key: str, _base, tensor: str, bits: int):
+    """`teach_quant.compare_schemes` of one example tensor at `bits`, cached per baseline."""
+    return teach_quant.compare_schemes(tensor_values(key, _base, tensor), bits)
+
+
+@st.fragment
 def zero_point(base, key: str) -> None:
     st.subheader("Symmetric or asymmetric: the zero-point")
     st.markdown("The grid above is **symmetric**: zero in the middle, as many values below as above. That suits "
@@ -82,7 +90,7 @@ def zero_point(base, key: str) -> None:
     scheme = c[2].radio("Grid", tuple(teach_quant.SCHEMES), key=f"{P}a_scheme",
                         format_func=lambda s: s.capitalize())
     values = tensor_values(key, base, tensor)
-    table = teach_quant.compare_schemes(values, bits).set_index("scheme")
+    table = scheme_table(key, base, tensor, bits).set_index("scheme")
     row, other = table.loc[scheme], table.loc[[s for s in table.index if s != scheme][0]]
     lo, hi = float(values.min()), float(values.max())
     if scheme == "asymmetric":
@@ -116,6 +124,7 @@ def zero_point(base, key: str) -> None:
 
 
 # ---------------------------------------------------------------- calibration
+@st.fragment
 def calibration_part(base, key: str, accuracy0: float) -> None:
     st.subheader("Activations and calibration: where to clip")
     st.markdown("Weights are known before inference; activations are not. An int8 model needs each activation's "
@@ -167,6 +176,7 @@ def calibration_part(base, key: str, accuracy0: float) -> None:
 
 
 # ---------------------------------------------------------------- int8 speed
+@st.fragment
 def int8_speed(base, key: str) -> None:
     st.subheader("Why dynamic int8 can be slower than fp32 on a small model")
     st.markdown("*Dynamic* int8 stores the weights in int8 and quantizes the activations on every call: for each "
