@@ -17,7 +17,7 @@ from compress_core.errors import CompressError
 from compress_core.measure.metrics import count_params
 from compress_core.models.zoo import prunable_layers
 from compress_core.training.loop import evaluate, predict_logits
-from ui import common
+from ui import common, learn_quantization, preview_cache
 
 common.ensure_navigation()
 
@@ -76,6 +76,29 @@ def speed(key: str, _base, amount: float, measurement: int):
     """Measured once per amount; `measurement` changes when the user asks to time again."""
     repeats = RunContext.create(home=common.home()).latency_repeats  # $COMPRESS_LAB_LATENCY_REPEATS, as in runs
     return teach.speed_comparison(_base.model, _base.data.input_shape, amount, SPEED_BATCH, repeats)
+
+
+@st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
+def pruning_numbers(key: str, _base, amount: int, scope: str) -> dict:
+    """What the pruning lesson shows for one slider value, cached across sessions (`key`: preview_cache.key_of):
+    accuracy, parameter counts, file sizes, the histogram's counts and the shown units' pruned weights, a few kB.
+    Computed through the engine (`prune_to` on a copy, evaluate, serialize), like a run before fine-tuning."""
+    with preview_cache.slot():
+        pruned = teach.pruned_copy(_base.model, amount / 100, scope)
+        accuracy, _ = evaluate(pruned, _base.data.x_test, _base.data.y_test)
+        total, nonzero = count_params(pruned)
+        dense_bytes, sparse_bytes = teach.file_sizes(_base.model, pruned)
+        return {"accuracy": accuracy, "total": total, "nonzero": nonzero, "dense_bytes": dense_bytes,
+                "sparse_bytes": sparse_bytes, "hist": teach.histogram_parts(_base.model, pruned, scope),
+                "first_layer": teach.first_layer(pruned)[pruning_units(key, _base)["units"]].numpy()}
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def pruning_units(key: str, _base) -> dict:
+    """What does not move with the slider: the 6 units shown and the dense first layer's weights of them."""
+    before = teach.first_layer(_base.model)
+    units = teach.strongest_units(before, 6)
+    return {"units": units, "dense": before[units].numpy()}
 
 
 EQUAL_PARAMS_EPOCHS = 2
@@ -137,10 +160,10 @@ def pruning_lesson() -> None:
     amount = c[0].slider("Share of weights removed, p", 0, 99, 70, 1, format="%d%%", key="learn_prune_amount")
     scope = c[1].radio("Scope", ("global", "layer"), key="learn_prune_scope", horizontal=True,
                        captions=["one threshold t", "same share per layer"])
-    pruned = teach.pruned_copy(base.model, amount / 100, scope)
-    accuracy, _ = evaluate(pruned, base.data.x_test, base.data.y_test)
-    total, nonzero = count_params(pruned)
-    dense_bytes, sparse_bytes = teach.file_sizes(base.model, pruned)
+    preview_key = preview_cache.key_of(base)
+    shown = pruning_numbers(preview_key, base, amount, scope)
+    accuracy, total, nonzero = shown["accuracy"], shown["total"], shown["nonzero"]
+    dense_bytes, sparse_bytes = shown["dense_bytes"], shown["sparse_bytes"]
     common.metric_grid([
         ("Accuracy right after pruning", fmt.pct(accuracy), fmt.pp(accuracy - ACC0),
          f"top-1 on the test digits, no fine-tuning; the dense model has {fmt.pct(ACC0, 2)}"),
@@ -152,13 +175,14 @@ def pruning_lesson() -> None:
          f"the dense fp32 file ({fmt.size(dense_bytes)}) / the sparse file: a bitmap of positions (1 bit per weight) "
          "plus the non-zero fp32 values, measured by encoding it"),
     ], per_row=4)
-    common.chart(teach.threshold_histogram(base.model, pruned, scope), key="learn_prune_hist")
+    common.chart(teach.histogram_figure(shown["hist"], scope), key="learn_prune_hist")
     st.markdown("Each hidden unit of the first layer has one weight per input pixel, so its 64 weights form an "
                 "8×8 image: the pattern of ink that makes the unit fire (red) or stay quiet (blue). Pruning blanks "
                 "the pixels whose weights are small; what is left is the part of the pattern that matters most.")
-    before, after = teach.first_layer(base.model), teach.first_layer(pruned)
-    units = teach.strongest_units(before, 6)
-    common.chart(teach.unit_images(before, after, units, base.data.input_shape[-2:]), key="learn_prune_units")
+    units = pruning_units(preview_key, base)
+    shape = base.data.input_shape[-2:]
+    common.chart(teach.unit_images(units["dense"], shown["first_layer"], range(len(units["units"])), shape,
+                                   labels=units["units"]), key="learn_prune_units")
     st.caption("The 6 units shown have the largest incoming weights. Pruning alone costs accuracy at high p; "
                "a few epochs of fine-tuning with the mask fixed win most of it back (try it).")
     try_it(f"L1 pruning, {amount} %, {scope}", "pages/prune.py",
@@ -432,6 +456,8 @@ def quantization_lesson() -> None:
            {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
             "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,
             "quantize_baseline_epochs": baseline_epochs()}, key="learn_q_try")
+    st.divider()
+    learn_quantization.section(base, ACC0)  # zero-points, calibration, int8 speed: ui/learn_quantization.py
 
 
 # ---------------------------------------------------------------- questions

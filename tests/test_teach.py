@@ -70,11 +70,20 @@ def test_unit_images_blank_exactly_the_pruned_pixels(base):
     norms = before.norm(dim=1)
     assert norms[units[0]] == norms.max() and list(norms[units]) == sorted(norms[units], reverse=True)
     fig = teach.unit_images(before, after, units, (8, 8))
-    assert len(fig.data) == 3 * len(units) and titled(fig)  # grey layer, dense weights, pruned weights
-    grey, dense, blanked = (np.array(fig.data[i].z, dtype=float) for i in range(3))
-    zero = (after[units[0]] == 0).reshape(8, 8).numpy()
-    assert np.array_equal(np.isnan(blanked), zero) and not np.isnan(dense).any()
-    assert np.array_equal(~np.isnan(grey), zero)  # grey shows exactly where a weight was pruned
+    assert len(fig.data) == 2 and titled(fig)  # one figure: the grey layer, the weights (images tiled, NaN gaps)
+    grey, weights = (np.array(fig.data[i].z, dtype=float) for i in range(2))
+    for i, u in enumerate(units):  # image i: columns 9i..9i+7; dense rows 0-7, pruned rows 10-17
+        dense, blanked, shade = weights[:8, 9 * i:9 * i + 8], weights[10:, 9 * i:9 * i + 8], grey[10:, 9 * i:9 * i + 8]
+        zero = (after[u] == 0).reshape(8, 8).numpy()
+        assert np.allclose(dense, before[u].reshape(8, 8).numpy()) and not np.isnan(dense).any()
+        assert np.array_equal(np.isnan(blanked), zero) and np.allclose(blanked[~zero], after[u].reshape(8, 8)[~zero])
+        assert np.array_equal(~np.isnan(shade), zero)  # grey shows exactly where a weight was pruned
+    assert np.isnan(grey[:10]).all() and np.isnan(weights[8:10]).all() and np.isnan(weights[:, 8]).all()
+    kept = [a.text for a in fig.layout.annotations if a.text.endswith("kept")]
+    assert kept == [f"{int(torch.count_nonzero(after[u]))} of 64 kept" for u in units]
+    named = teach.unit_images(before[units], after[units], range(len(units)), (8, 8), labels=units)
+    assert np.array_equal(np.array(named.data[1].z, dtype=float), weights, equal_nan=True)
+    assert [a.text for a in named.layout.annotations][:len(units)] == [f"unit {u}" for u in units]
 
 
 def test_structured_copy_is_faster_in_flops_masked_is_not(base):

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 from torch import nn
 
 from compress_core import fmt
+from plotly.subplots import make_subplots
 from compress_core.errors import CompressError
 from compress_core.measure.metrics import count_params, flops, latency_ms
 from compress_core.methods.distill import distillation_loss
@@ -60,6 +60,12 @@ def pruned_copy(model: nn.Module, amount: float, scope: str = "global") -> nn.Mo
 
 def threshold_histogram(model: nn.Module, pruned: nn.Module, scope: str) -> go.Figure:
     """All prunable weights, the kept ones and the removed ones, with the magnitude threshold(s)."""
+    return histogram_figure(histogram_parts(model, pruned, scope), scope)
+
+
+def histogram_parts(model: nn.Module, pruned: nn.Module, scope: str) -> dict:
+    """What the threshold histogram draws, as a few kB of numbers (the Learn page caches them per slider value):
+    bin edges of all prunable weights, counts of the kept and of the removed ones, the threshold(s)."""
     before = np.concatenate(list(prunable_weights(model).values()))
     after = np.concatenate(list(prunable_weights(pruned).values()))
     edges = histogram_edges(before)
@@ -67,12 +73,19 @@ def threshold_histogram(model: nn.Module, pruned: nn.Module, scope: str) -> go.F
     thresholds = removed_thresholds(pruned)
     if scope == "global" and thresholds:  # one threshold for every layer
         thresholds = {"all layers": max(thresholds.values())}
-    series = {"kept: M = 1": (histogram(after, edges, skip_zeros=True), plots.color_of("l1")),
-              "removed: M = 0, so W' = 0": (histogram(before[removed], edges), plots.color_of("baseline"))}
-    title = f"All {before.size:,} weights: the {fmt.pct(removed.mean())} smallest in |w| are removed"
+    return {"edges": edges, "kept": histogram(after, edges, skip_zeros=True),
+            "removed": histogram(before[removed], edges), "thresholds": thresholds,
+            "total": int(before.size), "removed_share": float(removed.mean())}
+
+
+def histogram_figure(parts: Mapping, scope: str) -> go.Figure:
+    """`histogram_parts` drawn: kept and removed weights overlaid, the threshold(s) as dashed lines."""
+    series = {"kept: M = 1": (parts["kept"], plots.color_of("l1")),
+              "removed: M = 0, so W' = 0": (parts["removed"], plots.color_of("baseline"))}
+    title = f"All {parts['total']:,} weights: the {fmt.pct(parts['removed_share'])} smallest in |w| are removed"
     if scope == "layer":
         title += " (that share in every layer)"
-    return plots.weight_histogram(edges, series, thresholds, title)
+    return plots.weight_histogram(parts["edges"], series, parts["thresholds"], title)
 
 
 def file_sizes(dense: nn.Module, pruned: nn.Module) -> tuple[int, int]:
@@ -93,37 +106,62 @@ def strongest_units(weight: torch.Tensor, n: int) -> list[int]:
     return torch.linalg.vector_norm(weight.reshape(len(weight), -1), dim=1).argsort(descending=True)[:n].tolist()
 
 
-def unit_images(before: torch.Tensor, after: torch.Tensor, units: Sequence[int],
-                image_shape: Sequence[int]) -> go.Figure:
-    """Each unit's incoming weights drawn as an image of the input: dense on top, pruned below (pruned pixels grey)."""
+def unit_tiles(images: np.ndarray, gap: int = 1) -> np.ndarray:
+    """`n` images of h×w side by side in one array (h, n·w + (n − 1)·gap), NaN in the gaps between them."""
+    n, h, w = images.shape
+    tiles = np.full((h, n * w + (n - 1) * gap), np.nan)
+    for i in range(n):
+        tiles[:, i * (w + gap):i * (w + gap) + w] = images[i]
+    return tiles
+
+
+def unit_images(before, after, units: Sequence[int], image_shape: Sequence[int],
+                labels: Sequence[int] | None = None) -> go.Figure:
+    """Each unit's incoming weights drawn as an image of the input: dense on top, pruned below (pruned pixels grey).
+
+    One figure with two heatmaps on one pair of axes (the images tiled with NaN gaps), not one subplot per
+    image: twelve subplots took about 90 ms to build per slider move and as long again to draw in the
+    browser (docs/performance.md, Learn). Trace 0 is the grey layer (non-NaN exactly at the pruned pixels
+    of the bottom row), trace 1 the weights (dense row on top, pruned pixels NaN below).
+    `before`/`after`: first-layer weights (tensors or arrays), one row per unit; `units` picks the rows shown,
+    `labels` names them (default: the row numbers).
+    """
     h, w = image_shape
-    cols = len(units)
-    kept = [int(torch.count_nonzero(after[u])) for u in units]
-    titles = [f"unit {u}" for u in units] + [f"{k} of {h * w} kept" for k in kept]
-    fig = make_subplots(2, cols, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.1)
-    limit = float(before[list(units)].abs().max()) or 1.0
-    for i, u in enumerate(units):
-        b, a = before[u].reshape(h, w).numpy(), after[u].reshape(h, w).numpy()
-        pruned = a == 0
-        fig.add_heatmap(z=np.where(pruned, 0.0, np.nan), colorscale=[[0, PRUNED_GREY], [1, PRUNED_GREY]],
-                        showscale=False, hoverinfo="skip", row=2, col=i + 1)  # under the weights: pruned pixels
-        for row, values in ((1, b), (2, np.where(pruned, np.nan, a))):
-            text = [[f"unit {u}, pixel row {r}, column {c}<br>" + (
-                f"pruned (was w = {b[r, c]:.3f})" if np.isnan(values[r, c]) else f"w = {values[r, c]:.3f}")
-                for c in range(w)] for r in range(h)]
-            fig.add_heatmap(z=values, text=text, hovertemplate="%{text}<extra></extra>", colorscale="RdBu_r", zmid=0,
-                            zmin=-limit, zmax=limit, showscale=i == 0 and row == 1, row=row, col=i + 1,
-                            colorbar=dict(title=dict(text="weight"), len=0.9))
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, range=[-0.5, w - 0.5], constrain="domain")
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, range=[h - 0.5, -0.5], constrain="domain")
-    for i in range(1, 2 * cols + 1):  # square pixels in every panel
-        fig.update_yaxes(scaleanchor="x" if i == 1 else f"x{i}", row=(i - 1) // cols + 1, col=(i - 1) % cols + 1)
-    fig.update_yaxes(title_text="dense", row=1, col=1)
-    fig.update_yaxes(title_text="pruned", row=2, col=1)
-    fig.update_layout(title=dict(text=f"First layer: the 8×8 input weights of {cols} hidden units "
-                                      "(red: positive, blue: negative, grey: pruned)"),
-                      template="plotly_white", margin=dict(l=40, r=20, t=90, b=20),
-                      height=420)
+    units = list(units)
+    n, gap = len(units), 1
+    labels = units if labels is None else list(labels)
+    dense = np.asarray(before, dtype=float)[units].reshape(n, h, w)
+    kept = np.asarray(after, dtype=float)[units].reshape(n, h, w)
+    pruned = kept == 0
+    blank = np.full((gap + 1, n * w + (n - 1) * gap), np.nan)  # two empty rows between the dense and pruned rows
+    top, bottom = unit_tiles(dense, gap), unit_tiles(np.where(pruned, np.nan, kept), gap)
+    weights = np.vstack([top, blank, bottom])
+    was = np.vstack([top, blank, unit_tiles(dense, gap)])  # the dense weight under every pixel, for the hover
+    grey = np.vstack([np.full_like(top, np.nan), blank, unit_tiles(np.where(pruned, 0.0, np.nan), gap)])
+    # float32 and hover data kept to the dense weight: the figure is sent (base64 arrays) on every slider move.
+    weights, was, grey = weights.astype(np.float32), was.astype(np.float32), grey.astype(np.float32)
+    limit = float(np.abs(dense).max()) or 1.0
+    traces = [go.Heatmap(z=grey, customdata=was, colorscale=[[0, PRUNED_GREY], [1, PRUNED_GREY]], showscale=False,
+                         hoverongaps=False, name="pruned",
+                         hovertemplate="pruned (was w = %{customdata:.3f})<extra></extra>"),
+              go.Heatmap(z=weights, colorscale="RdBu_r", zmid=0, zmin=-limit, zmax=limit,
+                         hoverongaps=False, name="weights", colorbar=dict(title=dict(text="weight"), len=0.9),
+                         hovertemplate="w = %{z:.3f}<extra></extra>")]
+    centers = [i * (w + gap) + (w - 1) / 2 for i in range(n)]
+    notes = [dict(x=c, y=-0.7, text=f"unit {u}", yanchor="bottom") for c, u in zip(centers, labels)]
+    notes += [dict(x=c, y=2 * h + gap + 0.6, text=f"{int((~p).sum())} of {h * w} kept", yanchor="top")
+              for c, p in zip(centers, pruned)]
+    notes += [dict(x=-0.8, y=(h - 1) / 2, text="dense", xanchor="right", textangle=-90),
+              dict(x=-0.8, y=h + gap + 1 + (h - 1) / 2, text="pruned", xanchor="right", textangle=-90)]
+    layout = dict(
+        title=dict(text=f"First layer: the 8×8 input weights of {n} hidden units "
+                        "(red: positive, blue: negative, grey: pruned)"),
+        annotations=[dict(note, xref="x", yref="y", showarrow=False, font=dict(size=12)) for note in notes],
+        xaxis=dict(visible=False, range=[-1.6, weights.shape[1] - 0.5], constrain="domain"),
+        yaxis=dict(visible=False, range=[weights.shape[0] + 0.5, -1.8], scaleanchor="x", constrain="domain"),
+        plot_bgcolor="white", paper_bgcolor="white",  # no named template: setting one costs ~15 ms per figure
+        margin=dict(l=20, r=20, t=60, b=20), height=360)
+    fig = go.Figure(data=traces, layout=layout)  # built in one go: add_* calls one by one cost more
     return fig
 
 
