@@ -38,10 +38,15 @@ def pruning(base) -> None:
     layers = {name: "×".join(map(str, m.weight.shape)) for name, m in prunable_layers(base.model)}
 
     def details(measured, _guess) -> None:
-        _table(measured, f"zeros after global L1 at {fmt.pct(PRUNE_AMOUNT, 0)}", "learn_predict_prune_table")
-        st.caption("Measured just now: one magnitude threshold for all layers, so a layer loses most when its "
-                   "weights are small in |w|, and weights are smaller where a unit has many inputs (initialisation "
-                   "scales like 1/√fan-in, and training keeps the trace). A per-layer scope would give every layer "
+        sizes = tp.layer_magnitudes(base.model)
+        st.dataframe(pd.DataFrame({"layer": list(measured),
+                                   f"zeros after global L1 at {fmt.pct(PRUNE_AMOUNT, 0)}": [fmt.pct(v) for v in
+                                                                                           measured.values()],
+                                   "inputs per unit": [sizes[n]["fan_in"] for n in measured],
+                                   "mean |w| before": [f"{sizes[n]['mean_abs']:.3f}" for n in measured]}),
+                     hide_index=True, key="learn_predict_prune_table")
+        st.caption("Measured just now. One magnitude threshold holds for all layers, so the layer whose weights are "
+                   "smallest in |w| loses most (compare the last column). A per-layer scope would give every layer "
                    f"{fmt.pct(PRUNE_AMOUNT, 0)}.")
 
     predict.ask("learn_predict_prune",

@@ -172,11 +172,12 @@ def lottery_figure(curves: pd.DataFrame, settings: LotterySettings = LESSON) -> 
                        "weights remaining (%, log scale: sparser to the right)", "test accuracy (%)")
     for variant, color in COLORS.items():
         part = curves[curves["variant"] == variant].sort_values("round")
-        x = 100 * part["remaining"]
-        fig.add_scatter(x=x, y=100 * part["accuracy"], mode="lines+markers", name=variant, line_color=color,
-                        error_y=dict(type="data", symmetric=False, array=100 * (part["high"] - part["accuracy"]),
-                                     arrayminus=100 * (part["accuracy"] - part["low"]), thickness=1),
-                        customdata=part[["round", "correct", "examples"]].to_numpy(),
+        fig.add_scatter(x=(100 * part["remaining"]).tolist(), y=(100 * part["accuracy"]).tolist(),
+                        mode="lines+markers", name=variant, line_color=color,
+                        error_y=dict(type="data", symmetric=False,
+                                     array=(100 * (part["high"] - part["accuracy"])).tolist(),
+                                     arrayminus=(100 * (part["accuracy"] - part["low"])).tolist(), thickness=1),
+                        customdata=part[["round", "correct", "examples"]].to_numpy().tolist(),
                         hovertemplate=f"{variant}<br>round %{{customdata[0]}}: %{{x:.2f}} % of the weights<br>"
                                       "%{y:.2f} % (%{customdata[1]} of %{customdata[2]} images)<extra></extra>")
     dense = 100 * float(curves.loc[curves["round"] == 0, "accuracy"].iloc[0])

@@ -19,6 +19,11 @@ from compress_core.present.teach import GRANULARITY_LABELS, agp_curve, pruned_co
 
 
 # ---------------------------------------------------------------- judges
+def points(share: float) -> str:
+    """A distance between two shares, in percentage points: 0.0275 -> '2.8 points'."""
+    return f"{100 * share:.1f} points"
+
+
 def judge_choice(guess, values: Mapping, *, largest: bool = True, show: Callable = fmt.pct,
                  name: Callable = str, tie: float = 0.0) -> dict:
     """The option with the largest (or smallest) measured value is the answer; how far `guess` was from it.
@@ -48,11 +53,13 @@ def judge_number(guess: float, measured: float, *, tolerance: float, show: Calla
                  unit_gap: Optional[Callable] = None) -> dict:
     """How far a numeric guess was from the measured value; `close` within `tolerance` (same units).
 
+    `show` formats the values, `unit_gap` the distance (default: percentage points of shares).
+
     Returns {measured, guess, off (guess - measured), close, text}.
     """
     off = guess - measured
     close = abs(off) <= tolerance
-    gap = (unit_gap or show)(abs(off))
+    gap = (unit_gap or points)(abs(off))
     direction = "too high" if off > 0 else "too low" if off < 0 else "exact"
     text = (f"Measured: {show(measured)}. Your guess, {show(guess)}, is "
             + ("exactly right." if off == 0 else f"{gap} {direction}")
@@ -65,6 +72,12 @@ def layer_sparsities(model: nn.Module, amount: float = 0.9) -> dict[str, float]:
     """Share of zero weights per prunable layer after global L1 pruning of `amount` (the engine's `prune_to`)."""
     pruned = pruned_copy(model, amount, "global")
     return {name: float((m.weight == 0).float().mean()) for name, m in prunable_layers(pruned)}
+
+
+def layer_magnitudes(model: nn.Module) -> dict[str, dict]:
+    """Per prunable layer: inputs per unit (fan-in), weight count and mean |w|: why one threshold empties layers unevenly."""
+    return {name: {"fan_in": int(m.weight[0].numel()), "weights": int(m.weight.numel()),
+                   "mean_abs": float(m.weight.detach().abs().mean())} for name, m in prunable_layers(model)}
 
 
 def agp_sparsity_after(start: float, end: float, steps: int, step: int) -> float:
