@@ -18,7 +18,7 @@ from compress_core.present import teach_predict as tp
 from ui import common, predict
 
 P = "learn_damage"
-QUESTION_SPARSITY = 0.9
+QUESTION_SPARSITY = 0.8
 
 
 @st.cache_data(show_spinner="Pruning at each sparsity and comparing every test image…", max_entries=8)
@@ -43,7 +43,8 @@ def lesson(base, try_it: Callable[[str, str, dict, str], None]) -> None:
                        help="the paper prunes during training; fine-tuning recovers the average, not every class")
     levels = damage(base.info["key"], base, tuned)
     names = [fmt.pct(e["sparsity"], 0) for e in levels]
-    picked = c[1].select_slider("Share of the weights removed", names, value=names[2], key="learn_damage_sparsity")
+    picked = c[1].select_slider("Share of the weights removed", names, value=fmt.pct(QUESTION_SPARSITY, 0),
+                                key="learn_damage_sparsity")
     entry = levels[names.index(picked)]
     counts = entry["counts"]
     common.metric_grid([
@@ -61,7 +62,7 @@ def lesson(base, try_it: Callable[[str, str, dict, str], None]) -> None:
     ], per_row=4)
     common.chart(td.class_figure(entry), key="learn_damage_classes")
     st.markdown(td.damage_text(entry))
-    common.chart(td.spread_figure(levels), key="learn_damage_spread")
+    common.chart(td.spread_figure(levels, entry["worst"]["class"]), key="learn_damage_spread")
     st.caption(f"Honest limits: {entry['examples']} test images, about 45 per digit, so one image moves a digit by "
                "about 2.2 points, and the worst of ten digits always looks bad by chance: that is why only a "
                "binomial test against the overall forgetting rate marks a digit red. One model, one seed; the paper "
@@ -100,5 +101,5 @@ def question(base) -> None:
                 "digit loses the most accuracy?", options=[str(d) for d in base.data.class_names],
                 format_func=lambda d: f"digit {d}", measure=measure,
                 judge=lambda g, m: tp.judge_choice(g, tp.class_changes(m), largest=False, show=fmt.pp,
-                                                   name=lambda d: f"digit {d}"),
+                                                   name=lambda d: f"digit {d}", most="loses most"),
                 details=details, note="It is the engine's pruning, evaluated on every test image.")

@@ -33,6 +33,10 @@ def measured(base, settings: tl.LotterySettings = tl.LESSON) -> pd.DataFrame:
         return curves(base.info["key"], base, json.dumps(tl.settings_dict(settings), sort_keys=True))
 
 
+def _show() -> None:
+    st.session_state[f"{P}_shown"] = True
+
+
 def _paper_claim() -> str:
     winning = [pct for variant, pct, verdict in PAPER if variant == "winning ticket"]
     reinit = [pct for variant, pct, _ in PAPER if variant == "random re-init"]
@@ -58,18 +62,16 @@ def lesson(base, try_it: Callable[[str, str, dict, str], None]) -> None:
     st.caption(f"Here, small on purpose so it runs in seconds: {settings.describe()}. The dense point is the same "
                "architecture trained from the same initial weights with the same epochs. Masks zero weights; "
                "nothing runs faster.")
-    shown = st.session_state.get(f"{P}_shown", False)
-    if not shown and st.button(f"Measure it here ({2 * settings.rounds + 1} trainings, a few seconds)",
-                               key="learn_lottery_measure", icon=":material/play_arrow:"):
-        st.session_state[f"{P}_shown"] = shown = True
-    if shown:
+    if not st.session_state.get(f"{P}_shown"):
+        st.button(f"Measure it here ({2 * settings.rounds + 1} trainings, a few seconds)", key="learn_lottery_measure",
+                  icon=":material/play_arrow:", on_click=_show)
+    else:
         table = measured(base, settings)
         common.chart(tl.lottery_figure(table, settings), key="learn_lottery_curves")
         st.markdown("**What our measurement shows.** " + tl.summary_text(tl.summary(table)))
         st.caption("Honest limits: one seed, a small data set (1,347 training and 450 test digits) and short "
-                   "trainings. The intervals treat the two accuracies as independent (conservative); on a model "
-                   "this redundant, random re-initialisation keeps up until few weights are left, so the ticket's "
-                   "advantage appears only at the sparsest rounds. The Classics page runs the paper's procedure "
+                   "trainings. The intervals treat the two accuracies as independent, which is conservative: the "
+                   "two networks are tested on the same images. The Classics page runs the paper's procedure "
                    "(20 % per round, 15 rounds, a random-mask control too) as a background run, over several "
                    "seeds if you ask.")
     try_it("the paper's procedure on the Classics page", "pages/classics.py",

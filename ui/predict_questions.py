@@ -54,7 +54,7 @@ def pruning(base) -> None:
                 "Which layer is emptied most?",
                 options=list(layers), format_func=lambda n: f"{n} ({layers[n]} weights)",
                 measure=lambda: tp.layer_sparsities(base.model, PRUNE_AMOUNT),
-                judge=lambda g, m: tp.judge_choice(g, m, largest=True),
+                judge=lambda g, m: tp.judge_choice(g, m, largest=True, most="is emptied most"),
                 details=details, note="It is the engine's global L1 pruning, counted layer by layer.")
 
 
@@ -90,7 +90,8 @@ def distillation(control: Callable[[], dict]) -> None:
                 "Only 10 % of the training labels are known. Which student (an mlp with 16 hidden units) scores "
                 "highest on the test digits?", options=list(SETTINGS),
                 measure=lambda: {k: v for k, v in control().items() if k in SETTINGS or k == "labeled"},
-                judge=lambda g, m: tp.judge_choice(g, {k: m[k] for k in SETTINGS}, largest=True),
+                judge=lambda g, m: tp.judge_choice(g, {k: m[k] for k in SETTINGS}, largest=True,
+                                                   most="scores highest"),
                 details=details, spinner="Training the two teachers and three students (about 20 s)…",
                 note="Committing trains a teacher and three students here (seed 0, about 20 s on 2 cores).")
 
@@ -109,5 +110,5 @@ def quantization(base) -> None:
                 "model?", options=list(GRANULARITY_LABELS), format_func=GRANULARITY_LABELS.get,
                 measure=lambda: tp.rounding_errors(base.model, QUANT_BITS),
                 judge=lambda g, m: tp.judge_choice(g, m, largest=True, show=lambda v: f"MSE {v:.3g}",
-                                                   name=GRANULARITY_LABELS.get),
+                                                   name=GRANULARITY_LABELS.get, most="gives the larger error"),
                 details=details, note="It is the engine's fake quantizer, applied to every layer.")

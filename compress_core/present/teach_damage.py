@@ -31,7 +31,7 @@ from compress_core.present.teach import pruned_copy
 from compress_core.specs import check_range
 from compress_core.training.loop import predict_logits
 
-SPARSITIES = (0.5, 0.8, 0.9, 0.95)  # shares of the weights removed (global L1)
+SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95)  # shares of the weights removed (global L1)
 FINETUNE_EPOCHS = 2  # the lesson's fine-tuned variant: the lab's cosine Adam fine-tuning, this many epochs
 ALPHA = 0.05  # family-wise level of the "hit beyond noise" test over all classes
 HIT, OTHER = "#d62728", "#7f9fbf"
@@ -135,26 +135,28 @@ def damage_text(entry: dict) -> str:
     return text
 
 
-def spread_figure(levels: Sequence[dict]) -> go.Figure:
-    """Accuracy change per digit (thin lines) and overall (thick) against the share of weights removed."""
+def spread_figure(levels: Sequence[dict], highlight: int | None = None) -> go.Figure:
+    """Accuracy change per digit (thin lines) and overall (thick) against the share of weights removed.
+
+    `highlight`: the class drawn in red (default: the hardest-hit class at the highest sparsity)."""
     tuned = levels[0]["finetune_epochs"] if levels else 0
     fig = plots.figure("Top-1 hides uneven damage: each digit's accuracy change vs the overall change"
                        + (f" (after {tuned} fine-tuning epochs)" if tuned else " (no fine-tuning)"),
                        "weights removed (%)", "accuracy change vs the dense model (points)")
-    x = [100 * e["sparsity"] for e in levels]
+    x = [fmt.pct(e["sparsity"], 0) for e in levels]  # categories: evenly spaced, labelled as they are
     classes = levels[0]["classes"] if levels else []
-    worst = {levels[-1]["worst"]["class"]} if levels else set()
+    worst = {levels[-1]["worst"]["class"] if highlight is None else highlight} if levels else set()
     for i, row in enumerate(classes):
         y = [100 * e["classes"][i]["difference"] for e in levels]
         hit = row["class"] in worst
         fig.add_scatter(x=x, y=y, mode="lines+markers", name=f"digit {row['label']}",
                         line=dict(width=2.5 if hit else 1, color=HIT if hit else OTHER),
                         marker=dict(size=5), opacity=1 if hit else 0.7,
-                        hovertemplate=f"digit {row['label']}<br>%{{x:g}} % removed: %{{y:+.1f}} points<extra></extra>")
+                        hovertemplate=f"digit {row['label']}<br>%{{x}} removed: %{{y:+.1f}} points<extra></extra>")
     fig.add_scatter(x=x, y=[100 * e["change"] for e in levels], mode="lines+markers", name="top-1, all digits",
                     line=dict(width=4, color="#222"),
-                    hovertemplate="all digits<br>%{x:g} % removed: %{y:+.1f} points<extra></extra>")
-    fig.update_xaxes(tickvals=x, ticktext=[f"{v:g} %" for v in x])
+                    hovertemplate="all digits<br>%{x} removed: %{y:+.1f} points<extra></extra>")
+    fig.update_xaxes(type="category")
     return fig
 
 

@@ -182,7 +182,7 @@ def lottery_figure(curves: pd.DataFrame, settings: LotterySettings = LESSON) -> 
                                       "%{y:.2f} % (%{customdata[1]} of %{customdata[2]} images)<extra></extra>")
     dense = 100 * float(curves.loc[curves["round"] == 0, "accuracy"].iloc[0])
     fig.add_hline(y=dense, line_dash="dot", line_color="#6c757d",
-                  annotation_text=f"dense {dense:.1f} % (same init, same epochs)", annotation_position="bottom left")
+                  annotation_text=f"dense {dense:.1f} % (same init, same epochs)", annotation_position="top right")
     fig.update_xaxes(type="log", autorange="reversed",
                      **plots.log_ticks(100 * curves["remaining"].min(), 100.0, "%"))
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0))

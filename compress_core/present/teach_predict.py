@@ -25,11 +25,11 @@ def points(share: float) -> str:
 
 
 def judge_choice(guess, values: Mapping, *, largest: bool = True, show: Callable = fmt.pct,
-                 name: Callable = str, tie: float = 0.0) -> dict:
+                 name: Callable = str, tie: float = 0.0, most: Optional[str] = None) -> dict:
     """The option with the largest (or smallest) measured value is the answer; how far `guess` was from it.
 
     `values` maps each option to its measured value; options within `tie` of the best count as
-    right too. Returns {answer, answers (all within tie), correct, guess_value, answer_value, gap
+    right too. `most` says what the answer does ("is emptied most"; default: "has the largest value"). Returns {answer, answers (all within tie), correct, guess_value, answer_value, gap
     (answer value - guess value, positive when the answer is larger), text}.
     """
     if guess not in values:
@@ -39,12 +39,13 @@ def judge_choice(guess, values: Mapping, *, largest: bool = True, show: Callable
     answer = answers[0]
     correct = guess in answers
     gap = values[answer] - values[guess]
+    most = most or f"has the {'largest' if largest else 'smallest'} value"
     if correct:
-        text = f"Right: {name(guess)} ({show(values[guess])})" + (
+        text = f"Right: {name(guess)} {most}, with {show(values[guess])}" + (
             f", tied with {', '.join(name(a) for a in answers if a != guess)}" if len(answers) > 1 else "") + "."
     else:
-        text = (f"Not quite: {name(answer)} has the {'largest' if largest else 'smallest'} value, "
-                f"{show(values[answer])}; your pick, {name(guess)}, has {show(values[guess])}.")
+        text = (f"Not quite: {name(answer)} {most}, with {show(values[answer])}; your pick, {name(guess)}, has "
+                f"{show(values[guess])}.")
     return {"answer": answer, "answers": answers, "correct": correct, "guess_value": values[guess],
             "answer_value": values[answer], "gap": gap, "text": text}
 
