@@ -179,7 +179,7 @@ def class_figure(entry: dict) -> go.Figure:
                 hovertemplate="%{x}: %{y:+.1f} points<br>%{customdata[0]} forgotten, %{customdata[1]} learnt of "
                               "%{customdata[2]} images<br>binomial p = %{customdata[3]:.2g}<extra></extra>")
     fig.add_hline(y=100 * entry["change"], line_dash="dash", line_color="#222",
-                  annotation_text=f"top-1, all digits: {fmt.pp(entry['change'])}", annotation_position="bottom right")
+                  annotation_text=f"top-1, all digits: {fmt.pp(entry['change'])}", annotation_position="top left")
     fig.add_annotation(text="red: hit beyond noise (binomial test, 5 % over all classes); whiskers: 95 % interval "
                             "of the class accuracy (~45 images each)",
                        xref="paper", yref="paper", x=0, y=1.06, showarrow=False, xanchor="left",
