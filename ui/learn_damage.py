@@ -67,8 +67,8 @@ def lesson(base, try_it: Callable[[str, str, dict, str], None]) -> None:
                "about 2.2 points, and the worst of ten digits always looks bad by chance: that is why only a "
                "binomial test against the overall forgetting rate marks a digit red. One model, one seed; the paper "
                "compares populations of independently trained models at each sparsity, and finds that the examples "
-               "they forget (pruning-identified exemplars) are mostly atypical, hard ones. A run's Explain section lists the "
-               "examples forgotten under most seeds of a seed sweep.")
+               "they forget (pruning-identified exemplars) are mostly atypical, hard ones. A run's Explain "
+               "section lists the examples forgotten under most seeds of a seed sweep.")
     try_it(f"prune {picked} with {tuned or 3} fine-tuning epochs, then open Explain on its run", "pages/prune.py",
            {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_scope": "global",
             "prune_schedule": "oneshot", "prune_amount": round(100 * entry["sparsity"]),

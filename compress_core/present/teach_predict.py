@@ -29,7 +29,8 @@ def judge_choice(guess, values: Mapping, *, largest: bool = True, show: Callable
     """The option with the largest (or smallest) measured value is the answer; how far `guess` was from it.
 
     `values` maps each option to its measured value; options within `tie` of the best count as
-    right too. `most` says what the answer does ("is emptied most"; default: "has the largest value"). Returns {answer, answers (all within tie), correct, guess_value, answer_value, gap
+    right too. `most` says what the answer does ("is emptied most"; default: "has the largest value").
+    Returns {answer, answers (all within tie), correct, guess_value, answer_value, gap
     (answer value - guess value, positive when the answer is larger), text}.
     """
     if guess not in values:
@@ -76,7 +77,9 @@ def layer_sparsities(model: nn.Module, amount: float = 0.9) -> dict[str, float]:
 
 
 def layer_magnitudes(model: nn.Module) -> dict[str, dict]:
-    """Per prunable layer: inputs per unit (fan-in), weight count and mean |w|: why one threshold empties layers unevenly."""
+    """Per prunable layer: inputs per unit (fan-in), weight count and mean |w|.
+
+    Why one global threshold empties layers unevenly: the layer with the smallest weights loses most."""
     return {name: {"fan_in": int(m.weight[0].numel()), "weights": int(m.weight.numel()),
                    "mean_abs": float(m.weight.detach().abs().mean())} for name, m in prunable_layers(model)}
 
