@@ -131,6 +131,20 @@ def test_agp_and_quantization_questions_reveal_the_engines_values(page, base):
         at.button(key=f"{q}_reset").click().run()
 
 
+def test_distillation_question_reveals_the_measured_label_share_control(page, base):
+    """Committing trains the control (seed 0) in the page; the winner shown is the one measured here."""
+    from compress_core.present.teach_controls import SETTINGS, label_share_control
+
+    at = page
+    commit(at, "learn_predict_kd", SETTINGS[0])
+    measured = label_share_control(base.model, base.data, seed=0)
+    winner = max(SETTINGS, key=measured.get)
+    texts = [t for t in revealed(at) if winner in t]
+    assert texts and f"with {fmt.pct(measured[winner])}" in texts[0]
+    assert texts[0].startswith("Right" if winner == SETTINGS[0] else "Not quite")
+    at.button(key="learn_predict_kd_reset").click().run()
+
+
 def test_damage_lesson_numbers_are_the_engines(page, base):
     at = page
     x, y = base.data.x_test, base.data.y_test
