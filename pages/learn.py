@@ -189,6 +189,7 @@ def pruning_lesson() -> None:
            {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_scope": scope,
             "prune_schedule": "oneshot", "prune_amount": amount, "prune_baseline_epochs": baseline_epochs()},
            key="learn_prune_try")
+    predict_questions.pruning(base)
 
 
 @st.fragment
@@ -289,6 +290,7 @@ def gradual_lesson() -> None:
            {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_schedule": "agp",
             "prune_steps": steps, "prune_amount": end, "prune_baseline_epochs": baseline_epochs()},
            key="learn_agp_try")
+    predict_questions.gradual()
 
 
 # ---------------------------------------------------------------- distillation
@@ -397,6 +399,7 @@ def labels_lesson() -> None:
            {"distill_dataset": "digits", "distill_teacher": "lenet300", "distill_student": "mlp", "distill_width": 16,
             "distill_fraction": 0.1, "distill_transfer": "all", "distill_teacher_epochs": baseline_epochs()},
            key="learn_labels_try")
+    predict_questions.distillation(lambda: label_share_here(KEY, base))
 
 
 # ---------------------------------------------------------------- quantization
@@ -456,6 +459,7 @@ def quantization_lesson() -> None:
            {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
             "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,
             "quantize_baseline_epochs": baseline_epochs()}, key="learn_q_try")
+    predict_questions.quantization(base)
     st.divider()
     learn_quantization.section(base, ACC0)  # zero-points, calibration, int8 speed: ui/learn_quantization.py
 
@@ -552,10 +556,14 @@ def questions() -> None:
             "the steps.")
 
 
+from ui import learn_damage, learn_lottery, predict_questions  # noqa: E402  (issue 21, own modules)
+
 with tabs[0]:
     pruning_lesson()
     st.divider()
     structure_lesson()
+    learn_lottery.lesson(base, try_it)
+    learn_damage.lesson(base, try_it)
 with tabs[1]:
     gradual_lesson()
 with tabs[2]:
