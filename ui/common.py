@@ -22,7 +22,7 @@ from compress_core import fmt, paths
 from compress_core.errors import CompressError
 from compress_core.measure import catalogue
 from compress_core.runs import jobs
-from ui import access
+from ui import access, figures
 
 UPLOAD = "your own file (.csv / .npz)…"
 MAX_UPLOAD_MB = 50  # same as server.maxUploadSize in .streamlit/config.toml
@@ -569,7 +569,7 @@ def preview_layout(cards: list[tuple], fig, key: str) -> None:
 
 
 def chart(fig, key: str) -> None:
-    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    figures.chart(fig, key)  # its modebar saves a 2x PNG; lecture-mode fonts; counted in the Learn page's lesson zips
 
 
 def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:
