@@ -33,9 +33,22 @@ CSS = """
 html { font-size: 22px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.1rem; line-height: 1.55; }
 [data-testid="stCaptionContainer"] { font-size: 0.95rem; }
-.katex { font-size: 1.3em; }
+.katex { font-size: 1.15em; }
 [data-testid="stMetricValue"] { font-size: 2.2rem; }
-[data-testid="stSidebar"] { font-size: 16px; }
+[data-testid="stMainBlockContainer"] { padding: 4rem 2rem 4rem; max-width: none; }
+[data-testid="stMetricLabel"] * { white-space: normal !important; text-overflow: clip !important; overflow: visible !important; }
+</style>
+"""
+# Streamlit keeps the scroll position across reruns; a new section is scrolled to its top (the section number makes
+# each script new, so it runs again on the next change).
+TO_THE_TOP = """<script>/* section {section} */
+document.querySelector('[data-testid="stMain"]')?.scrollTo(0, 0); window.scrollTo(0, 0);
+</script>"""
+# On a page drawn by `sections`: what comes before the section bar (the page's title and introduction) is hidden,
+# so the screen starts with the bar and the section's own heading.
+ONLY_THE_SECTION = """
+<style>
+[data-testid="stVerticalBlock"] > :has(~ .st-key-{bar}, ~ * > .st-key-{bar}) {{ display: none; }}
 </style>
 """
 
@@ -118,7 +131,7 @@ def _step(state_key: str, by: int, count: int) -> None:
 
 def _nav(state_key: str, count: int, key: str, picker: bool, titles: list[str]) -> None:
     current = st.session_state[state_key]
-    left, middle, right = st.columns([1, 4, 1], vertical_alignment="bottom")
+    left, middle, right = st.columns([1.5, 4, 1.5], vertical_alignment="bottom")
     left.button("Previous", key=f"{key}_prev", icon=":material/arrow_back:", disabled=current == 0,
                 on_click=_step, args=(state_key, -1, count), width="stretch")
     right.button("Next", key=f"{key}_next", icon=":material/arrow_forward:", icon_position="right",
@@ -138,8 +151,13 @@ def _one_per_screen(entries: list[tuple[str, Callable[[], None]]], key: str) -> 
             st.session_state[state_key] = min(max(int(st.query_params.get(SECTION_PARAM, 1)) - 1, 0), len(titles) - 1)
         except ValueError:
             st.session_state[state_key] = 0
-    _nav(state_key, len(titles), f"{key}_lecture", True, titles)
+    st.html(ONLY_THE_SECTION.format(bar=f"{key}_lecture_bar"))
     current = st.session_state[state_key]
+    with st.container(key=f"{key}_lecture_bar"):
+        _nav(state_key, len(titles), f"{key}_lecture", True, titles)
+        if st.session_state.get(f"{state_key}_shown") != current:  # a new slide starts at its top
+            st.session_state[f"{state_key}_shown"] = current
+            st.html(TO_THE_TOP.format(section=current), unsafe_allow_javascript=True)  # a fixed script, no user text
     st.query_params.update({PARAM: "1", SECTION_PARAM: str(current + 1)})  # this slide's link
     title, draw = entries[current]
     _draw(title, draw, key)
