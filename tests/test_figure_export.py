@@ -40,6 +40,8 @@ def png_size(data: bytes) -> tuple[int, int]:
 def test_file_names_come_from_titles_without_markup():
     assert figure_export.file_stem(sized(), "learn_q_accuracy") == "accuracy-vs-bits"
     assert figure_export.file_stem(go.Figure(), "learn_q_grid") == "learn-q-grid"
+    long = go.Figure().update_layout(title="First layer: the 8×8 input weights of 6 hidden units (red: positive)")
+    assert figure_export.file_stem(long, "k") == "first-layer-the-8-8-input-weights-of-6-hidden-units-red"  # whole words
     names = [stem for stem, _ in figure_export.numbered([("k1", sized()), ("k2", go.Figure()), ("k3", sized())])]
     assert names == ["01-accuracy-vs-bits", "02-k2", "03-accuracy-vs-bits"]  # unique, in page order
 

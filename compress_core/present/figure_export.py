@@ -59,7 +59,9 @@ def file_stem(fig, fallback: str) -> str:
     title = fig.layout.title.text or ""
     title = re.split(r"<br\s*/?>", title, maxsplit=1, flags=re.I)[0]  # the first line; subtitles are long
     text = html.unescape(re.sub(r"<[^>]+>", "", title)) or fallback
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60].strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if len(slug) > 60:  # a long title: cut at the last whole word within 60 characters
+        slug = slug[:61].rsplit("-", 1)[0]
     return slug or re.sub(r"[^a-z0-9]+", "-", fallback.lower()).strip("-") or "figure"
 
 
