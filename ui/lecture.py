@@ -27,13 +27,14 @@ CHART_FONT = 18  # px; Plotly's default is 12
 OFF = ("0", "false", "off", "no", "")
 
 # Streamlit sizes its text in rem, so a larger root font scales headings, text, widgets and metrics
-# together; KaTeX formulas size themselves in em of their text. Expanders keep their (smaller) size.
+# together; formulas are 1em of that larger text (KaTeX's own 1.21em would be too wide) and scroll if still too wide.
 CSS = """
 <style>
 html { font-size: 22px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.1rem; line-height: 1.55; }
 [data-testid="stCaptionContainer"] { font-size: 0.95rem; }
-.katex { font-size: 1.15em; }
+.katex { font-size: 1em; }
+.katex-display { overflow-x: auto; overflow-y: hidden; }
 [data-testid="stMetricValue"] { font-size: 2.2rem; }
 [data-testid="stMainBlockContainer"] { padding: 4rem 2rem 4rem; max-width: none; }
 [data-testid="stMetricLabel"] * { white-space: normal !important; text-overflow: clip !important; overflow: visible !important; }
