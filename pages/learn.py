@@ -526,8 +526,8 @@ def questions() -> None:
 
 
 # The lessons in page order, (title, function). Normal mode puts them in tabs named by the title's part before ": "
-# (consecutive lessons of one tab, divided by a line); lecture mode (ui/lecture.py) shows one per screen. Add a
-# lesson with one line here.
+# (lessons of one tab in list order, divided by a line); lecture mode (ui/lecture.py) shows one per screen, in list
+# order. Add a lesson with one line here.
 SECTIONS = [
     ("Pruning: magnitude pruning", pruning_lesson),
     ("Pruning: unstructured vs structured", structure_lesson),

@@ -5,9 +5,9 @@ so a lecturer can bookmark or share the projected view; when it is on, the page'
 larger (CSS and chart fonts) and per-figure export menus are hidden. Every page gets that much.
 
 `sections(entries, key)` draws a page made of lessons, `entries` being (title, function) in page
-order. Normal mode is the long page it always was: one tab per title prefix (the part before ": ";
-consecutive entries of one tab are separated by a line), each lesson followed by its "export all
-figures" zip. Lecture mode shows one lesson at a time with a section picker and Previous/Next buttons
+order. Normal mode is the long page it always was: one tab per title prefix (the part before ": ",
+tabs in order of first appearance; the entries of one tab in list order, separated by a line), each
+lesson followed by its "export all figures" zip. Lecture mode shows one lesson at a time with a section picker and Previous/Next buttons
 (the section is kept in the URL too, `&section=3`). Pages read `on()` to hide secondary widgets and
 `expanded(default)` to close expanders in lecture mode.
 """
