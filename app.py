@@ -7,7 +7,7 @@ import streamlit as st
 
 from ui.backend import setting as backend_setting
 from ui.common import open_run_store
-from ui import warmup
+from ui import lecture, warmup
 
 st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")
 open_run_store()  # resumes runs queued before a restart; stops with an error if the store is unusable
@@ -30,5 +30,6 @@ PAGES = [
 ]
 pages = st.navigation(PAGES)
 backend_setting()  # local workers or a Ray cluster, for the pages that run things
+lecture.setup()  # the sidebar's lecture mode toggle (?lecture=1): larger fonts on every page
 pages.run()
 warmup.start()  # after the first page is drawn: import the preview pages' torch stack in the background

@@ -17,7 +17,7 @@ from compress_core.errors import CompressError
 from compress_core.measure.metrics import count_params
 from compress_core.models.zoo import prunable_layers
 from compress_core.training.loop import evaluate, predict_logits
-from ui import common, learn_quantization, preview_cache
+from ui import common, figures, learn_quantization, lecture, preview_cache
 
 common.ensure_navigation()
 
@@ -125,6 +125,8 @@ def finished_runs() -> list[dict]:
 
 def try_it(label: str, page: str, settings: dict, key: str) -> None:
     """A button that opens `page` with its widgets preset: `settings` maps that page's widget keys to values."""
+    if lecture.on():
+        return  # a secondary control: lecture mode shows the idea, not the way to a run
     if st.button(f"Try it on a real run: {label}", key=key, icon=":material/science:"):
         for name, value in settings.items():
             st.session_state[name] = value
@@ -143,9 +145,6 @@ KEY = base.info["key"]
 ACC0 = base.info["accuracy"]
 st.caption(f"The model: {fmt.count(sum(p.numel() for p in base.model.parameters()))} parameters, "
            f"{fmt.pct(ACC0, 2)} top-1 accuracy on {len(base.data.y_test)} held-out test digits.")
-
-tabs = st.tabs(["Pruning", "Gradual pruning", "Distillation", "Quantization", "Questions people ask"])
-
 
 # ---------------------------------------------------------------- pruning
 @st.fragment
@@ -175,13 +174,13 @@ def pruning_lesson() -> None:
          f"the dense fp32 file ({fmt.size(dense_bytes)}) / the sparse file: a bitmap of positions (1 bit per weight) "
          "plus the non-zero fp32 values, measured by encoding it"),
     ], per_row=4)
-    common.chart(teach.histogram_figure(shown["hist"], scope), key="learn_prune_hist")
+    figures.show(teach.histogram_figure(shown["hist"], scope), key="learn_prune_hist")
     st.markdown("Each hidden unit of the first layer has one weight per input pixel, so its 64 weights form an "
                 "8×8 image: the pattern of ink that makes the unit fire (red) or stay quiet (blue). Pruning blanks "
                 "the pixels whose weights are small; what is left is the part of the pattern that matters most.")
     units = pruning_units(preview_key, base)
     shape = base.data.input_shape[-2:]
-    common.chart(teach.unit_images(units["dense"], shown["first_layer"], range(len(units["units"])), shape,
+    figures.show(teach.unit_images(units["dense"], shown["first_layer"], range(len(units["units"])), shape,
                                    labels=units["units"]), key="learn_prune_units")
     st.caption("The 6 units shown have the largest incoming weights. Pruning alone costs accuracy at high p; "
                "a few epochs of fine-tuning with the mask fixed win most of it back (try it).")
@@ -213,7 +212,7 @@ def structure_lesson() -> None:
     except CompressError as exc:
         common.show_error(exc)
         return
-    common.chart(teach.speed_figure(df, SPEED_BATCH, torch.get_num_threads()), key="learn_struct_speed")
+    figures.show(teach.speed_figure(df, SPEED_BATCH, torch.get_num_threads()), key="learn_struct_speed")
     dense, masked, structured = (df.iloc[i] for i in range(3))
     st.caption(f"Measured just now (median of timed calls after warm-up, batch {SPEED_BATCH}): the masked model has "
                f"{amount} % of its weights at zero yet runs in "
@@ -233,7 +232,7 @@ def structure_lesson() -> None:
         tuned = tuned | {amount}
         st.session_state["learn_struct_tuned"] = tuned
     table = equal_params(KEY, base, amount / 100, epochs if amount in tuned else 0)
-    common.chart(teach.equal_params_figure(table, ACC0, epochs), key="learn_struct_equal")
+    figures.show(teach.equal_params_figure(table, ACC0, epochs), key="learn_struct_equal")
     s_row, u_row = table.iloc[0], table.iloc[1]
     st.caption(f"Both keep {fmt.count(s_row.params_kept)} parameters ({fmt.pct(s_row.kept_share)}): {amount} % of the "
                f"hidden neurons removed, against the same number of weights masked by global L1. Right after pruning: "
@@ -263,7 +262,7 @@ def gradual_lesson() -> None:
     except CompressError as exc:
         common.show_error(exc)
         return
-    common.chart(teach.agp_figure(curve), key="learn_agp_curve")
+    figures.show(teach.agp_figure(curve), key="learn_agp_curve")
     half = int((curve["sparsity"] >= start / 100 + (end - start) / 200).idxmax())
     st.caption(f"Half of the way from {start} % to {end} % is reached after step {half} of {steps}; the last step "
                f"removes {fmt.pct(curve['removed_in_step'].iloc[-1], 2)} of the weights. In this lab's runs AGP starts "
@@ -278,7 +277,7 @@ def gradual_lesson() -> None:
     measured = st.session_state.get("learn_agp_measured")
     table, final, source = (measured[1], measured[0] / 100, "measured just now") if measured else \
         (teach.DOC_SCHEDULES, 0.9, "measured on this model: 90 %, 10 steps, 3 epochs, seed 0")
-    common.chart(teach.schedule_figure(table, final), key="learn_agp_measured_figure")
+    figures.show(teach.schedule_figure(table, final), key="learn_agp_measured_figure")
     finals = table.groupby("schedule", sort=False)["final_accuracy"].last()
     st.caption(f"{source.capitalize()}. After fine-tuning: "
                + ", ".join(f"{name} {fmt.pct(acc)}" for name, acc in finals.items())
@@ -313,13 +312,13 @@ def distillation_lesson() -> None:
     truth = names[int(y[index])]
     left, right = st.columns([1, 2.2])
     with left:
-        common.chart(teach.digit_figure(base.data.x_test[index], f"Test image {index} (class {truth})"),
+        figures.show(teach.digit_figure(base.data.x_test[index], f"Test image {index} (class {truth})"),
                      key="learn_kd_digit")
     with right:
-        common.chart(teach.temperature_figure(logits[index], temperature, names, truth), key="learn_kd_soft")
+        figures.show(teach.temperature_figure(logits[index], temperature, names, truth), key="learn_kd_soft")
     matrix = teach.class_similarity(logits, y, temperature)
     pairs = teach.alike_pairs(matrix, names)
-    common.chart(teach.similarity_figure(matrix, names, temperature), key="learn_kd_similarity")
+    figures.show(teach.similarity_figure(matrix, names, temperature), key="learn_kd_similarity")
     st.caption("Most alike at this temperature (true class → the wrong class it gets most, mean probability): "
                + "; ".join(f"{a} → {b} ({fmt.pct(p, 1)})" for a, b, p in pairs) + ".")
 
@@ -349,7 +348,7 @@ def distillation_lesson() -> None:
         common.card("Hard term (1 − α)·CE", f"{terms['hard']:.3f}", None, "cross-entropy with the true labels")
         common.card("Loss", f"{terms['total']:.3f}", None, "the sum; the engine's distillation_loss")
     with right:
-        common.chart(teach.kd_gradient_figure(grads, temperature, alpha), key="learn_kd_grad")
+        figures.show(teach.kd_gradient_figure(grads, temperature, alpha), key="learn_kd_grad")
     try_it(f"distil at T = {temperature:g}, α = {alpha:g}", "pages/distill.py",
            {"distill_dataset": "digits", "distill_teacher": "lenet300", "distill_student": "mlp",
             "distill_temperature": temperature, "distill_alpha": alpha, "distill_teacher_epochs": baseline_epochs()},
@@ -379,7 +378,7 @@ def labels_lesson() -> None:
         st.session_state["learn_labels_measured"] = summary
     elif st.session_state.get("learn_labels_measured"):
         summary, source = st.session_state["learn_labels_measured"], "measured just now, seed 0"
-    common.chart(teach.label_share_figure(summary, source), key="learn_kd_label_share")
+    figures.show(teach.label_share_figure(summary, source), key="learn_kd_label_share")
     from_teacher = summary["distilled, teacher on all labels"] - summary["distilled, teacher on the same labels"]
     by_itself = summary["distilled, teacher on the same labels"] - summary["scratch"]
     st.caption(f"Of the {fmt.pp(summary['distilled, teacher on all labels'] - summary['scratch'])} the distilled "
@@ -389,11 +388,11 @@ def labels_lesson() -> None:
                "the knowledge they carry still had to be learnt from labels by someone.")
     st.markdown("The three settings of the Distill page, measured (your own distillation runs are shown beside "
                 "them once they finish, never instead of them):")
-    common.chart(teach.fraction_figure(teach.DOC_FRACTION_RESULTS, "digits, 3 seeds, see docs/distillation.md"),
+    figures.show(teach.fraction_figure(teach.DOC_FRACTION_RESULTS, "digits, 3 seeds, see docs/distillation.md"),
                  key="learn_kd_fraction")
     runs = teach.fraction_results(finished_runs())
     if len(runs):
-        common.chart(teach.fraction_figure(runs, f"mean of your {int(runs['runs'].sum())} finished distillation "
+        figures.show(teach.fraction_figure(runs, f"mean of your {int(runs['runs'].sum())} finished distillation "
                                                  f"run(s) on {runs['dataset'].iloc[0]}"), key="learn_kd_fraction_runs")
     try_it("10 % labels, soft targets on every input", "pages/distill.py",
            {"distill_dataset": "digits", "distill_teacher": "lenet300", "distill_student": "mlp", "distill_width": 16,
@@ -438,7 +437,7 @@ def quantization_lesson() -> None:
                     "plus one fp32 scale per tensor or channel")
     with right:
         where = f"{layer}, output channel {channel} (the narrowest range)" if granularity == "channel" else layer
-        common.chart(plots.quantization_grid(view["edges"], view["counts"], view["levels"], bits, layer,
+        figures.show(plots.quantization_grid(view["edges"], view["counts"], view["levels"], bits, layer,
                                              f"{where}: weights and the {len(view['levels'])} values of the "
                                              f"{bits}-bit grid"), key="learn_q_grid")
     st.markdown("Rounding moves a weight by at most s/2. Each extra bit halves s, so the signal-to-quantization-noise "
@@ -446,15 +445,15 @@ def quantization_lesson() -> None:
                 "tolerates, then falls fast.")
     left, right = st.columns(2)
     with left:
-        common.chart(teach.error_figure(errors, bits, layer), key="learn_q_error")
+        figures.show(teach.error_figure(errors, bits, layer), key="learn_q_error")
     with right:
         fig = plots.accuracy_vs_bits(accuracy, ACC0, "Test accuracy with every weight quantized")
         fig.add_vline(x=bits, line_dash="dash", line_color="#222")
-        common.chart(fig, key="learn_q_accuracy")
+        figures.show(fig, key="learn_q_accuracy")
     st.markdown("**Per tensor or per output channel.** One scale per tensor is set by the widest channel, so "
                 "channels with small weights fall on only a few grid values. One scale per output channel gives "
                 "every channel the whole grid, for the cost of one more float per channel.")
-    common.chart(teach.levels_figure(teach.levels_per_channel(weight, bits), bits, layer), key="learn_q_levels")
+    figures.show(teach.levels_figure(teach.levels_per_channel(weight, bits), bits, layer), key="learn_q_levels")
     try_it(f"fake {bits}-bit, {teach.GRANULARITY_LABELS[granularity]}", "pages/quantize.py",
            {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
             "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,
@@ -483,7 +482,7 @@ def questions() -> None:
                     "baseline yet; the figures below are measured on the lesson model.")
     else:
         evidence = "No finished runs yet: the figures below are measured on the lesson model."
-    with st.expander("What does compression gain, and what does it cost?", expanded=True):
+    with st.expander("What does compression gain, and what does it cost?", expanded=lecture.expanded(True)):
         st.markdown(
             f"{evidence}\n\n"
             f"**Gains.** Smaller files and memory: weights in 8 bits take 4× less space than fp32, in 4 bits 8× less; "
@@ -500,12 +499,12 @@ def questions() -> None:
         points = points.dropna(subset=["size_bytes", "accuracy"])
         if len(points):
             dataset = points["dataset"].value_counts().index[0]
-            common.chart(plots.pareto(points[points["dataset"] == dataset],
+            figures.show(plots.pareto(points[points["dataset"] == dataset],
                                       f"Your finished runs on {Path(str(dataset)).name}: accuracy vs size"),
                          key="learn_questions_pareto")
     pruned_accuracy, _ = evaluate(teach.pruned_copy(base.model, 0.9), base.data.x_test, base.data.y_test)
     int8_evidence = teach.int8_evidence(runs)
-    with st.expander("Pruning or distillation?", expanded=True):
+    with st.expander("Pruning or distillation?", expanded=lecture.expanded(True)):
         st.markdown(
             "- **Pruning** starts from the trained model and removes parts of it, then fine-tunes briefly. It needs "
             "the training data, keeps the architecture, and is cheap to try: on the lesson model, 90 % of the "
@@ -558,25 +557,31 @@ def questions() -> None:
 
 from ui import learn_damage, learn_lottery, predict_questions  # noqa: E402  (issue 21, own modules)
 
-with tabs[0]:
-    pruning_lesson()
-    st.divider()
-    structure_lesson()
-    learn_lottery.lesson(base, try_it)
-    learn_damage.lesson(base, try_it)
-with tabs[1]:
-    gradual_lesson()
-with tabs[2]:
-    distillation_lesson()
-    st.divider()
-    labels_lesson()
-with tabs[3]:
-    quantization_lesson()
-with tabs[4]:
-    questions()
 
+def lottery_lesson() -> None:
+    learn_lottery.lesson(base, try_it)
+
+
+def damage_lesson() -> None:
+    learn_damage.lesson(base, try_it)
+
+
+# The lessons in page order, (title, function). Normal mode puts them in tabs named by the title's part before ": "
+# (lessons of one tab in list order, divided by a line); lecture mode (ui/lecture.py) shows one per screen, in list
+# order. Add a lesson with one line here.
+SECTIONS = [
+    ("Pruning: magnitude pruning", pruning_lesson),
+    ("Pruning: unstructured vs structured", structure_lesson),
+    ("Pruning: lottery tickets", lottery_lesson),
+    ("Pruning: what a pruned model forgets", damage_lesson),
+    ("Gradual pruning", gradual_lesson),
+    ("Distillation: soft targets", distillation_lesson),
+    ("Distillation: soft targets without labels", labels_lesson),
+    ("Quantization", quantization_lesson),
+    ("Questions people ask", questions),
+]
 
 # ---------------------------------------------------------------- compressing attention (its own module)
 from ui import learn_attention  # noqa: E402  (a separate block: the section lives in ui/learn_attention.py)
 
-learn_attention.section()
+lecture.sections(SECTIONS, key="learn", below=[("Compressing attention", learn_attention.section)])

@@ -21,7 +21,7 @@ from compress_core import fmt, paths
 from compress_core.errors import CompressError
 from compress_core.measure import catalogue
 from compress_core.runs import jobs
-from ui import access
+from ui import access, figures
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -589,7 +589,7 @@ def preview_layout(cards: list[tuple], fig, key: str) -> None:
 
 
 def chart(fig, key: str) -> None:
-    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    figures.chart(fig, key)  # its modebar saves a 2x PNG; lecture-mode fonts; counted in the Learn page's lesson zips
 
 
 def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:

@@ -30,7 +30,6 @@ def damage(key: str, _base, finetune_epochs: int) -> list[dict]:
 @st.fragment
 def lesson(base, try_it: Callable[[str, str, dict, str], None]) -> None:
     """Draw the lesson; `try_it` is the Learn page's button that opens another page preset."""
-    st.divider()
     st.subheader("What does pruning forget? Top-1 hides uneven damage")
     st.markdown("Hooker et al. (2019, *What do compressed deep neural networks forget?*) prune image classifiers "
                 "until top-1 accuracy has barely moved, and find that the cost is not spread evenly: a few classes "

@@ -49,7 +49,6 @@ def _paper_claim() -> str:
 def lesson(base, try_it: Callable[[str, str, dict, str], None]) -> None:
     """Draw the lesson; `try_it` is the Learn page's button that opens another page preset."""
     settings = tl.LESSON
-    st.divider()
     st.subheader("Lottery tickets: is it the mask, or the initial weights?")
     st.markdown("Frankle & Carbin (2019) train a dense network, remove the smallest weights, **reset the survivors "
                 "to the values they had at initialisation** and train again, round after round. The sparse "

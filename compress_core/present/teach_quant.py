@@ -33,7 +33,6 @@ import plotly.graph_objects as go
 import torch
 from torch import nn
 
-from compress_core import fmt
 from compress_core.errors import CompressError
 from compress_core.present import plots
 from compress_core.specs import check_choice, check_range
