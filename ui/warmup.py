@@ -25,10 +25,17 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import time
 
 # What the preview pages import first; importing them here only moves that cost earlier.
 MODULES = ("torch", "compress_core.present.preview", "compress_core.present.plots", "compress_core.methods.registry",
            "compress_core.methods.criteria", "compress_core.data.datasets", "ui.preview_cache")
+
+# Seconds the thread waits before importing. Started at once, its imports (torch holds the GIL for
+# most of its ~1 s import) delayed the delivery of the Home page it follows: cold start to a rendered
+# Home measured 3.2 s with an immediate warm-up against 2.1 s without (bench_ui.py --pages "" --starts 5,
+# alternated, load 0.2-1.5). After a short wait the page is on screen and the visitor is reading it.
+DELAY_S = float(os.environ.get("COMPRESS_LAB_WARMUP_DELAY", "1.0"))
 
 _started = threading.Event()
 done = threading.Event()  # set when the warm-up has finished (or given up); for tests and benchmarks
@@ -79,6 +86,7 @@ def _warm_figures(edges, before, preview: dict) -> None:
 
 def _warm() -> None:
     try:
+        time.sleep(DELAY_S)  # let the page that started the warm-up reach the browser first
         if _import_all():
             warm_default_baseline()
     except Exception:  # the page that needs the baseline shows its own error
