@@ -373,12 +373,16 @@ async def cpu_per_move(url: str, pid: int, moves: int, opens: int) -> dict:
             "move_ms_p50": round(1000 * statistics.median(times), 1)}
 
 
-def cpu_mode(args) -> int:
+def on_fresh_server(args, prefix: str, measure):
+    """Start a server on a home with the default baseline cached, run the coroutine `measure(url, pid)` against it.
+
+    Returns (what `measure` returned, load average before, load average after); the server is always stopped.
+    """
     from compress_core.context import RunContext
     from compress_core.specs import PruneSpec
     from compress_core.training.baseline import get_baseline
 
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench_cpu_"))
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix=prefix))
     get_baseline(PruneSpec().baseline_spec(), RunContext.create(home=home))
     port = e2e.free_port()
     url = f"http://localhost:{port}"
@@ -386,15 +390,25 @@ def cpu_mode(args) -> int:
     try:
         e2e.wait_healthy(url, process)
         load_start = os.getloadavg()[0]
-        result = asyncio.run(cpu_per_move(url, process.pid, args.cpu_per_move, 5))
-        load_end = os.getloadavg()[0]
+        measured = asyncio.run(measure(url, process.pid))
+        return measured, load_start, os.getloadavg()[0]
     finally:
         e2e.stop_app(process, home)
-    result.update({"cpu_count": os.cpu_count(), "load_average_1min_start": load_start,
-                   "load_average_1min_end": load_end})
+
+
+def write_result(args, result: dict) -> None:
+    """Print the result as one JSON line, and write it to `--json FILE` when asked."""
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
+
+
+def cpu_mode(args) -> int:
+    result, load_start, load_end = on_fresh_server(
+        args, "bench_cpu_", lambda url, pid: cpu_per_move(url, pid, args.cpu_per_move, 5))
+    result.update({"cpu_count": os.cpu_count(), "load_average_1min_start": load_start,
+                   "load_average_1min_end": load_end})
+    write_result(args, result)
     print(f"server CPU: {result['open_cpu_ms']:.0f} ms per Prune page open, {result['move_cpu_ms_first']:.0f} ms per "
           f"slider move (new setting), {result['move_cpu_ms_cached']:.0f} ms (cached setting); load average "
           f"{load_start:.1f} -> {load_end:.1f}")
@@ -402,30 +416,14 @@ def cpu_mode(args) -> int:
 
 
 def idle_memory(args) -> int:
-    from compress_core.context import RunContext
-    from compress_core.specs import PruneSpec
-    from compress_core.training.baseline import get_baseline
-
     counts = sorted({int(c) for c in args.idle_memory.split(",") if c.strip()})
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench_idle_"))
-    get_baseline(PruneSpec().baseline_spec(), RunContext.create(home=home))
-    port = e2e.free_port()
-    url = f"http://localhost:{port}"
-    process = e2e.start_app(home, port, home / "streamlit.log")
-    try:
-        e2e.wait_healthy(url, process)
-        load_start = os.getloadavg()[0]
-        points = asyncio.run(idle_sessions(url, process.pid, counts, args.idle_page, args.settle))
-        load_end = os.getloadavg()[0]
-    finally:
-        e2e.stop_app(process, home)
+    points, load_start, load_end = on_fresh_server(
+        args, "bench_idle_", lambda url, pid: idle_sessions(url, pid, counts, args.idle_page, args.settle))
     per_session = slope([p["sessions"] for p in points], [p["rss_mb"] for p in points])
     result = {"page": args.idle_page, "points": points, "mb_per_idle_session": per_session,
               "target_mb_per_session": 20, "cpu_count": os.cpu_count(),
               "load_average_1min_start": load_start, "load_average_1min_end": load_end}
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result))
+    write_result(args, result)
     print(f"server memory per idle session on {args.idle_page}: "
           f"{'-' if per_session is None else format(per_session, '.1f')} MB (slope of RSS over "
           f"{[p['sessions'] for p in points]} sessions; target <= 20 MB); "
