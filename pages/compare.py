@@ -22,7 +22,7 @@ from compress_core.errors import CompressError
 from compress_core.runs.export import CHECK_ROWS, FORMATS, INT8_FORMATS, TOLERANCE, export_run
 from compress_core.explore.pareto import pareto_front
 from compress_core.present.report import full_spec
-from ui import common, permalinks
+from ui import common, figures, permalinks
 
 common.ensure_navigation()
 
@@ -165,7 +165,7 @@ frame[list(X_AXES)] = frame[list(X_AXES)].apply(pd.to_numeric, errors="coerce")
 front = pareto_front(frame, x, "accuracy")
 title, log_x = catalogue.axis_title(x), X_AXES[x]
 event = st.plotly_chart(plots.pareto_view(frame, x, title, front, log_x=log_x), key="compare_pareto",
-                        on_select="rerun", selection_mode="points", config={"displaylogo": False})
+                        on_select="rerun", selection_mode="points", config=figures.modebar("compare_pareto"))
 clicked = [p.get("customdata", [None])[0] for p in (getattr(event, "selection", None) or {}).get("points", [])]
 clicked = [i for i in clicked if i in runs]
 if clicked:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from compress_core import paths
 from compress_core.errors import CompressError
+from ui import figures as charts
 
 CARDS = 12  # flipped examples drawn per table (the tables list more)
 
@@ -54,9 +55,8 @@ def _cards(cards: list[dict], key: str) -> None:
 def _draw(result: dict, forgotten: dict, learnt: dict, prefix: str) -> None:
     from compress_core.present import explain as figures
 
-    st.plotly_chart(figures.per_class_figure(result), key=f"{prefix}_explain_classes", config={"displaylogo": False})
-    st.plotly_chart(figures.confusion_figure(result), key=f"{prefix}_explain_confusion",
-                    config={"displaylogo": False})
+    charts.show(figures.per_class_figure(result), f"{prefix}_explain_classes")  # 2x PNG camera + SVG/PNG export
+    charts.show(figures.confusion_figure(result), f"{prefix}_explain_confusion")
     counts = result["flips"]["counts"]
     st.markdown(f"**Forgotten**: {counts['forgotten']} test examples the baseline got right and the run gets wrong, "
                 f"most confident first (confidence = {result['flips']['confidence']['forgotten']}).")
@@ -75,8 +75,7 @@ def _draw(result: dict, forgotten: dict, learnt: dict, prefix: str) -> None:
     attr = result["attribution"]
     st.markdown("**Which layer is to blame**")
     if attr.get("available"):
-        st.plotly_chart(figures.attribution_figure(result), key=f"{prefix}_explain_layers",
-                        config={"displaylogo": False})
+        charts.show(figures.attribution_figure(result), f"{prefix}_explain_layers")
         st.dataframe(figures.attribution_table(result), key=f"{prefix}_explain_layer_table", hide_index=True)
         st.caption(f"Measured: {attr['method']}. Baseline {attr['baseline_accuracy']:.1%}, all layers compressed "
                    f"{attr['all_compressed_accuracy']:.1%}.")
