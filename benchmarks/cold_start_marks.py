@@ -6,8 +6,12 @@ Behaves as `python -m streamlit run ...` but appends one JSON line per milestone
 (`{"mark": name, "t": epoch seconds}`): the interpreter running this file, `import streamlit` done,
 the runtime's component manifest scan (start/end), the runtime created, the server listening,
 each browser session created (the websocket connected), each script run's start and end, the entry
-script's (`app`) and the page script's (`page`) start and end inside it (`StreamlitPage.run`), and the
-file watcher's module walk after a run (`watch_update`, only with `server.fileWatcherType` not "none"). The marks are made by wrapping those
+script's (`app`) and the page script's (`page`) start and end inside it (`StreamlitPage.run`), the warm-up thread's end
+(`warmup_done`), and the
+file watcher's module walk after a run (`watch_update`, only with `server.fileWatcherType` not "none").
+`COLD_WARM_AT_START=1` starts the lab's warm-up thread (`ui/warmup.py`) when the server starts listening
+instead of after the first page: what a lifespan hook (Streamlit's `st.App`) would allow, measured
+without restructuring app.py. The marks are made by wrapping those
 Streamlit methods in this process only (nothing in the app changes), so the breakdown measures the
 same code a plain `streamlit run app.py` runs, plus a few microseconds per mark.
 """
@@ -112,6 +116,11 @@ def install() -> None:
 
     def on_start(server):
         mark("server_listening")
+        from ui import warmup  # cheap (no work at import); the app imports the same module later
+
+        threading.Thread(target=lambda: warmup.done.wait() and mark("warmup_done"), daemon=True).start()
+        if os.environ.get("COLD_WARM_AT_START") == "1":  # the experiment st.App's lifespan hook would allow
+            warmup.start()
         return original_on_start(server)
 
     bootstrap._on_server_start = on_start

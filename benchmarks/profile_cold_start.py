@@ -171,17 +171,24 @@ MILESTONES = ["python", "streamlit_imported", "manifest_scan.start", "manifest_s
               "server_listening", "health_ok", "goto", "request_index", "index_received", "scripts_loaded",
               "dom_content_loaded", "ws_created", "ws_open", "session_init.end", "script.start", "app.start", "page.start",
               "page.end", "app.end", "script.end", "watch_update.start", "watch_update.end", "ws_first_message",
-              "heading", "table", "visible"]
+              "heading", "table", "visible", "warmup_done"]
 
 
-def breakdown_start(browser, home: Path, index: int) -> dict:
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of one process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def breakdown_start(browser, home: Path, index: int, extra_env: dict | None = None, wait_warmup: bool = False) -> dict:
     """One cold start with the server's and the browser's milestones, in ms since launch."""
     port = e2e.free_port()
     url = f"http://localhost:{port}"
     marks_path = home / f"cold_marks_{port}.jsonl"
     marks_path.unlink(missing_ok=True)
     env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
-           "COMPRESS_LAB_WORKER_IDLE": "30", "COLD_MARKS": str(marks_path)}
+           "COMPRESS_LAB_WORKER_IDLE": "30", "COLD_MARKS": str(marks_path), **(extra_env or {})}
     launched = time.time()
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "benchmarks" / "cold_start_marks.py"), "run", "app.py", "--server.headless", "true",
@@ -207,7 +214,13 @@ def breakdown_start(browser, home: Path, index: int) -> dict:
         page.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
         page.locator('[data-testid="stDataFrame"], [data-testid="stAlert"]').first.wait_for(timeout=60_000)
         times["visible"] = time.time()  # what bench_ui's cold start stops at (Playwright sees both)
+        server_cpu_s = _process_cpu_s(process.pid)  # the server's own work until then, which load delays but does not change
         page.wait_for_timeout(300)  # let the last messages of the run arrive
+        if wait_warmup:  # how long after launch the warm-up finished (the next visit's imports and baseline)
+            for _ in range(300):
+                if '"warmup_done"' in marks_path.read_text():
+                    break
+                time.sleep(0.1)
         browser_marks = page.evaluate(BROWSER_READ)
         page.close()
     finally:
@@ -223,15 +236,16 @@ def breakdown_start(browser, home: Path, index: int) -> dict:
            "fetches": [(name, round(1000 * (a / 1000 - launched)), round(1000 * (b / 1000 - launched)))
                        for name, a, b in fetches],
            "n_scripts": browser_marks["n_scripts"], "script_bytes": browser_marks["script_bytes"],
-           "ws_messages": browser_marks["ws_messages"]}
+           "ws_messages": browser_marks["ws_messages"], "server_cpu_ms_at_visible": round(1000 * server_cpu_s)}
     return out
 
 
-def breakdown(browser, home: Path, starts: int) -> dict:
-    rows = [breakdown_start(browser, home, i) for i in range(starts)]
+def breakdown(browser, home: Path, starts: int, extra_env: dict | None = None, wait_warmup: bool = False) -> dict:
+    rows = [breakdown_start(browser, home, i, extra_env, wait_warmup) for i in range(starts)]
     median = {k: round(statistics.median([r["ms"][k] for r in rows if k in r["ms"]]))
               for k in MILESTONES if any(k in r["ms"] for r in rows)}
-    return {"starts": rows, "median_ms": median}
+    cpu = [r["server_cpu_ms_at_visible"] for r in rows]
+    return {"starts": rows, "median_ms": median, "server_cpu_ms_at_visible_median": round(statistics.median(cpu))}
 
 
 def print_breakdown(result: dict) -> None:
@@ -242,6 +256,8 @@ def print_breakdown(result: dict) -> None:
         if key in median:
             print(f"{key:44s} {median[key]:9d} ms {median[key] - previous:+6d}")
             previous = median[key]
+    print(f"server CPU until Home was visible: median {result['server_cpu_ms_at_visible_median']} ms "
+          f"({[r['server_cpu_ms_at_visible'] for r in result['starts']]})")
     print("fetches (first start):", result["starts"][0]["fetches"])
     print("scripts:", result["starts"][0]["n_scripts"], "files,", result["starts"][0]["script_bytes"], "bytes;",
           "websocket messages until read:", result["starts"][0]["ws_messages"])
@@ -254,6 +270,10 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--breakdown", type=int, default=0, metavar="N",
                         help="split N cold starts to Home into server and browser milestones instead")
+    parser.add_argument("--wait-warmup", action="store_true",
+                        help="with --breakdown: also wait (up to 30 s) for the warm-up to finish and report when")
+    parser.add_argument("--warm-at-start", action="store_true",
+                        help="with --breakdown: start the warm-up when the server listens (COLD_WARM_AT_START=1)")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -266,7 +286,9 @@ def main(argv=None) -> int:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
         if args.breakdown:
-            result = breakdown(browser, home, args.breakdown)
+            result = breakdown(browser, home, args.breakdown,
+                               {"COLD_WARM_AT_START": "1", "COMPRESS_LAB_WARMUP_DELAY": "0"} if args.warm_at_start else None,
+                               wait_warmup=args.wait_warmup)
             browser.close()
             result["load_average_before"] = [round(x, 2) for x in load_before]
             result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
