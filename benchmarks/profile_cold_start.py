@@ -8,7 +8,8 @@ lab in use (Home then draws its run table). For each page, a fresh server is sta
 fresh Chromium page opens that page directly; the script reports
 
 - `server_s`: process launch to `/_stcore/health` answering, and what the server imported;
-- `visit_s`: from `goto` to the page's first heading with no script running;
+- `visit_s`: from `goto` to the page's first heading with no script running, and `visit_server_cpu_s`,
+  the server process's CPU time over the same span (what a loaded machine delays but does not change);
 - what the visit imported: the total import time, the top-level modules by cumulative time,
   and whether torch, transformers, pandas, plotly were among them.
 
@@ -105,6 +106,7 @@ def profile_page(browser, home: Path, name: str) -> dict:
         server_s = time.perf_counter() - began
         mark = len(log_lines(log))
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        cpu_before = _process_cpu_s(process.pid)
         began = time.perf_counter()
         page.goto(f"{url}/{'' if name == 'home' else name}")
         page.wait_for_function(IDLE, timeout=120_000, polling=50)
@@ -114,9 +116,11 @@ def profile_page(browser, home: Path, name: str) -> dict:
         page.wait_for_timeout(500)  # the status widget shows only after a moment: idle must hold twice
         page.wait_for_function(IDLE, timeout=120_000, polling=50)
         visit_s = max(visit_s, time.perf_counter() - began - 0.5)
+        visit_cpu_s = _process_cpu_s(process.pid) - cpu_before  # the server's work for the visit (load-independent)
         page.close()
         lines = log_lines(log)
         return {"page": name, "server_s": round(server_s, 3), "visit_s": round(visit_s, 3),
+                "visit_server_cpu_s": round(visit_cpu_s, 3),
                 "server": summary(lines[:mark]), "visit": summary(lines[mark:])}
     finally:
         e2e.stop_app(process, home)
@@ -307,7 +311,8 @@ def main(argv=None) -> int:
     else:
         for r in results:
             print(f"{r['page']:17s} server up {r['server_s']:.2f} s (imports {r['server']['import_s']:.2f} s) · "
-                  f"visit {r['visit_s']:.2f} s, imports {r['visit']['import_s']:.2f} s "
+                  f"visit {r['visit_s']:.2f} s (server CPU {r['visit_server_cpu_s']:.2f} s), "
+                  f"imports {r['visit']['import_s']:.2f} s "
                   f"[{', '.join(r['visit']['imported']) or 'no heavy module'}]")
             print("    top:", ", ".join(f"{n} {s:.2f}" for n, s in r["visit"]["top"][:5]))
         print(f"load average before {out['load_average_before']}, after {out['load_average_after']}")
