@@ -3,17 +3,18 @@
     COLD_MARKS=/tmp/marks.jsonl python benchmarks/cold_start_marks.py run app.py [streamlit options]
 
 Behaves as `python -m streamlit run ...` but appends one JSON line per milestone to `$COLD_MARKS`
-(`{"mark": name, "t": epoch seconds}`): the interpreter running this file, `import streamlit` done,
-the runtime's component manifest scan (start/end), the runtime created, the server listening,
-each browser session created (the websocket connected), each script run's start and end, the entry
-script's (`app`) and the page script's (`page`) start and end inside it (`StreamlitPage.run`), the warm-up thread's end
-(`warmup_done`), and the
-file watcher's module walk after a run (`watch_update`, only with `server.fileWatcherType` not "none").
-`COLD_WARM_AT_START=1` starts the lab's warm-up thread (`ui/warmup.py`) when the server starts listening
-instead of after the first page: what a lifespan hook (Streamlit's `st.App`) would allow, measured
-without restructuring app.py. The marks are made by wrapping those
-Streamlit methods in this process only (nothing in the app changes), so the breakdown measures the
-same code a plain `streamlit run app.py` runs, plus a few microseconds per mark.
+(`{"mark": name, "t": epoch seconds}`): the interpreter running this file, `import streamlit` done, the
+runtime's component manifest scan (start/end), the runtime created, the server listening, each browser
+session created (the websocket connected), each script run's start and end, the entry script's (`app`)
+and the page script's (`page`) start and end inside it (`StreamlitPage.run`), the file watcher's module
+walk after a run (`watch_update`, only with `server.fileWatcherType` not "none") and the warm-up
+thread's end (`warmup_done`). The marks come from wrapping those Streamlit methods in this process only
+(nothing in the app changes), so the breakdown measures the code a plain `streamlit run app.py` runs,
+plus a few microseconds per mark.
+
+`COLD_CPROFILE=file` also cProfiles the first script run. `COLD_WARM_AT_START=1` starts the lab's
+warm-up thread (`ui/warmup.py`) when the server starts listening instead of after the first page:
+what a lifespan hook (Streamlit's `st.App`) would allow, measured without restructuring app.py.
 """
 from __future__ import annotations
 
