@@ -8,14 +8,25 @@ lab in use (Home then draws its run table). For each page, a fresh server is sta
 fresh Chromium page opens that page directly; the script reports
 
 - `server_s`: process launch to `/_stcore/health` answering, and what the server imported;
-- `visit_s`: from `goto` to the page's first heading with no script running;
+- `visit_s`: from `goto` to the page's first heading with no script running, and `visit_server_cpu_s`,
+  the server process's CPU time over the same span (what a loaded machine delays but does not change);
 - what the visit imported: the total import time, the top-level modules by cumulative time,
   and whether torch, transformers, pandas, plotly were among them.
 
 Import times are measured inside the server, so they add up to less than the wall clock (the
 script itself, widgets, the websocket and the browser's drawing make up the rest).
 
+`--breakdown N` instead splits N cold starts to the rendered Home page (the warm-up as configured,
+no import profiler) into milestones, each in ms since the launch of the server process, median over
+the starts: the server's own marks (`benchmarks/cold_start_marks.py`: interpreter up, `import
+streamlit`, component manifest scan, runtime, listening, session created, script and Home page start
+and end) and the browser's (Navigation/Resource Timing, a wrapped `WebSocket` and a MutationObserver
+injected before the page loads: index requested and received, scripts loaded, DOMContentLoaded,
+websocket created, open, first and last message, heading drawn, run table or "no runs" box drawn).
+The server is polled for health every 20 ms (bench_ui's 100 ms poll adds up to 0.1 s).
+
     python benchmarks/profile_cold_start.py [--pages home,runs,prune] [--home DIR] [--json]
+    python benchmarks/profile_cold_start.py --breakdown 5 [--home DIR] [--json]
 """
 from __future__ import annotations
 
@@ -23,9 +34,12 @@ import argparse
 import importlib.util
 import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +106,7 @@ def profile_page(browser, home: Path, name: str) -> dict:
         server_s = time.perf_counter() - began
         mark = len(log_lines(log))
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        cpu_before = _process_cpu_s(process.pid)
         began = time.perf_counter()
         page.goto(f"{url}/{'' if name == 'home' else name}")
         page.wait_for_function(IDLE, timeout=120_000, polling=50)
@@ -101,12 +116,155 @@ def profile_page(browser, home: Path, name: str) -> dict:
         page.wait_for_timeout(500)  # the status widget shows only after a moment: idle must hold twice
         page.wait_for_function(IDLE, timeout=120_000, polling=50)
         visit_s = max(visit_s, time.perf_counter() - began - 0.5)
+        visit_cpu_s = _process_cpu_s(process.pid) - cpu_before  # the server's work for the visit (load-independent)
         page.close()
         lines = log_lines(log)
         return {"page": name, "server_s": round(server_s, 3), "visit_s": round(visit_s, 3),
+                "visit_server_cpu_s": round(visit_cpu_s, 3),
                 "server": summary(lines[:mark]), "visit": summary(lines[mark:])}
     finally:
         e2e.stop_app(process, home)
+
+
+# Injected before any of the page's scripts: times (performance.now(), ms) of the websocket's life and of
+# Home's heading and run table appearing in the DOM.
+BROWSER_MARKS = """
+window.__cold = {ws: []};
+(() => {
+  const Native = window.WebSocket;
+  function Wrapped(...args) {
+    const ws = new Native(...args);
+    const rec = {created: performance.now(), n: 0};
+    window.__cold.ws.push(rec);
+    ws.addEventListener('open', () => { rec.open = performance.now(); });
+    ws.addEventListener('message', () => { const t = performance.now(); if (!rec.first) rec.first = t; rec.last = t; rec.n++; });
+    return ws;
+  }
+  Wrapped.prototype = Native.prototype;
+  for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Wrapped[k] = Native[k];
+  window.WebSocket = Wrapped;
+  const seen = () => {
+    const c = window.__cold;
+    if (!c.heading && [...document.querySelectorAll('h1')].some(h => h.textContent.includes('Compression Lab')))
+      c.heading = performance.now();
+    if (!c.table && document.querySelector('[data-testid="stDataFrame"], [data-testid="stAlert"]'))
+      c.table = performance.now();
+  };
+  new MutationObserver(seen).observe(document, {subtree: true, childList: true, characterData: true});
+})();
+"""
+
+BROWSER_READ = """() => {
+  const o = performance.timeOrigin, nav = performance.getEntriesByType('navigation')[0];
+  const res = performance.getEntriesByType('resource');
+  const scripts = res.filter(r => r.initiatorType === 'script' || r.name.endsWith('.js'));
+  const fetches = res.filter(r => r.initiatorType === 'fetch' || r.initiatorType === 'xmlhttprequest');
+  const paint = Object.fromEntries(performance.getEntriesByType('paint').map(p => [p.name, o + p.startTime]));
+  const ws = window.__cold.ws[0] || {};
+  const at = t => (t === undefined || t === null) ? null : o + t;
+  return {request_index: at(nav.requestStart), index_received: at(nav.responseEnd),
+          scripts_loaded: scripts.length ? at(Math.max(...scripts.map(r => r.responseEnd))) : null,
+          n_scripts: scripts.length, script_bytes: scripts.reduce((a, r) => a + (r.encodedBodySize || 0), 0),
+          dom_content_loaded: at(nav.domContentLoadedEventEnd), first_paint: paint['first-paint'] || null,
+          fetches: fetches.map(r => [r.name.replace(/^https?:\/\/[^/]+/, ''), at(r.startTime), at(r.responseEnd)]),
+          ws_created: at(ws.created), ws_open: at(ws.open), ws_first_message: at(ws.first),
+          ws_messages: ws.n || 0, heading: at(window.__cold.heading), table: at(window.__cold.table)};
+}"""
+
+MILESTONES = ["python", "streamlit_imported", "manifest_scan.start", "manifest_scan.end", "runtime_init.end",
+              "server_listening", "health_ok", "goto", "request_index", "index_received", "scripts_loaded",
+              "dom_content_loaded", "ws_created", "ws_open", "session_init.end", "script.start", "app.start", "page.start",
+              "page.end", "app.end", "script.end", "watch_update.start", "watch_update.end", "ws_first_message",
+              "heading", "table", "visible", "warmup_done"]
+
+
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of one process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def breakdown_start(browser, home: Path, index: int, extra_env: dict | None = None, wait_warmup: bool = False) -> dict:
+    """One cold start with the server's and the browser's milestones, in ms since launch."""
+    port = e2e.free_port()
+    url = f"http://localhost:{port}"
+    marks_path = home / f"cold_marks_{port}.jsonl"
+    marks_path.unlink(missing_ok=True)
+    env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
+           "COMPRESS_LAB_WORKER_IDLE": "30", "COLD_MARKS": str(marks_path), **(extra_env or {})}
+    launched = time.time()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "cold_start_marks.py"), "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=open(home / f"cold_marks_{port}.log", "wb"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        times = {}
+        deadline = time.monotonic() + 60
+        while "health_ok" not in times:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start (status {process.poll()})")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        times["health_ok"] = time.time()
+            except OSError:
+                time.sleep(0.02)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.add_init_script(BROWSER_MARKS)
+        times["goto"] = time.time()
+        page.goto(url)
+        page.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
+        page.locator('[data-testid="stDataFrame"], [data-testid="stAlert"]').first.wait_for(timeout=60_000)
+        times["visible"] = time.time()  # what bench_ui's cold start stops at (Playwright sees both)
+        server_cpu_s = _process_cpu_s(process.pid)  # the server's own work until then, which load delays but does not change
+        page.wait_for_timeout(300)  # let the last messages of the run arrive
+        if wait_warmup:  # how long after launch the warm-up finished (the next visit's imports and baseline)
+            for _ in range(300):
+                if '"warmup_done"' in marks_path.read_text():
+                    break
+                time.sleep(0.1)
+        browser_marks = page.evaluate(BROWSER_READ)
+        page.close()
+    finally:
+        e2e.stop_app(process, home)
+    for line in marks_path.read_text().splitlines():
+        row = json.loads(line)
+        times.setdefault(row["mark"], row["t"])  # the first of each (the Home session's script run)
+    fetches = browser_marks.pop("fetches")
+    for key, value in browser_marks.items():
+        if isinstance(value, (int, float)) and key not in ("n_scripts", "script_bytes", "ws_messages") and value:
+            times[key] = value / 1000
+    out = {"start": index, "ms": {k: round(1000 * (times[k] - launched)) for k in MILESTONES if times.get(k)},
+           "fetches": [(name, round(1000 * (a / 1000 - launched)), round(1000 * (b / 1000 - launched)))
+                       for name, a, b in fetches],
+           "n_scripts": browser_marks["n_scripts"], "script_bytes": browser_marks["script_bytes"],
+           "ws_messages": browser_marks["ws_messages"], "server_cpu_ms_at_visible": round(1000 * server_cpu_s)}
+    return out
+
+
+def breakdown(browser, home: Path, starts: int, extra_env: dict | None = None, wait_warmup: bool = False) -> dict:
+    rows = [breakdown_start(browser, home, i, extra_env, wait_warmup) for i in range(starts)]
+    median = {k: round(statistics.median([r["ms"][k] for r in rows if k in r["ms"]]))
+              for k in MILESTONES if any(k in r["ms"] for r in rows)}
+    cpu = [r["server_cpu_ms_at_visible"] for r in rows]
+    return {"starts": rows, "median_ms": median, "server_cpu_ms_at_visible_median": round(statistics.median(cpu))}
+
+
+def print_breakdown(result: dict) -> None:
+    median = result["median_ms"]
+    previous = 0
+    print(f"{'milestone (median of ' + str(len(result['starts'])) + ' starts)':44s} {'since launch':>12s} {'step':>7s}")
+    for key in MILESTONES:
+        if key in median:
+            print(f"{key:44s} {median[key]:9d} ms {median[key] - previous:+6d}")
+            previous = median[key]
+    print(f"server CPU until Home was visible: median {result['server_cpu_ms_at_visible_median']} ms "
+          f"({[r['server_cpu_ms_at_visible'] for r in result['starts']]})")
+    print("fetches (first start):", result["starts"][0]["fetches"])
+    print("scripts:", result["starts"][0]["n_scripts"], "files,", result["starts"][0]["script_bytes"], "bytes;",
+          "websocket messages until read:", result["starts"][0]["ws_messages"])
 
 
 def main(argv=None) -> int:
@@ -114,17 +272,36 @@ def main(argv=None) -> int:
     parser.add_argument("--pages", default=",".join(PAGES))
     parser.add_argument("--home", help="home folder (reused: baseline and runs are made once)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--breakdown", type=int, default=0, metavar="N",
+                        help="split N cold starts to Home into server and browser milestones instead")
+    parser.add_argument("--wait-warmup", action="store_true",
+                        help="with --breakdown: also wait (up to 30 s) for the warm-up to finish and report when")
+    parser.add_argument("--warm-at-start", action="store_true",
+                        help="with --breakdown: start the warm-up when the server listens (COLD_WARM_AT_START=1)")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="profile_cold_"))
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "prepared").exists():
+    if not args.breakdown and not (home / "prepared").exists():  # the breakdown takes the home as it is
         prepare_home(home)
         (home / "prepared").write_text("baseline and runs made\n")
     load_before = os.getloadavg()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
+        if args.breakdown:
+            result = breakdown(browser, home, args.breakdown,
+                               {"COLD_WARM_AT_START": "1", "COMPRESS_LAB_WARMUP_DELAY": "0"} if args.warm_at_start else None,
+                               wait_warmup=args.wait_warmup)
+            browser.close()
+            result["load_average_before"] = [round(x, 2) for x in load_before]
+            result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+            if args.json:
+                print(json.dumps(result))
+            else:
+                print_breakdown(result)
+                print(f"load average before {result['load_average_before']}, after {result['load_average_after']}")
+            return 0
         results = [profile_page(browser, home, n.strip()) for n in args.pages.split(",") if n.strip()]
         browser.close()
     out = {"pages": results, "load_average_before": [round(x, 2) for x in load_before],
@@ -134,7 +311,8 @@ def main(argv=None) -> int:
     else:
         for r in results:
             print(f"{r['page']:17s} server up {r['server_s']:.2f} s (imports {r['server']['import_s']:.2f} s) · "
-                  f"visit {r['visit_s']:.2f} s, imports {r['visit']['import_s']:.2f} s "
+                  f"visit {r['visit_s']:.2f} s (server CPU {r['visit_server_cpu_s']:.2f} s), "
+                  f"imports {r['visit']['import_s']:.2f} s "
                   f"[{', '.join(r['visit']['imported']) or 'no heavy module'}]")
             print("    top:", ", ".join(f"{n} {s:.2f}" for n, s in r["visit"]["top"][:5]))
         print(f"load average before {out['load_average_before']}, after {out['load_average_after']}")

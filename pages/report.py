@@ -13,6 +13,7 @@ from compress_core import fmt
 from compress_core.runs import jobs
 
 from compress_core.present import plots
+from compress_core.methods import labels
 from compress_core.errors import CompressError
 from compress_core.present.report import build_report, full_spec, report_runs, trade_off
 from ui import common, permalinks
@@ -34,7 +35,8 @@ st.caption("A single HTML file for stakeholders: an executive summary, the best 
 
 def label(run: dict) -> str:
     spec = full_spec(run.get("spec") or {})
-    method = plots.METHOD_LABELS.get(plots.method_of(run["kind"], spec), run["kind"])
+    key = plots.method_of(run["kind"], spec)
+    method = labels.method_label(key) or plots.METHOD_LABELS.get(key, run["kind"])  # built-in kinds: no torch
     return (f"{run['id']} · {method} · {plots.run_setting(run['kind'], spec)} · {spec.get('model')} on "
             f"{Path(str(spec.get('dataset'))).name}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from compress_core.measure.speed import BATCHES, SPEED_FILE, load_speed
+from compress_core.measure.speed_file import BATCHES, SPEED_FILE, load_speed  # torch-free
 from compress_core.present import speed as present
 from compress_core.runs import jobs
 from ui import common

@@ -23,3 +23,35 @@ def test_warm_up_loads_the_default_baseline_into_the_pages_shared_caches(tmp_pat
     cached = preview_cache.prune(preview_cache.key_of(base), base, spec.method, spec.scope, spec.amount, spec.seed,
                                  edges)
     assert calls == [] and 0.45 < cached["sparsity"] < 0.55  # the default preview was computed by the warm-up
+
+
+WARM_IN_ORDER = """
+import json, sys
+from ui import warmup
+warmup.start()
+warmup.done.wait(600)
+print(json.dumps({"timings": list(warmup.timings), "learn": all(m in sys.modules for m in warmup.LATER_MODULES),
+                  "sklearn": "sklearn" in sys.modules}))
+"""
+
+
+def test_warm_up_runs_in_the_order_the_next_visits_need(tmp_path):
+    """Imports, then the shared baseline and its preview, then the Learn page's modules; with the digits
+    split cached (a prepared lab), scikit-learn is never imported."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    get_baseline(PruneSpec().baseline_spec(), RunContext.create(home=tmp_path))
+    env = {**os.environ, "COMPRESS_LAB_HOME": str(tmp_path), "COMPRESS_LAB_WARMUP_DELAY": "0",
+           "PYTHONPATH": str(root)}
+    env.pop("COMPRESS_LAB_WARMUP", None)
+    env.pop("COMPRESS_LAB_DATA_DIR", None)
+    done = subprocess.run([sys.executable, "-c", WARM_IN_ORDER], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"timings": ["imports", "baseline", "learn"], "learn": True, "sklearn": False}

@@ -6,14 +6,19 @@ preview modules and for loading the cached baseline from disk (about 2-3 s here,
 docs/performance.md). One daemon thread per server process does that work right after the first
 page has rendered, while the visitor is reading it:
 
-1. imports what the preview pages import first (torch, the method registry, the criteria,
-   the preview modules and caches, the data sets);
+1. imports what the preview pages import first (torch, the data sets, the method registry, the
+   criteria, the preview modules and caches);
 2. when the default digits baseline is already cached on disk (a prepared lab), loads it into
    `common`'s shared baseline cache (`st.cache_resource`), computes its weight histogram
    (`common.baseline_weights`) and the default pruning preview (`preview_cache.prune`), and builds one
-   figure from it (Plotly's validators load on the first figure), so the first Prune, Quantize or
-   Distill visit finds them warm. It never trains: a missing baseline
-   is queued by the page that needs it, as before.
+   figure from it (Plotly's validators load on the first figure), so the first Prune, Quantize,
+   Distill or Learn visit (Learn's lessons use the same baseline) finds them warm. It never trains:
+   a missing baseline is queued by the page that needs it, as before;
+3. imports what only the Learn page adds (its lessons' engine and UI modules), and last what a
+   lesson needs only once the visitor measures something (`scipy.stats`, the damage lesson's
+   binomial test, ~0.8 s).
+
+`timings` records when each stage ended (seconds since the thread started), for tests and benchmarks.
 
 A page that needs any of this earlier simply waits: on Python's import lock, or on the cache's
 per-key lock (Streamlit computes one cached value once, the other caller waits for it).
@@ -28,8 +33,12 @@ import threading
 import time
 
 # What the preview pages import first; importing them here only moves that cost earlier.
-MODULES = ("torch", "compress_core.present.preview", "compress_core.present.plots", "compress_core.methods.registry",
-           "compress_core.methods.criteria", "compress_core.data.datasets", "ui.preview_cache")
+MODULES = ("torch", "compress_core.data.datasets", "compress_core.methods.registry", "compress_core.methods.criteria",
+           "compress_core.present.preview", "compress_core.present.plots", "ui.preview_cache")
+# After the default baseline: the Learn page's own modules, then what a lesson needs only when measured.
+# Each is optional here (a module renamed or missing is simply skipped; its page reports the problem).
+LATER_MODULES = ("compress_core.present.teach", "ui.learn_quantization", "ui.learn_lottery", "ui.learn_damage",
+                 "ui.learn_attention", "scipy.stats")
 
 # Seconds the thread waits before importing. Started at once, its imports (torch holds the GIL for
 # most of its ~1 s import) delayed the delivery of the Home page it follows: cold start to a rendered
@@ -39,6 +48,7 @@ DELAY_S = float(os.environ.get("COMPRESS_LAB_WARMUP_DELAY", "1.0"))
 
 _started = threading.Event()
 done = threading.Event()  # set when the warm-up has finished (or given up); for tests and benchmarks
+timings: dict[str, float] = {}  # stage -> seconds since the thread started, in the order they ended
 
 
 def _import_all() -> bool:
@@ -84,11 +94,24 @@ def _warm_figures(edges, before, preview: dict) -> None:
     pio.to_json(figure, validate=False)  # what st.plotly_chart sends
 
 
+def _import_later() -> None:
+    for name in LATER_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # optional: the page that imports it shows the error
+            continue
+
+
 def _warm() -> None:
+    began = time.perf_counter()
     try:
         time.sleep(DELAY_S)  # let the page that started the warm-up reach the browser first
         if _import_all():
-            warm_default_baseline()
+            timings["imports"] = time.perf_counter() - began
+            if warm_default_baseline():
+                timings["baseline"] = time.perf_counter() - began
+        _import_later()
+        timings["learn"] = time.perf_counter() - began
     except Exception:  # the page that needs the baseline shows its own error
         pass
     finally:

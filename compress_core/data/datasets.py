@@ -238,17 +238,41 @@ def _download(url: str, dest: Path, md5: str) -> None:
 # --------------------------------------------------------------------------- digits
 
 
-@DATASETS.register("digits")
-def load_digits_dataset(data_dir: Path, download: bool) -> Dataset:
-    """scikit-learn's bundled 8x8 digits (1797 images): offline, seconds to train."""
+# The digits split, kept in the data folder after the first load (see `array_cache`): later
+# processes skip importing scikit-learn's datasets and model_selection (~0.8 s).
+DIGITS_CACHE = "digits-split.npz"
+
+
+def _digits_arrays():
+    """scikit-learn's bundled digits, split with the fixed seed: (x_train, y_train, x_test, y_test)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = np.asarray(bunch.images, dtype=np.float64).reshape(-1, 1, 8, 8)
     y = np.asarray(bunch.target, dtype=np.int64)
     idx_train, idx_test = _stratified_split(y, DIGITS_TEST_FRACTION)
+    return images[idx_train], y[idx_train], images[idx_test], y[idx_test]
+
+
+def _digits_key() -> str:
+    """What the cached split depends on (a different scikit-learn may split differently)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        sklearn_version = version("scikit-learn")
+    except PackageNotFoundError:
+        sklearn_version = "none"
+    return f"digits v1 seed={SPLIT_SEED} test={DIGITS_TEST_FRACTION} scikit-learn={sklearn_version}"
+
+
+@DATASETS.register("digits")
+def load_digits_dataset(data_dir: Path, download: bool) -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1797 images): offline, seconds to train."""
+    from compress_core.data.array_cache import cached_arrays
+
+    x_train, y_train, x_test, y_test = cached_arrays(Path(data_dir) / DIGITS_CACHE, _digits_key(), _digits_arrays)
     return _make_dataset(
-        "digits", images[idx_train], y[idx_train], images[idx_test], y[idx_test],
+        "digits", x_train, y_train, x_test, y_test,
         tuple(str(i) for i in range(10)), is_image=True, scale=1.0 / 16.0,
     )
 

@@ -86,21 +86,48 @@ def is_text(model: nn.Module) -> bool:
     return callable(getattr(model, "example_input", None))
 
 
+def mlp_layer_flops(model: nn.Module, input_shape: Sequence[int]) -> dict[str, int] | None:
+    """FLOPs per Linear layer of one sample through the zoo's plain MLP, counted by hand; None otherwise.
+
+    torch's `FlopCounterMode` imports `torch._dynamo` on its first use (its dispatch mode is wrapped
+    in `torch._disable_dynamo`): 1.4 s, the largest import of the Learn page's first visit (issue 19).
+    For an MLP of Linear, ReLU and Flatten modules it counts 2·in·out per Linear layer (the addmm;
+    the bias add, ReLU and Flatten count nothing), which is this; `tests/test_mlp_flops.py` checks the
+    two agree on dense, masked (pruning hooks) and structurally smaller MLPs. Anything else (a subclass,
+    another module inside, an input that does not flatten to the first layer) returns None.
+    """
+    from compress_core.models.zoo import MLP
+
+    plain = (MLP, nn.Sequential, nn.Flatten, nn.Linear, nn.ReLU)
+    if type(model) is not MLP or any(type(m) not in plain for m in model.modules()):
+        return None
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears or math.prod(int(d) for d in input_shape) != linears[0][1].in_features:
+        return None
+    return {name: 2 * m.in_features * m.out_features for name, m in linears}
+
+
 def flops(model: nn.Module, input_shape: Sequence[int]) -> dict:
     """Dense and density-scaled FLOPs of one sample's forward pass.
 
-    `FlopCounterMode` counts 2 FLOPs per multiply-add. The effective count scales each
-    prunable layer's FLOPs by its weight density (what a perfect sparse kernel would do).
+    `FlopCounterMode` counts 2 FLOPs per multiply-add (the zoo's MLP: the same count by hand,
+    `mlp_layer_flops`). The effective count scales each prunable layer's FLOPs by its weight
+    density (what a perfect sparse kernel would do).
     """
-    device = device_of(model)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(example_batch(model, input_shape, 1, device, zeros=True))
-    model.train(was_training)
-    counts = counter.get_flop_counts()
+    by_hand = mlp_layer_flops(model, input_shape)
     prefix = type(model).__name__
-    dense = int(counter.get_total_flops())
+    if by_hand is not None:
+        counts = {f"{prefix}.{name}": {"addmm": value} for name, value in by_hand.items()}
+        dense = sum(by_hand.values())
+    else:
+        device = device_of(model)
+        was_training = model.training
+        model.eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(example_batch(model, input_shape, 1, device, zeros=True))
+        model.train(was_training)
+        counts = counter.get_flop_counts()
+        dense = int(counter.get_total_flops())
     effective = float(dense)
     per_layer = {}
     for name, module in prunable_layers(model):

@@ -35,10 +35,9 @@ from compress_core.methods.sparse_exec import form as sparse_form
 from compress_core.models.zoo import build_model, parse_hidden
 from compress_core.runs import jobs
 from compress_core.runs.export import load_run_model
+from compress_core.measure.speed_file import BATCHES, SPEED_FILE, load_speed  # noqa: F401 (torch-free readers)
 
-BATCHES = (1, 8, 64, 256)
 SPARSITIES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
-SPEED_FILE = "speed.json"
 
 
 def thread_counts(text: str | Sequence | None = None) -> list[int]:
@@ -325,7 +324,3 @@ def model_speed(model_name: str, dataset: str = "digits", hidden=None, home=None
     return result
 
 
-def load_speed(run: dict, home=None) -> Optional[dict]:
-    """The stored speed table of a run (`speed.json` in its artifacts folder), or None."""
-    path = jobs.open_store(home).artifacts_dir(run["id"]) / SPEED_FILE
-    return json.loads(path.read_text()) if path.exists() else None

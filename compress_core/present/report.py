@@ -23,9 +23,7 @@ from compress_core import fmt
 from compress_core.errors import CompressError
 from compress_core.explore.pareto import pareto_front
 from compress_core.measure import catalogue
-from compress_core.measure.speed import load_speed
-from compress_core.methods.criteria import CRITERIA
-from compress_core.methods.registry import get_method, kinds, report_settings
+from compress_core.measure.speed_file import load_speed  # torch-free (the Report page draws without torch)
 from compress_core.present import plots, report_curves, report_groups
 from compress_core.present.executive import executive_summary, glossary_html
 from compress_core.present.speed import latency_figure as speed_latency_figure
@@ -123,6 +121,8 @@ def _missing(value) -> bool:
 def _label(run: Mapping) -> str:
     """The method's name with its main setting, e.g. 'L1 magnitude pruning 90 % (global)'."""
     spec = full_spec(run.get("spec") or {})  # defaults filled in: a spec stored without them reads the same
+    from compress_core.methods.criteria import CRITERIA  # torch: only when a report is built
+
     method = plots.method_of(run.get("kind"), spec)
     name = plots.METHOD_LABELS.get(method, method)
     if method in CRITERIA:
@@ -230,6 +230,8 @@ def reproduce_command(spec: Mapping) -> str:
     spec exactly (checked by parsing it back); otherwise (a field without an option, or a
     pipeline, which takes a config file) a Python one-liner that runs the JSON spec.
     """
+    from compress_core.methods.registry import get_method, kinds  # every method (torch): only when building
+
     spec = full_spec(spec)
     kind = spec.get("kind")
     if kind in kinds() and get_method(kind).add_arguments is not None:
@@ -386,6 +388,8 @@ def _table(columns: Sequence[str], rows: Sequence[Mapping], cls: str = "cards") 
 
 def _group_row(group: Sequence[Mapping], flagged: set) -> tuple[dict, list[str]]:
     """One table row for runs of one setting (several seeds: mean with the min–max), and its settings' columns."""
+    from compress_core.methods.registry import report_settings  # every method (torch): only when building
+
     run = group[0]
     spec = full_spec(run.get("spec") or {})
     ms = [catalogue.upgrade_metrics(r.get("metrics"), r.get("baseline")) for r in group]

@@ -13,8 +13,6 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from compress_core.explore.sweep import sweep_summary
-from compress_core.methods.registry import get_method, kinds
 from compress_core.present import plots
 from compress_core.present.report_groups import full_spec
 
@@ -32,6 +30,8 @@ def _level(value):
 def curve_sets(runs: Sequence[Mapping]) -> list[dict]:
     """One dict per curve figure: kind, param, field, title parts, `points` (run_id, level, seed, variant,
     status, accuracy) and the mean baseline accuracy. Deterministic order (kind, param, key)."""
+    from compress_core.methods.registry import get_method, kinds  # every method (torch): only when building
+
     found: dict[tuple, list[dict]] = {}
     for run in runs:
         kind = run.get("kind")
@@ -69,6 +69,9 @@ def curve_sets(runs: Sequence[Mapping]) -> list[dict]:
 
 def curve_figure(curve: Mapping):
     """Mean accuracy against the level per variant, the band spanning min–max over seeds, every seed a dot."""
+    from compress_core.explore.sweep import sweep_summary  # imports specs (torch): only when building
+    from compress_core.methods.registry import get_method
+
     summary = sweep_summary(curve["points"], "accuracy")
     label = get_method(curve["kind"]).label.capitalize()
     seeds = f", {curve['seeds']} seeds per point (band: min–max)" if curve["seeds"] > 1 else ", one seed per point"

@@ -20,8 +20,6 @@ import re
 from typing import Callable, Mapping, Optional, Sequence
 
 from compress_core.errors import CompressError
-from compress_core.measure.flops import theoretical_speedup
-from compress_core.methods.registry import spec_from_dict
 
 SPREAD_NAME = "min–max over seeds"
 MAX_NAMED = 3  # settings named per budget in a footnote before "and N more"
@@ -33,6 +31,8 @@ def _missing(value) -> bool:
 
 def full_spec(spec: Mapping) -> dict:
     """Every field of `spec`, defaults filled in (as stored when another version wrote it)."""
+    from compress_core.methods.registry import spec_from_dict  # the spec classes (torch): only when called
+
     try:
         return spec_from_dict(dict(spec)).to_dict()
     except CompressError:
@@ -176,6 +176,8 @@ def flops_figures(run: Mapping) -> dict:
     if dense is None and run.get("kind") == "train":
         dense = metrics.get("flops_dense")
     nonzero = metrics.get("flops_nonzero")
+    from compress_core.measure.flops import theoretical_speedup  # its module counts FLOPs with torch
+
     theory = theoretical_speedup(dense, nonzero)
     if theory is None and not _missing(metrics.get("theoretical_speedup")):
         theory = metrics.get("theoretical_speedup")

@@ -20,7 +20,6 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from scipy.stats import binom
 from torch import nn
 
 from compress_core import fmt
@@ -51,6 +50,8 @@ def class_flags(y, base_pred, run_pred, num_classes: int, alpha: float = ALPHA) 
     below alpha / num_classes (Bonferroni). Returns one row per class: class, base_correct, forgotten,
     expected, p_value, flagged.
     """
+    from scipy.stats import binom  # ~0.8 s to import: only when a lesson measures the damage (issue 19)
+
     y = np.asarray(y, dtype=np.int64).reshape(-1)
     base_pred, run_pred = np.asarray(base_pred).reshape(-1), np.asarray(run_pred).reshape(-1)
     forgotten, _ = flip_masks(y, base_pred, run_pred)
