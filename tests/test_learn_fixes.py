@@ -48,7 +48,7 @@ def _figure(at: AppTest, key: str) -> dict:
 
 
 def _delta(at: AppTest, label: str) -> str:
-    return [m.delta for m in at.metric if m.label == label][0]
+    return shown(at, label, "delta")
 
 
 # 1. the rounding error shown is that of the grid shown, at most half of that grid's step
