@@ -89,3 +89,13 @@ def shown(at: AppTest, label: str, part: str = "value") -> str:
     values = [c[part] for c in cards(at) if c["label"] == label]
     assert values, f"no card {label!r}; shown: {[c['label'] for c in cards(at)]}"
     return values[0]
+
+
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    """Open the Learn page's tab `tab`, as a click on it does: a rerun that draws only that tab's lessons."""
+    if "learn_tab" not in at.session_state or at.session_state["learn_tab"] != tab:
+        at.session_state["learn_tab"] = tab
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["learn_tab"] == tab
+    return at
