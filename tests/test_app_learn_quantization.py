@@ -18,7 +18,7 @@ from compress_core.present import teach, teach_quant
 from compress_core.specs import TrainSpec
 from compress_core.training.baseline import get_baseline
 
-from apptest_helpers import cards, open_page, shown, worker_home
+from apptest_helpers import cards, open_page, open_tab, shown, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
 
@@ -38,7 +38,7 @@ def base(home):
 
 @pytest.fixture(scope="module")
 def page(home, base) -> AppTest:
-    at = open_page("learn")
+    at = open_tab(open_page("learn"), "Quantization")  # these lessons' tab; every test here stays in it
     assert not at.error, [e.value for e in at.error]
     return at
 
