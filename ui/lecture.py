@@ -39,6 +39,8 @@ html { font-size: 22px; }
 [data-testid="stMetricValue"] { font-size: 2.2rem; }
 [data-testid="stMainBlockContainer"] { padding: 4rem 2rem 4rem; max-width: none; }
 [data-testid="stMetricLabel"] * { white-space: normal !important; text-overflow: clip !important; overflow: visible !important; }
+.lab-card-value { font-size: 2.2rem; }
+.lab-card-label { white-space: normal; overflow: visible; }
 </style>
 """
 # Streamlit keeps the scroll position across reruns; a new section is scrolled to its top (the section number makes
