@@ -24,7 +24,7 @@ from compress_core.methods.prune import prune_to
 from compress_core.specs import TrainSpec
 from compress_core.training.loop import evaluate
 
-from apptest_helpers import APP, open_page, open_tab, shown, worker_home
+from apptest_helpers import open_page, open_tab, shown, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
 
@@ -183,12 +183,3 @@ def test_only_the_open_tab_is_drawn_and_closed_lessons_keep_their_settings(first
     open_tab(at, "Quantization")
     assert at.slider(key="learn_q_bits").value == 5
 
-
-def test_a_link_to_a_tab_opens_it(home, first_visit):
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["learn_tab"] = "Distillation"
-    at.run()
-    at.switch_page("pages/learn.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert at.session_state["learn_tab"] == "Distillation"
-    assert "learn_kd_soft" in chart_keys(at) and "learn_prune_hist" not in chart_keys(at)

@@ -7,8 +7,8 @@ larger (CSS and chart fonts) and per-figure export menus are hidden. Every page 
 `sections(entries, key)` draws a page made of lessons, `entries` being (title, function) in page
 order. Normal mode: one tab per title prefix (the part before ": ", tabs in order of first appearance;
 the entries of one tab in list order, separated by a line), each lesson followed by its "export all
-figures" zip; only the open tab's lessons run (a tab switch reruns the page, the tab is in the URL as
-`?<key>_tab=<tab>`), and the other lessons' settings are kept (`keep_lesson_state`). Lecture mode shows one lesson at a time with a section picker and Previous/Next buttons
+figures" zip; only the open tab's lessons run (a tab switch reruns the page; the open tab is
+`st.session_state["<key>_tab"]`), and the other lessons' settings are kept (`keep_lesson_state`). Lecture mode shows one lesson at a time with a section picker and Previous/Next buttons
 (the section is kept in the URL too, `&section=3`). Pages read `on()` to hide secondary widgets and
 `expanded(default)` to close expanders in lecture mode.
 """
@@ -115,8 +115,9 @@ def sections(entries: Sequence[tuple[str, Callable[[], None]]], key: str,
             return
         tabs = list(dict.fromkeys(_tab_of(title) for title, _ in entries))
         # Only the open tab's lessons run and are sent (issue 19: one lesson's elements instead of every
-        # lesson's, so a slider move re-lays out a short page); the open tab is in the URL, `?learn_tab=...`.
-        for tab, container in zip(tabs, st.tabs(tabs, key=f"{key}_tab", on_change="rerun", bind="query-params")):
+        # lesson's, so a slider move re-lays out a short page). Not bound to the URL (bind="query-params"): Streamlit
+        # 1.67's st.switch_page, which the lessons' "try it" buttons call, refuses to clear a bound query parameter.
+        for tab, container in zip(tabs, st.tabs(tabs, key=f"{key}_tab", on_change="rerun")):
             if not container.open:
                 continue
             with container:
