@@ -108,7 +108,7 @@ PAGES = {
 }
 # page -> the key of its preview figure (the container `--detail` watches for the redraw).
 FIGURES = {"prune": "prune_preview_hist", "quantize": "quantize_preview_grid", "distill": "distill_preview_soft",
-           "learn": None}
+           "learn": "learn_prune_hist"}
 # In the page: the time of the last key press and of the last change inside the figure's container.
 WATCH = """fig => { if (window.__lab) return true;
   const lab = window.__lab = {press: 0, pressWall: 0, figMut: 0, want: null, shown: 0};
@@ -132,9 +132,9 @@ SETTLED = """fig => new Promise(resolve => { const lab = window.__lab; const beg
       resolve([lab.figMut > lab.press ? lab.figMut - lab.press : null, !el || el.__labTag !== window.__labTag]);
     } else setTimeout(check, 25); };
   check(); })"""
-# "label|text": a metric card whose text starts with label and contains text; "|text": any text on the page.
+# "label|text": a metric card (st.metric, or a card of ui/cards.py's one-element block) whose text starts with label and contains text; "|text": any text on the page.
 SHOWS = """v => { const [label, text] = v.split('|');
-  if (label) return [...document.querySelectorAll('[data-testid="stMetric"]')].some(
+  if (label) return [...document.querySelectorAll('[data-testid="stMetric"], .lab-card')].some(
       m => m.innerText.startsWith(label) && m.innerText.includes(text));
   return document.body.innerText.includes(text); }"""
 

@@ -147,14 +147,24 @@ st.caption(f"The model: {fmt.count(sum(p.numel() for p in base.model.parameters(
            f"{fmt.pct(ACC0, 2)} top-1 accuracy on {len(base.data.y_test)} held-out test digits.")
 
 # ---------------------------------------------------------------- pruning
-@st.fragment
 def pruning_lesson() -> None:
+    """The lesson's fixed text, then the fragment a slider move reruns (only what changes), then its question."""
+    pruning_intro()
+    pruning_panel()
+    st.fragment(predict_questions.pruning)(base)  # its own fragment: a guess reruns the question, not the figures
+
+
+def pruning_intro() -> None:
     st.subheader("Magnitude pruning: a mask of zeros")
     st.markdown("Pruning sets weights to zero. Magnitude (L1) pruning keeps the weights with the largest |w| and "
                 "zeroes the rest: a mask **M** of 0s and 1s multiplies the weights element by element. With *global* "
                 "scope one threshold *t* holds for every layer; with *per-layer* scope each layer loses the same share.")
     st.latex(r"W' = W \odot M,\qquad M_{ij} = \begin{cases} 1 & |W_{ij}| > t \\ 0 & |W_{ij}| \le t \end{cases}"
              r"\qquad t:\ \text{a share } p \text{ of the weights has } |W_{ij}| \le t")
+
+
+@st.fragment
+def pruning_panel() -> None:
     c = st.columns([2, 1])
     amount = c[0].slider("Share of weights removed, p", 0, 99, 70, 1, format="%d%%", key="learn_prune_amount")
     scope = c[1].radio("Scope", ("global", "layer"), key="learn_prune_scope", horizontal=True,
@@ -163,7 +173,7 @@ def pruning_lesson() -> None:
     shown = pruning_numbers(preview_key, base, amount, scope)
     accuracy, total, nonzero = shown["accuracy"], shown["total"], shown["nonzero"]
     dense_bytes, sparse_bytes = shown["dense_bytes"], shown["sparse_bytes"]
-    common.metric_grid([
+    common.card_block([  # one element for the four cards (ui/cards.py)
         ("Accuracy right after pruning", fmt.pct(accuracy), fmt.pp(accuracy - ACC0),
          f"top-1 on the test digits, no fine-tuning; the dense model has {fmt.pct(ACC0, 2)}"),
         ("Parameters left (non-zero)", fmt.count(nonzero), f"of {fmt.count(total)}",
@@ -188,7 +198,6 @@ def pruning_lesson() -> None:
            {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_scope": scope,
             "prune_schedule": "oneshot", "prune_amount": amount, "prune_baseline_epochs": baseline_epochs()},
            key="learn_prune_try")
-    predict_questions.pruning(base)
 
 
 @st.fragment
@@ -340,13 +349,14 @@ def distillation_lesson() -> None:
     left, right = st.columns([1, 2.2])
     ratios = teach.soft_hard_ratios(student_logits, logits, y, (1.0, 2.0, 4.0, 8.0, temperature), alpha)
     with left:
-        common.card("Soft/hard gradient ratio", f"{ratios[temperature]:.1f}", f"at T = {temperature:g}",
-                    "mean gradient norm of α·T²·KL over that of (1 − α)·CE; at T = 1, 2, 4, 8: "
-                    + ", ".join(f"{ratios[t]:.1f}" for t in (1.0, 2.0, 4.0, 8.0))
-                    + ". It settles at high T (T² undoes the 1/T² fade) but is not constant")
-        common.card("Soft term α·T²·KL", f"{terms['soft']:.3f}", None, f"at T = {temperature:g}, α = {alpha:g}")
-        common.card("Hard term (1 − α)·CE", f"{terms['hard']:.3f}", None, "cross-entropy with the true labels")
-        common.card("Loss", f"{terms['total']:.3f}", None, "the sum; the engine's distillation_loss")
+        common.card_block([  # one element (ui/cards.py)
+            ("Soft/hard gradient ratio", f"{ratios[temperature]:.1f}", f"at T = {temperature:g}",
+             "mean gradient norm of α·T²·KL over that of (1 − α)·CE; at T = 1, 2, 4, 8: "
+             + ", ".join(f"{ratios[t]:.1f}" for t in (1.0, 2.0, 4.0, 8.0))
+             + ". It settles at high T (T² undoes the 1/T² fade) but is not constant"),
+            ("Soft term α·T²·KL", f"{terms['soft']:.3f}", None, f"at T = {temperature:g}, α = {alpha:g}"),
+            ("Hard term (1 − α)·CE", f"{terms['hard']:.3f}", None, "cross-entropy with the true labels"),
+            ("Loss", f"{terms['total']:.3f}", None, "the sum; the engine's distillation_loss")])
     with right:
         figures.show(teach.kd_gradient_figure(grads, temperature, alpha), key="learn_kd_grad")
     try_it(f"distil at T = {temperature:g}, α = {alpha:g}", "pages/distill.py",
@@ -425,16 +435,15 @@ def quantization_lesson() -> None:
     acc = accuracy[(accuracy["bits"] == bits) & (accuracy["granularity"] == granularity)]["accuracy"].iloc[0]
     left, right = st.columns([1, 2.2])
     with left:
-        common.card(f"Accuracy at {bits} bits", fmt.pct(acc), fmt.pp(acc - ACC0),
-                    f"every weight of the model on its {bits}-bit grid, compute in fp32; fp32 model {fmt.pct(ACC0, 2)}")
-        common.card("Signal-to-noise", f"{mine['sqnr_db']:.1f} dB", layer,
-                    "10·log10(Σw² / Σ(w − ŵ)²) over the layer")
         grid = f"output channel {channel}" if granularity == "channel" else "the layer"
-        common.card("Largest rounding error", f"{view['max_abs']:.2g}", f"grid step {view['step']:.2g}",
-                    f"over the weights of {grid}, which share this grid: at most half its step "
-                    f"({view['step'] / 2:.2g})")
-        common.card("Weights", f"{32 / bits:.1f}× smaller", f"{bits} instead of 32 bits",
-                    "plus one fp32 scale per tensor or channel")
+        common.card_block([  # one element (ui/cards.py)
+            (f"Accuracy at {bits} bits", fmt.pct(acc), fmt.pp(acc - ACC0),
+             f"every weight of the model on its {bits}-bit grid, compute in fp32; fp32 model {fmt.pct(ACC0, 2)}"),
+            ("Signal-to-noise", f"{mine['sqnr_db']:.1f} dB", layer, "10·log10(Σw² / Σ(w − ŵ)²) over the layer"),
+            ("Largest rounding error", f"{view['max_abs']:.2g}", f"grid step {view['step']:.2g}",
+             f"over the weights of {grid}, which share this grid: at most half its step ({view['step'] / 2:.2g})"),
+            ("Weights", f"{32 / bits:.1f}× smaller", f"{bits} instead of 32 bits",
+             "plus one fp32 scale per tensor or channel")])
     with right:
         where = f"{layer}, output channel {channel} (the narrowest range)" if granularity == "channel" else layer
         figures.show(plots.quantization_grid(view["edges"], view["counts"], view["levels"], bits, layer,

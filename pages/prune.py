@@ -75,7 +75,6 @@ def preview_panel(base) -> None:
     if base is None:
         return
     acc0 = base.info["accuracy"]
-    st.markdown(f"**Instant preview**: one-shot, no fine-tuning, {METHODS[method][0]}")
     if structured and text_model:
         text_head_plan(base, amount, acc0)
         return
@@ -131,7 +130,6 @@ def preview_panel(base) -> None:
         ("Sparse size", fmt.size(r["size_sparse_bytes"]), f"dense fp32 {fmt.size(r['size_fp32_bytes'])}",
          "bitmap of non-zeros + their values; the dense fp32 checkpoint does not shrink"),
     ], fig, key="prune_preview_hist")
-    st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy. {MASKED_NOTE.capitalize()}.")
     profile.mark("draw")
     if schedule == "agp":
         from compress_core.methods.prune import agp_schedule
@@ -155,13 +153,19 @@ def text_head_plan(base, amount: int, acc0: float) -> None:
         ("Parameters kept", fmt.pct(r["params_total"] / max(r["params_before"], 1)),
          f"{fmt.count(r['params_total'])} of {fmt.count(r['params_before'])}", "embeddings are not pruned"),
     ], plots_text.head_plan(r["scores"], r["removed"]), key="prune_preview_heads")
-    st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy. Heads and FFN channels are removed physically "
-               "(smaller Q/K/V, output and FFN matrices), so a real speed-up is possible.")
 
 
 with right:
+    # What does not move with the slider is drawn once per page run, outside the fragment (issue 19: a move sends
+    # only what changed): the preview's heading above the slider, the baseline's caption below the preview.
     base = common.baseline(spec.baseline_spec(), P)
+    if base is not None:
+        st.markdown(f"**Instant preview**: one-shot, no fine-tuning, {METHODS[method][0]}")
     preview_panel(base)
+    if base is not None and (text_model or not structured):
+        st.caption(f"Baseline: {fmt.pct(base.info['accuracy'], 2)} top-1 test accuracy. " + (
+            "Heads and FFN channels are removed physically (smaller Q/K/V, output and FFN matrices), so a real "
+            "speed-up is possible." if structured else f"{MASKED_NOTE.capitalize()}."))
 
 common.run_button("Run: prune and fine-tune", "prune_run", lambda: build_spec(st.session_state["prune_amount"]), P)
 

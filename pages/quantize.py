@@ -96,8 +96,6 @@ def preview_panel(base) -> None:
         ("Packed size", fmt.size(r["size_packed_bytes"]), f"fp32 {fmt.size(r['size_fp32_bytes'])}",
          f"counted, not serialized: {bits} bits per weight, fp32 scales and biases"),
     ], fig, key="quantize_preview_grid")
-    st.caption(f"Baseline: {fmt.pct(acc0, 2)} top-1 test accuracy (fp32). Fake quantization: weights on the grid, "
-               "compute still fp32, so no speed-up; the int8 scheme measures real size and latency.")
     profile.mark("draw")
 
 
@@ -117,6 +115,10 @@ def int8_sizes_panel(model) -> None:
 with right:
     base = common.baseline(spec.baseline_spec(), P)
     preview_panel(base)
+    if base is not None and scheme not in HALF:  # does not move with the bits: outside the fragment (issue 19)
+        st.caption(f"Baseline: {fmt.pct(base.info['accuracy'], 2)} top-1 test accuracy (fp32). Fake quantization: "
+                   "weights on the grid, compute still fp32, so no speed-up; the int8 scheme measures real size and "
+                   "latency.")
     if base is not None and scheme not in HALF and getattr(base.model, "is_text_model", False):
         int8_sizes_panel(base.model)  # bits do not change it: outside the fragment, not redrawn per slider move
 

@@ -3,6 +3,7 @@ with preset widgets, and reading a metric card."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Iterator
 
@@ -40,8 +41,61 @@ def open_page(name: str, **state) -> AppTest:
     return at
 
 
-def shown(at: AppTest, label: str) -> str:
-    """The value of the metric card labelled `label`."""
-    values = [m.value for m in at.metric if m.label == label]
-    assert values, f"no metric {label!r}; shown: {[m.label for m in at.metric]}"
+class _Cards(HTMLParser):
+    """Reads the cards of a `ui/cards.py` block (one `st.html` element) as the text a reader sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cards: list[dict] = []
+        self._part: str | None = None
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        names = (attrs.get("class") or "").split()
+        if self._hidden or attrs.get("aria-hidden") == "true":
+            self._hidden += 1
+        elif "lab-card" in names:
+            self.cards.append({"label": "", "value": "", "delta": None, "help": attrs.get("title")})
+        elif self.cards and {"lab-card-label", "lab-card-value", "lab-card-delta"} & set(names):
+            self._part = next(n for n in names if n.startswith("lab-card-")).rsplit("-", 1)[1]
+            self.cards[-1][self._part] = ""
+
+    def handle_endtag(self, tag):
+        if self._hidden:
+            self._hidden -= 1
+        elif tag == "div":
+            self._part = None
+
+    def handle_data(self, data):
+        if self._part and not self._hidden:
+            self.cards[-1][self._part] += data
+
+
+def cards(at) -> list[dict]:
+    """Every card on the page as {label, value, delta, help}: each `st.metric`, then each card of the one-element
+    card blocks (`ui/cards.py`: the previews' cards), with the text the page shows."""
+    found = [{"label": m.label, "value": m.value, "delta": m.delta or None, "help": m.help or None}
+             for m in at.metric]
+    for block in at.get("html"):
+        parser = _Cards()
+        parser.feed(block.proto.body)
+        found += parser.cards
+    return found
+
+
+def shown(at: AppTest, label: str, part: str = "value") -> str:
+    """The value (or `part`: delta, help) of the card labelled `label`."""
+    values = [c[part] for c in cards(at) if c["label"] == label]
+    assert values, f"no card {label!r}; shown: {[c['label'] for c in cards(at)]}"
     return values[0]
+
+
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    """Open the Learn page's tab `tab`, as a click on it does: a rerun that draws only that tab's lessons."""
+    if "learn_tab" not in at.session_state or at.session_state["learn_tab"] != tab:
+        at.session_state["learn_tab"] = tab
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["learn_tab"] == tab
+    return at

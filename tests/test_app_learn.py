@@ -24,7 +24,7 @@ from compress_core.methods.prune import prune_to
 from compress_core.specs import TrainSpec
 from compress_core.training.loop import evaluate
 
-from apptest_helpers import open_page, shown, worker_home
+from apptest_helpers import open_page, open_tab, shown, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
 
@@ -43,6 +43,10 @@ def first_visit(home) -> AppTest:
     return open_page("learn")
 
 
+def chart_keys(at: AppTest) -> list[str]:
+    return [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+
+
 def figure(at: AppTest, key: str) -> dict:
     """The Plotly figure (as JSON) of the chart with widget key `key`."""
     every = at.get("plotly_chart")
@@ -54,37 +58,45 @@ def figure(at: AppTest, key: str) -> dict:
 def test_first_visit_trains_the_lesson_model_and_draws_every_figure(home, first_visit):
     assert baseline_is_cached(LESSON_SPEC, RunContext.create(home=home))
     assert not first_visit.error and not jobs.open_store(home).list_runs()  # trained in the page, no background run
-    keys = ["learn_prune_hist", "learn_prune_units", "learn_struct_speed", "learn_agp_curve", "learn_kd_digit",
-            "learn_kd_soft", "learn_kd_similarity", "learn_kd_grad", "learn_kd_fraction", "learn_q_grid",
-            "learn_q_error", "learn_q_accuracy", "learn_q_levels"]
-    for key in keys:
-        fig = figure(first_visit, key)
-        assert fig["layout"]["title"]["text"], key
-    assert len(first_visit.latex) >= 6
-    assert any(r"\alpha\, T^2\, \mathrm{KL}" in x.value and r"(1 - \alpha)\, \mathrm{CE}" in x.value
-               for x in first_visit.latex)
+    keys = {"Pruning": ["learn_prune_hist", "learn_prune_units", "learn_struct_speed"],
+            "Gradual pruning": ["learn_agp_curve"],
+            "Distillation": ["learn_kd_digit", "learn_kd_soft", "learn_kd_similarity", "learn_kd_grad",
+                             "learn_kd_fraction"],
+            "Quantization": ["learn_q_grid", "learn_q_error", "learn_q_accuracy", "learn_q_levels"]}
+    assert [t.label for t in first_visit.tabs] == [*keys, "Questions people ask"]
+    latex = []
+    for tab, tab_keys in keys.items():  # only the open tab is drawn: each tab in turn
+        open_tab(first_visit, tab)
+        for key in tab_keys:
+            fig = figure(first_visit, key)
+            assert fig["layout"]["title"]["text"], key
+        assert not {k for other in keys.values() for k in other if k not in tab_keys} & set(chart_keys(first_visit))
+        latex += [x.value for x in first_visit.latex]
+    assert len(latex) >= 6
+    assert any(r"\alpha\, T^2\, \mathrm{KL}" in x and r"(1 - \alpha)\, \mathrm{CE}" in x for x in latex)
 
 
-CONTROLS = [  # (widget type, key, new value, charts that must change)
-    ("slider", "learn_prune_amount", 90, ["learn_prune_hist", "learn_prune_units"]),
-    ("radio", "learn_prune_scope", "layer", ["learn_prune_hist", "learn_prune_units"]),
-    ("slider", "learn_struct_amount", 80, ["learn_struct_speed"]),
-    ("button", "learn_struct_remeasure", None, ["learn_struct_speed"]),
-    ("slider", "learn_agp_start", 30, ["learn_agp_curve"]),
-    ("slider", "learn_agp_end", 60, ["learn_agp_curve"]),
-    ("slider", "learn_agp_steps", 4, ["learn_agp_curve"]),
-    ("number_input", "learn_kd_image", None, ["learn_kd_digit", "learn_kd_soft"]),
-    ("slider", "learn_kd_temperature", 8.0, ["learn_kd_soft", "learn_kd_similarity", "learn_kd_grad"]),
-    ("slider", "learn_kd_alpha", 0.5, ["learn_kd_grad"]),
-    ("selectbox", "learn_q_layer", "net.3", ["learn_q_grid", "learn_q_error", "learn_q_levels"]),
-    ("slider", "learn_q_bits", 6, ["learn_q_grid", "learn_q_error", "learn_q_accuracy", "learn_q_levels"]),
-    ("radio", "learn_q_granularity", "channel", ["learn_q_grid"]),
+CONTROLS = [  # (tab, widget type, key, new value, charts that must change)
+    ("Pruning", "slider", "learn_prune_amount", 90, ["learn_prune_hist", "learn_prune_units"]),
+    ("Pruning", "radio", "learn_prune_scope", "layer", ["learn_prune_hist", "learn_prune_units"]),
+    ("Pruning", "slider", "learn_struct_amount", 80, ["learn_struct_speed"]),
+    ("Pruning", "button", "learn_struct_remeasure", None, ["learn_struct_speed"]),
+    ("Gradual pruning", "slider", "learn_agp_start", 30, ["learn_agp_curve"]),
+    ("Gradual pruning", "slider", "learn_agp_end", 60, ["learn_agp_curve"]),
+    ("Gradual pruning", "slider", "learn_agp_steps", 4, ["learn_agp_curve"]),
+    ("Distillation", "number_input", "learn_kd_image", None, ["learn_kd_digit", "learn_kd_soft"]),
+    ("Distillation", "slider", "learn_kd_temperature", 8.0, ["learn_kd_soft", "learn_kd_similarity", "learn_kd_grad"]),
+    ("Distillation", "slider", "learn_kd_alpha", 0.5, ["learn_kd_grad"]),
+    ("Quantization", "selectbox", "learn_q_layer", "net.3", ["learn_q_grid", "learn_q_error", "learn_q_levels"]),
+    ("Quantization", "slider", "learn_q_bits", 6, ["learn_q_grid", "learn_q_error", "learn_q_accuracy",
+                                                   "learn_q_levels"]),
+    ("Quantization", "radio", "learn_q_granularity", "channel", ["learn_q_grid"]),
 ]
 
 
-@pytest.mark.parametrize("kind, key, value, charts", CONTROLS, ids=[c[1] for c in CONTROLS])
-def test_each_control_changes_its_figure(first_visit, kind, key, value, charts):
-    at = first_visit
+@pytest.mark.parametrize("tab, kind, key, value, charts", CONTROLS, ids=[c[2] for c in CONTROLS])
+def test_each_control_changes_its_figure(first_visit, tab, kind, key, value, charts):
+    at = open_tab(first_visit, tab)
     before = {c: figure(at, c) for c in charts}
     widget = getattr(at, kind)(key=key)
     if kind == "button":
@@ -98,7 +110,7 @@ def test_each_control_changes_its_figure(first_visit, kind, key, value, charts):
 
 
 def test_pruning_numbers_are_the_engines(home, first_visit):
-    at = first_visit
+    at = open_tab(first_visit, "Pruning")
     at.slider(key="learn_prune_amount").set_value(85).run()
     at.radio(key="learn_prune_scope").set_value("global").run()
     base = get_baseline(LESSON_SPEC, RunContext.create(home=home))
@@ -110,7 +122,7 @@ def test_pruning_numbers_are_the_engines(home, first_visit):
 
 
 def test_agp_start_above_end_shows_the_engine_error(first_visit):
-    at = first_visit
+    at = open_tab(first_visit, "Gradual pruning")
     at.slider(key="learn_agp_end").set_value(40).run()
     at.slider(key="learn_agp_start").set_value(60).run()
     assert any("start sparsity 0.6 must not exceed the end sparsity 0.4" in e.value for e in at.error)
@@ -118,7 +130,7 @@ def test_agp_start_above_end_shows_the_engine_error(first_visit):
     assert not at.error
 
 
-TRY_IT = [  # (button, target page title, widget values the target page must show)
+TRY_IT = [  # (button, target page title, widget values the target page must show, lesson settings); its tab below
     ("learn_prune_try", "Prune", {"prune_amount": 55, "prune_method": "l1", "prune_scope": "layer"},
      {"learn_prune_amount": 55, "learn_prune_scope": "layer"}),
     ("learn_struct_try", "Prune", {"prune_amount": 40, "prune_method": "structured"}, {"learn_struct_amount": 40}),
@@ -133,9 +145,13 @@ TRY_IT = [  # (button, target page title, widget values the target page must sho
 ]
 
 
+TAB_OF = {"learn_prune_try": "Pruning", "learn_struct_try": "Pruning", "learn_agp_try": "Gradual pruning",
+          "learn_kd_try": "Distillation", "learn_labels_try": "Distillation", "learn_q_try": "Quantization"}
+
+
 @pytest.mark.parametrize("button, title, expected, settings", TRY_IT, ids=[t[0] for t in TRY_IT])
 def test_try_it_opens_the_page_with_the_lesson_settings(home, first_visit, button, title, expected, settings):
-    at = open_page("learn")
+    at = open_tab(open_page("learn"), TAB_OF[button])
     for key, value in settings.items():
         widget = at.get_by_key(key)
         assert widget is not None, key
@@ -148,4 +164,22 @@ def test_try_it_opens_the_page_with_the_lesson_settings(home, first_visit, butto
     # The lesson model is the page's baseline too: its preview is instant, no background training queued.
     assert not jobs.open_store(home).list_runs(status=["queued", "running"])
     assert not at.error, [e.value for e in at.error]
+
+
+
+def test_only_the_open_tab_is_drawn_and_closed_lessons_keep_their_settings(first_visit):
+    at = open_tab(first_visit, "Pruning")
+    at.slider(key="learn_prune_amount").set_value(85).run()
+    at.slider(key="learn_struct_amount").set_value(30).run()
+    pruned = shown(at, "Accuracy right after pruning")
+    open_tab(at, "Quantization")
+    assert "learn_prune_hist" not in chart_keys(at)
+    assert not [s for s in at.slider if s.key in ("learn_prune_amount", "learn_struct_amount")]
+    at.slider(key="learn_q_bits").set_value(5).run()
+    open_tab(at, "Pruning")  # back: the sliders where they were left, the same numbers
+    assert at.slider(key="learn_prune_amount").value == 85 and at.slider(key="learn_struct_amount").value == 30
+    assert shown(at, "Accuracy right after pruning") == pruned
+    assert "85.0 %" in figure(at, "learn_prune_hist")["layout"]["title"]["text"]
+    open_tab(at, "Quantization")
+    assert at.slider(key="learn_q_bits").value == 5
 

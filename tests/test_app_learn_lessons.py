@@ -23,12 +23,13 @@ from compress_core.specs import TrainSpec
 from compress_core.training.baseline import get_baseline
 from compress_core.training.loop import evaluate, predict_logits
 
-from apptest_helpers import open_page, shown, worker_home
+from apptest_helpers import open_page, open_tab, shown, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
 SMALL = teach_lottery.LotterySettings(rounds=2, rate=0.5, epochs=2)
-QUESTIONS = ["learn_predict_prune", "learn_predict_agp", "learn_predict_kd", "learn_predict_quant",
-             "learn_predict_lottery", "learn_predict_damage"]
+QUESTIONS = {"learn_predict_prune": "Pruning", "learn_predict_agp": "Gradual pruning",  # question: its tab
+             "learn_predict_kd": "Distillation", "learn_predict_quant": "Quantization",
+             "learn_predict_lottery": "Pruning", "learn_predict_damage": "Pruning"}
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +97,16 @@ def page(home, base) -> AppTest:
 
 
 def test_every_section_asks_a_question_and_reveals_nothing_before_commit(page):
-    for question in QUESTIONS:
+    for question, tab in QUESTIONS.items():
+        open_tab(page, tab)
         assert page.get_by_key(f"{question}_guess") is not None, question
         assert page.button(key=f"{question}_commit") is not None
-    assert not revealed(page)
-    assert not [d for d in page.dataframe if "inputs per unit" in d.value.columns]
+        assert not revealed(page)
+        assert not [d for d in page.dataframe if "inputs per unit" in d.value.columns]
 
 
 def test_pruning_question_reveals_the_engines_layer_sparsities(page, base):
-    at = page
+    at = open_tab(page, "Pruning")
     commit(at, "learn_predict_prune", "net.1")
     model = copy.deepcopy(base.model)
     prune_to(model, "l1", "global", 0.9)
@@ -120,22 +122,25 @@ def test_pruning_question_reveals_the_engines_layer_sparsities(page, base):
 
 
 def test_agp_and_quantization_questions_reveal_the_engines_values(page, base):
-    at = page
+    at = open_tab(page, "Gradual pruning")
     commit(at, "learn_predict_agp", 45)
     measured = agp_schedule(0.0, 0.9, 10)[4]
     assert any(f"Measured: {fmt.pct(measured)}. Your guess, 45.0 %" in t for t in revealed(at))
+    open_tab(at, "Quantization")
     commit(at, "learn_predict_quant", "channel")
     errors = teach_predict.rounding_errors(base.model, 4)
     assert any(t.startswith("Not quite") and f"MSE {errors['tensor']:.3g}" in t for t in revealed(at))
-    for q in ("learn_predict_agp", "learn_predict_quant"):
-        at.button(key=f"{q}_reset").click().run()
+    at.button(key="learn_predict_quant_reset").click().run()
+    open_tab(at, "Gradual pruning")  # the other tab's answer was kept while it was closed
+    assert any(f"Measured: {fmt.pct(measured)}. Your guess, 45.0 %" in t for t in revealed(at))
+    at.button(key="learn_predict_agp_reset").click().run()
 
 
 def test_distillation_question_reveals_the_measured_label_share_control(page, base):
     """Committing trains the control (seed 0) in the page; the winner shown is the one measured here."""
     from compress_core.present.teach_controls import SETTINGS, label_share_control
 
-    at = page
+    at = open_tab(page, "Distillation")
     commit(at, "learn_predict_kd", SETTINGS[0])
     measured = label_share_control(base.model, base.data, seed=0)
     winner = max(SETTINGS, key=measured.get)
@@ -146,7 +151,7 @@ def test_distillation_question_reveals_the_measured_label_share_control(page, ba
 
 
 def test_damage_lesson_numbers_are_the_engines(page, base):
-    at = page
+    at = open_tab(page, "Pruning")
     x, y = base.data.x_test, base.data.y_test
     pruned = copy.deepcopy(base.model)
     prune_to(pruned, "l1", "global", 0.8)  # the lesson opens at 80 %, where its question asks
@@ -167,7 +172,7 @@ def test_damage_lesson_numbers_are_the_engines(page, base):
 
 
 def test_lottery_lesson_measures_on_click_and_its_question_reveals_the_measured_gap(page):
-    at = page
+    at = open_tab(page, "Pruning")
     assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-learn_lottery_curves")]
     at.button(key="learn_lottery_measure").click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -18,7 +18,7 @@ from compress_core.present import teach, teach_quant
 from compress_core.specs import TrainSpec
 from compress_core.training.baseline import get_baseline
 
-from apptest_helpers import open_page, shown, worker_home
+from apptest_helpers import cards, open_page, open_tab, shown, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
 
@@ -38,15 +38,13 @@ def base(home):
 
 @pytest.fixture(scope="module")
 def page(home, base) -> AppTest:
-    at = open_page("learn")
+    at = open_tab(open_page("learn"), "Quantization")  # these lessons' tab; every test here stays in it
     assert not at.error, [e.value for e in at.error]
     return at
 
 
 def delta(at: AppTest, label: str) -> str:
-    values = [m.delta for m in at.metric if m.label == label]
-    assert values, f"no metric {label!r}"
-    return values[0]
+    return shown(at, label, "delta")
 
 
 def figure(at: AppTest, key: str) -> dict:
@@ -134,7 +132,7 @@ def test_calibration_controls_change_the_figures(page):
     assert figure(at, "learn_qc_hist") != before and "net.4" in figure(at, "learn_qc_hist")["layout"]["title"]["text"]
     split = figure(at, "learn_qc_split")
     at.select_slider(key="learn_qc_percentile").set_value(99.0).run()
-    assert figure(at, "learn_qc_split") != split and "Accuracy, percentile 99" in [m.label for m in at.metric]
+    assert figure(at, "learn_qc_split") != split and "Accuracy, percentile 99" in [c["label"] for c in cards(at)]
 
 
 def test_int8_cards_follow_from_their_latencies_then_measure_here(page):

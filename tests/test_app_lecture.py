@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from compress_core.present import figure_export, teach
 from compress_core.specs import TrainSpec
 
-from apptest_helpers import APP, worker_home
+from apptest_helpers import APP, open_tab, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
 FIRST_CHARTS = ["learn_prune_hist", "learn_prune_units"]  # the first section, "Pruning: magnitude pruning"
@@ -112,12 +112,18 @@ def test_normal_mode_is_the_tabbed_page_with_export_menus(home):
     assert at.sidebar.toggle(key="lecture_mode").value is False
     assert [t.label for t in at.tabs] == ["Pruning", "Gradual pruning", "Distillation", "Quantization",
                                           "Questions people ask"]
-    assert {"learn_prune_hist", "learn_struct_speed", "learn_q_grid", "learn_kd_soft"} <= set(charts(at))
+    assert {"learn_prune_hist", "learn_struct_speed"} <= set(charts(at))  # the first tab, open
+    assert not {"learn_q_grid", "learn_kd_soft"} & set(charts(at))  # the closed tabs are not drawn
     assert "learn_prune_try" in [b.key for b in at.button]
     assert "font-size: 22px" not in styles(at) and "lecture" not in at.query_params
     shown = downloads(at)
-    assert {"learn_prune_hist_svg", "learn_prune_hist_png", "learn_q_grid_svg"} <= set(shown)
-    assert "learn_zip_pruning-magnitude-pruning" in shown and "learn_zip_quantization" in shown
+    assert {"learn_prune_hist_svg", "learn_prune_hist_png"} <= set(shown)
+    assert "learn_zip_pruning-magnitude-pruning" in shown
+    open_tab(at, "Quantization")
+    assert "learn_q_grid" in charts(at) and "learn_prune_hist" not in charts(at)
+    assert "learn_q_grid_svg" in downloads(at) and "learn_zip_quantization" in downloads(at)
+    assert "learn_kd_soft" in charts(open_tab(at, "Distillation"))
+    open_tab(at, "Questions people ask")
     assert not any(e.proto.expanded is False for e in at.expander[:2])  # the FAQ's first answers stay open
 
 
@@ -146,11 +152,16 @@ def test_each_lesson_lists_its_own_figures_in_page_order(home):
     at = open_learn(home)
     lessons = at.session_state["_figures_lessons"]["lessons"]
     assert list(lessons["Pruning: magnitude pruning"]) == FIRST_CHARTS
+    pruning = [key for title, figs in lessons.items() if title.startswith("Pruning:") for key in figs]
+    assert set(pruning) <= set(charts(at))
+    open_tab(at, "Quantization")  # only the open tab's lessons are drawn: its lessons' figures now
+    lessons = at.session_state["_figures_lessons"]["lessons"]
     quantization = list(lessons["Quantization"])
     assert quantization[:4] == ["learn_q_grid", "learn_q_error", "learn_q_accuracy", "learn_q_levels"]
     assert "learn_qa_grid" in quantization[4:]  # the zero-point/calibration sections (ui/learn_quantization.py) too
+    assert set(quantization) <= set(charts(at))
     every = [key for figs in lessons.values() for key in figs]
-    assert len(every) == len(set(every)) and set(every) <= set(charts(at))
+    assert len(every) == len(set(every))
 
 
 @pytest.mark.skipif(figure_export.renderer_problem() is not None,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from apptest_helpers import open_page, worker_home
+from apptest_helpers import open_page, shown, worker_home
 from byom_helpers import FACTORY_SOURCE
 from compress_core.runs import jobs
 from ui import model_source
@@ -41,8 +41,7 @@ def test_prune_page_runs_a_local_factory_after_showing_its_summary(home):
     at = open_page("prune", prune_model_source="local factory", prune_baseline_epochs=2, prune_epochs=1)
     assert not at.error, [e.value for e in at.error]
     assert any("Local code" in w.value for w in at.warning)
-    params = next(m for m in at.metric if m.label == "Parameters")
-    assert params.value == f"{80 + 16 + 584 + 8 * 64 * 10 + 10:,}"  # conv 1->8, bn, conv 8->8, linear 512->10
+    assert shown(at, "Parameters") == f"{80 + 16 + 584 + 8 * 64 * 10 + 10:,}"  # conv 1->8, bn, conv 8->8, linear 512->10
     assert any("trained here first" in c.value for c in at.caption)
     # the preview needs the baseline: it trains in the background first
     for run in jobs.open_store(home).list_runs(status=["queued", "running"]):

@@ -19,7 +19,7 @@ from compress_core.specs import TrainSpec
 from compress_core.training.baseline import get_baseline
 from compress_core.training.loop import predict_logits
 
-from apptest_helpers import open_page, shown, worker_home
+from apptest_helpers import open_page, open_tab, shown, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
 
@@ -48,7 +48,7 @@ def _figure(at: AppTest, key: str) -> dict:
 
 
 def _delta(at: AppTest, label: str) -> str:
-    return [m.delta for m in at.metric if m.label == label][0]
+    return shown(at, label, "delta")
 
 
 # 1. the rounding error shown is that of the grid shown, at most half of that grid's step
@@ -63,7 +63,7 @@ def test_rounding_error_is_at_most_half_its_own_grid_step(base, granularity):
 
 
 def test_rounding_card_agrees_with_its_step(page):
-    at = page
+    at = open_tab(page, "Quantization")
     at.radio(key="learn_q_granularity").set_value("channel").run()
     for bits in (2, 3, 5):
         at.slider(key="learn_q_bits").set_value(bits).run()
@@ -74,7 +74,7 @@ def test_rounding_card_agrees_with_its_step(page):
 
 # 2. the distillation lesson shows the control with a teacher on the same labels, beside the three settings
 def test_label_share_control_is_shown_with_its_numbers(page):
-    at = page
+    at = open_tab(page, "Distillation")
     fig = _figure(at, "learn_kd_label_share")
     doc = teach.DOC_LABEL_SHARE
     bars = fig["data"][0]["y"]
@@ -95,7 +95,7 @@ def test_summarize_averages_over_seeds():
 
 # 3. Why T^2: the ratio is shown and it is what the gradients give, not constant
 def test_soft_hard_ratio_card_matches_the_gradients(page, base):
-    at = page
+    at = open_tab(page, "Distillation")
     at.slider(key="learn_kd_alpha").set_value(0.9).run()
     at.slider(key="learn_kd_temperature").set_value(4.0).run()
     student = teach.untrained_student(base.data.input_shape, base.data.num_classes)
@@ -115,7 +115,7 @@ def test_equal_parameters_table(base):
 
 
 def test_equal_parameters_shown_on_the_page(page):
-    at = page
+    at = open_tab(page, "Pruning")
     at.slider(key="learn_struct_amount").set_value(50).run()
     fig = _figure(at, "learn_struct_equal")
     assert "kept" in fig["layout"]["title"]["text"] and len(fig["data"]) >= 1
@@ -123,7 +123,7 @@ def test_equal_parameters_shown_on_the_page(page):
 
 # 5. compression in bytes beside compression by parameters
 def test_pruning_cards_show_both_ratios(page, base):
-    at = page
+    at = open_tab(page, "Pruning")
     at.slider(key="learn_prune_amount").set_value(90).run()
     at.radio(key="learn_prune_scope").set_value("global").run()
     pruned = teach.pruned_copy(base.model, 0.9)
@@ -144,7 +144,7 @@ def test_int8_evidence_uses_the_latest_int8_run():
 
 # 7. the schedules are measured, and the page shows them
 def test_measured_schedules_figure(page):
-    fig = _figure(page, "learn_agp_measured_figure")
+    fig = _figure(open_tab(page, "Gradual pruning"), "learn_agp_measured_figure")
     assert {t["name"] for t in fig["data"]} == set(teach.SCHEDULES)
 
 

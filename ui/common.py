@@ -21,7 +21,7 @@ from compress_core import fmt, paths
 from compress_core.errors import CompressError
 from compress_core.measure import catalogue
 from compress_core.runs import jobs
-from ui import access, figures
+from ui import access, cards, figures
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,6 +89,7 @@ def ensure_navigation() -> None:
         st.session_state["_navigation_fixed"] = True
         st.rerun()
     access.sidebar()  # shared mode: viewer / operator sign-in, on every page
+    cards.style()  # the preview cards' stylesheet, once per page run: a slider move sends only the cards
 
 
 def use_few_threads() -> None:
@@ -578,12 +579,16 @@ def metric_grid(cards: list[tuple], per_row: int = 4) -> None:
                 card(*args)
 
 
+def card_block(cards_: list[tuple], per_row: int = 1) -> None:
+    """Cards like `card`'s (label, value, delta or None, help or None) as ONE element (ui/cards.py), for fragments."""
+    cards.show(cards_, per_row)
+
+
 def preview_layout(cards: list[tuple], fig, key: str) -> None:
     """Preview cards stacked beside their chart: cards stay wide enough to read next to a settings column."""
     left, right = st.columns([1, 2.2])
     with left:
-        for args in cards:
-            card(*args)
+        card_block(cards)  # one element for all the cards: fewer deltas and re-renders per slider move
     with right:
         chart(fig, key)
 

@@ -5,9 +5,10 @@ so a lecturer can bookmark or share the projected view; when it is on, the page'
 larger (CSS and chart fonts) and per-figure export menus are hidden. Every page gets that much.
 
 `sections(entries, key)` draws a page made of lessons, `entries` being (title, function) in page
-order. Normal mode is the long page it always was: one tab per title prefix (the part before ": ",
-tabs in order of first appearance; the entries of one tab in list order, separated by a line), each
-lesson followed by its "export all figures" zip. Lecture mode shows one lesson at a time with a section picker and Previous/Next buttons
+order. Normal mode: one tab per title prefix (the part before ": ", tabs in order of first appearance;
+the entries of one tab in list order, separated by a line), each lesson followed by its "export all
+figures" zip; only the open tab's lessons run (a tab switch reruns the page; the open tab is
+`st.session_state["<key>_tab"]`), and the other lessons' settings are kept (`keep_lesson_state`). Lecture mode shows one lesson at a time with a section picker and Previous/Next buttons
 (the section is kept in the URL too, `&section=3`). Pages read `on()` to hide secondary widgets and
 `expanded(default)` to close expanders in lecture mode.
 """
@@ -38,6 +39,8 @@ html { font-size: 22px; }
 [data-testid="stMetricValue"] { font-size: 2.2rem; }
 [data-testid="stMainBlockContainer"] { padding: 4rem 2rem 4rem; max-width: none; }
 [data-testid="stMetricLabel"] * { white-space: normal !important; text-overflow: clip !important; overflow: visible !important; }
+.lab-card-value { font-size: 2.2rem; }
+.lab-card-label { white-space: normal; overflow: visible; }
 </style>
 """
 # Streamlit keeps the scroll position across reruns; a new section is scrolled to its top (the section number makes
@@ -111,7 +114,12 @@ def sections(entries: Sequence[tuple[str, Callable[[], None]]], key: str,
             _one_per_screen([*entries, *below], key)
             return
         tabs = list(dict.fromkeys(_tab_of(title) for title, _ in entries))
-        for tab, container in zip(tabs, st.tabs(tabs)):
+        # Only the open tab's lessons run and are sent (issue 19: one lesson's elements instead of every
+        # lesson's, so a slider move re-lays out a short page). Not bound to the URL (bind="query-params"): Streamlit
+        # 1.67's st.switch_page, which the lessons' "try it" buttons call, refuses to clear a bound query parameter.
+        for tab, container in zip(tabs, st.tabs(tabs, key=f"{key}_tab", on_change="rerun")):
+            if not container.open:
+                continue
             with container:
                 for i, (title, draw) in enumerate([e for e in entries if _tab_of(e[0]) == tab]):
                     if i:
@@ -122,8 +130,32 @@ def sections(entries: Sequence[tuple[str, Callable[[], None]]], key: str,
         for param in (PARAM, SECTION_PARAM):
             if param in st.query_params:
                 del st.query_params[param]
+        keep_lesson_state(key)
     finally:
         figures.end_lessons()
+
+
+def keep_lesson_state(key: str) -> None:
+    """Keep the settings of the lessons not drawn in this run (closed tabs, other slides).
+
+    Streamlit forgets the value of a widget that a full run does not draw, so a lesson's sliders would be back
+    at their defaults after a visit to another tab. Writing a value back through the Session State API makes it
+    the user's value, which Streamlit keeps (its documented way to keep widget values across pages). Called after
+    the lessons are drawn, for the keys this run did not draw (a drawn widget's value may not be written any more);
+    buttons (bool values, which the API may not set) and the tab bar itself are left out.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    # Which keys this run drew: Streamlit's own record (internal, 1.67). Without it nothing is written back, and
+    # the closed lessons' settings start again from their defaults, as any Streamlit page would.
+    drawn = getattr(getattr(get_script_run_ctx(), "shared", None), "widget_user_keys_this_run", None)
+    if drawn is None:
+        return
+    bar = f"{key}_tab"
+    for name in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{key}_") and k != bar]:
+        value = st.session_state[name]
+        if name not in drawn and not isinstance(value, bool):
+            st.session_state[name] = value
 
 
 def _step(state_key: str, by: int, count: int) -> None:
@@ -164,3 +196,4 @@ def _one_per_screen(entries: list[tuple[str, Callable[[], None]]], key: str) -> 
     _draw(title, draw, key)
     st.divider()
     _nav(state_key, len(titles), f"{key}_lecture_bottom", False, titles)
+    keep_lesson_state(key)  # the other slides' settings

@@ -35,9 +35,14 @@ def no_exception(page) -> None:
         '[data-testid="stException"]').first.inner_text()
 
 
+# A card: an st.metric, or one card of a preview's one-element card block (ui/cards.py), with the same text.
+CARD = '[data-testid="stMetric"], .lab-card'
+CARD_VALUE = '[data-testid="stMetricValue"], .lab-card-value'
+
+
 def metric_value(page, label: str) -> str:
-    card = page.locator('[data-testid="stMetric"]', has_text=label).first
-    return card.locator('[data-testid="stMetricValue"]').inner_text()
+    card = page.locator(CARD, has_text=label).first
+    return card.locator(CARD_VALUE).inner_text()
 
 
 def open_page(page, url: str, heading: str) -> None:
@@ -62,7 +67,7 @@ def test_pages_slider_and_prune_run(app_url, page, screenshots):
     for _ in range(5):
         thumb.press("ArrowRight")
     page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
+        f"""() => [...document.querySelectorAll('{CARD}')].some(
                m => m.innerText.includes('Sparsity') && m.innerText.includes('55.0 %'))""", timeout=15_000)
     settle(page)
     no_exception(page)
