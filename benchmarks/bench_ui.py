@@ -108,7 +108,7 @@ PAGES = {
 }
 # page -> the key of its preview figure (the container `--detail` watches for the redraw).
 FIGURES = {"prune": "prune_preview_hist", "quantize": "quantize_preview_grid", "distill": "distill_preview_soft",
-           "learn": None}
+           "learn": "learn_prune_hist"}
 # In the page: the time of the last key press and of the last change inside the figure's container.
 WATCH = """fig => { if (window.__lab) return true;
   const lab = window.__lab = {press: 0, pressWall: 0, figMut: 0, want: null, shown: 0};
