@@ -69,6 +69,8 @@ def test_pages_slider_and_prune_run(app_url, page, screenshots):
     page.get_by_text("Accuracy, one-shot").first.wait_for(timeout=BASELINE_TIMEOUT_MS)
     assert metric_value(page, "Sparsity") == "50.0 %"
     before = tag_preview_plot(page, "prune_preview_hist")
+    fetched = []  # plotly.js is loaded once per page, never again for a move
+    page.on("request", lambda request: fetched.append(request.url) if "plotly.min.js" in request.url else None)
     thumb = page.locator(".st-key-prune_amount input[type='range']")
     thumb.focus()
     for _ in range(5):
@@ -82,6 +84,7 @@ def test_pages_slider_and_prune_run(app_url, page, screenshots):
     # The moves updated the same Plotly element in place (ui/live_chart.py: Plotly.react), never remounted it.
     assert after["tag"] == before["tag"] and after["removed"] == 0 and after["draws"] > before["draws"]
     assert after["data"] != before["data"]  # and it shows the new histogram
+    assert fetched == []
     shot(page, screenshots, "03_prune_preview_55")
 
     page.locator(".st-key-prune_run button").click()

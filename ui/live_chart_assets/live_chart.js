@@ -34,7 +34,19 @@ function merge(target, source) {  // source wins, objects merged key by key (lod
   return target;
 }
 
-function themed(layout, host) {
+function themed(layout, host, previous) {
+  const source = JSON.stringify(layout.template || null);
+  if (previous && previous.source === source) {  // the same object again: Plotly.react then skips the template
+    layout.template = previous.template;
+  } else {
+    layout.template = themedTemplate(layout.template, host);
+  }
+  const title = typeof layout.title === "string" ? { text: layout.title } : layout.title;
+  if (isObject(title) && typeof title.text === "string" && title.text) layout.title = { ...title, text: `<b>${title.text}</b>` };
+  return { layout, source };
+}
+
+function themedTemplate(template, host) {
   const style = getComputedStyle(host);
   const app = document.querySelector(".stApp") || document.body;
   const family = style.fontFamily, text = style.color, background = getComputedStyle(app).backgroundColor;
@@ -54,12 +66,9 @@ function themed(layout, host) {
     coloraxis: { colorbar: { thickness: 16, xpad: 24, ticklabelposition: "outside", outlinecolor: "transparent",
                              outlinewidth: 8, len: 0.75, y: 0.5745, title: axisTitle, tickfont: tick } },
   };
-  const template = isObject(layout.template) ? layout.template : {};
-  template.layout = merge(isObject(template.layout) ? template.layout : {}, theme);
-  layout.template = template;
-  const title = typeof layout.title === "string" ? { text: layout.title } : layout.title;
-  if (isObject(title) && typeof title.text === "string" && title.text) layout.title = { ...title, text: `<b>${title.text}</b>` };
-  return layout;
+  const out = isObject(template) ? template : {};
+  out.layout = merge(isObject(out.layout) ? out.layout : {}, theme);
+  return out;
 }
 
 function failed(el, message) {
@@ -72,9 +81,11 @@ function failed(el, message) {
 export function draw({ parentElement, data }) {
   const el = parentElement.querySelector(".lab-live-chart");
   if (!el) return;
+  const text = new TextDecoder().decode(data);
+  if (text === el.__labText) return;  // a rerun that left this figure as it was
   let spec;
   try {
-    spec = JSON.parse(new TextDecoder().decode(data));
+    spec = JSON.parse(text);
   } catch (err) {
     failed(el, "its figure is not valid JSON");
     return;
@@ -88,7 +99,10 @@ export function draw({ parentElement, data }) {
     el.style.color = "";
     el.style.fontSize = "";
     const config = { ...spec.config, responsive: false };
-    Plotly.react(el, figure.data || [], themed({ ...layout, height }, parentElement), config);
+    const drawn = themed({ ...layout, height }, parentElement, el.__labTemplate);
+    Plotly.react(el, figure.data || [], drawn.layout, config);
+    el.__labText = text;
+    el.__labTemplate = { source: drawn.source, template: drawn.layout.template };
     el.__labDraws = (el.__labDraws || 0) + 1;  // how often this element was drawn (tests, benchmarks)
     if (!el.__labResize && window.ResizeObserver) {  // the column's width changes with the window and sidebar
       let pending = 0, width = null;
@@ -104,9 +118,14 @@ export function draw({ parentElement, data }) {
   }, (err) => failed(el, err.message));
 }
 
+// Streamlit calls this when the element unmounts, and also for a render whose data was superseded before its
+// script ran (a fast slider): then the element is still on the page and must keep its plot.
 export function remove(el) {
   if (!el) return;
-  el.__labRemoved = (el.__labRemoved || 0) + 1;  // unmounted (a move must never get here: tests check it)
-  if (el.__labResize) el.__labResize.disconnect();
-  if (window.Plotly && el.classList.contains("js-plotly-plot")) window.Plotly.purge(el);
+  setTimeout(() => {
+    if (el.isConnected) return;
+    el.__labRemoved = (el.__labRemoved || 0) + 1;  // really unmounted (a move must never get here: tests check it)
+    if (el.__labResize) el.__labResize.disconnect();
+    if (window.Plotly && el.classList.contains("js-plotly-plot")) window.Plotly.purge(el);
+  }, 0);
 }
