@@ -122,7 +122,7 @@ def preview_panel(base) -> None:
                 f"on {SHOWN_INPUTS} test inputs at T = {temperature:g}")
     fig = plots.softened_outputs(probs, names, labels, temperature)
     profile.mark("figure")
-    common.chart(fig, key="distill_preview_soft")
+    common.chart(fig, key="distill_preview_soft", live=True)  # redrawn on every move: updated in place
     profile.mark("draw")
     entropy = preview.entropy_bits(probs)
     st.caption(f"Entropy of these soft targets: {', '.join(f'{e:.2f}' for e in entropy)} bits (a uniform guess over "

@@ -184,14 +184,14 @@ def pruning_panel() -> None:
          f"the dense fp32 file ({fmt.size(dense_bytes)}) / the sparse file: a bitmap of positions (1 bit per weight) "
          "plus the non-zero fp32 values, measured by encoding it"),
     ], per_row=4)
-    figures.show(teach.histogram_figure(shown["hist"], scope), key="learn_prune_hist")
+    figures.show(teach.histogram_figure(shown["hist"], scope), key="learn_prune_hist", live=True)
     st.markdown("Each hidden unit of the first layer has one weight per input pixel, so its 64 weights form an "
                 "8×8 image: the pattern of ink that makes the unit fire (red) or stay quiet (blue). Pruning blanks "
                 "the pixels whose weights are small; what is left is the part of the pattern that matters most.")
     units = pruning_units(preview_key, base)
     shape = base.data.input_shape[-2:]
     figures.show(teach.unit_images(units["dense"], shown["first_layer"], range(len(units["units"])), shape,
-                                   labels=units["units"]), key="learn_prune_units")
+                                   labels=units["units"]), key="learn_prune_units", live=True)
     st.caption("The 6 units shown have the largest incoming weights. Pruning alone costs accuracy at high p; "
                "a few epochs of fine-tuning with the mask fixed win most of it back (try it).")
     try_it(f"L1 pruning, {amount} %, {scope}", "pages/prune.py",
@@ -271,7 +271,7 @@ def gradual_lesson() -> None:
     except CompressError as exc:
         common.show_error(exc)
         return
-    figures.show(teach.agp_figure(curve), key="learn_agp_curve")
+    figures.show(teach.agp_figure(curve), key="learn_agp_curve", live=True)
     half = int((curve["sparsity"] >= start / 100 + (end - start) / 200).idxmax())
     st.caption(f"Half of the way from {start} % to {end} % is reached after step {half} of {steps}; the last step "
                f"removes {fmt.pct(curve['removed_in_step'].iloc[-1], 2)} of the weights. In this lab's runs AGP starts "
@@ -324,10 +324,10 @@ def distillation_lesson() -> None:
         figures.show(teach.digit_figure(base.data.x_test[index], f"Test image {index} (class {truth})"),
                      key="learn_kd_digit")
     with right:
-        figures.show(teach.temperature_figure(logits[index], temperature, names, truth), key="learn_kd_soft")
+        figures.show(teach.temperature_figure(logits[index], temperature, names, truth), key="learn_kd_soft", live=True)
     matrix = teach.class_similarity(logits, y, temperature)
     pairs = teach.alike_pairs(matrix, names)
-    figures.show(teach.similarity_figure(matrix, names, temperature), key="learn_kd_similarity")
+    figures.show(teach.similarity_figure(matrix, names, temperature), key="learn_kd_similarity", live=True)
     st.caption("Most alike at this temperature (true class → the wrong class it gets most, mean probability): "
                + "; ".join(f"{a} → {b} ({fmt.pct(p, 1)})" for a, b, p in pairs) + ".")
 
@@ -358,7 +358,7 @@ def distillation_lesson() -> None:
             ("Hard term (1 − α)·CE", f"{terms['hard']:.3f}", None, "cross-entropy with the true labels"),
             ("Loss", f"{terms['total']:.3f}", None, "the sum; the engine's distillation_loss")])
     with right:
-        figures.show(teach.kd_gradient_figure(grads, temperature, alpha), key="learn_kd_grad")
+        figures.show(teach.kd_gradient_figure(grads, temperature, alpha), key="learn_kd_grad", live=True)
     try_it(f"distil at T = {temperature:g}, α = {alpha:g}", "pages/distill.py",
            {"distill_dataset": "digits", "distill_teacher": "lenet300", "distill_student": "mlp",
             "distill_temperature": temperature, "distill_alpha": alpha, "distill_teacher_epochs": baseline_epochs()},
@@ -448,21 +448,22 @@ def quantization_lesson() -> None:
         where = f"{layer}, output channel {channel} (the narrowest range)" if granularity == "channel" else layer
         figures.show(plots.quantization_grid(view["edges"], view["counts"], view["levels"], bits, layer,
                                              f"{where}: weights and the {len(view['levels'])} values of the "
-                                             f"{bits}-bit grid"), key="learn_q_grid")
+                                             f"{bits}-bit grid"), key="learn_q_grid", live=True)
     st.markdown("Rounding moves a weight by at most s/2. Each extra bit halves s, so the signal-to-quantization-noise "
                 "ratio grows by about 6 dB per bit; accuracy holds until the noise reaches what the network "
                 "tolerates, then falls fast.")
     left, right = st.columns(2)
     with left:
-        figures.show(teach.error_figure(errors, bits, layer), key="learn_q_error")
+        figures.show(teach.error_figure(errors, bits, layer), key="learn_q_error", live=True)
     with right:
         fig = plots.accuracy_vs_bits(accuracy, ACC0, "Test accuracy with every weight quantized")
         fig.add_vline(x=bits, line_dash="dash", line_color="#222")
-        figures.show(fig, key="learn_q_accuracy")
+        figures.show(fig, key="learn_q_accuracy", live=True)
     st.markdown("**Per tensor or per output channel.** One scale per tensor is set by the widest channel, so "
                 "channels with small weights fall on only a few grid values. One scale per output channel gives "
                 "every channel the whole grid, for the cost of one more float per channel.")
-    figures.show(teach.levels_figure(teach.levels_per_channel(weight, bits), bits, layer), key="learn_q_levels")
+    figures.show(teach.levels_figure(teach.levels_per_channel(weight, bits), bits, layer), key="learn_q_levels",
+                 live=True)
     try_it(f"fake {bits}-bit, {teach.GRANULARITY_LABELS[granularity]}", "pages/quantize.py",
            {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
             "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,

@@ -134,7 +134,7 @@ def preview_panel(base) -> None:
     if schedule == "agp":
         from compress_core.methods.prune import agp_schedule
 
-        common.chart(plots.agp_schedule(agp_schedule(0.0, amount / 100, int(steps))), key="prune_preview_agp")
+        common.chart(plots.agp_schedule(agp_schedule(0.0, amount / 100, int(steps))), key="prune_preview_agp", live=True)
 
 
 def text_head_plan(base, amount: int, acc0: float) -> None:

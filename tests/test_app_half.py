@@ -7,6 +7,7 @@ from compress_core import fmt
 from compress_core.runs import jobs
 from ui import common
 
+import chart_helpers
 from apptest_helpers import open_page, shown, worker_home
 
 BASELINE_EPOCHS = 3
@@ -43,11 +44,11 @@ def test_bf16_run_and_the_precision_table(home):
     assert shown(at, "Speed-up, batch 64") == fmt.ratio(m["speedup_b64"])
     assert any("native bf16 matrix kernels" in i.value for i in at.info)
 
-    charts = len(at.get("plotly_chart"))
+    charts = len(chart_helpers.charts(at))
     at.button(key="quantize_precisions").click().run()
     assert not at.exception, [e.value for e in at.exception]
     result = at.session_state["quantize_precision_result"]
     forms = {f["name"] for f in result["forms"]}
     assert {"model · torch", "model · torch bf16", "model · torch fp16", "model · int8 onnxruntime"} <= forms
     assert any("Processor: torch CPU capability" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) == charts + 1  # the latency-per-precision figure
+    assert len(chart_helpers.charts(at)) == charts + 1  # the latency-per-precision figure

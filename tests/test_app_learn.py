@@ -7,7 +7,6 @@ set's default), so the whole file stays quick.
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -24,6 +23,7 @@ from compress_core.methods.prune import prune_to
 from compress_core.specs import TrainSpec
 from compress_core.training.loop import evaluate
 
+import chart_helpers
 from apptest_helpers import open_page, open_tab, shown, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
@@ -44,15 +44,12 @@ def first_visit(home) -> AppTest:
 
 
 def chart_keys(at: AppTest) -> list[str]:
-    return [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+    return [c.key for c in chart_helpers.charts(at)]
 
 
 def figure(at: AppTest, key: str) -> dict:
     """The Plotly figure (as JSON) of the chart with widget key `key`."""
-    every = at.get("plotly_chart")
-    charts = [c for c in every if c.proto.id.endswith(f"-{key}")]
-    assert len(charts) == 1, f"no chart {key!r}; shown: {[c.proto.id.rsplit('-', 1)[-1] for c in every]}"
-    return json.loads(charts[0].proto.spec)
+    return chart_helpers.figure(at, key)
 
 
 def test_first_visit_trains_the_lesson_model_and_draws_every_figure(home, first_visit):

@@ -3,7 +3,6 @@ small transformer, then draws its figures, and the numbers agree with edits made
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 import torch
@@ -18,6 +17,7 @@ from compress_core.specs import TrainSpec
 from compress_core.training.baseline import get_baseline
 from compress_core.training.loop import evaluate
 
+import chart_helpers
 from apptest_helpers import open_page, shown, worker_home
 
 TEXT_SPEC = TrainSpec(model="tinybert", dataset="text-demo", epochs=2)
@@ -34,15 +34,13 @@ def home(tmp_path_factory):
 
 
 def figure(at, key: str) -> dict:
-    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert len(charts) == 1, key
-    return json.loads(charts[0].proto.spec)
+    return chart_helpers.figure(at, key)
 
 
 def test_section_trains_on_click_and_matches_hand_made_edits(home):
     at = open_page("learn")
     assert not baseline_is_cached(TEXT_SPEC, RunContext.create(home=home))  # nothing trained unasked
-    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-learn_att_heads")]
+    assert not chart_helpers.find(at, "learn_att_heads")
     at.button(key="learn_attention_train").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert baseline_is_cached(TEXT_SPEC, RunContext.create(home=home))

@@ -8,7 +8,6 @@ The lesson model is LeNet-300-100 on digits trained for 3 epochs here, and the l
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -23,6 +22,7 @@ from compress_core.specs import TrainSpec
 from compress_core.training.baseline import get_baseline
 from compress_core.training.loop import evaluate, predict_logits
 
+import chart_helpers
 from apptest_helpers import open_page, open_tab, shown, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
@@ -46,9 +46,7 @@ def base(home):
 
 
 def figure(at: AppTest, key: str) -> dict:
-    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert len(charts) == 1, key
-    return json.loads(charts[0].proto.spec)
+    return chart_helpers.figure(at, key)
 
 
 def revealed(at: AppTest) -> list[str]:
@@ -173,7 +171,7 @@ def test_damage_lesson_numbers_are_the_engines(page, base):
 
 def test_lottery_lesson_measures_on_click_and_its_question_reveals_the_measured_gap(page):
     at = open_tab(page, "Pruning")
-    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-learn_lottery_curves")]
+    assert not chart_helpers.find(at, "learn_lottery_curves")
     at.button(key="learn_lottery_measure").click().run()
     assert not at.exception, [e.value for e in at.exception]
     data = figure(at, "learn_lottery_curves")["data"]

@@ -5,7 +5,6 @@ The lesson model is LeNet-300-100 on digits trained for 3 epochs here (the page 
 """
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
@@ -18,6 +17,7 @@ from compress_core.present import teach, teach_quant
 from compress_core.specs import TrainSpec
 from compress_core.training.baseline import get_baseline
 
+import chart_helpers
 from apptest_helpers import cards, open_page, open_tab, shown, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
@@ -48,9 +48,7 @@ def delta(at: AppTest, label: str) -> str:
 
 
 def figure(at: AppTest, key: str) -> dict:
-    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert len(charts) == 1, key
-    return json.loads(charts[0].proto.spec)
+    return chart_helpers.figure(at, key)
 
 
 def array(value) -> np.ndarray:

@@ -8,7 +8,6 @@ export menu under each figure and one zip button per lesson.
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 
 import pytest
@@ -17,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from compress_core.present import figure_export, teach
 from compress_core.specs import TrainSpec
 
+import chart_helpers
 from apptest_helpers import APP, open_tab, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
@@ -42,11 +42,11 @@ def open_learn(home, **query) -> AppTest:
 
 
 def charts(at: AppTest) -> list[str]:
-    return [c.proto.id.split("-", 2)[-1] for c in at.get("plotly_chart")]
+    return [c.key for c in chart_helpers.charts(at)]
 
 
 def chart_spec(at: AppTest, key: str) -> dict:
-    return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")).proto.spec)
+    return chart_helpers.figure(at, key)
 
 
 def downloads(at: AppTest) -> list[str]:

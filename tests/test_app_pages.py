@@ -28,6 +28,7 @@ from compress_core.specs import PruneSpec
 from compress_core.training.loop import evaluate
 from ui import common
 
+import chart_helpers
 from apptest_helpers import APP, open_page, shown, worker_home
 
 BASELINE_EPOCHS = 3
@@ -98,7 +99,7 @@ def test_prune_run_shows_the_engine_result(home):
     assert shown(at, "Compression ratio") == fmt.ratio(m["param_compression_ratio"])
     assert shown(at, "Size: sparse encoding") == fmt.size(m["size_sparse_bytes"])
     assert shown(at, "Latency, batch 1") == fmt.ms(m["latency_ms_b1"])
-    assert len(at.get("plotly_chart")) >= 5  # preview histogram + 4 result charts
+    assert len(chart_helpers.charts(at)) >= 5  # preview histogram + 4 result charts
     threads = torch.get_num_threads()
     torch.set_num_threads(record["environment"]["threads"])  # replay under the worker's thread count
     try:
@@ -154,7 +155,7 @@ def test_check_upload_refuses_wrong_type_size_and_content():
 def test_distill_run_shows_teacher_students_and_control(home):
     at = settle(open_page("distill", distill_teacher_epochs=BASELINE_EPOCHS, distill_epochs=2,
                           distill_width=16), home)
-    assert len(at.get("plotly_chart")) == 1  # the teacher's softened outputs
+    assert len(chart_helpers.charts(at)) == 1  # the teacher's softened outputs
     at.slider(key="distill_temperature").set_value(2.0).run()
     record = finish(at, home, "distill_run", "distill")
     assert record["spec"]["temperature"] == 2.0 and record["spec"]["hidden"] == [16]
@@ -163,7 +164,7 @@ def test_distill_run_shows_teacher_students_and_control(home):
     assert shown(at, "Student from scratch") == fmt.pct(m["scratch_accuracy"])
     assert shown(at, "Teacher") == fmt.pct(m["teacher_accuracy"])
     assert shown(at, "Agreement with teacher") == fmt.pct(m["agreement"])
-    assert len(at.get("plotly_chart")) == 5
+    assert len(chart_helpers.charts(at)) == 5
 
 
 def test_quantize_preview_and_int8_run(home):
@@ -187,7 +188,7 @@ def test_quantize_preview_and_int8_run(home):
 def test_runs_page_filters_cancels_and_deletes(home):
     with_a_finished_run(home)
     at = open_page("runs")
-    assert at.dataframe and len(at.get("plotly_chart")) == 1  # the accuracy-vs-size scatter
+    assert at.dataframe and len(chart_helpers.charts(at)) == 1  # the accuracy-vs-size scatter
     at.multiselect(key="runs_kind").set_value(["prune"]).run()
     assert set(at.dataframe[0].value["run"]) == {r["id"] for r in jobs.open_store(home).list_runs(kind="prune")}
     slow = jobs.submit(PruneSpec(amount=0.5, finetune_epochs=200, baseline_epochs=BASELINE_EPOCHS).to_dict(), home)

@@ -22,6 +22,7 @@ from compress_core.training.baseline import get_baseline
 from compress_core.training.loop import evaluate, seeded
 from ui import common
 
+import chart_helpers
 from apptest_helpers import open_page, shown, worker_home
 
 RUN_TIMEOUT_S = 300
@@ -59,7 +60,7 @@ def test_prune_page_shows_the_heads_a_structured_run_removes(home):
     assert shown(at, "Heads removed") == str(sum(len(r["heads_removed"]) for r in rows)) == "4"
     assert shown(at, "FFN channels kept") == "64"
     assert shown(at, "Accuracy, one-shot") == fmt.pct(accuracy)
-    figure = at.get("plotly_chart")[0].proto.spec
+    figure = chart_helpers.charts(at)[0].spec
     assert "removed" in figure and "importance" in figure
 
 
@@ -127,5 +128,5 @@ def test_quantize_page_shows_int8_size_per_layer(home):
     assert len(rows) == 14  # 12 attention/FFN projections, pooler, classifier
     fp32 = sum(r["fp32_bytes"] for r in rows)
     assert any(f"Linear layers: {fmt.size(fp32)} in fp32" in c.value for c in at.caption)
-    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    specs = [c.spec for c in chart_helpers.charts(at)]
     assert any("int8 weights" in s for s in specs) and any("bit grid" in s for s in specs)

@@ -2,7 +2,6 @@
 page's cards agree with each other and with the engine."""
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -19,6 +18,7 @@ from compress_core.specs import TrainSpec
 from compress_core.training.baseline import get_baseline
 from compress_core.training.loop import predict_logits
 
+import chart_helpers
 from apptest_helpers import open_page, open_tab, shown, worker_home
 
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
@@ -42,9 +42,7 @@ def page(home, base) -> AppTest:
 
 
 def _figure(at: AppTest, key: str) -> dict:
-    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert len(charts) == 1, key
-    return json.loads(charts[0].proto.spec)
+    return chart_helpers.figure(at, key)
 
 
 def _delta(at: AppTest, label: str) -> str:

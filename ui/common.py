@@ -590,11 +590,11 @@ def preview_layout(cards: list[tuple], fig, key: str) -> None:
     with left:
         card_block(cards)  # one element for all the cards: fewer deltas and re-renders per slider move
     with right:
-        chart(fig, key)
+        chart(fig, key, live=True)  # redrawn on every slider move: updated in place (ui/live_chart.py)
 
 
-def chart(fig, key: str) -> None:
-    figures.chart(fig, key)  # its modebar saves a 2x PNG; lecture-mode fonts; counted in the Learn page's lesson zips
+def chart(fig, key: str, live: bool = False) -> None:
+    figures.chart(fig, key, live=live)  # its modebar saves a 2x PNG; lecture-mode fonts; counted in the Learn page's lesson zips
 
 
 def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:

@@ -11,6 +11,10 @@ shown until the next one belongs to that lesson, and `lesson_export(title, key)`
 one zip. A section drawn in a fragment reruns alone: its figures keep the lesson they had in the last
 full run, so the zip always holds what is on the screen.
 
+Live charts: `chart(..., live=True)` / `show(..., live=True)` draw through `ui/live_chart.py`, an element that
+keeps its identity (its key) across reruns and updates in place with `Plotly.react`; use it where a slider redraws
+the figure on every move (previews, the Learn page's lessons). Same modebar, fonts, lesson zips.
+
 Presentation (lecture mode) is set per session by `set_presentation`: larger chart fonts and no
 per-figure menus, so a projected screen shows one idea and nothing else.
 """
@@ -42,21 +46,27 @@ def _presentation() -> dict:
     return st.session_state.get(_PRESENTATION) or {"font_size": None, "menus": True}
 
 
-def chart(fig, key: str, lesson: str | None = None) -> None:
+def chart(fig, key: str, lesson: str | None = None, live: bool = False) -> None:
     """The chart without a menu (every page's `common.chart`): the 2x PNG modebar button, lecture fonts when
-    set, and counted in `lesson` (default: the section being drawn, if any) for the lesson's zip."""
+    set, and counted in `lesson` (default: the section being drawn, if any) for the lesson's zip.
+    `live`: the element survives reruns and is updated in place (`ui/live_chart.py`)."""
     _register(fig, key, lesson)
     size = _presentation()["font_size"]
     if size:
         import plotly.graph_objects as go  # only in lecture mode: pages without charts start without it
 
         fig = go.Figure(fig).update_layout(font_size=size)  # a copy: the caller's figure (and its export) keep theirs
-    st.plotly_chart(fig, key=key, config=modebar(key))
+    if live:
+        from ui import live_chart  # only pages with a live chart load the component
+
+        live_chart.draw(fig, key, modebar(key))
+    else:
+        st.plotly_chart(fig, key=key, config=modebar(key))
 
 
-def show(fig, key: str, lesson: str | None = None) -> None:
+def show(fig, key: str, lesson: str | None = None, live: bool = False) -> None:
     """Draw `fig` with its export menu (SVG, 2x PNG), counted in `lesson` (default: the section being drawn)."""
-    chart(fig, key, lesson)
+    chart(fig, key, lesson, live)
     if _presentation()["menus"]:
         export_menu(fig, key)
 

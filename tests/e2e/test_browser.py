@@ -45,6 +45,17 @@ def metric_value(page, label: str) -> str:
     return card.locator(CARD_VALUE).inner_text()
 
 
+def tag_preview_plot(page, key: str) -> dict:
+    """Mark the Plotly element of chart `key` (once) and read it: its mark, how often it was drawn and removed
+    (ui/live_chart_assets/live_chart.js counts both), and its traces' y values."""
+    plot = page.locator(f".st-key-{key} .js-plotly-plot .main-svg").first
+    plot.wait_for(timeout=30_000)
+    return page.evaluate("""key => { const el = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+        el.__e2eTag = el.__e2eTag || Math.random();
+        return {tag: el.__e2eTag, draws: el.__labDraws || 0, removed: el.__labRemoved || 0,
+                data: JSON.stringify(el.data.map(t => t.y))}; }""", key)
+
+
 def open_page(page, url: str, heading: str) -> None:
     page.goto(url)
     page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=30_000)
@@ -62,6 +73,9 @@ def test_pages_slider_and_prune_run(app_url, page, screenshots):
     shot(page, screenshots, "02_prune_training_baseline")
     page.get_by_text("Accuracy, one-shot").first.wait_for(timeout=BASELINE_TIMEOUT_MS)
     assert metric_value(page, "Sparsity") == "50.0 %"
+    before = tag_preview_plot(page, "prune_preview_hist")
+    fetched = []  # plotly.js is loaded once per page, never again for a move
+    page.on("request", lambda request: fetched.append(request.url) if "plotly.min.js" in request.url else None)
     thumb = page.locator(".st-key-prune_amount input[type='range']")
     thumb.focus()
     for _ in range(5):
@@ -71,11 +85,16 @@ def test_pages_slider_and_prune_run(app_url, page, screenshots):
                m => m.innerText.includes('Sparsity') && m.innerText.includes('55.0 %'))""", timeout=15_000)
     settle(page)
     no_exception(page)
+    after = tag_preview_plot(page, "prune_preview_hist")
+    # The moves updated the same Plotly element in place (ui/live_chart.py: Plotly.react), never remounted it.
+    assert after["tag"] == before["tag"] and after["removed"] == 0 and after["draws"] > before["draws"]
+    assert after["data"] != before["data"]  # and it shows the new histogram
+    assert fetched == []
     shot(page, screenshots, "03_prune_preview_55")
 
     page.locator(".st-key-prune_run button").click()
     page.get_by_text("Compression ratio").first.wait_for(timeout=RUN_TIMEOUT_MS)
-    page.locator('[data-testid="stPlotlyChart"]').nth(4).wait_for(timeout=30_000)
+    page.locator(".js-plotly-plot").nth(4).wait_for(timeout=30_000)  # the live preview + 4 result charts
     assert re.fullmatch(r"\d+\.\d %", metric_value(page, "Accuracy (top-1, test)"))
     assert page.get_by_text("masked: dense kernels, no speed-up expected").count() >= 1
     page.locator(".st-key-prune_result_tradeoff .main-svg").first.wait_for()
@@ -111,3 +130,13 @@ def test_pages_slider_and_prune_run(app_url, page, screenshots):
     settle(page)
     no_exception(page)
     shot(page, screenshots, "08_home_with_runs")
+
+
+def test_a_live_chart_says_so_when_plotly_js_cannot_load(app_url, page):
+    """plotly.js blocked: the preview chart shows one line instead of a blank space (the numbers still show)."""
+    page.route("**/plotly.min.js", lambda route: route.abort())
+    open_page(page, f"{app_url}/distill", "Distill")
+    message = page.locator(".st-key-distill_preview_soft").get_by_text("This chart could not be drawn")
+    message.wait_for(timeout=BASELINE_TIMEOUT_MS)
+    assert "plotly.js did not load" in message.inner_text()
+    no_exception(page)

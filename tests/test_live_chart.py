@@ -1,0 +1,74 @@
+"""The live chart (ui/live_chart.py): one element per key whatever its figure, the figure and modebar config in
+its data, lecture fonts and lesson zips as with st.plotly_chart, and the browser files it needs on disk."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import chart_helpers
+from streamlit.testing.v1 import AppTest
+
+from ui import live_chart
+
+
+def _script() -> None:
+    import plotly.graph_objects as go
+    import streamlit as st
+
+    from ui import figures
+
+    if st.session_state.get("lecture"):
+        figures.set_presentation(font_size=24, menus=False)
+    figures.begin_lesson("A lesson")
+    amount = st.slider("amount", 0, 10, 3, key="amount")
+    fig = go.Figure(go.Bar(x=list(range(4)), y=[amount * i for i in range(4)]), layout={"title": f"at {amount}"})
+    figures.show(fig, key="demo_chart", live=True)
+    figures.end_lessons()
+    st.session_state["lesson_keys"] = [k for k, _ in figures.lesson_figures("A lesson")]
+
+
+def test_a_new_figure_keeps_the_element_and_carries_the_new_data():
+    at = AppTest.from_function(_script, default_timeout=30).run()
+    assert not at.exception
+    first = chart_helpers.find(at, "demo_chart")
+    assert len(first) == 1 and first[0].live
+    assert first[0].figure["data"][0]["y"] == [0, 3, 6, 9]
+    assert first[0].figure["layout"]["title"]["text"] == "at 3"
+    at.slider(key="amount").set_value(5).run()
+    second = chart_helpers.find(at, "demo_chart")
+    assert second[0].id == first[0].id  # the identity is the key: the browser keeps the element and reacts
+    assert second[0].figure["data"][0]["y"] == [0, 5, 10, 15]
+    assert at.get("plotly_chart") == []  # no st.plotly_chart was drawn
+
+
+def test_modebar_lecture_fonts_and_lesson_zip_as_with_plotly_chart():
+    at = AppTest.from_function(_script, default_timeout=30).run()
+    chart = chart_helpers.find(at, "demo_chart")[0]
+    assert chart.config["toImageButtonOptions"] == {"format": "png", "scale": 2, "filename": "demo_chart"}
+    assert chart.config["displaylogo"] is False
+    assert set(live_chart.REMOVED_BUTTONS) <= set(chart.config["modeBarButtonsToRemove"])
+    assert "font" not in chart.figure["layout"] or "size" not in chart.figure["layout"]["font"]
+    assert at.session_state["lesson_keys"] == ["demo_chart"]  # counted in the lesson's zip
+    assert len(at.get("popover")) == 1  # figures.show's "Export figure" menu
+    at.session_state["lecture"] = True
+    at.run()
+    chart = chart_helpers.find(at, "demo_chart")[0]
+    assert chart.figure["layout"]["font"]["size"] == 24
+    assert not at.get("popover")  # lecture mode: no per-figure menus
+
+
+def test_payload_is_the_figure_json_and_the_config():
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4], name="é"))
+    spec = json.loads(live_chart.payload(fig, {"displaylogo": False}))
+    assert spec == {"figure": json.loads(fig.to_json()), "config": {"displaylogo": False}}
+
+
+def test_the_browser_files_exist_where_the_inline_script_asks_for_them():
+    module = live_chart.ASSETS / "live_chart.js"
+    assert module.is_file() and "Plotly.react(" in module.read_text()
+    assert (live_chart.PLOTLY_JS / "plotly.min.js").is_file()  # from the pinned plotly package
+    assert "component/ui.live_chart.assets/live_chart.js" in live_chart._JS
+    assert "../ui.live_chart.plotlyjs/plotly.min.js" in module.read_text()
+    assert Path(live_chart.__file__).stem == "live_chart" and live_chart.__name__ == "ui.live_chart"
