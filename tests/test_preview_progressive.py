@@ -1,0 +1,94 @@
+"""Progressive previews (issue 19): the numbers that need no evaluation, and the accuracy that arrives after.
+
+- `preview.PruneNumbers` gives every number of `prune_preview` but accuracy and loss (sparsity, non-zero
+  parameters, dense and sparse file sizes, thresholds, the kept weights' histogram) without copying or
+  running the model, and they equal the full preview's exactly: on an MLP and on a tiny BERT built here.
+- Where that could differ (zeros already in the weights, ties at the threshold) it answers None.
+- `preview.pruned_accuracy` is the full preview's accuracy and loss.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from compress_core.models.text import TextClassifier
+from compress_core.models.transformers_env import import_transformers
+from compress_core.present import preview
+
+
+def tiny_bert_and_data(seed: int = 0):
+    """A 2-layer BERT classifier (random weights) and token ids with padding: built here, nothing downloaded."""
+    transformers = import_transformers()
+    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=32, num_labels=3)
+    torch.manual_seed(seed)
+    model = TextClassifier(transformers.BertForSequenceClassification(config).eval(), pad_id=0)
+    x = torch.randint(1, 50, (40, 12))
+    x[::3, 8:] = 0  # some padded texts
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, y
+
+
+def mlp_and_data(seed: int = 0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(12, 24), nn.ReLU(), nn.Linear(24, 16), nn.ReLU(), nn.Linear(16, 3))
+    x = torch.randn(90, 12)
+    return model, x, model(x).argmax(dim=1)
+
+
+def without_evaluation(full: dict) -> dict:
+    return {k: v for k, v in full.items() if k not in ("accuracy", "loss")}
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], np.ndarray):
+            assert a[key].dtype.kind == b[key].dtype.kind and np.array_equal(a[key], b[key]), key
+        else:
+            assert a[key] == b[key], key
+
+
+@pytest.mark.parametrize("build", [mlp_and_data, tiny_bert_and_data])
+@pytest.mark.parametrize("amount", [0.0, 0.004, 0.3, 0.5, 0.77, 0.99])
+def test_numbers_without_evaluation_equal_the_full_preview(build, amount):
+    model, x, y = build()
+    lookup = preview.MagnitudeLookup(model)
+    edges = preview.histogram_edges(np.concatenate(list(preview.prunable_weights(model).values())))
+    numbers = preview.PruneNumbers(model, lookup)
+    fast = numbers.numbers(amount, edges)
+    full = preview.prune_preview(model, x, y, "l1", "global", amount, 0, edges)
+    assert fast is not None
+    assert_same(fast, without_evaluation(full))
+    assert int(fast["kept_counts"].sum()) == lookup.sorted.size - lookup.removed_count(amount)  # kept, in range
+    assert preview.pruned_accuracy(model, x, y, amount, lookup) == (full["accuracy"], full["loss"])
+    assert not any(torch.nn.utils.prune.is_pruned(m) for m in model.modules())  # the baseline is untouched
+
+
+def test_numbers_change_with_the_amount_and_skip_evaluation(monkeypatch):
+    model, x, y = tiny_bert_and_data(1)
+    numbers = preview.PruneNumbers(model, preview.MagnitudeLookup(model))
+    monkeypatch.setattr(preview, "evaluate", lambda *a, **k: pytest.fail("the numbers ran the model"))
+    low, high = numbers.numbers(0.2), numbers.numbers(0.8)
+    assert low["params_nonzero"] > high["params_nonzero"] and low["size_sparse_bytes"] > high["size_sparse_bytes"]
+    assert low["size_fp32_bytes"] == high["size_fp32_bytes"]  # masks do not shrink the dense file
+
+
+def test_numbers_refuse_zeros_and_ties():
+    model, x, y = mlp_and_data(2)
+    with torch.no_grad():
+        model[0].weight[0, :3] = 0.0  # zeros before pruning
+    assert preview.PruneNumbers(model, preview.MagnitudeLookup(model)).numbers(0.5) is None
+    model, x, y = mlp_and_data(3)
+    with torch.no_grad():
+        model[0].weight.fill_(1e-4)  # every weight of the first layer ties, smallest of all
+    numbers = preview.PruneNumbers(model, preview.MagnitudeLookup(model))
+    n = numbers.lookup.sorted.size
+    tied_amount = (model[0].weight.numel() // 2) / n  # the cut falls inside the tied block
+    assert numbers.numbers(tied_amount) is None
+    edges = preview.histogram_edges(np.concatenate(list(preview.prunable_weights(model).values())))
+    full = preview.prune_preview(model, x, y, "l1", "global", 0.95, 0, edges)  # past the tie: exact again
+    assert_same(numbers.numbers(0.95, edges), without_evaluation(full))
