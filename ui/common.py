@@ -578,14 +578,24 @@ def metric_grid(cards: list[tuple], per_row: int = 4) -> None:
                 card(*args)
 
 
-def preview_layout(cards: list[tuple], fig, key: str) -> None:
-    """Preview cards stacked beside their chart: cards stay wide enough to read next to a settings column."""
+def preview_layout(cards: list[tuple], fig, key: str) -> Callable[[list[tuple]], None]:
+    """Preview cards stacked beside their chart: cards stay wide enough to read next to a settings column.
+
+    Returns a function that draws new cards in the same place (the same element, replaced): a progressive
+    preview fills in a number that arrives after the rest (ui/preview_cache.py `wait`)."""
     left, right = st.columns([1, 2.2])
     with left:
-        for args in cards:
-            card(*args)
+        slot = st.empty()
+
+        def draw_cards(new_cards: list[tuple]) -> None:
+            with slot.container():
+                for args in new_cards:
+                    card(*args)
+
+        draw_cards(cards)
     with right:
         chart(fig, key)
+    return draw_cards
 
 
 def chart(fig, key: str) -> None:

@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager
 
 import streamlit as st
@@ -78,3 +82,145 @@ def softened(key: str, _base, rows: int, temperature: float):
     """`preview.softened_outputs` of the baseline `key` on its first `rows` test inputs."""
     with slot():
         return preview.softened_outputs(_base.model, _base.data.x_test[:rows], temperature)
+
+
+# --------------------------------------------------------------------------- progressive previews (issue 19)
+# A model whose evaluation on the test split takes longer than PROGRESSIVE_MS gets its preview in two
+# steps: the numbers that need no evaluation at once (`preview.PruneNumbers`, about 1 ms even for a
+# MiniLM-sized encoder), the accuracy when a background evaluation ends. Measured (one torch thread,
+# docs/performance.md "Progressive previews"): lenet300 on digits ~1 ms per evaluation (full preview
+# 8-12 ms: stays as it was), tinybert on text-demo ~35-100 ms, the MiniLM-sized encoder ~1 s.
+# `COMPRESS_LAB_PROGRESSIVE=1/0` forces it on/off (benchmarks, tests).
+PROGRESSIVE_MS = 30.0
+WAIT_POLL_S = 0.02
+_accuracy: "OrderedDict[tuple, tuple[float, tuple[float, float]]]" = OrderedDict()  # job -> (time, (acc, loss))
+_jobs: dict[tuple, Future] = {}
+_wanted: dict[str, tuple] = {}  # browser session -> the evaluation it waits for
+_lock = threading.Lock()
+_executor = ThreadPoolExecutor(max_workers=SLOTS, thread_name_prefix="preview-accuracy")
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def evaluation_ms(key: str, _base) -> float:
+    """One evaluation of the baseline on its test split, in ms, estimated from its first 64 rows (once per baseline)."""
+    from compress_core.training.loop import evaluate
+
+    x, y = _base.data.x_test, _base.data.y_test
+    rows = min(64, len(x))
+    began = time.perf_counter()
+    evaluate(_base.model, x[:rows], y[:rows])
+    return 1000 * (time.perf_counter() - began) * len(x) / max(rows, 1)
+
+
+def progressive(key: str, base) -> bool:
+    """Whether the baseline `key`'s prune preview draws its numbers before its accuracy (see PROGRESSIVE_MS)."""
+    forced = os.environ.get("COMPRESS_LAB_PROGRESSIVE", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return evaluation_ms(key, base) > PROGRESSIVE_MS
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def prune_numbers_source(key: str, _base) -> preview.PruneNumbers:
+    """The baseline's `preview.PruneNumbers` (per-layer sorted weights and file layout, once per baseline)."""
+    return preview.PruneNumbers(_base.model, magnitudes(key, _base))
+
+
+@st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES, ttl=TTL_S)
+def prune_numbers(key: str, _base, amount: float, _edges) -> dict | None:
+    """Global L1 preview numbers without evaluation (None where they would not be exact)."""
+    return prune_numbers_source(key, _base).numbers(amount, _edges)
+
+
+def _session() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+def _evaluate(job: tuple, base, lookup) -> tuple[float, float]:
+    key, amount, seed = job
+    with _lock:
+        if job not in _wanted.values():  # abandoned while queued: no session waits for it any more
+            _jobs.pop(job, None)  # under the same lock, so no session can pick this future up now
+            raise _Abandoned()
+    try:
+        with slot():
+            result = preview.pruned_accuracy(base.model, base.data.x_test, base.data.y_test, amount, lookup, seed,
+                                             base.data.x_train)
+        with _lock:
+            _accuracy[job] = (time.monotonic(), result)
+            while len(_accuracy) > MAX_ENTRIES:
+                _accuracy.popitem(last=False)
+            for session in [s for s, wanted in _wanted.items() if wanted == job]:
+                del _wanted[session]
+        return result
+    finally:
+        with _lock:
+            _jobs.pop(job, None)
+
+
+class _Abandoned(Exception):
+    """An evaluation nobody waits for any more, dropped before it started."""
+
+
+def prune_accuracy(key: str, base, amount: float, seed: int) -> tuple[float, float] | Future:
+    """(accuracy, loss) of global L1 at `amount` when known (any session's), else the Future of its evaluation.
+
+    The evaluation runs in a background thread (at most `SLOTS` at once, sharing `slot()`); a session that
+    asks for a new amount drops its previous request if that has not started and nobody else waits for it.
+    """
+    job, session = (key, float(amount), int(seed)), _session()
+    with _lock:
+        known = _accuracy.get(job)
+        if known is not None and time.monotonic() - known[0] < TTL_S:
+            _accuracy.move_to_end(job)
+            _wanted.pop(session, None)
+            return known[1]
+        previous, _wanted[session] = _wanted.get(session), job
+        future = _jobs.get(job)
+        if future is None or future.cancelled():
+            future = _jobs[job] = _executor.submit(_evaluate, job, base, magnitudes(key, base))
+        old = _jobs.get(previous) if previous not in (None, job) and previous not in _wanted.values() else None
+    if old is not None and old.cancel():
+        with _lock:
+            _jobs.pop(previous, None)
+    return future
+
+
+def prune_progressive(key: str, base, method: str, scope: str, amount: float, seed: int, edges):
+    """(preview numbers, None), or for a slow model's global L1 preview (numbers with accuracy and loss None,
+    the Future of the evaluation) so the page draws the numbers first; `wait` then fills them in."""
+    if (method, scope) == ("l1", "global") and progressive(key, base):
+        numbers = prune_numbers(key, base, amount, edges)
+        if numbers is not None:
+            known = prune_accuracy(key, base, amount, seed)
+            if not isinstance(known, Future):
+                return {**numbers, "accuracy": known[0], "loss": known[1]}, None
+            return {**numbers, "accuracy": None, "loss": None}, known
+    return prune(key, base, method, scope, amount, seed, edges), None
+
+
+def _rerun_pending() -> bool:
+    """True when the browser asked for a new run (a slider moved again, the page was left) since this one began.
+
+    Streamlit has no public query for this, and a widget rerun inside a fragment does not interrupt the
+    running fragment; so this reads the script runner's request state (read only). Without it: False.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    requests = getattr(get_script_run_ctx(), "script_requests", None)
+    state = getattr(requests, "_state", None)
+    return state is not None and getattr(state, "name", "CONTINUE") != "CONTINUE"
+
+
+def wait(future: Future) -> dict | None:
+    """{"accuracy", "loss"} once `future` is done, or None as soon as a newer run is pending (the slider moved
+    again: this run ends now so the next one starts at once; the evaluation goes on and is cached)."""
+    while not future.done():
+        wait_futures([future], timeout=WAIT_POLL_S)
+        if not future.done() and _rerun_pending():
+            return None
+    accuracy, loss = future.result()
+    return {"accuracy": accuracy, "loss": loss}
