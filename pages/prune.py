@@ -138,14 +138,12 @@ def preview_panel(base) -> None:
         profile.mark("accuracy")
 
 
-MEASURING = "measuring…"
-
 
 def masked_cards(r: dict, acc0: float) -> list[tuple]:
-    """The masked-pruning preview's cards; the accuracy reads MEASURING while its evaluation runs."""
+    """The masked-pruning preview's cards; the accuracy reads "measuring…" while its evaluation runs."""
     known = r["accuracy"] is not None
     return [
-        ("Accuracy, one-shot", fmt.pct(r["accuracy"]) if known else MEASURING,
+        ("Accuracy, one-shot", fmt.pct(r["accuracy"]) if known else preview_cache.MEASURING,
          fmt.pp(r["accuracy"] - acc0) if known else None,
          f"top-1 test accuracy right after pruning, before fine-tuning; change vs the baseline's {fmt.pct(acc0, 2)}"),
         ("Sparsity", fmt.pct(r["sparsity"]), None, "share of Linear/Conv weights that are zero"),

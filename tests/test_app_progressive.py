@@ -92,3 +92,17 @@ def test_the_same_run_fills_the_accuracy_in(home):
     labels = [m.label for m in at.metric]
     assert labels.count("Accuracy, one-shot") == 1 and labels.count("Sparsity") == 1  # one set of cards, filled in
     assert len([s for s in at.slider if s.key == "prune_amount"]) == 1
+
+
+def test_quantize_fills_its_accuracy_in(home):
+    at = open_page("quantize", quantize_baseline_epochs=BASELINE_EPOCHS)
+    for run in jobs.open_store(home).list_runs(status=list(common.ACTIVE)):
+        assert jobs.wait(run["id"], home, timeout=240)["status"] == "finished"
+    at.run()
+    at.slider(key="quantize_bits").set_value(3).run()
+    assert not at.exception, [e.value for e in at.exception]
+    base = get_baseline(PruneSpec(baseline_epochs=BASELINE_EPOCHS).baseline_spec(), RunContext.create(home=home))
+    full = preview.quantize_preview(base.model, base.data.x_test, base.data.y_test, at.selectbox(key="quantize_layer").value,
+                                    3, at.radio(key="quantize_granularity").value)
+    assert shown(at, "Accuracy at 3 bits") == fmt.pct(full["accuracy"])
+    assert shown(at, "Packed size") == fmt.size(full["size_packed_bytes"])

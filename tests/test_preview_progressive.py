@@ -92,3 +92,24 @@ def test_numbers_refuse_zeros_and_ties():
     edges = preview.histogram_edges(np.concatenate(list(preview.prunable_weights(model).values())))
     full = preview.prune_preview(model, x, y, "l1", "global", 0.95, 0, edges)  # past the tie: exact again
     assert_same(numbers.numbers(0.95, edges), without_evaluation(full))
+
+
+@pytest.mark.parametrize("granularity", ["tensor", "channel"])
+def test_quantize_parts_equal_the_full_preview(granularity):
+    from compress_core.measure.metrics import serialized_size
+
+    model, x, y = tiny_bert_and_data(2)
+    layer = preview.prunable_weights(model).__iter__().__next__()
+    full = preview.quantize_preview(model, x, y, layer, 3, granularity, channel=1)
+    numbers = preview.quantize_numbers(model, layer, 3, granularity, 1, serialized_size(model.state_dict()))
+    assert_same(numbers, without_evaluation(full))
+    assert preview.quantized_accuracy(model, x, y, 3, granularity) == (full["accuracy"], full["loss"])
+
+
+def test_softened_outputs_from_logits_once():
+    from compress_core.training.loop import predict_logits
+
+    model, x, y = tiny_bert_and_data(3)
+    logits = predict_logits(model, x[:4])
+    for t in (1.0, 4.0):
+        assert np.array_equal(preview.soften(logits, t), preview.softened_outputs(model, x[:4], t))

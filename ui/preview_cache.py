@@ -79,9 +79,46 @@ def quantize(key: str, _base, layer: str, bits: int, granularity: str, channel: 
 
 @st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES, ttl=TTL_S)
 def softened(key: str, _base, rows: int, temperature: float):
-    """`preview.softened_outputs` of the baseline `key` on its first `rows` test inputs."""
+    """`preview.softened_outputs` of the baseline `key` on its first `rows` test inputs (its logits computed once)."""
+    return preview.soften(logits(key, _base, rows), temperature)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def logits(key: str, _base, rows: int):
+    """The baseline's logits on its first `rows` test inputs: the temperature does not change them, and for a
+    MiniLM-sized teacher they are a forward pass (~80 ms on one thread) that each new T used to repeat."""
+    from compress_core.training.loop import predict_logits
+
     with slot():
-        return preview.softened_outputs(_base.model, _base.data.x_test[:rows], temperature)
+        return predict_logits(_base.model, _base.data.x_test[:rows])
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def fp32_bytes(key: str, _base) -> int:
+    """`serialized_size` of the baseline's state dict (no slider changes it; 70-240 ms for a MiniLM-sized model)."""
+    from compress_core.measure.metrics import serialized_size
+
+    return serialized_size(_base.model.state_dict())
+
+
+@st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES, ttl=TTL_S)
+def quantize_numbers(key: str, _base, layer: str, bits: int, granularity: str, channel: int) -> dict:
+    """`preview.quantize_numbers` of the baseline `key`: everything but the accuracy, without evaluation."""
+    return preview.quantize_numbers(_base.model, layer, bits, granularity, channel, fp32_bytes(key, _base))
+
+
+def quantize_progressive(key: str, base, layer: str, bits: int, granularity: str, channel: int):
+    """(preview, None), or for a slow model (numbers with accuracy and loss None, the Future of the evaluation).
+
+    The accuracy depends on the bits and granularity only, so another layer or channel reuses it."""
+    if not progressive(key, base):
+        return quantize(key, base, layer, bits, granularity, channel), None
+    numbers = quantize_numbers(key, base, layer, bits, granularity, channel)
+    known = evaluated((key, "quantize", int(bits), granularity), lambda: preview.quantized_accuracy(
+        base.model, base.data.x_test, base.data.y_test, bits, granularity))
+    if not isinstance(known, Future):
+        return {"accuracy": known[0], "loss": known[1], **numbers}, None
+    return {"accuracy": None, "loss": None, **numbers}, known
 
 
 # --------------------------------------------------------------------------- progressive previews (issue 19)
@@ -92,6 +129,7 @@ def softened(key: str, _base, rows: int, temperature: float):
 # 8-12 ms: stays as it was), tinybert on text-demo ~35-100 ms, the MiniLM-sized encoder ~1 s.
 # `COMPRESS_LAB_PROGRESSIVE=1/0` forces it on/off (benchmarks, tests).
 PROGRESSIVE_MS = 30.0
+MEASURING = "measuring…"  # what an accuracy card reads while its evaluation runs
 WAIT_POLL_S = 0.02
 _accuracy: "OrderedDict[tuple, tuple[float, tuple[float, float]]]" = OrderedDict()  # job -> (time, (acc, loss))
 _jobs: dict[tuple, Future] = {}
@@ -139,16 +177,14 @@ def _session() -> str:
     return ctx.session_id if ctx is not None else ""
 
 
-def _evaluate(job: tuple, base, lookup) -> tuple[float, float]:
-    key, amount, seed = job
+def _evaluate(job: tuple, compute) -> tuple[float, float]:
     with _lock:
         if job not in _wanted.values():  # abandoned while queued: no session waits for it any more
             _jobs.pop(job, None)  # under the same lock, so no session can pick this future up now
             raise _Abandoned()
     try:
         with slot():
-            result = preview.pruned_accuracy(base.model, base.data.x_test, base.data.y_test, amount, lookup, seed,
-                                             base.data.x_train)
+            result = compute()
         with _lock:
             _accuracy[job] = (time.monotonic(), result)
             while len(_accuracy) > MAX_ENTRIES:
@@ -165,13 +201,14 @@ class _Abandoned(Exception):
     """An evaluation nobody waits for any more, dropped before it started."""
 
 
-def prune_accuracy(key: str, base, amount: float, seed: int) -> tuple[float, float] | Future:
-    """(accuracy, loss) of global L1 at `amount` when known (any session's), else the Future of its evaluation.
+def evaluated(job: tuple, compute) -> tuple[float, float] | Future:
+    """(accuracy, loss) of `job` when known (any session's), else the Future of `compute()` running for it.
 
-    The evaluation runs in a background thread (at most `SLOTS` at once, sharing `slot()`); a session that
-    asks for a new amount drops its previous request if that has not started and nobody else waits for it.
+    `job` names the evaluation (baseline key, method and its settings). The evaluation runs in a background
+    thread (at most `SLOTS` at once, sharing `slot()`); a session that asks for a new job drops its previous
+    one if that has not started and nobody else waits for it. Results: at most MAX_ENTRIES, TTL_S each.
     """
-    job, session = (key, float(amount), int(seed)), _session()
+    session = _session()
     with _lock:
         known = _accuracy.get(job)
         if known is not None and time.monotonic() - known[0] < TTL_S:
@@ -181,12 +218,19 @@ def prune_accuracy(key: str, base, amount: float, seed: int) -> tuple[float, flo
         previous, _wanted[session] = _wanted.get(session), job
         future = _jobs.get(job)
         if future is None or future.cancelled():
-            future = _jobs[job] = _executor.submit(_evaluate, job, base, magnitudes(key, base))
+            future = _jobs[job] = _executor.submit(_evaluate, job, compute)
         old = _jobs.get(previous) if previous not in (None, job) and previous not in _wanted.values() else None
     if old is not None and old.cancel():
         with _lock:
             _jobs.pop(previous, None)
     return future
+
+
+def prune_accuracy(key: str, base, amount: float, seed: int) -> tuple[float, float] | Future:
+    """`evaluated` for global L1 pruning at `amount`: `preview.pruned_accuracy` of the baseline `key`."""
+    lookup = magnitudes(key, base)
+    return evaluated((key, "prune", float(amount), int(seed)), lambda: preview.pruned_accuracy(
+        base.model, base.data.x_test, base.data.y_test, amount, lookup, seed, base.data.x_train))
 
 
 def prune_progressive(key: str, base, method: str, scope: str, amount: float, seed: int, edges):
