@@ -22,6 +22,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager
+from typing import Callable, NamedTuple
 
 import streamlit as st
 
@@ -108,15 +109,15 @@ def quantize_numbers(key: str, _base, layer: str, bits: int, granularity: str, c
 
 
 def quantize_progressive(key: str, base, layer: str, bits: int, granularity: str, channel: int):
-    """(preview, None), or for a slow model (numbers with accuracy and loss None, the Future of the evaluation).
+    """(preview, None), or for a slow model (numbers with accuracy and loss None, the `Pending` evaluation).
 
     The accuracy depends on the bits and granularity only, so another layer or channel reuses it."""
     if not progressive(key, base):
         return quantize(key, base, layer, bits, granularity, channel), None
     numbers = quantize_numbers(key, base, layer, bits, granularity, channel)
-    known = evaluated((key, "quantize", int(bits), granularity), lambda: preview.quantized_accuracy(
+    known = known_or_pending((key, "quantize", int(bits), granularity), lambda: preview.quantized_accuracy(
         base.model, base.data.x_test, base.data.y_test, bits, granularity))
-    if not isinstance(known, Future):
+    if not isinstance(known, Pending):
         return {"accuracy": known[0], "loss": known[1], **numbers}, None
     return {"accuracy": None, "loss": None, **numbers}, known
 
@@ -131,6 +132,7 @@ def quantize_progressive(key: str, base, layer: str, bits: int, granularity: str
 PROGRESSIVE_MS = 30.0
 MEASURING = "measuring…"  # what an accuracy card reads while its evaluation runs
 WAIT_POLL_S = 0.02
+FLUSH_S = 0.01
 _accuracy: "OrderedDict[tuple, tuple[float, tuple[float, float]]]" = OrderedDict()  # job -> (time, (acc, loss))
 _jobs: dict[tuple, Future] = {}
 _wanted: dict[str, tuple] = {}  # browser session -> the evaluation it waits for
@@ -226,21 +228,38 @@ def evaluated(job: tuple, compute) -> tuple[float, float] | Future:
     return future
 
 
-def prune_accuracy(key: str, base, amount: float, seed: int) -> tuple[float, float] | Future:
-    """`evaluated` for global L1 pruning at `amount`: `preview.pruned_accuracy` of the baseline `key`."""
+class Pending(NamedTuple):
+    """An evaluation a progressive preview waits for: started by `wait`, once the numbers have been drawn."""
+
+    job: tuple
+    compute: Callable[[], tuple[float, float]]
+
+
+def known_or_pending(job: tuple, compute) -> tuple[float, float] | Pending:
+    """The cached (accuracy, loss) of `job`, or the `Pending` evaluation to hand to `wait`."""
+    with _lock:
+        known = _accuracy.get(job)
+        if known is not None and time.monotonic() - known[0] < TTL_S:
+            _accuracy.move_to_end(job)
+            return known[1]
+    return Pending(job, compute)
+
+
+def prune_accuracy(key: str, base, amount: float, seed: int) -> tuple[float, float] | Pending:
+    """Global L1 pruning at `amount`: `preview.pruned_accuracy` of the baseline `key`, cached or pending."""
     lookup = magnitudes(key, base)
-    return evaluated((key, "prune", float(amount), int(seed)), lambda: preview.pruned_accuracy(
+    return known_or_pending((key, "prune", float(amount), int(seed)), lambda: preview.pruned_accuracy(
         base.model, base.data.x_test, base.data.y_test, amount, lookup, seed, base.data.x_train))
 
 
 def prune_progressive(key: str, base, method: str, scope: str, amount: float, seed: int, edges):
     """(preview numbers, None), or for a slow model's global L1 preview (numbers with accuracy and loss None,
-    the Future of the evaluation) so the page draws the numbers first; `wait` then fills them in."""
+    the `Pending` evaluation) so the page draws the numbers first; `wait` then fills them in."""
     if (method, scope) == ("l1", "global") and progressive(key, base):
         numbers = prune_numbers(key, base, amount, edges)
         if numbers is not None:
             known = prune_accuracy(key, base, amount, seed)
-            if not isinstance(known, Future):
+            if not isinstance(known, Pending):
                 return {**numbers, "accuracy": known[0], "loss": known[1]}, None
             return {**numbers, "accuracy": None, "loss": None}, known
     return prune(key, base, method, scope, amount, seed, edges), None
@@ -259,9 +278,15 @@ def _rerun_pending() -> bool:
     return state is not None and getattr(state, "name", "CONTINUE") != "CONTINUE"
 
 
-def wait(future: Future) -> dict | None:
-    """{"accuracy", "loss"} once `future` is done, or None as soon as a newer run is pending (the slider moved
-    again: this run ends now so the next one starts at once; the evaluation goes on and is cached)."""
+def wait(pending: Pending) -> dict | None:
+    """Start `pending`'s evaluation (after a moment in which the numbers already drawn go out to the browser,
+    rather than competing with it for the CPU and the GIL) and return {"accuracy", "loss"} when it ends, or
+    None as soon as a newer run is pending (the slider moved again: this run ends now so the next one starts
+    at once; the evaluation goes on and is cached)."""
+    time.sleep(FLUSH_S)
+    future = evaluated(pending.job, pending.compute)
+    if not isinstance(future, Future):
+        return {"accuracy": future[0], "loss": future[1]}
     while not future.done():
         wait_futures([future], timeout=WAIT_POLL_S)
         if not future.done() and _rerun_pending():
