@@ -142,14 +142,22 @@ _executor = ThreadPoolExecutor(max_workers=SLOTS, thread_name_prefix="preview-ac
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def evaluation_ms(key: str, _base) -> float:
-    """One evaluation of the baseline on its test split, in ms, estimated from its first 64 rows (once per baseline)."""
+    """One evaluation of the baseline on its test split, in ms, estimated from its first 64 rows (once per baseline).
+
+    The least of up to three timings, so one pause of a loaded machine does not make a fast model look slow;
+    it stops at the first that settles the question (under PROGRESSIVE_MS, or ten times over it)."""
     from compress_core.training.loop import evaluate
 
     x, y = _base.data.x_test, _base.data.y_test
     rows = min(64, len(x))
-    began = time.perf_counter()
-    evaluate(_base.model, x[:rows], y[:rows])
-    return 1000 * (time.perf_counter() - began) * len(x) / max(rows, 1)
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        evaluate(_base.model, x[:rows], y[:rows])
+        best = min(best, 1000 * (time.perf_counter() - began) * len(x) / max(rows, 1))
+        if best <= PROGRESSIVE_MS or best > 10 * PROGRESSIVE_MS:
+            break
+    return best
 
 
 def progressive(key: str, base) -> bool:
