@@ -3,10 +3,13 @@
 - `preview.PruneNumbers` gives every number of `prune_preview` but accuracy and loss (sparsity, non-zero
   parameters, dense and sparse file sizes, thresholds, the kept weights' histogram) without copying or
   running the model, and they equal the full preview's exactly: on an MLP and on a tiny BERT built here.
-- Where that could differ (zeros already in the weights, ties at the threshold) it answers None.
+- Where that could differ (zeros already in the weights) it answers None; on ties at the threshold the totals
+  stay exact and only the split of the tied weights between layers and bins may differ.
 - `preview.pruned_accuracy` is the full preview's accuracy and loss.
 """
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
@@ -77,20 +80,31 @@ def test_numbers_change_with_the_amount_and_skip_evaluation(monkeypatch):
     assert low["size_fp32_bytes"] == high["size_fp32_bytes"]  # masks do not shrink the dense file
 
 
-def test_numbers_refuse_zeros_and_ties():
+def test_numbers_refuse_zeros_and_keep_totals_exact_on_ties():
     model, x, y = mlp_and_data(2)
     with torch.no_grad():
         model[0].weight[0, :3] = 0.0  # zeros before pruning
     assert preview.PruneNumbers(model, preview.MagnitudeLookup(model)).numbers(0.5) is None
     model, x, y = mlp_and_data(3)
     with torch.no_grad():
-        model[0].weight.fill_(1e-4)  # every weight of the first layer ties, smallest of all
-    numbers = preview.PruneNumbers(model, preview.MagnitudeLookup(model))
-    n = numbers.lookup.sorted.size
-    tied_amount = (model[0].weight.numel() // 2) / n  # the cut falls inside the tied block
-    assert numbers.numbers(tied_amount) is None
+        w = model[0].weight  # the first layer: five magnitudes, both signs, below every other layer's weights
+        w.copy_(torch.sign(w) * torch.randint(1, 6, w.shape, generator=torch.Generator().manual_seed(0)) * 1e-3)
+    lookup = preview.MagnitudeLookup(model)
+    numbers = preview.PruneNumbers(model, lookup)
     edges = preview.histogram_edges(np.concatenate(list(preview.prunable_weights(model).values())))
-    full = preview.prune_preview(model, x, y, "l1", "global", 0.95, 0, edges)  # past the tie: exact again
+    tied = [a / 100 for a in range(1, 60) if lookup.apply(copy.deepcopy(model), a / 100) is None]
+    assert len(tied) > 5  # amounts whose cut falls inside a tied group: torch's top-k picks among them
+    for amount in tied:  # totals exact; per layer only the tied weights' split may differ from torch's
+        full = preview.prune_preview(model, x, y, "l1", "global", amount, 0, edges)
+        fast = numbers.numbers(amount, edges)
+        for key in ("params_total", "params_nonzero", "sparsity", "param_compression_ratio", "size_fp32_bytes"):
+            assert fast[key] == full[key], key
+        assert max(fast["thresholds"].values()) == max(full["thresholds"].values()) == lookup.threshold(amount)
+        tied_weights = int((np.abs(np.concatenate(list(lookup.weights.values()))) == lookup.threshold(amount)).sum())
+        assert np.abs(fast["kept_counts"] - full["kept_counts"]).sum() <= 2 * tied_weights
+        assert fast["kept_counts"].sum() == full["kept_counts"].sum()
+        assert abs(fast["size_sparse_bytes"] - full["size_sparse_bytes"]) <= 4 * tied_weights + 16
+    full = preview.prune_preview(model, x, y, "l1", "global", 0.95, 0, edges)  # past the ties: exact again
     assert_same(numbers.numbers(0.95, edges), without_evaluation(full))
 
 
