@@ -21,10 +21,15 @@ from the server's `LAB_PROFILE` file (`ui/profile.py`) the fragment body's time 
 time per move of the server's and the browser's processes (independent of the load average, unlike the
 wall times) and the page main thread's script/style/layout time (Chromium's Performance metrics).
 `--dataset text-demo` switches each page to the bundled text set (the tinybert model) before the moves
-(its first visit then includes the switch).
+(its first visit then includes the switch). `--dataset text-minilm` then also types the folder of a
+MiniLM-sized BERT (6 layers, hidden 384, 12 heads, FFN 1536, 22.7 M parameters; built once by
+`benchmarks/minilm_folder.py` under `--home`, or `--text-model DIR`) into the page's "local Hugging Face
+folder" box: the `hf:DIR` model source a user brings a model through. For the pages whose accuracy may
+arrive after the other numbers (progressive previews: Prune, Quantize), each move also records when the
+accuracy card stops reading "measuring…" (`accuracy_ms`, p50/p95).
 
     python benchmarks/bench_ui.py [--moves 20] [--starts 3] [--pages prune,quantize] [--home DIR] [--json]
-                                  [--detail] [--dataset text-demo]
+                                  [--detail] [--dataset text-demo|text-minilm] [--text-model DIR]
 """
 from __future__ import annotations
 
@@ -176,21 +181,41 @@ def browser_times(cdp) -> dict:
             "layout": metrics.get("LayoutDuration", 0.0), "tasks": metrics.get("TaskDuration", 0.0)}
 
 
+# page -> the key of its "local Hugging Face folder" box (common.model_picker: f"{prefix}_{key}_hf")
+HF_BOX = {"prune": "prune_model_hf", "quantize": "quantize_model_hf", "distill": "distill_teacher_hf"}
+# page -> the label of the accuracy card of a value (progressive previews fill it in after the numbers)
+ACCURACY = {"prune": lambda v: "Accuracy, one-shot", "quantize": lambda v: f"Accuracy at {v} bits"}
+ARRIVED = """label => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
+    m => m.innerText.startsWith(label) && !m.innerText.includes('measuring'))"""
+MODEL_SHOWN = """name => name === 'distill' ? document.body.innerText.includes('teacher (hf:')
+    : /fp32 [0-9.]+ MB/.test(document.body.innerText)"""  # a MiniLM-sized model's cards say ~90 MB (tinybert: kB)
+TEXT_MODEL: dict = {"folder": None}  # --dataset text-minilm: the hf folder typed into the page
+
+
 def choose_dataset(page, name: str, dataset: str) -> None:
-    """Pick `dataset` in the page's data set box and wait until the preview (baseline trained) is drawn again."""
+    """Pick `dataset` in the page's data set box and wait until the preview (baseline trained) is drawn again;
+    for `text-minilm` pick text-demo and type the MiniLM-sized folder into the page's Hugging Face box."""
     box = page.locator(f".st-key-{name}_dataset")
     box.locator("input").first.click()  # a react-aria combo box
-    page.get_by_role("option", name=dataset, exact=True).click()
+    page.get_by_role("option", name="text-demo" if dataset == "text-minilm" else dataset, exact=True).click()
     page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stSelectbox"] input')].some(
         i => i.value === 'tinybert')""", timeout=60_000)  # the text set offers text models only
     wait_idle(page, 300_000)
+    if dataset == "text-minilm" and name in HF_BOX:
+        field = page.locator(f".st-key-{HF_BOX[name]} input")
+        field.fill(str(TEXT_MODEL["folder"]))
+        field.press("Enter")
+        page.wait_for_function(MODEL_SHOWN, arg=name, timeout=600_000)  # its preview drawn (MB-sized, hf: teacher)
+        wait_idle(page, 600_000)
 
 
 def page_moves(browser, url: str, name: str, moves: int, detail: list | None = None,
-               dataset: str | None = None, server_pid: int | None = None) -> tuple[float, list[float]]:
+               dataset: str | None = None, server_pid: int | None = None,
+               accuracy: list | None = None) -> tuple[float, list[float]]:
     """First-visit seconds and the seconds of each slider move to the new numbers on `name`'s page.
 
-    With a `detail` list, one dict per move is appended to it (figure redraw, plot replaced, frames, bytes).
+    With a `detail` list, one dict per move is appended to it (figure redraw, plot replaced, frames, bytes);
+    with an `accuracy` list, the seconds from each move to its accuracy card's value (Prune, Quantize).
     """
     path, key, ready, values, shows = PAGES[name]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -224,7 +249,7 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
         cdp.send("Performance.enable")
         main_before = browser_times(cdp)
     for value, press in values(moves):
-        wait_idle(page, 30_000)
+        wait_idle(page, 120_000)
         page.wait_for_timeout(150)
         if fig:
             page.evaluate(TAG, fig)
@@ -234,6 +259,9 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
         thumb.press(press)
         page.wait_for_function(SHOWS, arg=shows(value), timeout=30_000, polling="raf")
         times.append(time.perf_counter() - began)
+        if accuracy is not None and name in ACCURACY:  # the accuracy card filled in (progressive previews)
+            page.wait_for_function(ARRIVED, arg=ACCURACY[name](value), timeout=120_000, polling="raf")
+            accuracy.append(time.perf_counter() - began)
         if fig:
             shown_wall = time.time()
             figure_ms, replaced = page.evaluate(SETTLED, fig)
@@ -312,10 +340,16 @@ def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: floa
             out = {}
             for name in names:
                 rows = [] if detail and not warm else None
-                first, times = page_moves(browser, url, name, 1 if warm else moves, rows, dataset, process.pid)
+                accuracy = []
+                first, times = page_moves(browser, url, name, 1 if warm else moves, rows, dataset, process.pid,
+                                          accuracy)
                 out[name] = {"first_visit_s": round(first, 3), "p50_ms": round(1000 * statistics.median(times), 1),
                              "p95_ms": round(1000 * percentile(times, 95), 1),
                              "all_ms": [round(1000 * t, 1) for t in times]}
+                if accuracy:
+                    out[name]["accuracy"] = {"p50_ms": round(1000 * statistics.median(accuracy), 1),
+                                             "p95_ms": round(1000 * percentile(accuracy, 95), 1),
+                                             "all_ms": [round(1000 * t, 1) for t in accuracy]}
                 if rows is not None:
                     out[name]["detail"] = summarize_detail(rows, read_profile(profile_path, name, len(rows)))
         finally:
@@ -335,7 +369,10 @@ def main(argv=None) -> int:
     parser.add_argument("--detail", action="store_true",
                         help="per move: figure redraw time, plot replaced or updated, websocket frames and bytes, "
                              "and the server's fragment timings (LAB_PROFILE)")
-    parser.add_argument("--dataset", help="switch each page to this data set first (e.g. text-demo: tinybert)")
+    parser.add_argument("--dataset", help="switch each page to this data set first (text-demo: tinybert; "
+                                          "text-minilm: text-demo with a MiniLM-sized hf:DIR model)")
+    parser.add_argument("--text-model", help="with --dataset text-minilm: this save_pretrained folder instead of "
+                                             "the MiniLM-sized one built under the home folder")
     args = parser.parse_args(argv)
     if not Path(e2e.CHROMIUM).exists():
         print(f"skipped: {e2e.CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
@@ -347,6 +384,11 @@ def main(argv=None) -> int:
     from compress_core.specs import PruneSpec
 
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench_ui_"))
+    if args.dataset == "text-minilm":
+        from minilm_folder import ensure_folder
+
+        TEXT_MODEL["folder"] = Path(args.text_model).resolve() if args.text_model else \
+            ensure_folder(home / "minilm-sized")
     began = time.perf_counter()
     get_baseline(PruneSpec().baseline_spec(), RunContext.create(home=home))  # what the page asks for first
     baseline_s = time.perf_counter() - began
@@ -375,6 +417,9 @@ def main(argv=None) -> int:
             print(f"{name:9s} slider-to-numbers p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms over "
                   f"{len(r['all_ms'])} moves (target p95 <= 100 ms); first visit {r['first_visit_s']:.2f} s "
                   f"(target <= 1 s)")
+            if r.get("accuracy"):
+                print(f"          accuracy shown p50 {r['accuracy']['p50_ms']:.0f} ms, p95 "
+                      f"{r['accuracy']['p95_ms']:.0f} ms after the move")
             d = r.get("detail")
             if d:
                 print(f"          figure redrawn {d['figure_ms']} ms; plot replaced in {d['plot_replaced']} of "

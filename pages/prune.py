@@ -107,10 +107,12 @@ def preview_panel(base) -> None:
                                                 model_in_scope)
         r = preview.prune_preview(model_in_scope, base.data.x_test, base.data.y_test, method, scope, amount / 100,
                                   int(seed), edges, base.data.x_train)
+        pending = None
     else:
         edges, before = common.baseline_weights(base.info["key"], base.model)
         key = preview_cache.key_of(base)
-        r = preview_cache.prune(key, base, method, scope, amount / 100, int(seed), edges)  # cached, bounded
+        # cached, bounded; a slow model's accuracy (pending) arrives after its other numbers
+        r, pending = preview_cache.prune_progressive(key, base, method, scope, amount / 100, int(seed), edges)
     profile.mark("engine")
     series = {"baseline weights": (before, plots.color_of("baseline")),
               "kept after pruning (zeros not shown)": (r["kept_counts"], plots.color_of(method))}
@@ -121,20 +123,32 @@ def preview_panel(base) -> None:
              "removes weights of every size" if method == "random" else f"Weight histogram: {METHODS[method][0]}")
     fig = plots.weight_histogram(edges, series, thresholds, title)
     profile.mark("figure")
-    common.preview_layout([
-        ("Accuracy, one-shot", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
+    draw_cards = common.preview_layout(masked_cards(r, acc0), fig, key="prune_preview_hist")
+    profile.mark("draw")
+    if schedule == "agp":
+        from compress_core.methods.prune import agp_schedule
+
+        common.chart(plots.agp_schedule(agp_schedule(0.0, amount / 100, int(steps))), key="prune_preview_agp", live=True)
+    if pending is not None:  # the same cards, now with the accuracy; a newer move ends this run at once instead
+        evaluated = preview_cache.wait(pending)
+        if evaluated is not None:
+            draw_cards(masked_cards({**r, **evaluated}, acc0))
+        profile.mark("accuracy")
+
+
+def masked_cards(r: dict, acc0: float) -> list[tuple]:
+    """The masked-pruning preview's cards; the accuracy reads "measuring…" while its evaluation runs."""
+    known = r["accuracy"] is not None
+    return [
+        ("Accuracy, one-shot", fmt.pct(r["accuracy"]) if known else preview_cache.MEASURING,
+         fmt.pp(r["accuracy"] - acc0) if known else None,
          f"top-1 test accuracy right after pruning, before fine-tuning; change vs the baseline's {fmt.pct(acc0, 2)}"),
         ("Sparsity", fmt.pct(r["sparsity"]), None, "share of Linear/Conv weights that are zero"),
         ("Non-zero parameters", fmt.count(r["params_nonzero"]), f"of {fmt.count(r['params_total'])}",
          f"compression ratio {fmt.ratio(r['param_compression_ratio'])} (total / non-zero)"),
         ("Sparse size", fmt.size(r["size_sparse_bytes"]), f"dense fp32 {fmt.size(r['size_fp32_bytes'])}",
          "bitmap of non-zeros + their values; the dense fp32 checkpoint does not shrink"),
-    ], fig, key="prune_preview_hist")
-    profile.mark("draw")
-    if schedule == "agp":
-        from compress_core.methods.prune import agp_schedule
-
-        common.chart(plots.agp_schedule(agp_schedule(0.0, amount / 100, int(steps))), key="prune_preview_agp", live=True)
+    ]
 
 
 def text_head_plan(base, amount: int, acc0: float) -> None:

@@ -77,7 +77,9 @@ def preview_panel(base) -> None:
         channel = c[1].number_input(f"Output channel (0–{channels - 1}; each has its own grid)", 0, channels - 1, 0,
                                     key="quantize_channel")
     profile.mark("widgets")
-    r = preview_cache.quantize(preview_cache.key_of(base), base, layer, bits, granularity, int(channel))  # cached
+    # cached; a slow model's accuracy (pending) arrives after its other numbers
+    r, pending = preview_cache.quantize_progressive(preview_cache.key_of(base), base, layer, bits, granularity,
+                                                    int(channel))
     profile.mark("engine")
     acc0 = base.info["accuracy"]
     st.markdown(f"**Instant preview**: every weight fake-quantized to {bits} bits, one scale per {granularity}")
@@ -85,8 +87,21 @@ def preview_panel(base) -> None:
         f": {bits}-bit grid ({len(r['levels'])} values)"
     fig = plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title)
     profile.mark("figure")
-    common.preview_layout([
-        (f"Accuracy at {bits} bits", fmt.pct(r["accuracy"]), fmt.pp(r["accuracy"] - acc0),
+    draw_cards = common.preview_layout(grid_cards(r, acc0, bits, layer), fig, key="quantize_preview_grid")
+    profile.mark("draw")
+    if pending is not None:  # the same cards, now with the accuracy; a newer move ends this run at once instead
+        evaluated = preview_cache.wait(pending)
+        if evaluated is not None:
+            draw_cards(grid_cards({**r, **evaluated}, acc0, bits, layer))
+        profile.mark("accuracy")
+
+
+def grid_cards(r: dict, acc0: float, bits: int, layer: str) -> list[tuple]:
+    """The fake-quantization preview's cards; the accuracy reads "measuring…" while its evaluation runs."""
+    known = r["accuracy"] is not None
+    return [
+        (f"Accuracy at {bits} bits", fmt.pct(r["accuracy"]) if known else preview_cache.MEASURING,
+         fmt.pp(r["accuracy"] - acc0) if known else None,
          f"top-1 test accuracy with every weight rounded (compute in fp32); change vs the fp32 baseline's "
          f"{fmt.pct(acc0, 2)}"),
         ("Signal-to-noise", f"{r['error']['sqnr_db']:.1f} dB", layer,
@@ -95,8 +110,7 @@ def preview_panel(base) -> None:
          "max |w − q(w)| over the weights drawn below (one grid): at most half a grid step"),
         ("Packed size", fmt.size(r["size_packed_bytes"]), f"fp32 {fmt.size(r['size_fp32_bytes'])}",
          f"counted, not serialized: {bits} bits per weight, fp32 scales and biases"),
-    ], fig, key="quantize_preview_grid")
-    profile.mark("draw")
+    ]
 
 
 def int8_sizes_panel(model) -> None:

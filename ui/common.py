@@ -584,13 +584,23 @@ def card_block(cards_: list[tuple], per_row: int = 1) -> None:
     cards.show(cards_, per_row)
 
 
-def preview_layout(cards: list[tuple], fig, key: str) -> None:
-    """Preview cards stacked beside their chart: cards stay wide enough to read next to a settings column."""
+def preview_layout(cards: list[tuple], fig, key: str) -> Callable[[list[tuple]], None]:
+    """Preview cards stacked beside their chart: cards stay wide enough to read next to a settings column.
+
+    Returns a function that draws new cards in the same place (the same element, replaced): a progressive
+    preview fills in a number that arrives after the rest (ui/preview_cache.py `wait`)."""
     left, right = st.columns([1, 2.2])
     with left:
-        card_block(cards)  # one element for all the cards: fewer deltas and re-renders per slider move
+        slot = st.empty()
+
+        def draw_cards(new_cards: list[tuple]) -> None:
+            with slot.container():
+                card_block(new_cards)  # one element for all the cards: fewer deltas and re-renders per slider move
+
+        draw_cards(cards)
     with right:
         chart(fig, key, live=True)  # redrawn on every slider move: updated in place (ui/live_chart.py)
+    return draw_cards
 
 
 def chart(fig, key: str, live: bool = False) -> None:

@@ -1,0 +1,66 @@
+"""The background evaluations of progressive previews (ui/preview_cache.py): newest move first, results kept.
+
+A session that moves the slider again drops its evaluation that has not started yet (nobody waits for it);
+one that is already running finishes and its result is cached, so coming back to that value is instant.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from ui import preview_cache
+
+
+@pytest.fixture
+def one_worker(monkeypatch):
+    """One evaluation at a time and empty bookkeeping, whatever this machine's SLOTS."""
+    executor = ThreadPoolExecutor(max_workers=1)
+    monkeypatch.setattr(preview_cache, "_executor", executor)
+    monkeypatch.setattr(preview_cache, "_accuracy", type(preview_cache._accuracy)())
+    monkeypatch.setattr(preview_cache, "_jobs", {})
+    monkeypatch.setattr(preview_cache, "_wanted", {})
+    monkeypatch.setattr(preview_cache, "FLUSH_S", 0.0)
+    yield
+    executor.shutdown(wait=True)
+
+
+def test_a_newer_move_drops_the_queued_evaluation_and_keeps_the_running_one(one_worker):
+    started, release = [], threading.Event()
+
+    def compute(name, value, hold=False):
+        def run():
+            started.append(name)
+            if hold:
+                release.wait(10)
+            return value, 0.0
+        return run
+
+    first = preview_cache.evaluated(("k", "prune", 0.5), compute("a", 0.9, hold=True))
+    deadline = time.monotonic() + 10
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = preview_cache.evaluated(("k", "prune", 0.6), compute("b", 0.8))  # queued behind "a"
+    third = preview_cache.evaluated(("k", "prune", 0.7), compute("c", 0.7))  # the slider moved again
+    assert second.cancelled()  # "b" never runs: nobody waits for it any more
+    release.set()
+    assert third.result(10) == (0.7, 0.0) and first.result(10) == (0.9, 0.0)
+    assert started == ["a", "c"]
+    assert preview_cache.known_or_pending(("k", "prune", 0.5), compute("again", 0.0)) == (0.9, 0.0)  # kept
+    assert isinstance(preview_cache.known_or_pending(("k", "prune", 0.6), compute("b", 0.8)), preview_cache.Pending)
+
+
+def test_wait_returns_the_result_or_gives_up_when_a_rerun_is_pending(one_worker, monkeypatch):
+    done = preview_cache.wait(preview_cache.Pending(("k", "q", 4), lambda: (0.5, 1.5)))
+    assert done == {"accuracy": 0.5, "loss": 1.5}
+    release = threading.Event()
+    monkeypatch.setattr(preview_cache, "_rerun_pending", lambda: True)
+
+    def held():
+        release.wait(10)
+        return 0.4, 1.0
+
+    assert preview_cache.wait(preview_cache.Pending(("k", "q", 5), held)) is None  # the user moved on: no waiting
+    release.set()
