@@ -26,7 +26,8 @@ from compress_core.training.loop import evaluate
 from compress_core.runs import jobs
 from ui import common, preview_cache
 
-from apptest_helpers import open_page, shown, worker_home
+import chart_helpers
+from apptest_helpers import cards, open_page, shown, worker_home
 
 BASELINE_EPOCHS = 2
 
@@ -73,7 +74,7 @@ def test_numbers_first_then_the_accuracy(home, monkeypatch):
     assert shown(at, "Accuracy, one-shot") == "measuring…"  # the run did not wait for the evaluation
     assert shown(at, "Sparsity") == sparsity == "80.0 %"
     assert shown(at, "Non-zero parameters") and shown(at, "Sparse size")
-    assert at.get("plotly_chart")  # the histogram is drawn with the numbers
+    assert chart_helpers.find(at, "prune_preview_hist")  # the histogram is drawn with the numbers
     release.set()
     deadline = time.monotonic() + 30
     while preview_cache._jobs and time.monotonic() < deadline:  # the evaluation ends in the background
@@ -89,7 +90,7 @@ def test_the_same_run_fills_the_accuracy_in(home):
     accuracy, sparsity = one_shot_accuracy(home, 0.65)
     assert shown(at, "Accuracy, one-shot") == accuracy
     assert shown(at, "Sparsity") == sparsity
-    labels = [m.label for m in at.metric]
+    labels = [c["label"] for c in cards(at)]
     assert labels.count("Accuracy, one-shot") == 1 and labels.count("Sparsity") == 1  # one set of cards, filled in
     assert len([s for s in at.slider if s.key == "prune_amount"]) == 1
 
