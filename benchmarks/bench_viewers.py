@@ -248,6 +248,10 @@ async def load(args, url: str, pid: int) -> dict:
     n_moves = int(args.seconds * args.rate) + 2
     viewers = [Viewer(url, pages[i % len(pages)], i) for i in range(args.viewers)]
     await asyncio.wait_for(asyncio.gather(*(v.open() for v in viewers)), 600)  # all open at once, as a class does
+    await asyncio.sleep(1.0)
+    idle0, idle_t0 = shared.cpu_s(pid), time.monotonic()  # what the open sessions cost while nobody moves
+    await asyncio.sleep(args.idle_s)
+    idle_cores = (shared.cpu_s(pid) - idle0) / (time.monotonic() - idle_t0)
     start_at = time.monotonic() + 0.5
     stop_at = start_at + args.seconds
     tasks = []
@@ -263,7 +267,7 @@ async def load(args, url: str, pid: int) -> dict:
     wall0 = time.monotonic()
     spy = None
     if args.py_spy:  # a sampling profile of the server during the load (collapsed stacks, on-CPU samples only)
-        spy = subprocess.Popen(["py-spy", "record", "--nonblocking", "--threads", "--format", "raw", "--rate", "200",
+        spy = subprocess.Popen(["py-spy", "record", "--nonblocking", "--gil", "--format", "raw", "--rate", "200",
                                 "-o", args.py_spy, "-p", str(pid), "-d", str(int(args.seconds))],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if chromium:
@@ -293,7 +297,7 @@ async def load(args, url: str, pid: int) -> dict:
                                      "kb_per_move": round((bytes1 - bytes0) / 1000 / max(1, answered), 1)},
         "per_page": {p: summary([s for v in viewers if v.page == p for s in v.latencies]) for p in pages},
         "page_open": summary([v.open_s for v in viewers if v.open_s is not None]),
-        "server": {"cpu_cores": round((cpu1 - cpu0) / (wall1 - wall0), 2),
+        "server": {"idle_cpu_cores": round(idle_cores, 3), "cpu_cores": round((cpu1 - cpu0) / (wall1 - wall0), 2),
                    "cpu_ms_per_move": round(1000 * (cpu1 - cpu0) / max(1, answered), 1),
                    "rss_mb_start": round(sampler.samples[0], 1) if sampler.samples else None,
                    "rss_mb_end": round(sampler.samples[-1], 1) if sampler.samples else None,
@@ -320,9 +324,10 @@ def main(argv=None) -> int:
     parser.add_argument("--app-root", default=str(ROOT), help="the checkout whose app.py the server runs")
     parser.add_argument("--home", help="lab home (default: a fresh temporary one with the digits baseline)")
     parser.add_argument("--server-env", action="append", default=[], help="NAME=VALUE for the server, repeatable")
+    parser.add_argument("--idle-s", type=float, default=5.0, help="seconds the open sessions sit idle, measured")
     parser.add_argument("--json", help="also write the result to this file")
     parser.add_argument("--py-spy", help="record the server with py-spy (pip install py-spy) into this collapsed-"
-                                         "stack file during the load")
+                                         "stack file during the load: samples of the thread holding the GIL only")
     parser.add_argument("--chromium-viewer", help=argparse.SUPPRESS)  # the child process's mode: the server URL
     args = parser.parse_args(argv)
     if args.chromium_viewer:
