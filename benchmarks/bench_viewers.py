@@ -20,8 +20,12 @@ Reported (one JSON line, and `--json FILE`): p50/p95/max per viewer kind and per
 answered, errors (exception elements, error alerts, failed runs), page-open times, the server's CPU
 (one process: `/proc/PID/stat`, cores used and CPU ms per answered move), its RSS (start, end, peak),
 the generator's own CPU (this process, `getrusage`: ms per move and share of a core) and the 1-minute
-load average before and after. The server runs from `--app-root` (default: this checkout), so a
-`git archive` copy of another commit can be measured by the same generator.
+load average before and after, and `moves`: [seconds since the first move, ms, viewer] of every move.
+The server runs from `--app-root` (default: this checkout), so a `git archive` copy of another commit
+can be measured by the same generator; `--server-env STREAMLIT_SERVER_FILE_WATCHER_TYPE=auto` and the
+like change its settings; `--nice -10` (root) lets it and the generator have the CPU they ask for on a
+machine shared with other jobs (the Chromium viewer keeps the normal priority); `--py-spy FILE`
+samples the server (the thread holding the GIL) during the load. Results: docs/performance.md, "Many viewers".
 
     python benchmarks/bench_viewers.py --viewers 20 --rate 1 --seconds 30 [--chromium] [--json FILE]
     python benchmarks/bench_viewers.py --viewers 20 --rate 4 --values spread   # a worst case: dragging
@@ -103,6 +107,7 @@ class Viewer:
         self.pending: list[float] = []  # send times of moves no run has started for yet
         self.covered: list[float] = []  # moves the fragment run in progress serves
         self.latencies: list[float] = []
+        self.timeline: list[tuple[float, float]] = []  # (sent, seconds to answer), perf_counter clock
         self.errors = 0
         self.sent = 0
         self.received_bytes = 0
@@ -161,6 +166,7 @@ class Viewer:
                 elif msg.script_finished == vp.FINISHED_OK and self.fragment in msg.metadata.run.fragment_ids:
                     now = time.perf_counter()
                     self.latencies.extend(now - sent for sent in self.covered)
+                    self.timeline.extend((sent, now - sent) for sent in self.covered)
                     self.covered = []
 
 
@@ -218,12 +224,12 @@ def summary(seconds: list[float]) -> dict:
             "max_ms": round(ms[-1], 1)}
 
 
-def start_server(app_root: Path, home: Path, env: dict | None = None):
+def start_server(app_root: Path, home: Path, env: dict | None = None, nice: int = 0):
     """`streamlit run app.py` from `app_root` (this checkout or a `git archive` copy) on a free port."""
     port = e2e.free_port()
     full_env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_WORKER_IDLE": "30", **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+        (["nice", "-n", str(nice)] if nice else []) + [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
         cwd=app_root, env=full_env, stdout=open(home / "streamlit.log", "ab"), stderr=subprocess.STDOUT,
         start_new_session=True)
@@ -240,7 +246,8 @@ async def load(args, url: str, pid: int) -> dict:
     chromium = None
     if args.chromium:
         chromium = subprocess.Popen([sys.executable, __file__, "--chromium-viewer", url, "--rate", str(args.rate)],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                    preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, 0))  # a viewer's own machine
         line = await asyncio.to_thread(chromium.stdout.readline)
         if not line.startswith("READY"):
             raise RuntimeError(f"the Chromium viewer did not start: {line!r}")
@@ -306,6 +313,8 @@ async def load(args, url: str, pid: int) -> dict:
                       "cpu_ms_per_move": round(1000 * own_cpu / max(1, answered), 2)},
         "load_avg_1min": [round(load0, 2), round(load1, 2)],
     }
+    t0 = min((t for v in viewers for t, _ in v.timeline), default=0.0)
+    result["moves"] = sorted([round(t - t0, 3), round(1000 * s, 1), v.index] for v in viewers for t, s in v.timeline)
     if browser is not None:
         result["chromium"] = {**summary(browser["times_s"]), "timeouts": browser["timeouts"],
                               "errors_on_screen": browser["errors_on_screen"]}
@@ -325,6 +334,9 @@ def main(argv=None) -> int:
     parser.add_argument("--home", help="lab home (default: a fresh temporary one with the digits baseline)")
     parser.add_argument("--server-env", action="append", default=[], help="NAME=VALUE for the server, repeatable")
     parser.add_argument("--idle-s", type=float, default=5.0, help="seconds the open sessions sit idle, measured")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="scheduling priority of the server and the generator (e.g. -10, needs root): on a machine "
+                             "shared with other jobs, what the server does when it gets the CPU it asks for")
     parser.add_argument("--json", help="also write the result to this file")
     parser.add_argument("--py-spy", help="record the server with py-spy (pip install py-spy) into this collapsed-"
                                          "stack file during the load: samples of the thread holding the GIL only")
@@ -343,13 +355,15 @@ def main(argv=None) -> int:
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench_viewers_"))
     get_baseline(PruneSpec().baseline_spec(), RunContext.create(home=home))
     env = dict(item.split("=", 1) for item in args.server_env)
-    process, url = start_server(Path(args.app_root), home, env)
+    if args.nice:  # this process (the generator) too, so that its timings are not the ones delayed
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+    process, url = start_server(Path(args.app_root), home, env, args.nice)
     try:
         e2e.wait_healthy(url, process)
         result = asyncio.run(load(args, url, process.pid))
     finally:
         e2e.stop_app(process, home)
-    result["app_root"] = args.app_root
+    result["app_root"], result["nice"] = args.app_root, args.nice
     print(json.dumps(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
