@@ -24,6 +24,8 @@ Measured:
 - the server's resident memory (VmRSS of the `streamlit` process from /proc, sampled every
   second): at start, at the end of the load, and its peak; and the workers' RSS at the end.
 
+For the server alone under many viewers, without a browser per viewer, see `bench_viewers.py`.
+
 `--no-operator`: every session is a viewer (no runs submitted, no worker processes training
 beside the server): what `--sessions` people moving sliders at once cost by themselves.
 

@@ -6,7 +6,7 @@ import streamlit as st
 from compress_core import fmt
 
 from compress_core.present import plots
-from ui import common, preview_cache, profile
+from ui import common, figure_cache, preview_cache, profile
 from ui.device import device_select
 
 common.ensure_navigation()
@@ -120,7 +120,8 @@ def preview_panel(base) -> None:
     labels = [f"test input {i} (true class {names[t]})" for i, t in enumerate(truth)]
     st.markdown(f"**Instant preview**: the teacher ({teacher}, test accuracy {fmt.pct(base.info['accuracy'])}) "
                 f"on {SHOWN_INPUTS} test inputs at T = {temperature:g}")
-    fig = plots.softened_outputs(probs, names, labels, temperature)
+    fig = figure_cache.shared(("distill", preview_cache.key_of(base), SHOWN_INPUTS, temperature),  # every session's
+                              lambda: plots.softened_outputs(probs, names, labels, temperature))
     profile.mark("figure")
     common.chart(fig, key="distill_preview_soft", live=True)  # redrawn on every move: updated in place
     profile.mark("draw")

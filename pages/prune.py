@@ -7,7 +7,7 @@ from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.methods.criteria import criteria
 from compress_core.specs import PRUNE_METHODS, PRUNE_SCHEDULES, PRUNE_SCOPES, PruneSpec
-from ui import common, preview_cache, profile
+from ui import common, figure_cache, preview_cache, profile
 from ui.device import device_select
 
 common.ensure_navigation()
@@ -121,7 +121,9 @@ def preview_panel(base) -> None:
         thresholds = {"all layers": max(thresholds.values())}
     title = ("Weight histogram and the L1 threshold" if method == "l1" else "Weight histogram: random pruning "
              "removes weights of every size" if method == "random" else f"Weight histogram: {METHODS[method][0]}")
-    fig = plots.weight_histogram(edges, series, thresholds, title)
+    draw = lambda: plots.weight_histogram(edges, series, thresholds, title)  # noqa: E731
+    fig = draw() if any(include.values()) else figure_cache.shared(  # shared by every session (the setting names it)
+        ("prune", key, method, scope, amount, int(seed)), draw)
     profile.mark("figure")
     draw_cards = common.preview_layout(masked_cards(r, acc0), fig, key="prune_preview_hist")
     profile.mark("draw")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from compress_core import fmt
 from compress_core.present import plots
-from ui import access, common, preview_cache, profile
+from ui import access, common, figure_cache, preview_cache, profile
 from ui.device import device_select
 
 common.ensure_navigation()
@@ -77,15 +77,16 @@ def preview_panel(base) -> None:
         channel = c[1].number_input(f"Output channel (0–{channels - 1}; each has its own grid)", 0, channels - 1, 0,
                                     key="quantize_channel")
     profile.mark("widgets")
+    key = preview_cache.key_of(base)
     # cached; a slow model's accuracy (pending) arrives after its other numbers
-    r, pending = preview_cache.quantize_progressive(preview_cache.key_of(base), base, layer, bits, granularity,
-                                                    int(channel))
+    r, pending = preview_cache.quantize_progressive(key, base, layer, bits, granularity, int(channel))
     profile.mark("engine")
     acc0 = base.info["accuracy"]
     st.markdown(f"**Instant preview**: every weight fake-quantized to {bits} bits, one scale per {granularity}")
     title = f"{layer}" + (f", channel {r['channel']}" if r["channel"] is not None else "") + \
         f": {bits}-bit grid ({len(r['levels'])} values)"
-    fig = plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title)
+    fig = figure_cache.shared(("quantize", key, layer, bits, granularity, int(channel)),  # shared by every session
+                              lambda: plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title))
     profile.mark("figure")
     draw_cards = common.preview_layout(grid_cards(r, acc0, bits, layer), fig, key="quantize_preview_grid")
     profile.mark("draw")
