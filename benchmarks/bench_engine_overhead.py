@@ -67,7 +67,6 @@ def hand_loop(data, epochs: int, batch: int, lr: float, ft_lr: float, seed: int)
 
 def engine(dataset: str, epochs: int, seed: int) -> tuple[float, float, float]:
     """(seconds for the training + pruning + fine-tuning, seconds of measurement, accuracy)."""
-    events = []
     with tempfile.TemporaryDirectory() as home:
         began = time.perf_counter()
         marks = {}

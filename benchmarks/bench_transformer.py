@@ -65,7 +65,7 @@ def main() -> None:
     for name in ("half heads + half FFN removed", "3-layer student"):
         print(f"{name}: {dense / flops(models[name], shape)['flops_dense']:.2f}x fewer FLOPs per text "
               f"(FlopCounterMode, seq_len {args.seq_len})")
-    print(f"| model | batch | fp32 ms | compressed ms | speed-up | target |")
+    print("| model | batch | fp32 ms | compressed ms | speed-up | target |")
     print("|---|---|---|---|---|---|")
     for batch in [int(b) for b in args.batches.split(",")]:
         for name, model in models.items():
