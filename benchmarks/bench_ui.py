@@ -185,7 +185,7 @@ def browser_times(cdp) -> dict:
 HF_BOX = {"prune": "prune_model_hf", "quantize": "quantize_model_hf", "distill": "distill_teacher_hf"}
 # page -> the label of the accuracy card of a value (progressive previews fill it in after the numbers)
 ACCURACY = {"prune": lambda v: "Accuracy, one-shot", "quantize": lambda v: f"Accuracy at {v} bits"}
-ARRIVED = """label => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
+ARRIVED = """label => [...document.querySelectorAll('[data-testid="stMetric"], .lab-card')].some(
     m => m.innerText.startsWith(label) && !m.innerText.includes('measuring'))"""
 MODEL_SHOWN = """name => name === 'distill' ? document.body.innerText.includes('teacher (hf:')
     : /fp32 [0-9.]+ MB/.test(document.body.innerText)"""  # a MiniLM-sized model's cards say ~90 MB (tinybert: kB)
