@@ -64,3 +64,36 @@ def test_wait_returns_the_result_or_gives_up_when_a_rerun_is_pending(one_worker,
 
     assert preview_cache.wait(preview_cache.Pending(("k", "q", 5), held)) is None  # the user moved on: no waiting
     release.set()
+
+
+def test_a_busy_server_does_not_make_a_fast_model_look_slow():
+    """`evaluation_ms` times the model, not the machine: another thread hogging the GIL (the warm-up importing,
+    another session's figure) must not push a 2 ms model onto the progressive path for the server's lifetime."""
+    from types import SimpleNamespace
+
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 300), torch.nn.ReLU(),
+                                torch.nn.Linear(300, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
+    x, y = torch.randn(450, 1, 8, 8), torch.randint(0, 10, (450,))
+    base = SimpleNamespace(model=model, data=SimpleNamespace(x_test=x, y_test=y))
+    stop = threading.Event()
+
+    def hog():  # pure Python: holds the GIL for its whole switch interval each time it gets it
+        while not stop.is_set():
+            sum(i * i for i in range(2000))
+
+    hogs = [threading.Thread(target=hog, daemon=True)]
+    for thread in hogs:
+        thread.start()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the dashboard runs (ui/common.py): no OpenMP worker to spin-wait for
+    try:
+        estimate = preview_cache.evaluation_ms(f"busy-test-{time.time_ns()}", base)
+    finally:
+        torch.set_num_threads(threads)
+        stop.set()
+        for thread in hogs:
+            thread.join()
+    assert estimate < preview_cache.PROGRESSIVE_MS, estimate

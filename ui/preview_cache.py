@@ -144,18 +144,24 @@ _executor = ThreadPoolExecutor(max_workers=SLOTS, thread_name_prefix="preview-ac
 def evaluation_ms(key: str, _base) -> float:
     """One evaluation of the baseline on its test split, in ms, estimated from its first 64 rows (once per baseline).
 
-    The least of up to three timings, so one pause of a loaded machine does not make a fast model look slow;
-    it stops at the first that settles the question (under PROGRESSIVE_MS, or ten times over it)."""
+    Timed in this thread's CPU time (`time.thread_time`; the evaluation runs on one torch thread, this one),
+    so neither a loaded machine nor another thread holding the GIL makes a fast model look slow: on the
+    benchmark's fresh server the wall-clock timing, taken while the warm-up thread imported modules, put the
+    2 ms digits model on the progressive path for the server's lifetime. Two untimed calls first (a
+    process's first forwards of a shape pay one-time set-up), then the least of three timings, stopping early
+    only when one is under PROGRESSIVE_MS (a MiniLM-sized model pays five 64-row evaluations once, ~1 s)."""
     from compress_core.training.loop import evaluate
 
     x, y = _base.data.x_test, _base.data.y_test
     rows = min(64, len(x))
+    for _ in range(2):  # one-time set-up of this input shape, not timed (digits: 16 and 9 ms, then 0.3 ms)
+        evaluate(_base.model, x[:rows], y[:rows])
     best = float("inf")
     for _ in range(3):
-        began = time.perf_counter()
+        began = time.thread_time()
         evaluate(_base.model, x[:rows], y[:rows])
-        best = min(best, 1000 * (time.perf_counter() - began) * len(x) / max(rows, 1))
-        if best <= PROGRESSIVE_MS or best > 10 * PROGRESSIVE_MS:
+        best = min(best, 1000 * (time.thread_time() - began) * len(x) / max(rows, 1))
+        if best <= PROGRESSIVE_MS:
             break
     return best
 
