@@ -34,9 +34,12 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 WIDGET_PREFIX = "$$ID-"
 # Widgets whose state the frontend sends only once the user acts (triggers, chart selections, uploads).
+# "bidi_component": a components v2 element (the previews' live chart, ui/live_chart.py) sends state only when
+# its JavaScript sets some; the live chart never does (checked against Chromium by
+# tests/e2e/test_viewer_protocol_browser.py).
 SILENT_KINDS = {"button", "download_button", "plotly_chart", "form_submit_button", "file_uploader", "link_button",
                 "vega_lite_chart", "arrow_data_frame", "deck_gl_json_chart", "chat_input", "camera_input",
-                "audio_input", "button_group", "feedback"}
+                "audio_input", "button_group", "feedback", "bidi_component"}
 FINISHED_OK = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_FRAGMENT_RUN_SUCCESSFULLY")
 FINISHED_SCRIPT_OK = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_SUCCESSFULLY")
 FINISHED_EARLY = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_EARLY_FOR_RERUN")
