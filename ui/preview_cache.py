@@ -125,11 +125,14 @@ def quantize_progressive(key: str, base, layer: str, bits: int, granularity: str
 # --------------------------------------------------------------------------- progressive previews (issue 19)
 # A model whose evaluation on the test split takes longer than PROGRESSIVE_MS gets its preview in two
 # steps: the numbers that need no evaluation at once (`preview.PruneNumbers`, about 1 ms even for a
-# MiniLM-sized encoder), the accuracy when a background evaluation ends. Measured (one torch thread,
-# docs/performance.md "Progressive previews"): lenet300 on digits ~1 ms per evaluation (full preview
-# 8-12 ms: stays as it was), tinybert on text-demo ~35-100 ms, the MiniLM-sized encoder ~1 s.
+# MiniLM-sized encoder), the accuracy when a background evaluation ends. Estimated by `evaluation_ms` (thread
+# CPU time, one torch thread): lenet300 on digits ~2 ms (its one-step preview is 8-12 ms: stays as it was),
+# tinybert on text-demo ~21 ms, the MiniLM-sized encoder ~1 s. Why 10 ms and not more: tinybert measured
+# both ways, alternated on a quiet machine (bench_ui --dataset text-demo, COMPRESS_LAB_PROGRESSIVE=1/0, load
+# ~2): numbers p50/p95 Prune 73/100 and 70/98 ms progressive against 96/125 and 90/107 ms in one step, the
+# accuracy arriving as early either way (104-112 vs 106-120 ms p50).
 # `COMPRESS_LAB_PROGRESSIVE=1/0` forces it on/off (benchmarks, tests).
-PROGRESSIVE_MS = 30.0
+PROGRESSIVE_MS = 10.0
 MEASURING = "measuring…"  # what an accuracy card reads while its evaluation runs
 WAIT_POLL_S = 0.02
 FLUSH_S = 0.01
