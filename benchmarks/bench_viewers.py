@@ -171,7 +171,7 @@ class Viewer:
 
 
 # ---------------------------------------------------------------- the one real browser
-CHROMIUM_SHOWS = """v => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
+CHROMIUM_SHOWS = """v => [...document.querySelectorAll('[data-testid="stMetric"], .lab-card')].some(
     m => m.innerText.startsWith('Sparsity') && m.innerText.includes(v))"""
 
 
