@@ -28,3 +28,26 @@ def test_the_least_recently_used_figure_goes_first(monkeypatch):
     assert figure_cache.size() == 2
     assert figure_cache.shared("a", lambda: "rebuilt") == "A"
     assert figure_cache.shared("b", lambda: "rebuilt") == "rebuilt"
+
+
+class _Counted:
+    """A figure stand-in that counts its serialisations."""
+
+    def __init__(self, text: str):
+        self.text, self.calls = text, 0
+
+    def to_json(self) -> str:
+        self.calls += 1
+        return self.text
+
+
+def test_a_held_figure_is_serialised_once_and_any_other_on_every_call(monkeypatch):
+    figure_cache.clear()
+    monkeypatch.setattr(figure_cache, "MAX_FIGURES", 1)
+    held = figure_cache.shared("a", lambda: _Counted('{"data": [1]}'))
+    assert [figure_cache.json_of(held) for _ in range(3)] == ['{"data": [1]}'] * 3 and held.calls == 1
+    loose = _Counted('{"data": [2]}')
+    assert figure_cache.json_of(loose) == figure_cache.json_of(loose) == '{"data": [2]}' and loose.calls == 2
+    figure_cache.shared("b", lambda: _Counted("{}"))  # evicts "a": its text is forgotten with it
+    assert figure_cache.json_of(held) == '{"data": [1]}' and held.calls == 2
+    assert figure_cache.json_of(held) and held.calls == 3

@@ -21,6 +21,9 @@ from collections.abc import Callable, Hashable
 
 MAX_FIGURES = 512  # preview figures are 10-20 kB of JSON each; a few MB at most
 _figures: OrderedDict = OrderedDict()
+# id(figure) -> its Plotly JSON (None until first asked), exactly for the figures held in `_figures`. An id is
+# safe as a key: a held figure is alive, and `json_of`'s caller holds the figure it asks about.
+_json: dict[int, str | None] = {}
 _lock = threading.Lock()
 
 
@@ -34,15 +37,34 @@ def shared(key: Hashable, build: Callable[[], object]):
             return fig
     fig = build()  # outside the lock: other sessions' hits are not held up by a build
     with _lock:
+        replaced = _figures.get(key)
+        if replaced is not None:  # two sessions built it at once: the last is kept
+            _json.pop(id(replaced), None)
         _figures[key] = fig
+        _json[id(fig)] = None
         while len(_figures) > MAX_FIGURES:
-            _figures.popitem(last=False)
+            _json.pop(id(_figures.popitem(last=False)[1]), None)
     return fig
+
+
+def json_of(fig) -> str:
+    """`fig.to_json()`: serialised once for a figure held here (every session's move then sends the same text),
+    on every call for any other figure."""
+    with _lock:
+        held, text = id(fig) in _json, _json.get(id(fig))
+    if text is None:
+        text = fig.to_json()
+        if held:
+            with _lock:
+                if id(fig) in _json:  # not evicted meanwhile
+                    _json[id(fig)] = text
+    return text
 
 
 def clear() -> None:
     with _lock:
         _figures.clear()
+        _json.clear()
 
 
 def size() -> int:

@@ -25,6 +25,8 @@ import plotly
 import streamlit as st
 import streamlit.components.v1 as components_v1
 
+from ui import figure_cache
+
 NAME = "compression_lab_live_chart"  # the components v2 name (unique in the app)
 CLASS = "lab-live-chart"  # the <div> Plotly draws into
 ASSETS = Path(__file__).with_name("live_chart_assets")  # live_chart.js: served as ui.live_chart.assets
@@ -59,7 +61,7 @@ def _serve_assets() -> None:
 
 def payload(fig, config: dict) -> bytes:
     """The element's data: the figure's Plotly JSON and the chart's Plotly config, as UTF-8 JSON bytes."""
-    figure_json = fig if isinstance(fig, str) else fig.to_json()
+    figure_json = fig if isinstance(fig, str) else figure_cache.json_of(fig)  # once per shared preview figure
     return b'{"figure": ' + figure_json.encode() + b', "config": ' + json.dumps(config).encode() + b"}"
 
 
