@@ -5,9 +5,9 @@ widgets, submits specs to the background workers and draws figures from the engi
 """
 import streamlit as st
 
+from ui import lecture, live_chart, startup, warmup
 from ui.backend import setting as backend_setting
 from ui.common import open_run_store
-from ui import lecture, startup, warmup
 
 startup.skip_repl_check()  # Streamlit's first-element REPL check costs 0.18 s of a cold start (ui/startup.py)
 st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")
@@ -32,5 +32,6 @@ PAGES = [
 pages = st.navigation(PAGES)
 backend_setting()  # local workers or a Ray cluster, for the pages that run things
 lecture.setup()  # the sidebar's lecture mode toggle (?lecture=1): larger fonts on every page
+live_chart.preload(pages)  # plotly.js starts loading now on the chart pages, in idle time on Home
 pages.run()
 warmup.start()  # after the first page is drawn: import the preview pages' torch stack in the background

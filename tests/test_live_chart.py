@@ -3,9 +3,11 @@ its data, lecture fonts and lesson zips as with st.plotly_chart, and the browser
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import chart_helpers
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui import live_chart
@@ -72,3 +74,64 @@ def test_the_browser_files_exist_where_the_inline_script_asks_for_them():
     assert "component/ui.live_chart.assets/live_chart.js" in live_chart._JS
     assert "../ui.live_chart.plotlyjs/plotly.min.js" in module.read_text()
     assert Path(live_chart.__file__).stem == "live_chart" and live_chart.__name__ == "ui.live_chart"
+
+
+def _banner_version(path: Path) -> str:
+    """The plotly.js version in a bundle's first comment block ("plotly.js (cartesian - minified) v4.1.1")."""
+    head = path.read_text(encoding="utf-8", errors="replace")[:400]
+    match = re.search(r"\* plotly\.js(?: \([^)]*\))? v(\d+\.\d+\.\d+)", head)
+    assert match, f"no plotly.js version banner at the top of {path}"
+    return match.group(1)
+
+
+def test_the_cartesian_bundle_is_the_same_plotly_js_version_as_the_plotly_package():
+    """A plotly upgrade changes plotly.min.js: the vendored partial bundle must then be updated with it
+    (ui/live_chart_assets/plotly-cartesian.SOURCE.md says how)."""
+    full = _banner_version(live_chart.PLOTLY_JS / "plotly.min.js")
+    assert _banner_version(live_chart.CARTESIAN_JS) == full
+    source = (live_chart.ASSETS / "plotly-cartesian.SOURCE.md").read_text()
+    assert f"**{full}**" in source
+    assert "MIT License" in (live_chart.ASSETS / "plotly-cartesian.LICENSE").read_text()
+
+
+def test_the_cartesian_trace_list_is_the_same_in_python_and_javascript():
+    module = (live_chart.ASSETS / "live_chart.js").read_text()
+    listed = re.search(r"export const CARTESIAN_TRACES = \[([^\]]*)\]", module).group(1)
+    assert tuple(re.findall(r'"(\w+)"', listed)) == live_chart.CARTESIAN_TRACES
+    assert 'new URL("plotly-cartesian.min.js", import.meta.url)' in module
+
+
+def test_bundle_for_picks_the_full_bundle_only_for_other_trace_types():
+    assert live_chart.bundle_for({"data": [{"type": "bar"}, {"type": "heatmap"}, {"y": [1]}]}) == "cartesian"
+    assert live_chart.bundle_for({"data": []}) == "cartesian"
+    assert live_chart.bundle_for({"data": [{"type": "bar"}, {"type": "scattergl"}]}) == "full"
+
+
+def _preload_script() -> None:
+    from types import SimpleNamespace
+
+    import streamlit as st
+
+    from ui import live_chart
+
+    live_chart.preload(SimpleNamespace(url_path=st.session_state["url_path"]))  # what it reads of an st.Page
+
+
+@pytest.mark.parametrize("url_path, expected", [
+    ("prune", {"preload": "now"}),
+    ("learn", {"preload": "now"}),
+    ("", {"preload": "idle"}),  # Home, the default page
+    ("runs", None),
+])
+def test_preload_starts_plotly_js_on_chart_pages_now_and_on_home_when_idle(url_path, expected):
+    at = AppTest.from_function(_preload_script)
+    at.session_state["url_path"] = url_path
+    at.run()
+    assert not at.exception
+    found = [node for node in at.main if getattr(node, "type", None) == "bidi_component"]
+    if expected is None:
+        assert found == []
+        return
+    assert [node.proto.id.endswith(live_chart.PRELOAD_KEY) for node in found] == [True]
+    assert json.loads(found[0].proto.bytes) == expected
+    assert live_chart.spec_of(found[0]) is None and chart_helpers.charts(at) == []  # not a chart

@@ -29,15 +29,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(home: Path, port: int, log: Path, env: dict | None = None) -> subprocess.Popen:
+def start_app(home: Path, port: int, log: Path, env: dict | None = None, script: str = "app.py") -> subprocess.Popen:
     """`streamlit run app.py` in its own process group (so its worker processes can be stopped with it).
 
-    `env` adds or overrides environment variables of the server (e.g. shared mode and its password).
+    `env` adds or overrides environment variables of the server (e.g. shared mode and its password); `script`
+    runs another script of the repository instead (a test's small app).
     """
     env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
            "COMPRESS_LAB_WORKER_IDLE": "30", **(env or {})}
     return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port", str(port),
          "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -75,7 +75,7 @@ def test_pages_slider_and_prune_run(app_url, page, screenshots):
     assert metric_value(page, "Sparsity") == "50.0 %"
     before = tag_preview_plot(page, "prune_preview_hist")
     fetched = []  # plotly.js is loaded once per page, never again for a move
-    page.on("request", lambda request: fetched.append(request.url) if "plotly.min.js" in request.url else None)
+    page.on("request", lambda request: fetched.append(request.url) if "plotly" in request.url else None)
     thumb = page.locator(".st-key-prune_amount input[type='range']")
     thumb.focus()
     for _ in range(5):
@@ -134,7 +134,7 @@ def test_pages_slider_and_prune_run(app_url, page, screenshots):
 
 def test_a_live_chart_says_so_when_plotly_js_cannot_load(app_url, page):
     """plotly.js blocked: the preview chart shows one line instead of a blank space (the numbers still show)."""
-    page.route("**/plotly.min.js", lambda route: route.abort())
+    page.route("**/plotly*.min.js", lambda route: route.abort())  # both bundles
     open_page(page, f"{app_url}/distill", "Distill")
     message = page.locator(".st-key-distill_preview_soft").get_by_text("This chart could not be drawn")
     message.wait_for(timeout=BASELINE_TIMEOUT_MS)

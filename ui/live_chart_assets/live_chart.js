@@ -1,26 +1,63 @@
 // The browser half of ui/live_chart.py: draws a Plotly figure into the component's <div> and, when the
 // same element receives a new figure (a slider moved), updates it in place with Plotly.react instead of
-// a fresh Plotly.newPlot in a new element. Loaded once per page (an ES module), like plotly.js, which
-// comes from the pinned plotly Python package through Streamlit's component file route.
-const PLOTLY_JS = new URL("../ui.live_chart.plotlyjs/plotly.min.js", import.meta.url).href;
-
+// a fresh Plotly.newPlot in a new element. Loaded once per page (an ES module), like plotly.js.
+//
+// Two plotly.js bundles, both served by Streamlit's component file route, never from the internet:
+// - plotly.js's official "cartesian" partial bundle (plotly-cartesian.min.js, 1.5 MB, vendored beside this file,
+//   see plotly-cartesian.SOURCE.md): every figure whose traces are all of CARTESIAN_TRACES. Chromium here takes
+//   0.38-0.47 s from script insertion to Plotly ready, against 1.03-1.08 s for the full bundle (4.8 MB).
+// - the full plotly.min.js of the pinned plotly Python package, only for a figure with another trace type.
+// An element keeps the Plotly that drew it (el.__labPlotly): a plot is only ever updated by the same instance.
+const BUNDLES = {
+  cartesian: new URL("plotly-cartesian.min.js", import.meta.url).href,
+  full: new URL("../ui.live_chart.plotlyjs/plotly.min.js", import.meta.url).href,
+};
+// The trace modules of plotly-cartesian.min.js (its README; tests/e2e check this list against the bundle itself).
+export const CARTESIAN_TRACES = ["bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour",
+                                 "image", "pie", "scatter", "scatterternary", "violin"];
 // Streamlit 1.67's Plotly theme for this app's light base (what st.plotly_chart merged into every figure's
 // template.layout, read from its drawn charts): faded text for ticks and axis titles, light grid lines, left
 // bold titles. The font family, title colour and background come from the page itself, so they follow the
 // app's [theme] in .streamlit/config.toml.
 const FADED = "#808495", GRID = "#e6eaf1", LEGEND = "#262730";
 
-let loading = null;
+const loading = {};  // bundle name -> Promise of its Plotly
 
-function plotly() {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  return loading || (loading = new Promise((resolve, reject) => {
+function load(bundle) {
+  return loading[bundle] || (loading[bundle] = new Promise((resolve, reject) => {
     const script = document.createElement("script");
-    script.src = PLOTLY_JS;
-    script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("no Plotly in plotly.min.js")));
-    script.onerror = () => { loading = null; script.remove(); reject(new Error("plotly.js did not load")); };
+    script.src = BUNDLES[bundle];
+    // The bundle sets window.Plotly while it runs, and its load event fires straight after (the same task), so
+    // this is the Plotly of this bundle even when both bundles load at once.
+    script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error(`no Plotly in ${bundle} plotly.js`)));
+    script.onerror = () => { delete loading[bundle]; script.remove(); reject(new Error("plotly.js did not load")); };
     document.head.appendChild(script);
   }));
+}
+
+// The bundle a figure needs: the cartesian one unless a trace has another type (no type: a scatter trace).
+export function bundleFor(figure) {
+  const types = ((figure && figure.data) || []).map((trace) => (trace && trace.type) || "scatter");
+  return types.every((type) => CARTESIAN_TRACES.includes(type)) ? "cartesian" : "full";
+}
+
+// Start loading plotly.js before any chart needs it: at the top of a page with live charts ("now"), or on Home
+// once the browser is idle ("idle"), so that a visit to such a page through the sidebar (client-side navigation
+// keeps this module and window.Plotly) finds it loaded. Returns the promise of the cartesian bundle's Plotly.
+export function preload(when) {
+  if (when !== "idle" || !window.requestIdleCallback) return load("cartesian");
+  return new Promise((resolve, reject) => window.requestIdleCallback(() => load("cartesian").then(resolve, reject),
+                                                                     { timeout: 5000 }));
+}
+
+function plotlyFor(el, figure) {
+  const bundle = bundleFor(figure);
+  // The full bundle draws everything: an element it drew keeps it, and once it is here any new element uses it.
+  if (el.__labPlotly && (bundle === "cartesian" || el.__labBundle === "full")) return Promise.resolve([el.__labBundle, el.__labPlotly]);
+  if (bundle === "cartesian" && loading.full && loading.full.done) return loading.full.then((Plotly) => ["full", Plotly]);
+  const promise = load(bundle);
+  promise.then(() => { promise.done = true; }, () => {});
+  return promise.then((Plotly) => [bundle, Plotly]);
 }
 
 function isObject(value) {
@@ -90,17 +127,28 @@ export function draw({ parentElement, data }) {
     failed(el, "its figure is not valid JSON");
     return;
   }
+  if (spec.preload) {  // ui/live_chart.preload(): an invisible element that only starts loading plotly.js
+    el.__labText = text;
+    preload(spec.preload).catch(() => {});  // a failure shows on the charts themselves
+    return;
+  }
   const figure = spec.figure || {}, layout = figure.layout || {};
   const height = layout.height >= 10 ? layout.height : 450;  // st.plotly_chart's default height
   el.style.height = `${height}px`;  // reserve the space before plotly.js arrives
   el.style.width = "100%";
-  plotly().then((Plotly) => {
+  plotlyFor(el, figure).then(([bundle, Plotly]) => {
+    if (el.__labPlotly && el.__labPlotly !== Plotly) {  // drawn by the cartesian bundle, now needs the full one
+      el.__labPlotly.purge(el);
+      el.__labTemplate = null;
+    }
     if (!el.classList.contains("js-plotly-plot")) el.replaceChildren();  // a failure message from before
     el.style.color = "";
     el.style.fontSize = "";
     const config = { ...spec.config, responsive: false };
     const drawn = themed({ ...layout, height }, parentElement, el.__labTemplate);
     Plotly.react(el, figure.data || [], drawn.layout, config);
+    el.__labPlotly = Plotly;
+    el.__labBundle = bundle;  // which plotly.js drew it (tests, benchmarks)
     el.__labText = text;
     el.__labTemplate = { source: drawn.source, template: drawn.layout.template };
     el.__labDraws = (el.__labDraws || 0) + 1;  // how often this element was drawn (tests, benchmarks)
@@ -111,7 +159,7 @@ export function draw({ parentElement, data }) {
         if (now === width) return;  // the height follows the figure; only a new width needs a redraw
         width = now;
         cancelAnimationFrame(pending);
-        pending = requestAnimationFrame(() => el.isConnected && el.classList.contains("js-plotly-plot") && Plotly.Plots.resize(el));
+        pending = requestAnimationFrame(() => el.isConnected && el.classList.contains("js-plotly-plot") && el.__labPlotly.Plots.resize(el));
       });
       el.__labResize.observe(el.parentElement);
     }
@@ -126,6 +174,6 @@ export function remove(el) {
     if (el.isConnected) return;
     el.__labRemoved = (el.__labRemoved || 0) + 1;  // really unmounted (a move must never get here: tests check it)
     if (el.__labResize) el.__labResize.disconnect();
-    if (window.Plotly && el.classList.contains("js-plotly-plot")) window.Plotly.purge(el);
+    if (el.__labPlotly && el.classList.contains("js-plotly-plot")) el.__labPlotly.purge(el);
   }, 0);
 }

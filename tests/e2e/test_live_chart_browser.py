@@ -1,0 +1,82 @@
+"""The live chart's two plotly.js bundles in Chromium (ui/live_chart.py, live_chart_assets/live_chart.js): cartesian
+figures draw with the vendored partial bundle and never fetch the full one; a figure with another trace type loads
+the full bundle and draws, also when the same element drew a cartesian figure before; and when plotly.js cannot
+load at all, each chart says so in one line."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import ROOT, free_port, start_app, stop_app, wait_healthy
+
+
+@pytest.fixture(scope="module")
+def chart_app(tmp_path_factory):
+    home = tmp_path_factory.mktemp("live_chart_home")
+    port = free_port()
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    process = start_app(home, port, home / "streamlit.log", env=env, script="tests/e2e/live_chart_app.py")
+    url = f"http://localhost:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        stop_app(process, home)
+
+
+STATE = """key => { const el = document.querySelector(`.st-key-${key} .lab-live-chart`);
+    return el && {bundle: el.__labBundle || null, draws: el.__labDraws || 0, removed: el.__labRemoved || 0,
+                  types: (el.data || []).map(t => t.type), svg: !!el.querySelector('.main-svg'),
+                  text: el.textContent.startsWith('This chart') ? el.textContent : ''}; }"""
+
+
+def chart_state(page, key: str) -> dict:
+    return page.evaluate(STATE, key)
+
+
+def drawn(page, key: str, trace_type: str, timeout: int = 30_000) -> None:
+    page.wait_for_function(f"""() => {{ const s = ({STATE})('{key}');
+        return s && s.svg && s.types.length === 1 && s.types[0] === '{trace_type}'; }}""", timeout=timeout)
+
+
+def test_cartesian_figures_use_the_partial_bundle_and_other_traces_the_full_one(chart_app, page):
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url.rsplit("/", 1)[-1]) if "plotly" in request.url else None)
+    page.goto(chart_app)
+    drawn(page, "picked", "bar")
+    drawn(page, "always_cartesian", "heatmap")
+    assert chart_state(page, "picked")["bundle"] == chart_state(page, "always_cartesian")["bundle"] == "cartesian"
+    assert fetched == ["plotly-cartesian.min.js"]
+    # Its trace modules are the ones live_chart.js lists (CARTESIAN_TRACES), read from the bundle itself.
+    assert page.evaluate("() => Object.keys(Plotly.PlotSchema.get().traces).sort()") == sorted(
+        __import__("ui.live_chart", fromlist=["CARTESIAN_TRACES"]).CARTESIAN_TRACES)
+
+    before = page.evaluate("() => { const el = document.querySelector('.st-key-picked .lab-live-chart'); "
+                           "el.__e2eTag = 7; return el.__labDraws; }")
+    page.get_by_text("scatterpolar").click()
+    drawn(page, "picked", "scatterpolar")
+    state = chart_state(page, "picked")
+    assert state["bundle"] == "full" and state["removed"] == 0 and state["draws"] == before + 1 and not state["text"]
+    assert page.evaluate("() => document.querySelector('.st-key-picked .lab-live-chart').__e2eTag") == 7  # same element
+    assert fetched == ["plotly-cartesian.min.js", "plotly.min.js"]
+    assert chart_state(page, "always_cartesian")["bundle"] == "cartesian"  # drawn before: keeps its Plotly
+
+    page.get_by_text("bar", exact=True).click()  # back to a cartesian figure: the full bundle draws it too
+    drawn(page, "picked", "bar")
+    assert chart_state(page, "picked")["bundle"] == "full"
+    assert fetched == ["plotly-cartesian.min.js", "plotly.min.js"]
+
+
+def test_a_figure_outside_the_cartesian_bundle_draws_on_a_fresh_page(chart_app, page):
+    page.goto(f"{chart_app}/?kind=scatterpolar")  # the page's first figure needs the full bundle
+    drawn(page, "picked", "scatterpolar")
+    drawn(page, "always_cartesian", "heatmap")
+    assert chart_state(page, "picked")["bundle"] == "full"
+
+
+def test_each_chart_says_so_when_no_plotly_js_can_load(chart_app, page):
+    page.route("**/plotly*.min.js", lambda route: route.abort())
+    page.goto(chart_app)
+    for key in ("picked", "always_cartesian"):
+        page.locator(f".st-key-{key}").get_by_text("This chart could not be drawn").wait_for(timeout=30_000)
+        assert "plotly.js did not load" in chart_state(page, key)["text"]
