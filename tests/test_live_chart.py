@@ -114,24 +114,31 @@ def _preload_script() -> None:
 
     from ui import live_chart
 
-    live_chart.preload(SimpleNamespace(url_path=st.session_state["url_path"]))  # what it reads of an st.Page
+    page = SimpleNamespace(url_path=st.session_state["url_path"])  # what preload reads of an st.Page
+    live_chart.preload(page)  # as app.py: before the page...
+    st.markdown("The page")
+    live_chart.preload(page, drawn=True)  # ...and after it
 
 
 @pytest.mark.parametrize("url_path, expected", [
-    ("prune", {"preload": "now"}),
-    ("learn", {"preload": "now"}),
-    ("", {"preload": "idle"}),  # Home, the default page
-    ("runs", None),
+    ("prune", ["preload now", "markdown"]),  # a chart page: plotly.js starts loading as the page starts
+    ("learn", ["preload now", "markdown"]),
+    ("quantize", ["preload now", "markdown"]),
+    ("distill", ["preload now", "markdown"]),
+    ("", ["markdown", "preload idle"]),  # Home, the default page: once it is drawn, in idle time
+    ("runs", ["markdown"]),
 ])
-def test_preload_starts_plotly_js_on_chart_pages_now_and_on_home_when_idle(url_path, expected):
+def test_preload_starts_plotly_js_on_chart_pages_at_once_and_on_home_after_it_is_drawn(url_path, expected):
     at = AppTest.from_function(_preload_script)
     at.session_state["url_path"] = url_path
     at.run()
     assert not at.exception
-    found = [node for node in at.main if getattr(node, "type", None) == "bidi_component"]
-    if expected is None:
-        assert found == []
-        return
-    assert [node.proto.id.endswith(live_chart.PRELOAD_KEY) for node in found] == [True]
-    assert json.loads(found[0].proto.bytes) == expected
-    assert live_chart.spec_of(found[0]) is None and chart_helpers.charts(at) == []  # not a chart
+    shown = []
+    for node in at.main.children.values():  # the page's elements, in order
+        if getattr(node, "type", None) == "bidi_component":
+            assert node.proto.id.endswith(live_chart.PRELOAD_KEY) and live_chart.spec_of(node) is None  # not a chart
+            shown.append(f"preload {json.loads(node.proto.bytes)['preload']}")
+        else:
+            shown.append(node.type)
+    assert shown == expected
+    assert chart_helpers.charts(at) == []

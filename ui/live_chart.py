@@ -16,7 +16,7 @@ for a figure with any other trace type the full bundle of the pinned `plotly` Py
 (`plotly/package_data/plotly.min.js`). If it cannot load, the element shows one line saying so instead of a blank.
 
 `preload(page)` starts loading plotly.js when a page starts rather than when its first chart mounts (after the
-page's script reached it): at once on the pages with live charts, in the browser's idle time on Home.
+page's script reached it): at once on the pages with live charts; on Home after it is drawn, in idle time.
 
 The figure travels as bytes: `{"figure": <plotly JSON>, "config": <Plotly config>}` (`spec_of(element)`
 reads it back, e.g. in AppTest). Styling follows st.plotly_chart's Streamlit theme (see the JS).
@@ -92,14 +92,19 @@ def bundle_for(figure: dict) -> str:
     return "cartesian" if all(t in CARTESIAN_TRACES for t in types) else "full"
 
 
-def preload(page) -> None:
-    """Start loading plotly.js as this page starts (`page`: the `st.navigation` page being run).
+def preload(page, drawn: bool = False) -> None:
+    """Start loading plotly.js for this page (`page`: the `st.navigation` page being run).
 
-    On a page with live charts the load starts at once, in parallel with the page's script, instead of when the
-    first chart mounts; on Home (the default page) it starts when the browser is idle after drawing Home, so that
-    a visitor who goes on through the sidebar (client-side navigation keeps the loaded script) finds it there.
-    Other pages load nothing. The element is invisible (`_CSS`) and carries no figure (`spec_of` skips it)."""
-    when = "now" if page.url_path in LIVE_CHART_PAGES else "idle" if page.url_path == "" else None
+    Called twice per run of app.py: before the page (`drawn=False`) and after it (`drawn=True`). On a page with live
+    charts the load starts before the page, in parallel with its script, instead of when its first chart mounts.
+    On Home (the default page) it starts after Home is drawn, when the browser is idle, so that the cold start to
+    Home is not slowed and a visitor who goes on through the sidebar (client-side navigation keeps the loaded
+    script) finds it there. Other pages load nothing. The element is invisible (`_CSS`) and carries no figure
+    (`spec_of` skips it)."""
+    if drawn:
+        when = "idle" if page.url_path == "" else None
+    else:
+        when = "now" if page.url_path in LIVE_CHART_PAGES else None
     if when is None:
         return
     _serve_assets()

@@ -41,14 +41,18 @@ export function bundleFor(figure) {
   return types.every((type) => CARTESIAN_TRACES.includes(type)) ? "cartesian" : "full";
 }
 
-// Start loading plotly.js before any chart needs it: at the top of a page with live charts ("now"), or on Home
-// once the browser is idle ("idle"), so that a visit to such a page through the sidebar (client-side navigation
-// keeps this module and window.Plotly) finds it loaded. Returns the promise of the cartesian bundle's Plotly.
+// Start loading plotly.js before any chart needs it: at the top of a page with live charts ("now"), or at the end
+// of Home ("idle": a second after Home is drawn, then in the browser's idle time, so it cannot slow Home's own
+// rendering), so that a visit to a chart page through the sidebar (client-side navigation keeps this module and
+// window.Plotly) finds it loaded. Returns the promise of the cartesian bundle's Plotly.
 export function preload(when) {
-  if (when !== "idle" || !window.requestIdleCallback) return load("cartesian");
-  return new Promise((resolve, reject) => window.requestIdleCallback(() => load("cartesian").then(resolve, reject),
-                                                                     { timeout: 5000 }));
+  if (when !== "idle") return load("cartesian");
+  return new Promise((resolve) => setTimeout(resolve, IDLE_DELAY_MS))
+    .then(() => new Promise((resolve) => (window.requestIdleCallback ? window.requestIdleCallback(resolve, { timeout: 5000 })
+                                                                    : resolve())))
+    .then(() => load("cartesian"));
 }
+const IDLE_DELAY_MS = 1000;
 
 function plotlyFor(el, figure) {
   const bundle = bundleFor(figure);
