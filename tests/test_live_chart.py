@@ -142,3 +142,23 @@ def test_preload_starts_plotly_js_on_chart_pages_at_once_and_on_home_after_it_is
             shown.append(node.type)
     assert shown == expected
     assert chart_helpers.charts(at) == []
+
+
+def _lesson_and_page_script() -> None:
+    import plotly.graph_objects as go
+
+    from ui import figures
+
+    fig = go.Figure(go.Bar(x=[1, 2], y=[3, 4]))
+    figures.show(fig, key="page_chart")  # outside any lesson: st.plotly_chart, as before
+    figures.begin_lesson("A lesson")
+    figures.show(fig, key="lesson_chart")  # a lesson's figure: a live chart even without live=True
+    figures.end_lessons()
+    figures.chart(fig, key="lesson_chart_again", lesson="A lesson")
+
+
+def test_a_lesson_figure_is_a_live_chart_so_learn_loads_one_plotly_js():
+    at = AppTest.from_function(_lesson_and_page_script, default_timeout=30).run()
+    assert not at.exception
+    assert [(c.key, c.live) for c in chart_helpers.charts(at)] == [
+        ("page_chart", False), ("lesson_chart", True), ("lesson_chart_again", True)]

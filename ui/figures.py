@@ -13,7 +13,9 @@ full run, so the zip always holds what is on the screen.
 
 Live charts: `chart(..., live=True)` / `show(..., live=True)` draw through `ui/live_chart.py`, an element that
 keeps its identity (its key) across reruns and updates in place with `Plotly.react`; use it where a slider redraws
-the figure on every move (previews, the Learn page's lessons). Same modebar, fonts, lesson zips.
+the figure on every move (previews). Every lesson's figure (the Learn page) is a live chart whatever `live` says:
+then the page loads one plotly.js (the live chart's 1.5 MB partial bundle), not also Streamlit's own 4.7 MB
+PlotlyChart chunk for its other figures (docs/performance.md, pj20). Same modebar, fonts, lesson zips.
 
 Presentation (lecture mode) is set per session by `set_presentation`: larger chart fonts and no
 per-figure menus, so a projected screen shows one idea and nothing else.
@@ -49,8 +51,8 @@ def _presentation() -> dict:
 def chart(fig, key: str, lesson: str | None = None, live: bool = False) -> None:
     """The chart without a menu (every page's `common.chart`): the 2x PNG modebar button, lecture fonts when
     set, and counted in `lesson` (default: the section being drawn, if any) for the lesson's zip.
-    `live`: the element survives reruns and is updated in place (`ui/live_chart.py`)."""
-    _register(fig, key, lesson)
+    `live`: the element survives reruns and is updated in place (`ui/live_chart.py`); always so in a lesson."""
+    live = _register(fig, key, lesson) or live
     size = _presentation()["font_size"]
     if size:
         import plotly.graph_objects as go  # only in lecture mode: pages without charts start without it
@@ -111,13 +113,15 @@ def end_lessons() -> None:
     _lessons()["current"] = None
 
 
-def _register(fig, key: str, lesson: str | None) -> None:
+def _register(fig, key: str, lesson: str | None) -> bool:
+    """Count `fig` in its lesson's zip; whether it belongs to a lesson."""
     state = _lessons()
     lesson = lesson or state["current"] or state["of"].get(key)
     if lesson is None:
-        return  # a chart outside any lesson (another page): exported one by one only
+        return False  # a chart outside any lesson (another page): exported one by one only
     state["of"][key] = lesson
     state["lessons"].setdefault(lesson, {})[key] = fig
+    return True
 
 
 def lesson_figures(title: str) -> list[tuple[str, object]]:
