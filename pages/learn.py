@@ -6,18 +6,13 @@ import streamlit as st
 import torch
 
 from compress_core import fmt
-
-from compress_core.runs import jobs
-
-from compress_core.present import plots
-
-from compress_core.present import teach
 from compress_core.context import RunContext
 from compress_core.errors import CompressError
-from compress_core.measure.metrics import count_params
 from compress_core.models.zoo import prunable_layers
+from compress_core.present import plots, teach, teach_pruning
+from compress_core.runs import jobs
 from compress_core.training.loop import evaluate, predict_logits
-from ui import common, figures, learn_quantization, lecture, preview_cache
+from ui import common, figure_cache, figures, learn_quantization, lecture, preview_cache, profile
 
 common.ensure_navigation()
 
@@ -82,15 +77,18 @@ def speed(key: str, _base, amount: float, measurement: int):
 def pruning_numbers(key: str, _base, amount: int, scope: str) -> dict:
     """What the pruning lesson shows for one slider value, cached across sessions (`key`: preview_cache.key_of):
     accuracy, parameter counts, file sizes, the histogram's counts and the shown units' pruned weights, a few kB.
-    Computed through the engine (`prune_to` on a copy, evaluate, serialize), like a run before fine-tuning."""
+    Measured through the engine on the lesson's masked copy of the model (`teach_pruning.PruningLesson`: the
+    numbers of a pruned copy, `prune_to` then evaluate and serialize, like a run before fine-tuning)."""
+    lesson = pruning_model(key, _base)
     with preview_cache.slot():
-        pruned = teach.pruned_copy(_base.model, amount / 100, scope)
-        accuracy, _ = evaluate(pruned, _base.data.x_test, _base.data.y_test)
-        total, nonzero = count_params(pruned)
-        dense_bytes, sparse_bytes = teach.file_sizes(_base.model, pruned)
-        return {"accuracy": accuracy, "total": total, "nonzero": nonzero, "dense_bytes": dense_bytes,
-                "sparse_bytes": sparse_bytes, "hist": teach.histogram_parts(_base.model, pruned, scope),
-                "first_layer": teach.first_layer(pruned)[pruning_units(key, _base)["units"]].numpy()}
+        return lesson.numbers(amount / 100, scope, _base.data.x_test, _base.data.y_test,
+                              pruning_units(key, _base)["units"])
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def pruning_model(key: str, _base) -> teach_pruning.PruningLesson:
+    """The lesson's masked copy of the baseline and its sorted magnitudes (once per baseline, for every session)."""
+    return teach_pruning.PruningLesson(_base.model)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -164,13 +162,16 @@ def pruning_intro() -> None:
 
 
 @st.fragment
+@profile.timed("learn")
 def pruning_panel() -> None:
     c = st.columns([2, 1])
     amount = c[0].slider("Share of weights removed, p", 0, 99, 70, 1, format="%d%%", key="learn_prune_amount")
     scope = c[1].radio("Scope", ("global", "layer"), key="learn_prune_scope", horizontal=True,
                        captions=["one threshold t", "same share per layer"])
+    profile.mark("widgets")
     preview_key = preview_cache.key_of(base)
     shown = pruning_numbers(preview_key, base, amount, scope)
+    profile.mark("engine")
     accuracy, total, nonzero = shown["accuracy"], shown["total"], shown["nonzero"]
     dense_bytes, sparse_bytes = shown["dense_bytes"], shown["sparse_bytes"]
     common.card_block([  # one element for the four cards (ui/cards.py)
@@ -184,20 +185,30 @@ def pruning_panel() -> None:
          f"the dense fp32 file ({fmt.size(dense_bytes)}) / the sparse file: a bitmap of positions (1 bit per weight) "
          "plus the non-zero fp32 values, measured by encoding it"),
     ], per_row=4)
-    figures.show(teach.histogram_figure(shown["hist"], scope), key="learn_prune_hist", live=True)
+    profile.mark("cards")
+    # Both figures are shared by every session (ui/figure_cache.py): the setting names them.
+    hist = figure_cache.shared(("learn_prune_hist", preview_key, amount, scope),
+                               lambda: teach.histogram_figure(shown["hist"], scope))
+    profile.mark("histogram figure")
+    figures.show(hist, key="learn_prune_hist", live=True)
+    profile.mark("histogram draw")
     st.markdown("Each hidden unit of the first layer has one weight per input pixel, so its 64 weights form an "
                 "8×8 image: the pattern of ink that makes the unit fire (red) or stay quiet (blue). Pruning blanks "
                 "the pixels whose weights are small; what is left is the part of the pattern that matters most.")
     units = pruning_units(preview_key, base)
     shape = base.data.input_shape[-2:]
-    figures.show(teach.unit_images(units["dense"], shown["first_layer"], range(len(units["units"])), shape,
-                                   labels=units["units"]), key="learn_prune_units", live=True)
+    images = figure_cache.shared(("learn_prune_units", preview_key, amount, scope), lambda: teach.unit_images(
+        units["dense"], shown["first_layer"], range(len(units["units"])), shape, labels=units["units"]))
+    profile.mark("units figure")
+    figures.show(images, key="learn_prune_units", live=True)
+    profile.mark("units draw")
     st.caption("The 6 units shown have the largest incoming weights. Pruning alone costs accuracy at high p; "
                "a few epochs of fine-tuning with the mask fixed win most of it back (try it).")
     try_it(f"L1 pruning, {amount} %, {scope}", "pages/prune.py",
            {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_scope": scope,
             "prune_schedule": "oneshot", "prune_amount": amount, "prune_baseline_epochs": baseline_epochs()},
            key="learn_prune_try")
+    profile.mark("rest")
 
 
 @st.fragment
