@@ -423,13 +423,23 @@ def labels_lesson() -> None:
 
 
 # ---------------------------------------------------------------- quantization
-@st.fragment
 def quantization_lesson() -> None:
+    """The fixed text, then the fragment the bits, scales and layer controls rerun (only what they change), then
+    the question and the second half (zero-points, calibration, int8 speed), each rerun by its own controls."""
     st.subheader("Quantization: k-bit weights")
     st.markdown("Quantization stores each weight as a k-bit integer and keeps one floating-point scale s per tensor "
                 "or per output channel. The grid is symmetric, with 2^k − 1 values and an exact zero:")
     st.latex(r"s = \frac{\max |W|}{2^{k-1} - 1},\qquad q = \mathrm{clamp}\!\left(\mathrm{round}(W / s),\, "
              r"-(2^{k-1} - 1),\, 2^{k-1} - 1\right),\qquad \hat W = s\, q")
+    quantization_panel()
+    st.fragment(predict_questions.quantization)(base)  # its own fragment: a guess reruns the question only
+    st.divider()
+    learn_quantization.section(base, ACC0)  # zero-points, calibration, int8 speed: ui/learn_quantization.py
+
+
+@st.fragment
+@profile.timed("learn-quantization")
+def quantization_panel() -> None:
     shapes = {name: "×".join(map(str, m.weight.shape)) for name, m in prunable_layers(base.model)}
     c = st.columns(3)
     layer = c[0].selectbox("Layer", list(shapes), key="learn_q_layer",
@@ -479,9 +489,6 @@ def quantization_lesson() -> None:
            {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
             "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,
             "quantize_baseline_epochs": baseline_epochs()}, key="learn_q_try")
-    predict_questions.quantization(base)
-    st.divider()
-    learn_quantization.section(base, ACC0)  # zero-points, calibration, int8 speed: ui/learn_quantization.py
 
 
 # ---------------------------------------------------------------- questions
