@@ -440,6 +440,13 @@ def quantization_lesson() -> None:
 @st.fragment
 @profile.timed("learn-quantization")
 def quantization_panel() -> None:
+    preview_key = preview_cache.key_of(base)
+
+    def shared(*setting):
+        """figure_cache.shared under this baseline and `setting` (what the figure shows), as a decorator-like call:
+        the bits slider has 7 values, so after a few moves every session's figures come from the cache."""
+        return lambda build: figure_cache.shared((*setting, preview_key), build)
+
     shapes = {name: "×".join(map(str, m.weight.shape)) for name, m in prunable_layers(base.model)}
     c = st.columns(3)
     layer = c[0].selectbox("Layer", list(shapes), key="learn_q_layer",
@@ -467,24 +474,28 @@ def quantization_panel() -> None:
              "plus one fp32 scale per tensor or channel")])
     with right:
         where = f"{layer}, output channel {channel} (the narrowest range)" if granularity == "channel" else layer
-        figures.show(plots.quantization_grid(view["edges"], view["counts"], view["levels"], bits, layer,
-                                             f"{where}: weights and the {len(view['levels'])} values of the "
-                                             f"{bits}-bit grid"), key="learn_q_grid", live=True)
+        grid_figure = shared("learn_q_grid", layer, bits, granularity)(lambda: plots.quantization_grid(
+            view["edges"], view["counts"], view["levels"], bits, layer,
+            f"{where}: weights and the {len(view['levels'])} values of the {bits}-bit grid"))
+        figures.show(grid_figure, key="learn_q_grid", live=True)
     st.markdown("Rounding moves a weight by at most s/2. Each extra bit halves s, so the signal-to-quantization-noise "
                 "ratio grows by about 6 dB per bit; accuracy holds until the noise reaches what the network "
                 "tolerates, then falls fast.")
     left, right = st.columns(2)
     with left:
-        figures.show(teach.error_figure(errors, bits, layer), key="learn_q_error", live=True)
+        figures.show(shared("learn_q_error", layer, bits)(lambda: teach.error_figure(errors, bits, layer)),
+                     key="learn_q_error", live=True)
     with right:
-        fig = plots.accuracy_vs_bits(accuracy, ACC0, "Test accuracy with every weight quantized")
-        fig.add_vline(x=bits, line_dash="dash", line_color="#222")
-        figures.show(fig, key="learn_q_accuracy", live=True)
+        def accuracy_figure():
+            fig = plots.accuracy_vs_bits(accuracy, ACC0, "Test accuracy with every weight quantized")
+            return fig.add_vline(x=bits, line_dash="dash", line_color="#222")
+
+        figures.show(shared("learn_q_accuracy", bits)(accuracy_figure), key="learn_q_accuracy", live=True)
     st.markdown("**Per tensor or per output channel.** One scale per tensor is set by the widest channel, so "
                 "channels with small weights fall on only a few grid values. One scale per output channel gives "
                 "every channel the whole grid, for the cost of one more float per channel.")
-    figures.show(teach.levels_figure(teach.levels_per_channel(weight, bits), bits, layer), key="learn_q_levels",
-                 live=True)
+    figures.show(shared("learn_q_levels", layer, bits)(lambda: teach.levels_figure(
+        teach.levels_per_channel(weight, bits), bits, layer)), key="learn_q_levels", live=True)
     try_it(f"fake {bits}-bit, {teach.GRANULARITY_LABELS[granularity]}", "pages/quantize.py",
            {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
             "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,
