@@ -115,12 +115,31 @@ PAGES = {
     "learn": ("learn", "learn_prune_amount", "Magnitude pruning",
               lambda n: [(71 + i, "ArrowRight") for i in range(min(n, 28))],
               lambda v: f"|L1 pruning, {v} %,"),
+    # Other Learn lessons with a slider (not in the default --pages): the quantization lesson's bits (its tab is
+    # opened first, LEARN_TABS) and the damage lesson's sparsity (a select_slider of 5 values, further down Pruning).
+    "learn-quantization": ("learn", "learn_q_bits", "Magnitude pruning",
+                           lambda n: _bounce([2, 3, 4, 5, 6, 7, 8], 3, n), lambda v: f"Accuracy at {v} bits|"),
+    "learn-damage": ("learn", "learn_damage_sparsity", "Magnitude pruning",
+                     lambda n: _bounce([50, 70, 80, 90, 95], 80, n), lambda v: f"|prune {v} % with"),
 }
+DEFAULT_PAGES = ("prune", "quantize", "distill", "learn")
+LEARN_TABS = {"learn-quantization": "Quantization"}  # page -> the Learn tab that holds its slider
+
+
+def _bounce(values: list, start, moves: int) -> list[tuple]:
+    """(value, key) after each arrow-key move through `values` from `start`, turning at either end."""
+    out, i, step = [], values.index(start), 1
+    for _ in range(moves):
+        if not 0 <= i + step < len(values):
+            step = -step
+        i += step
+        out.append((values[i], "ArrowRight" if step > 0 else "ArrowLeft"))
+    return out
 # page -> the key of its preview figure (the container `--detail` watches for the redraw).
 # The preview figure drawn: Plotly's plot element inside the figure's container.
 DRAWN = "key => !!document.querySelector('.st-key-' + key + ' .js-plotly-plot')"
 FIGURES = {"prune": "prune_preview_hist", "quantize": "quantize_preview_grid", "distill": "distill_preview_soft",
-           "learn": "learn_prune_hist"}
+           "learn": "learn_prune_hist", "learn-quantization": "learn_q_grid", "learn-damage": "learn_damage_classes"}
 # In the page: the time of the last key press and of the last change inside the figure's container.
 WATCH = """fig => { if (window.__lab) return true;
   const lab = window.__lab = {press: 0, pressWall: 0, figMut: 0, want: null, shown: 0};
@@ -243,7 +262,10 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
     page.get_by_text(ready).first.wait_for(timeout=300_000)
     if dataset:
         choose_dataset(page, name, dataset)
-    start_value = {"prune": 50, "quantize": 4, "distill": 4.0, "learn": 70}[name]
+    if name in LEARN_TABS:
+        page.get_by_role("tab", name=LEARN_TABS[name], exact=True).click()
+    start_value = {"prune": 50, "quantize": 4, "distill": 4.0, "learn": 70, "learn-quantization": 3,
+                   "learn-damage": 80}[name]
     page.wait_for_function(SHOWS, arg=shows(start_value), timeout=300_000)
     first_visit = time.perf_counter() - began
     page.wait_for_function(DRAWN, arg=FIGURES[name], timeout=120_000, polling="raf")
@@ -377,7 +399,9 @@ def main(argv=None) -> int:
     parser.add_argument("--returning-starts", type=int, default=0,
                         help="also time this many cold starts for a returning visitor: same port and browser "
                              "context, so Chromium's cache holds Streamlit's static files (the server is as cold)")
-    parser.add_argument("--pages", default=",".join(PAGES), help="pages to time, comma-separated")
+    parser.add_argument("--pages", default=",".join(DEFAULT_PAGES),
+                        help=f"pages to time, comma-separated (default {','.join(DEFAULT_PAGES)}; also "
+                             "learn-quantization, learn-damage: other Learn lessons' sliders)")
     parser.add_argument("--home-dwell", type=float, default=0.0,
                         help="seconds a visitor reads Home on the fresh server before the timed first visits")
     parser.add_argument("--home", help="home folder to use (its cached baseline is reused); default: a temp folder")

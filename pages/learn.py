@@ -6,18 +6,13 @@ import streamlit as st
 import torch
 
 from compress_core import fmt
-
-from compress_core.runs import jobs
-
-from compress_core.present import plots
-
-from compress_core.present import teach
 from compress_core.context import RunContext
 from compress_core.errors import CompressError
-from compress_core.measure.metrics import count_params
 from compress_core.models.zoo import prunable_layers
+from compress_core.present import plots, teach, teach_pruning
+from compress_core.runs import jobs
 from compress_core.training.loop import evaluate, predict_logits
-from ui import common, figures, learn_quantization, lecture, preview_cache
+from ui import common, figure_cache, figures, learn_quantization, lecture, preview_cache, profile
 
 common.ensure_navigation()
 
@@ -82,15 +77,18 @@ def speed(key: str, _base, amount: float, measurement: int):
 def pruning_numbers(key: str, _base, amount: int, scope: str) -> dict:
     """What the pruning lesson shows for one slider value, cached across sessions (`key`: preview_cache.key_of):
     accuracy, parameter counts, file sizes, the histogram's counts and the shown units' pruned weights, a few kB.
-    Computed through the engine (`prune_to` on a copy, evaluate, serialize), like a run before fine-tuning."""
+    Measured through the engine on the lesson's masked copy of the model (`teach_pruning.PruningLesson`: the
+    numbers of a pruned copy, `prune_to` then evaluate and serialize, like a run before fine-tuning)."""
+    lesson = pruning_model(key, _base)
     with preview_cache.slot():
-        pruned = teach.pruned_copy(_base.model, amount / 100, scope)
-        accuracy, _ = evaluate(pruned, _base.data.x_test, _base.data.y_test)
-        total, nonzero = count_params(pruned)
-        dense_bytes, sparse_bytes = teach.file_sizes(_base.model, pruned)
-        return {"accuracy": accuracy, "total": total, "nonzero": nonzero, "dense_bytes": dense_bytes,
-                "sparse_bytes": sparse_bytes, "hist": teach.histogram_parts(_base.model, pruned, scope),
-                "first_layer": teach.first_layer(pruned)[pruning_units(key, _base)["units"]].numpy()}
+        return lesson.numbers(amount / 100, scope, _base.data.x_test, _base.data.y_test,
+                              pruning_units(key, _base)["units"])
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def pruning_model(key: str, _base) -> teach_pruning.PruningLesson:
+    """The lesson's masked copy of the baseline and its sorted magnitudes (once per baseline, for every session)."""
+    return teach_pruning.PruningLesson(_base.model)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -164,13 +162,16 @@ def pruning_intro() -> None:
 
 
 @st.fragment
+@profile.timed("learn")
 def pruning_panel() -> None:
     c = st.columns([2, 1])
     amount = c[0].slider("Share of weights removed, p", 0, 99, 70, 1, format="%d%%", key="learn_prune_amount")
     scope = c[1].radio("Scope", ("global", "layer"), key="learn_prune_scope", horizontal=True,
                        captions=["one threshold t", "same share per layer"])
+    profile.mark("widgets")
     preview_key = preview_cache.key_of(base)
     shown = pruning_numbers(preview_key, base, amount, scope)
+    profile.mark("engine")
     accuracy, total, nonzero = shown["accuracy"], shown["total"], shown["nonzero"]
     dense_bytes, sparse_bytes = shown["dense_bytes"], shown["sparse_bytes"]
     common.card_block([  # one element for the four cards (ui/cards.py)
@@ -184,20 +185,30 @@ def pruning_panel() -> None:
          f"the dense fp32 file ({fmt.size(dense_bytes)}) / the sparse file: a bitmap of positions (1 bit per weight) "
          "plus the non-zero fp32 values, measured by encoding it"),
     ], per_row=4)
-    figures.show(teach.histogram_figure(shown["hist"], scope), key="learn_prune_hist", live=True)
+    profile.mark("cards")
+    # Both figures are shared by every session (ui/figure_cache.py): the setting names them.
+    hist = figure_cache.shared(("learn_prune_hist", preview_key, amount, scope),
+                               lambda: teach.histogram_figure(shown["hist"], scope))
+    profile.mark("histogram figure")
+    figures.show(hist, key="learn_prune_hist", live=True)
+    profile.mark("histogram draw")
     st.markdown("Each hidden unit of the first layer has one weight per input pixel, so its 64 weights form an "
                 "8×8 image: the pattern of ink that makes the unit fire (red) or stay quiet (blue). Pruning blanks "
                 "the pixels whose weights are small; what is left is the part of the pattern that matters most.")
     units = pruning_units(preview_key, base)
     shape = base.data.input_shape[-2:]
-    figures.show(teach.unit_images(units["dense"], shown["first_layer"], range(len(units["units"])), shape,
-                                   labels=units["units"]), key="learn_prune_units", live=True)
+    images = figure_cache.shared(("learn_prune_units", preview_key, amount, scope), lambda: teach.unit_images(
+        units["dense"], shown["first_layer"], range(len(units["units"])), shape, labels=units["units"]))
+    profile.mark("units figure")
+    figures.show(images, key="learn_prune_units", live=True)
+    profile.mark("units draw")
     st.caption("The 6 units shown have the largest incoming weights. Pruning alone costs accuracy at high p; "
                "a few epochs of fine-tuning with the mask fixed win most of it back (try it).")
     try_it(f"L1 pruning, {amount} %, {scope}", "pages/prune.py",
            {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_scope": scope,
             "prune_schedule": "oneshot", "prune_amount": amount, "prune_baseline_epochs": baseline_epochs()},
            key="learn_prune_try")
+    profile.mark("rest")
 
 
 @st.fragment
@@ -412,13 +423,30 @@ def labels_lesson() -> None:
 
 
 # ---------------------------------------------------------------- quantization
-@st.fragment
 def quantization_lesson() -> None:
+    """The fixed text, then the fragment the bits, scales and layer controls rerun (only what they change), then
+    the question and the second half (zero-points, calibration, int8 speed), each rerun by its own controls."""
     st.subheader("Quantization: k-bit weights")
     st.markdown("Quantization stores each weight as a k-bit integer and keeps one floating-point scale s per tensor "
                 "or per output channel. The grid is symmetric, with 2^k − 1 values and an exact zero:")
     st.latex(r"s = \frac{\max |W|}{2^{k-1} - 1},\qquad q = \mathrm{clamp}\!\left(\mathrm{round}(W / s),\, "
              r"-(2^{k-1} - 1),\, 2^{k-1} - 1\right),\qquad \hat W = s\, q")
+    quantization_panel()
+    st.fragment(predict_questions.quantization)(base)  # its own fragment: a guess reruns the question only
+    st.divider()
+    learn_quantization.section(base, ACC0)  # zero-points, calibration, int8 speed: ui/learn_quantization.py
+
+
+@st.fragment
+@profile.timed("learn-quantization")
+def quantization_panel() -> None:
+    preview_key = preview_cache.key_of(base)
+
+    def shared(*setting):
+        """figure_cache.shared under this baseline and `setting` (what the figure shows), as a decorator-like call:
+        the bits slider has 7 values, so after a few moves every session's figures come from the cache."""
+        return lambda build: figure_cache.shared((*setting, preview_key), build)
+
     shapes = {name: "×".join(map(str, m.weight.shape)) for name, m in prunable_layers(base.model)}
     c = st.columns(3)
     layer = c[0].selectbox("Layer", list(shapes), key="learn_q_layer",
@@ -446,31 +474,32 @@ def quantization_lesson() -> None:
              "plus one fp32 scale per tensor or channel")])
     with right:
         where = f"{layer}, output channel {channel} (the narrowest range)" if granularity == "channel" else layer
-        figures.show(plots.quantization_grid(view["edges"], view["counts"], view["levels"], bits, layer,
-                                             f"{where}: weights and the {len(view['levels'])} values of the "
-                                             f"{bits}-bit grid"), key="learn_q_grid", live=True)
+        grid_figure = shared("learn_q_grid", layer, bits, granularity)(lambda: plots.quantization_grid(
+            view["edges"], view["counts"], view["levels"], bits, layer,
+            f"{where}: weights and the {len(view['levels'])} values of the {bits}-bit grid"))
+        figures.show(grid_figure, key="learn_q_grid", live=True)
     st.markdown("Rounding moves a weight by at most s/2. Each extra bit halves s, so the signal-to-quantization-noise "
                 "ratio grows by about 6 dB per bit; accuracy holds until the noise reaches what the network "
                 "tolerates, then falls fast.")
     left, right = st.columns(2)
     with left:
-        figures.show(teach.error_figure(errors, bits, layer), key="learn_q_error", live=True)
+        figures.show(shared("learn_q_error", layer, bits)(lambda: teach.error_figure(errors, bits, layer)),
+                     key="learn_q_error", live=True)
     with right:
-        fig = plots.accuracy_vs_bits(accuracy, ACC0, "Test accuracy with every weight quantized")
-        fig.add_vline(x=bits, line_dash="dash", line_color="#222")
-        figures.show(fig, key="learn_q_accuracy", live=True)
+        def accuracy_figure():
+            fig = plots.accuracy_vs_bits(accuracy, ACC0, "Test accuracy with every weight quantized")
+            return fig.add_vline(x=bits, line_dash="dash", line_color="#222")
+
+        figures.show(shared("learn_q_accuracy", bits)(accuracy_figure), key="learn_q_accuracy", live=True)
     st.markdown("**Per tensor or per output channel.** One scale per tensor is set by the widest channel, so "
                 "channels with small weights fall on only a few grid values. One scale per output channel gives "
                 "every channel the whole grid, for the cost of one more float per channel.")
-    figures.show(teach.levels_figure(teach.levels_per_channel(weight, bits), bits, layer), key="learn_q_levels",
-                 live=True)
+    figures.show(shared("learn_q_levels", layer, bits)(lambda: teach.levels_figure(
+        teach.levels_per_channel(weight, bits), bits, layer)), key="learn_q_levels", live=True)
     try_it(f"fake {bits}-bit, {teach.GRANULARITY_LABELS[granularity]}", "pages/quantize.py",
            {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
             "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,
             "quantize_baseline_epochs": baseline_epochs()}, key="learn_q_try")
-    predict_questions.quantization(base)
-    st.divider()
-    learn_quantization.section(base, ACC0)  # zero-points, calibration, int8 speed: ui/learn_quantization.py
 
 
 # ---------------------------------------------------------------- questions

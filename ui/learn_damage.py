@@ -15,7 +15,7 @@ import streamlit as st
 from compress_core import fmt
 from compress_core.present import teach_damage as td
 from compress_core.present import teach_predict as tp
-from ui import common, predict
+from ui import common, predict, profile
 
 P = "learn_damage"
 QUESTION_SPARSITY = 0.8
@@ -28,6 +28,7 @@ def damage(key: str, _base, finetune_epochs: int) -> list[dict]:
 
 
 @st.fragment
+@profile.timed("learn-damage")
 def lesson(base, try_it: Callable[[str, str, dict, str], None]) -> None:
     """Draw the lesson; `try_it` is the Learn page's button that opens another page preset."""
     st.subheader("What does pruning forget? Top-1 hides uneven damage")
@@ -59,9 +60,9 @@ def lesson(base, try_it: Callable[[str, str, dict, str], None]) -> None:
         ("Digits hit beyond noise", str(sum(r["flagged"] for r in entry["classes"])), None,
          "more images forgotten than the overall rate explains: one-sided binomial test, 5 % over all 10 digits"),
     ], per_row=4)
-    common.chart(td.class_figure(entry), key="learn_damage_classes")
+    common.chart(td.class_figure(entry), key="learn_damage_classes", live=True)  # updated in place per move
     st.markdown(td.damage_text(entry))
-    common.chart(td.spread_figure(levels, entry["worst"]["class"]), key="learn_damage_spread")
+    common.chart(td.spread_figure(levels, entry["worst"]["class"]), key="learn_damage_spread", live=True)
     st.caption(f"Honest limits: {entry['examples']} test images, about 45 per digit, so one image moves a digit by "
                "about 2.2 points, and the worst of ten digits always looks bad by chance: that is why only a "
                "binomial test against the overall forgetting rate marks a digit red. One model, one seed; the paper "

@@ -1,6 +1,6 @@
 """The Learn page's quantization lesson, second half: zero-points, activation calibration, int8 speed.
 
-Called from `pages/learn.py`'s `quantization_lesson` (inside its fragment). The numbers come
+Called from `pages/learn.py`'s `quantization_lesson` (below the bits fragment, not inside it). The numbers come
 from `compress_core.present.teach_quant` on the lesson model, cached per baseline across
 sessions; this module only reads widgets, calls those functions and draws what they return.
 """
@@ -47,8 +47,8 @@ def int8_here(key: str, _base) -> dict:
 
 
 def section(base, accuracy0: float) -> None:
-    """The three parts, one after the other; each is a fragment of its own (nested in the lesson's), so its
-    controls rerun only that part."""
+    """The three parts, one after the other; each is a fragment of its own, so its controls rerun only that part
+    (and a move of the lesson's bits slider above reruns none of them)."""
     key = preview_cache.key_of(base)
     with st.container(key=f"{P}_zero_point"):
         zero_point(base, key)
