@@ -14,11 +14,21 @@ page has rendered, while the visitor is reading it:
    figure from it (Plotly's validators load on the first figure), so the first Prune, Quantize,
    Distill or Learn visit (Learn's lessons use the same baseline) finds them warm. It never trains:
    a missing baseline is queued by the page that needs it, as before;
-3. imports what only the Learn page adds (its lessons' engine and UI modules), and last what a
-   lesson needs only once the visitor measures something (`scipy.stats`, the damage lesson's
-   binomial test, ~0.8 s).
+3. imports what only the Learn page adds (its lessons' engine and UI modules, kaleido for the figures'
+   export menu), loads the attention lesson's tinybert baseline when it is cached (its text split imports
+   scikit-learn), and last what a lesson needs only once the visitor measures something (`scipy.stats`, the
+   damage lesson's binomial test, ~0.8 s);
+4. indexes the loaded modules for `inspect.getmodule` and freezes the objects alive now out of the
+   garbage collector's work (`settle`, below).
+
+Stage 4 comes from a profile of a first visit after the warm-up (`benchmarks/profile_first_visit.py`): Streamlit's
+`declare_component` (the live chart's asset folders, once per server) calls `inspect.getmodule`, whose first call
+with torch loaded walks every module's file (~1.1 s of the first Prune, Quantize or Distill visit); Learn spent
+1.2 s importing kaleido and 0.9 s importing scikit-learn for the attention lesson's text split.
 
 `timings` records when each stage ended (seconds since the thread started), for tests and benchmarks.
+When the thread ends it prints one line to stderr, `compress-lab warm-up done {json of timings}` (`DONE_LINE`),
+the signal `benchmarks/bench_ui.py --after-warmup` waits for in the server's log.
 
 A page that needs any of this earlier simply waits: on Python's import lock, or on the cache's
 per-key lock (Streamlit computes one cached value once, the other caller waits for it).
@@ -28,7 +38,9 @@ import to the visit that asks for it).
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import sys
 import threading
 import time
 
@@ -38,7 +50,7 @@ MODULES = ("torch", "compress_core.data.datasets", "compress_core.methods.regist
 # After the default baseline: the Learn page's own modules, then what a lesson needs only when measured.
 # Each is optional here (a module renamed or missing is simply skipped; its page reports the problem).
 LATER_MODULES = ("compress_core.present.teach", "ui.learn_quantization", "ui.learn_lottery", "ui.learn_damage",
-                 "ui.learn_attention", "scipy.stats")
+                 "ui.learn_attention", "kaleido", "choreographer.browsers.chromium", "scipy.stats")
 
 # Seconds the thread waits before importing. Started at once, its imports (torch holds the GIL for
 # most of its ~1 s import) delayed the delivery of the Home page it follows: cold start to a rendered
@@ -49,6 +61,7 @@ DELAY_S = float(os.environ.get("COMPRESS_LAB_WARMUP_DELAY", "1.0"))
 _started = threading.Event()
 done = threading.Event()  # set when the warm-up has finished (or given up); for tests and benchmarks
 timings: dict[str, float] = {}  # stage -> seconds since the thread started, in the order they ended
+DONE_LINE = "compress-lab warm-up done"  # + the timings as JSON, on the server's stderr when the thread ends
 
 
 def _import_all() -> bool:
@@ -102,6 +115,36 @@ def _import_later() -> None:
             continue
 
 
+def warm_attention_baseline() -> bool:
+    """Load the Learn attention lesson's tinybert baseline into the shared cache if it is on disk (never trains)."""
+    from compress_core.present import teach_attention
+    from ui import common
+
+    return common.cached_baseline(teach_attention.ATTENTION_SPEC) is not None
+
+
+def settle() -> None:
+    """Index the loaded modules for `inspect.getmodule`, then move every object alive now out of the GC's work.
+
+    `inspect.getmodule(frame)` (Streamlit's `declare_component` calls it) maps files to modules by walking all
+    of `sys.modules` the first time it meets a file, and caches the map: with torch loaded that walk took ~1.1 s
+    of the first preview visit. Done here, in the background, later look-ups of a loaded module are dict hits.
+
+    `gc.freeze()` moves the objects alive now (modules, the cached baselines and lookups: they live as long as
+    the server) to the permanent generation, which collections never traverse. A full (generation-2)
+    collection then walks only what sessions allocate since; before, it walked the whole torch/plotly/streamlit
+    heap (148-165 ms each, a few per benchmark run: the slow moves of docs/performance.md).
+    `COMPRESS_LAB_GC_FREEZE=0` leaves the collector as Python has it (for before/after measurements).
+    """
+    import gc
+    import inspect
+
+    inspect.getmodule(sys._getframe())  # this file is new to inspect's cache: one walk indexes every loaded module
+    if os.environ.get("COMPRESS_LAB_GC_FREEZE") != "0":
+        gc.collect()  # free what the imports left behind first: freezing garbage would keep it for good
+        gc.freeze()
+
+
 def _warm() -> None:
     began = time.perf_counter()
     try:
@@ -111,11 +154,19 @@ def _warm() -> None:
             if warm_default_baseline():
                 timings["baseline"] = time.perf_counter() - began
         _import_later()
+        try:
+            if warm_attention_baseline():
+                timings["attention"] = time.perf_counter() - began
+        except Exception:  # optional: the Learn page shows its own error
+            pass
         timings["learn"] = time.perf_counter() - began
+        settle()
+        timings["settled"] = time.perf_counter() - began
     except Exception:  # the page that needs the baseline shows its own error
         pass
     finally:
         done.set()
+        print(f"{DONE_LINE} {json.dumps({k: round(v, 3) for k, v in timings.items()})}", file=sys.stderr, flush=True)
 
 
 def start() -> None:

@@ -1,0 +1,196 @@
+"""Where a page's first visit spends the server's time: cProfile of every script run of the visit (issue 19).
+
+For each page, a fresh server (`streamlit run app.py` through `benchmarks/cold_start_marks.py`, which adds
+time marks and nothing else) and a fresh Chromium page that opens the page directly, as `bench_ui.py` does.
+Two cases per page:
+
+- `cold`: the warm-up off (`COMPRESS_LAB_WARMUP=0`), so the visit pays for every import and cache itself;
+- `warm`: a Home visit first, then the timed visit once the warm-up has logged that it is done.
+
+The server profiles every script run of the visit (a deep link runs the page alone once, then app.py with
+the page: `common.ensure_navigation`) with one `cProfile.Profile` in the script thread, and the script sorts
+that time into groups by the cumulative time of marker functions (outermost wins, so nothing counts twice):
+imports, the baseline loaded from disk, the weight histogram, the magnitude lookups and pruning numbers,
+quantize/distill previews, the Learn lessons' caches, figure building (Plotly), and the rest (Streamlit:
+widgets, protobufs, the page's own code). It also reports the visit's wall time in the browser (to the page's
+numbers, as bench_ui), the server's CPU over the visit, and the script runs' wall time (the marks).
+
+    python benchmarks/profile_first_visit.py [--pages prune,quantize,distill,learn] [--home DIR] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_ui  # noqa: E402  (the benchmarks' shared helpers: e2e server/browser, page table, cpu)
+
+e2e = bench_ui.e2e
+
+# group -> substrings of "file:function" whose cumulative time belongs to the group (first match, outermost call)
+GROUPS = {
+    "imports": ("<frozen importlib._bootstrap>:_find_and_load", "importlib/__init__.py:import_module"),
+    "baseline from disk": ("ui/common.py:_load_baseline",),
+    "weight histogram": ("ui/common.py:baseline_weights",),
+    "magnitude lookups, pruning numbers": ("ui/preview_cache.py:magnitudes", "ui/preview_cache.py:prune_numbers",
+                                           "ui/preview_cache.py:prune", "ui/preview_cache.py:prune_accuracy",
+                                           "ui/preview_cache.py:evaluation_ms"),
+    "quantize, distill previews": ("ui/preview_cache.py:quantize", "ui/preview_cache.py:softened",
+                                   "ui/preview_cache.py:logits", "ui/preview_cache.py:fp32_bytes"),
+    "learn lessons": ("pages/learn.py:", "ui/learn_"),
+    "figures (plotly)": ("compress_core/present/plots", "ui/figure_cache.py", "plotly/"),
+}
+
+SERVE = r"""
+import cProfile, os, sys, threading
+sys.path.insert(0, os.path.join(os.getcwd(), "benchmarks"))
+import cold_start_marks
+cold_start_marks.install()
+from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
+profiler, path, lock = cProfile.Profile(), os.environ["VISIT_CPROFILE"], threading.Lock()
+original = ScriptRunner._run_script
+
+def profiled(*args, **kwargs):  # every script run, one profile; dumped after each (the server is killed)
+    profiler.enable()
+    try:
+        return original(*args, **kwargs)
+    finally:
+        profiler.disable()
+        with lock:
+            profiler.dump_stats(path)
+
+ScriptRunner._run_script = profiled
+from streamlit.web import cli
+sys.argv = ["streamlit", *sys.argv[1:]]
+sys.exit(cli.main())
+"""
+
+
+def grouped(stats_path: Path) -> dict:
+    """Seconds per group: a function's cumulative time goes to its group unless a caller already counted it."""
+    sys.setrecursionlimit(20000)  # caller chains through imports are deep
+    stats = pstats.Stats(str(stats_path)).stats  # (file, line, fn) -> (cc, nc, tt, ct, callers)
+    name = {key: f"{key[0]}:{key[2]}" for key in stats}
+
+    def group_of(key):
+        for group, markers in GROUPS.items():
+            if any(m in name[key] for m in markers):
+                return group
+        return None
+
+    total = sum(v[2] for v in stats.values())  # all self time in the profiled runs
+    memo: dict = {}
+
+    def inside_group(key, seen=()) -> bool:
+        """Whether some caller chain of `key` passes through a grouped function (then its time is counted there)."""
+        if key in memo:
+            return memo[key]
+        if key in seen:
+            return False
+        callers = stats[key][4]
+        result = any(c in stats and (group_of(c) is not None or inside_group(c, seen + (key,))) for c in callers)
+        memo[key] = result
+        return result
+
+    out = {g: 0.0 for g in GROUPS}
+    for key in stats:
+        group = group_of(key)
+        if group is not None and not inside_group(key):
+            out[group] += stats[key][3]
+    out = {g: round(s, 3) for g, s in out.items()}
+    out["rest (Streamlit, page code)"] = round(total - sum(out.values()), 3)
+    out["total profiled"] = round(total, 3)
+    return out
+
+
+def visit(browser, home: Path, name: str, warm: bool) -> dict:
+    """One fresh server, one first visit to `name`; returns the browser's and the server's times."""
+    port = e2e.free_port()
+    url = f"http://localhost:{port}"
+    stats_path, marks_path, log = (home / f"visit_{name}_{port}.{ext}" for ext in ("prof", "jsonl", "log"))
+    env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
+           "COMPRESS_LAB_WORKER_IDLE": "30", "VISIT_CPROFILE": str(stats_path), "COLD_MARKS": str(marks_path)}
+    if not warm:
+        env["COMPRESS_LAB_WARMUP"] = "0"
+    launched = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        e2e.wait_healthy(url, process)
+        warmup_s = None
+        if warm:
+            landing = browser.new_page()
+            landing.goto(url)
+            landing.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
+            landing.close()
+            bench_ui.wait_warmup_done(log, process)
+            warmup_s = round(time.perf_counter() - launched, 2)
+        stats_path.unlink(missing_ok=True)  # the Home visit's runs are not the page's
+        goto_wall = time.time()
+        (numbers_s, figure_s, server_cpu_s), _ = bench_ui.page_moves(browser, url, name, 0, None, None, process.pid)
+        time.sleep(0.5)  # the last run's profile dump
+        marks = [json.loads(line) for line in marks_path.read_text().splitlines()]
+        runs = [m for m in marks if m["mark"].startswith("script.") and m["t"] >= goto_wall]
+        starts, ends = [m["t"] for m in runs if m["mark"] == "script.start"], [m["t"] for m in runs
+                                                                                if m["mark"] == "script.end"]
+        return {"page": name, "case": "warm" if warm else "cold", "numbers_s": round(numbers_s, 2),
+                "figure_s": round(figure_s, 2), "server_cpu_s": round(server_cpu_s, 2), "warmup_done_s": warmup_s,
+                "script_runs": len(starts), "script_runs_wall_s": round(sum(e - s for s, e in zip(starts, ends)), 2),
+                "first_run_starts_after_goto_s": round(starts[0] - goto_wall, 2) if starts else None,
+                "groups_s": grouped(stats_path) if stats_path.exists() else None}
+    finally:
+        e2e.stop_app(process, home)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", default="prune,quantize,distill,learn")
+    parser.add_argument("--cases", default="cold,warm", help="cold (warm-up off), warm (after the warm-up), or both")
+    parser.add_argument("--home", help="a lab home whose digits baseline is cached (default: a new one)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    from compress_core.context import RunContext
+    from compress_core.specs import PruneSpec
+    from compress_core.training.baseline import get_baseline
+
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="profile_visit_"))
+    get_baseline(PruneSpec().baseline_spec(), RunContext.create(home=home))
+    load_before = os.getloadavg()
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
+        for name in [n for n in args.pages.split(",") if n]:
+            for case in [c for c in args.cases.split(",") if c]:
+                rows.append(visit(browser, home, name, case == "warm"))
+        browser.close()
+    load = {"load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+    if args.json:
+        print(json.dumps({"visits": rows, **load}))
+        return 0
+    for r in rows:
+        print(f"{r['page']:9s} {r['case']:4s} numbers {r['numbers_s']:.2f} s, figure {r['figure_s']:.2f} s, server CPU "
+              f"{r['server_cpu_s']:.2f} s, {r['script_runs']} script runs {r['script_runs_wall_s']:.2f} s wall, first "
+              f"run {r['first_run_starts_after_goto_s']} s after goto" + (
+                  f", warm-up done {r['warmup_done_s']} s after launch" if r["warmup_done_s"] else ""))
+        print(f"          profiled script runs, s: {r['groups_s']}")
+    print(f"load average before {load['load_average_before']}, after {load['load_average_after']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
