@@ -8,11 +8,9 @@ Two cases per page:
 - `warm`: a Home visit first, then the timed visit once the warm-up has logged that it is done.
 
 The server profiles every script run of the visit (a deep link runs the page alone once, then app.py with
-the page: `common.ensure_navigation`) with one `cProfile.Profile` in the script thread, and the script sorts
-that time into groups by the cumulative time of marker functions (outermost wins, so nothing counts twice):
-imports, the baseline loaded from disk, the weight histogram, the magnitude lookups and pruning numbers,
-quantize/distill previews, the Learn lessons' caches, figure building (Plotly), and the rest (Streamlit:
-widgets, protobufs, the page's own code). It also reports the visit's wall time in the browser (to the page's
+the page: `common.ensure_navigation`) with one `cProfile.Profile` in the script thread, and the script lists
+the total and the lab's functions and imports with the most cumulative time (what the visit still computes:
+imports, the baseline from disk, lookups, histograms, figures; the rest is Streamlit). It also reports the visit's wall time in the browser (to the page's
 numbers, as bench_ui), the server's CPU over the visit, and the script runs' wall time (the marks).
 
     python benchmarks/profile_first_visit.py [--pages prune,quantize,distill,learn] [--home DIR] [--json]
@@ -37,19 +35,10 @@ import bench_ui  # noqa: E402  (the benchmarks' shared helpers: e2e server/brows
 
 e2e = bench_ui.e2e
 
-# group -> substrings of "file:function" whose cumulative time belongs to the group (first match, outermost call)
-GROUPS = {
-    "imports": ("<frozen importlib._bootstrap>:_find_and_load", "importlib/__init__.py:import_module"),
-    "baseline from disk": ("ui/common.py:_load_baseline",),
-    "weight histogram": ("ui/common.py:baseline_weights",),
-    "magnitude lookups, pruning numbers": ("ui/preview_cache.py:magnitudes", "ui/preview_cache.py:prune_numbers",
-                                           "ui/preview_cache.py:prune", "ui/preview_cache.py:prune_accuracy",
-                                           "ui/preview_cache.py:evaluation_ms"),
-    "quantize, distill previews": ("ui/preview_cache.py:quantize", "ui/preview_cache.py:softened",
-                                   "ui/preview_cache.py:logits", "ui/preview_cache.py:fp32_bytes"),
-    "learn lessons": ("pages/learn.py:", "ui/learn_"),
-    "figures (plotly)": ("compress_core/present/plots", "ui/figure_cache.py", "plotly/"),
-}
+# What the listing keeps: the lab's own functions and imports (Streamlit's and the libraries' calls are inside them)
+OWN = (str(ROOT) + "/", "<frozen importlib._bootstrap>:_find_and_load")
+SKIP = ("benchmarks/", "ui/profile.py")  # this script's own wrappers
+TOP = 14
 
 SERVE = r"""
 import cProfile, os, sys, threading
@@ -76,41 +65,21 @@ sys.exit(cli.main())
 """
 
 
-def grouped(stats_path: Path) -> dict:
-    """Seconds per group: a function's cumulative time goes to its group unless a caller already counted it."""
-    sys.setrecursionlimit(20000)  # caller chains through imports are deep
+def top_functions(stats_path: Path) -> dict:
+    """The profiled runs' total time and the lab's functions (and all imports) with the most cumulative time.
+
+    Cumulative times are inclusive, so nested entries overlap (the page module holds its preview panel); a
+    recursive function (imports) counts its outermost calls only. cProfile's per-call overhead inflates
+    call-heavy code (Streamlit, `inspect`) about two to four times against the server's CPU time.
+    """
     stats = pstats.Stats(str(stats_path)).stats  # (file, line, fn) -> (cc, nc, tt, ct, callers)
-    name = {key: f"{key[0]}:{key[2]}" for key in stats}
-
-    def group_of(key):
-        for group, markers in GROUPS.items():
-            if any(m in name[key] for m in markers):
-                return group
-        return None
-
-    total = sum(v[2] for v in stats.values())  # all self time in the profiled runs
-    memo: dict = {}
-
-    def inside_group(key, seen=()) -> bool:
-        """Whether some caller chain of `key` passes through a grouped function (then its time is counted there)."""
-        if key in memo:
-            return memo[key]
-        if key in seen:
-            return False
-        callers = stats[key][4]
-        result = any(c in stats and (group_of(c) is not None or inside_group(c, seen + (key,))) for c in callers)
-        memo[key] = result
-        return result
-
-    out = {g: 0.0 for g in GROUPS}
-    for key in stats:
-        group = group_of(key)
-        if group is not None and not inside_group(key):
-            out[group] += stats[key][3]
-    out = {g: round(s, 3) for g, s in out.items()}
-    out["rest (Streamlit, page code)"] = round(total - sum(out.values()), 3)
-    out["total profiled"] = round(total, 3)
-    return out
+    rows = []
+    for (file, _line, fn), (_cc, _nc, _tt, ct, _callers) in stats.items():
+        name = f"{file}:{fn}"
+        if any(name.startswith(o) for o in OWN) and not any(k in name for k in SKIP):
+            rows.append((round(ct, 3), name.replace(str(ROOT) + "/", "")))
+    rows.sort(reverse=True)
+    return {"total profiled": round(sum(v[2] for v in stats.values()), 3), **{n: t for t, n in rows[:TOP]}}
 
 
 def visit(browser, home: Path, name: str, warm: bool) -> dict:
@@ -149,7 +118,7 @@ def visit(browser, home: Path, name: str, warm: bool) -> dict:
                 "figure_s": round(figure_s, 2), "server_cpu_s": round(server_cpu_s, 2), "warmup_done_s": warmup_s,
                 "script_runs": len(starts), "script_runs_wall_s": round(sum(e - s for s, e in zip(starts, ends)), 2),
                 "first_run_starts_after_goto_s": round(starts[0] - goto_wall, 2) if starts else None,
-                "groups_s": grouped(stats_path) if stats_path.exists() else None}
+                "profile_s": top_functions(stats_path) if stats_path.exists() else None}
     finally:
         e2e.stop_app(process, home)
 
@@ -187,7 +156,7 @@ def main(argv=None) -> int:
               f"{r['server_cpu_s']:.2f} s, {r['script_runs']} script runs {r['script_runs_wall_s']:.2f} s wall, first "
               f"run {r['first_run_starts_after_goto_s']} s after goto" + (
                   f", warm-up done {r['warmup_done_s']} s after launch" if r["warmup_done_s"] else ""))
-        print(f"          profiled script runs, s: {r['groups_s']}")
+        print(f"          profiled script runs, s: {r['profile_s']}")
     print(f"load average before {load['load_average_before']}, after {load['load_average_after']}")
     return 0
 

@@ -139,7 +139,9 @@ def settle() -> None:
     import gc
     import inspect
 
-    inspect.getmodule(sys._getframe())  # this file is new to inspect's cache: one walk indexes every loaded module
+    # A code object from a file name inspect has never seen (a known one returns at once, walking nothing; Streamlit's
+    # start-up looks up app.py and this file before torch is loaded), so the look-up walks and indexes every module.
+    inspect.getmodule(compile("", "<compress-lab: index the loaded modules>", "exec"))
     if os.environ.get("COMPRESS_LAB_GC_FREEZE") != "0":
         gc.collect()  # free what the imports left behind first: freezing garbage would keep it for good
         gc.freeze()
@@ -169,6 +171,28 @@ def _warm() -> None:
         print(f"{DONE_LINE} {json.dumps({k: round(v, 3) for k, v in timings.items()})}", file=sys.stderr, flush=True)
 
 
+def log_collections(path: str) -> None:
+    """Append one JSON line per garbage collection (generation, ms, objects collected) to `path` (`LAB_GC_LOG`).
+
+    Opt-in timing for the before/after of `gc.freeze` (docs/performance.md); without the variable nothing is
+    installed. The pause is wall time between gc's "start" and "stop" callbacks (the collector holds the GIL).
+    """
+    import gc
+
+    began: dict[str, float] = {}
+
+    def timer(phase: str, info: dict) -> None:
+        if phase == "start":
+            began["t"] = time.perf_counter()
+            return
+        line = json.dumps({"gen": info["generation"], "ms": round(1000 * (time.perf_counter() - began["t"]), 2),
+                           "collected": info["collected"], "t": time.time()})
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
+
+    gc.callbacks.append(timer)
+
+
 def start() -> None:
     """Start the warm-up thread once per process (later calls do nothing; `COMPRESS_LAB_WARMUP=0`: never).
 
@@ -177,4 +201,6 @@ def start() -> None:
     if _started.is_set() or os.environ.get("COMPRESS_LAB_WARMUP") == "0":
         return
     _started.set()
+    if os.environ.get("LAB_GC_LOG"):
+        log_collections(os.environ["LAB_GC_LOG"])
     threading.Thread(target=_warm, name="compress-lab-warmup", daemon=True).start()
