@@ -145,6 +145,9 @@ def settle() -> None:
     if os.environ.get("COMPRESS_LAB_GC_FREEZE") != "0":
         gc.collect()  # free what the imports left behind first: freezing garbage would keep it for good
         gc.freeze()
+    if os.environ.get("LAB_GC_LOG"):  # where the collections after the warm-up begin (log_collections)
+        with open(os.environ["LAB_GC_LOG"], "a", encoding="utf-8") as out:
+            out.write(json.dumps({"settled": True, "frozen": gc.get_freeze_count(), "t": time.time()}) + "\n")
 
 
 def _warm() -> None:
@@ -172,9 +175,9 @@ def _warm() -> None:
 
 
 def log_collections(path: str) -> None:
-    """Append one JSON line per garbage collection (generation, ms, objects collected) to `path` (`LAB_GC_LOG`).
+    """Append one JSON line per generation-1 or -2 collection (generation, ms, objects collected) to `path`.
 
-    Opt-in timing for the before/after of `gc.freeze` (docs/performance.md); without the variable nothing is
+    Opt-in (`LAB_GC_LOG`) timing for the before/after of `gc.freeze` (docs/performance.md); without it nothing is
     installed. The pause is wall time between gc's "start" and "stop" callbacks (the collector holds the GIL).
     """
     import gc
@@ -184,6 +187,8 @@ def log_collections(path: str) -> None:
     def timer(phase: str, info: dict) -> None:
         if phase == "start":
             began["t"] = time.perf_counter()
+            return
+        if info["generation"] == 0:  # the frequent young collections (~1 ms): not written, the file would slow them
             return
         line = json.dumps({"gen": info["generation"], "ms": round(1000 * (time.perf_counter() - began["t"]), 2),
                            "collected": info["collected"], "t": time.time()})
