@@ -55,3 +55,50 @@ def test_warm_up_runs_in_the_order_the_next_visits_need(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out == {"timings": ["imports", "baseline", "learn", "settled"], "learn": True, "sklearn": True}
+    line = [x for x in done.stderr.splitlines() if x.startswith(warmup.DONE_LINE)]  # what bench_ui --after-warmup reads
+    assert len(line) == 1 and list(json.loads(line[0][len(warmup.DONE_LINE):])) == out["timings"]
+
+
+SETTLE = """
+import gc, inspect, json, sys
+from ui import warmup  # app.py imports it before Streamlit's first look-up
+inspect.getmodule(sys._getframe())  # as Streamlit's start-up does: inspect now knows the files loaded so far
+import plotly.graph_objects  # loaded after it (the warm-up imports torch and more after Home's first look-up)
+warmup.settle()
+file = inspect.getabsfile(plotly.graph_objects)
+print(json.dumps({"indexed": inspect.modulesbyfile.get(file), "frozen": gc.get_freeze_count()}))
+"""
+
+
+def test_settle_indexes_modules_loaded_late_and_freezes_unless_told_not_to():
+    """A first chart's `declare_component` then finds its module without walking sys.modules; the objects alive
+    after the warm-up leave the collector's work (`COMPRESS_LAB_GC_FREEZE=0`: they stay)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for freeze, frozen in (("1", True), ("0", False)):
+        env = {**os.environ, "PYTHONPATH": str(root), "COMPRESS_LAB_GC_FREEZE": freeze}
+        done = subprocess.run([sys.executable, "-c", SETTLE], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        assert out["indexed"] == "plotly.graph_objects"
+        assert (out["frozen"] > 0) is frozen
+
+
+def test_collections_are_logged_when_asked(tmp_path):
+    import gc
+    import json
+
+    path = tmp_path / "gc.jsonl"
+    timer = warmup.log_collections(str(path))
+    try:
+        gc.collect()  # a full collection
+    finally:
+        gc.callbacks.remove(timer)
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [x["gen"] for x in lines] == [2] and lines[0]["ms"] >= 0

@@ -174,7 +174,7 @@ def _warm() -> None:
         print(f"{DONE_LINE} {json.dumps({k: round(v, 3) for k, v in timings.items()})}", file=sys.stderr, flush=True)
 
 
-def log_collections(path: str) -> None:
+def log_collections(path: str):
     """Append one JSON line per generation-1 or -2 collection (generation, ms, objects collected) to `path`.
 
     Opt-in (`LAB_GC_LOG`) timing for the before/after of `gc.freeze` (docs/performance.md); without it nothing is
@@ -196,6 +196,7 @@ def log_collections(path: str) -> None:
             out.write(line + "\n")
 
     gc.callbacks.append(timer)
+    return timer  # for gc.callbacks.remove
 
 
 def start() -> None:
