@@ -1,6 +1,7 @@
 """The background warm-up (`ui/warmup.py`) fills the shared caches the preview pages read first,
 and never trains anything itself."""
 from compress_core.context import RunContext
+from compress_core.models.zoo import prunable_layers
 from compress_core.runs import jobs
 from compress_core.specs import PruneSpec
 from compress_core.training.baseline import get_baseline
@@ -23,6 +24,10 @@ def test_warm_up_loads_the_default_baseline_into_the_pages_shared_caches(tmp_pat
     cached = preview_cache.prune(preview_cache.key_of(base), base, spec.method, spec.scope, spec.amount, spec.seed,
                                  edges)
     assert calls == [] and 0.45 < cached["sparsity"] < 0.55  # the default preview was computed by the warm-up
+    monkeypatch.setattr(preview_cache.preview, "quantize_preview", lambda *a, **k: calls.append(a))
+    layer = prunable_layers(base.model)[0][0]
+    grid, pending = preview_cache.quantize_progressive(preview_cache.key_of(base), base, layer, 4, "channel", 0)
+    assert calls == [] and pending is None and len(grid["levels"]) == 15  # the Quantize page's first preview too
 
 
 WARM_IN_ORDER = """
