@@ -32,5 +32,7 @@ PAGES = [
 pages = st.navigation(PAGES)
 backend_setting()  # local workers or a Ray cluster, for the pages that run things
 lecture.setup()  # the sidebar's lecture mode toggle (?lecture=1): larger fonts on every page
-pages.run()
-warmup.start()  # after the first page is drawn: import the preview pages' torch stack in the background
+try:
+    pages.run()
+finally:  # after the first page is drawn, or when its run was stopped (the visitor left at once, a rerun)
+    warmup.start()  # import the preview pages' torch stack in the background (once per process)

@@ -23,8 +23,9 @@ page has rendered, while the visitor is reading it:
 
 Stage 4 comes from a profile of a first visit after the warm-up (`benchmarks/profile_first_visit.py`): Streamlit's
 `declare_component` (the live chart's asset folders, once per server) calls `inspect.getmodule`, whose first call
-with torch loaded walks every module's file (~1.1 s of the first Prune, Quantize or Distill visit); Learn spent
-1.2 s importing kaleido and 0.9 s importing scikit-learn for the attention lesson's text split.
+after torch is loaded walks the ~1,600 modules loaded since (~70 ms of CPU; 0.7 s under cProfile); Learn's first
+visit imported kaleido and scikit-learn (1.2 and 0.9 s under cProfile: Learn's server CPU per first visit went
+from 0.81-0.87 s to 0.39-0.45 s with them warmed).
 
 `timings` records when each stage ended (seconds since the thread started), for tests and benchmarks.
 When the thread ends it prints one line to stderr, `compress-lab warm-up done {json of timings}` (`DONE_LINE`),
@@ -138,13 +139,14 @@ def settle() -> None:
     """Index the loaded modules for `inspect.getmodule`, then move every object alive now out of the GC's work.
 
     `inspect.getmodule(frame)` (Streamlit's `declare_component` calls it) maps files to modules by walking all
-    of `sys.modules` the first time it meets a file, and caches the map: with torch loaded that walk took ~1.1 s
-    of the first preview visit. Done here, in the background, later look-ups of a loaded module are dict hits.
+    of `sys.modules` the first time it meets a file, and caches the map: with torch loaded that walk took ~70 ms
+    of the first preview visit's CPU. Done here, in the background, later look-ups of a loaded module are dict hits.
 
     `gc.freeze()` moves the objects alive now (modules, the cached baselines and lookups: they live as long as
     the server) to the permanent generation, which collections never traverse. A full (generation-2)
     collection then walks only what sessions allocate since; before, it walked the whole torch/plotly/streamlit
-    heap (148-165 ms each, a few per benchmark run: the slow moves of docs/performance.md).
+    heap (148-165 ms each on a quiet machine, a few per benchmark run: the slow moves of docs/performance.md;
+    measured at load 8: 297 and 724 ms without the freeze, 1.6 and 3.1 ms with it).
     `COMPRESS_LAB_GC_FREEZE=0` leaves the collector as Python has it (for before/after measurements).
     """
     import gc
