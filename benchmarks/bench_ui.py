@@ -453,8 +453,10 @@ def main(argv=None) -> int:
             context.close()
         pages = pages_bench(browser, home, names, args.moves, args.home_dwell, args.detail, args.dataset,
                             args.after_warmup) if names else {}
+        warmup = pages.pop("_warmup", None)  # --after-warmup: when the server's warm-up ended, its stages
         browser.close()
     result = {
+        "warmup": warmup,
         "pages": pages, "home_dwell_s": args.home_dwell, "preview_target_p95_ms": 100, "first_visit_target_s": 1,
         "cold_start_s_median": statistics.median(starts) if starts else None,
         "cold_start_s_all": [round(t, 2) for t in starts], "cold_start_target_s": 1.5,
@@ -467,7 +469,6 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        warmup = pages.pop("_warmup", None)
         if warmup:
             print(f"warm-up finished {warmup['done_after_launch_s']:.2f} s after the server's launch (a Home visit "
                   f"started it); its stages, s since it began: {warmup['stages_s']}")
