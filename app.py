@@ -5,9 +5,9 @@ widgets, submits specs to the background workers and draws figures from the engi
 """
 import streamlit as st
 
+from ui import lecture, startup, warmup
 from ui.backend import setting as backend_setting
 from ui.common import open_run_store
-from ui import lecture, startup, warmup
 
 startup.skip_repl_check()  # Streamlit's first-element REPL check costs 0.18 s of a cold start (ui/startup.py)
 st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")

@@ -7,11 +7,12 @@ Two cases per page:
 - `cold`: the warm-up off (`COMPRESS_LAB_WARMUP=0`), so the visit pays for every import and cache itself;
 - `warm`: a Home visit first, then the timed visit once the warm-up has logged that it is done.
 
-The server profiles every script run of the visit (a deep link runs the page alone once, then app.py with
-the page: `common.ensure_navigation`) with one `cProfile.Profile` in the script thread, and the script lists
-the total and the lab's functions and imports with the most cumulative time (what the visit still computes:
-imports, the baseline from disk, lookups, histograms, figures; the rest is Streamlit). It also reports the visit's wall time in the browser (to the page's
-numbers, as bench_ui), the server's CPU over the visit, and the script runs' wall time (the marks).
+The server profiles every script run of the visit (a deep link on a fresh server runs the page alone once,
+then app.py with it: `common.ensure_navigation`) with a `cProfile.Profile` per run in the script thread (the
+Home visit's runs left out), and the script lists the total and the lab's functions and imports with the most
+cumulative time: what the visit still computes (imports, the baseline from disk, lookups, histograms, figures;
+the rest is Streamlit). It also reports the visit's wall time in the browser (to the page's numbers, as
+bench_ui), the server's CPU over the visit, and the script runs' wall time (the marks).
 
     python benchmarks/profile_first_visit.py [--pages prune,quantize,distill,learn] [--home DIR] [--json]
 """
@@ -46,17 +47,19 @@ sys.path.insert(0, os.path.join(os.getcwd(), "benchmarks"))
 import cold_start_marks
 cold_start_marks.install()
 from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
-profiler, path, lock = cProfile.Profile(), os.environ["VISIT_CPROFILE"], threading.Lock()
+path, lock, count = os.environ["VISIT_CPROFILE"], threading.Lock(), [0]
 original = ScriptRunner._run_script
 
-def profiled(*args, **kwargs):  # every script run, one profile; dumped after each (the server is killed)
+def profiled(*args, **kwargs):  # every script run, its own profile file (path.N; the server is killed at the end)
+    profiler = cProfile.Profile()
     profiler.enable()
     try:
         return original(*args, **kwargs)
     finally:
         profiler.disable()
         with lock:
-            profiler.dump_stats(path)
+            count[0] += 1
+            profiler.dump_stats(f"{path}.{count[0]}")
 
 ScriptRunner._run_script = profiled
 from streamlit.web import cli
@@ -106,10 +109,14 @@ def visit(browser, home: Path, name: str, warm: bool) -> dict:
             landing.close()
             bench_ui.wait_warmup_done(log, process)
             warmup_s = round(time.perf_counter() - launched, 2)
-        stats_path.unlink(missing_ok=True)  # the Home visit's runs are not the page's
+        time.sleep(0.5)  # the Home visit's last profile written
+        before = set(home.glob(stats_path.name + ".*"))  # the Home visit's runs are not the page's
         goto_wall = time.time()
         (numbers_s, figure_s, server_cpu_s), _ = bench_ui.page_moves(browser, url, name, 0, None, None, process.pid)
         time.sleep(0.5)  # the last run's profile dump
+        runs = sorted(set(home.glob(stats_path.name + ".*")) - before)
+        if runs:
+            pstats.Stats(*map(str, runs)).dump_stats(str(stats_path))
         marks = [json.loads(line) for line in marks_path.read_text().splitlines()]
         runs = [m for m in marks if m["mark"].startswith("script.") and m["t"] >= goto_wall]
         starts, ends = [m["t"] for m in runs if m["mark"] == "script.start"], [m["t"] for m in runs
