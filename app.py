@@ -33,6 +33,8 @@ pages = st.navigation(PAGES)
 backend_setting()  # local workers or a Ray cluster, for the pages that run things
 lecture.setup()  # the sidebar's lecture mode toggle (?lecture=1): larger fonts on every page
 live_chart.preload(pages)  # on the pages with live charts plotly.js starts loading now, as the page starts
-pages.run()
-live_chart.preload(pages, drawn=True)  # on Home: once Home is drawn, in the browser's idle time
-warmup.start()  # after the first page is drawn: import the preview pages' torch stack in the background
+try:
+    pages.run()
+    live_chart.preload(pages, drawn=True)  # on Home: once Home is drawn, in the browser's idle time
+finally:  # after the first page is drawn, or when its run was stopped (the visitor left at once, a rerun)
+    warmup.start()  # import the preview pages' torch stack in the background (once per process)
