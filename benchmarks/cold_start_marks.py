@@ -15,6 +15,9 @@ plus a few microseconds per mark.
 `COLD_CPROFILE=file` also cProfiles the first script run. `COLD_WARM_AT_START=1` starts the lab's
 warm-up thread (`ui/warmup.py`) when the server starts listening instead of after the first page:
 what a lifespan hook (Streamlit's `st.App`) would allow, measured without restructuring app.py.
+`COLD_NODELAY_AT_BIND=1` sets `TCP_NODELAY` on Streamlit's listening socket as soon as it is bound, before the
+browser's first request: what a fixed Streamlit would do (the app can only do it from its first script run,
+`ui/startup.disable_nagle`, after the first page's static files were served with Nagle on).
 """
 from __future__ import annotations
 
@@ -125,6 +128,24 @@ def install() -> None:
         return original_on_start(server)
 
     bootstrap._on_server_start = on_start
+    if os.environ.get("COLD_NODELAY_AT_BIND") == "1":
+        _nodelay_at_bind()
+
+
+def _nodelay_at_bind() -> None:
+    import socket
+
+    from streamlit.web.server.starlette import starlette_server
+
+    original = starlette_server._bind_socket
+
+    def bind(*args, **kwargs):
+        sock = original(*args, **kwargs)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted connections inherit it (Linux)
+        mark("nodelay_at_bind")
+        return sock
+
+    starlette_server._bind_socket = bind
 
 
 if __name__ == "__main__":
