@@ -26,7 +26,7 @@ websocket created, open, first and last message, heading drawn, run table or "no
 The server is polled for health every 20 ms (bench_ui's 100 ms poll adds up to 0.1 s).
 
     python benchmarks/profile_cold_start.py [--pages home,runs,prune] [--home DIR] [--json]
-    python benchmarks/profile_cold_start.py --breakdown 5 [--home DIR] [--json] [--nodelay-at-bind]
+    python benchmarks/profile_cold_start.py --breakdown 5 [--home DIR] [--json] [--nodelay-at-bind | --serve]
 """
 from __future__ import annotations
 
@@ -296,6 +296,9 @@ def main(argv=None) -> int:
     parser.add_argument("--nodelay-at-bind", action="store_true",
                         help="with --breakdown: TCP_NODELAY on the listening socket from the start "
                              "(COLD_NODELAY_AT_BIND=1, what a fixed Streamlit would do)")
+    parser.add_argument("--serve", action="store_true",
+                        help="with --breakdown: start the server as `python -m ui.serve` does (TCP_NODELAY at bind "
+                             "and no component manifest scan)")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -309,8 +312,10 @@ def main(argv=None) -> int:
         browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
         if args.breakdown:
             extra_env = {"COLD_WARM_AT_START": "1", "COMPRESS_LAB_WARMUP_DELAY": "0"} if args.warm_at_start else {}
-            if args.nodelay_at_bind:
+            if args.nodelay_at_bind or args.serve:
                 extra_env["COLD_NODELAY_AT_BIND"] = "1"
+            if args.serve:
+                extra_env["COLD_SKIP_SCAN"] = "1"
             result = breakdown(browser, home, args.breakdown, extra_env, wait_warmup=args.wait_warmup)
             browser.close()
             result["load_average_before"] = [round(x, 2) for x in load_before]

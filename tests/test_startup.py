@@ -81,3 +81,41 @@ def test_disable_nagle_once_runs_once_per_process(monkeypatch):
     monkeypatch.setattr(startup, "disable_nagle", lambda: calls.append(1) or 3)
     assert startup.disable_nagle_once() == 3 and startup.disable_nagle_once() == 0
     assert calls == [1]
+
+
+def test_the_launcher_binds_without_nagle(monkeypatch):
+    monkeypatch.setattr(starlette_server, "_bind_socket", starlette_server._bind_socket)  # restored afterwards
+    assert startup.nodelay_at_bind() is True and startup.nodelay_at_bind() is True  # wrapped once
+    listener = starlette_server._bind_socket("127.0.0.1", 0, 8)
+    try:
+        assert _nodelay(listener) == 1
+    finally:
+        listener.close()
+
+
+def test_the_launcher_skips_the_component_manifest_scan(monkeypatch):
+    from streamlit.components.v2 import manifest_scanner
+    from streamlit.components.v2.component_manager import BidiComponentManager
+
+    monkeypatch.setattr(BidiComponentManager, "discover_and_register_components",
+                        BidiComponentManager.discover_and_register_components)  # restored afterwards
+    scans = []
+    monkeypatch.setattr(manifest_scanner, "scan_component_manifests", lambda *a, **k: scans.append(1) or [])
+    BidiComponentManager().discover_and_register_components(start_file_watching=False)
+    assert scans == [1]  # without the launcher Streamlit scans at start
+    assert startup.skip_component_scan() is True
+    BidiComponentManager().discover_and_register_components(start_file_watching=False)
+    assert scans == [1]
+
+
+def test_the_launcher_runs_streamlit_run_on_app_py(monkeypatch):
+    from streamlit.web import cli
+
+    from ui import serve
+
+    calls = []
+    monkeypatch.setattr(startup, "nodelay_at_bind", lambda: calls.append("nodelay"))
+    monkeypatch.setattr(startup, "skip_component_scan", lambda: calls.append("scan"))
+    monkeypatch.setattr(cli, "main", lambda args, prog_name: calls.append((args, prog_name)) or 0)
+    assert serve.main(["--server.port", "8600"]) == 0
+    assert calls == ["nodelay", "scan", (["run", str(ROOT / "app.py"), "--server.port", "8600"], "streamlit")]

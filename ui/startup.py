@@ -91,3 +91,57 @@ def disable_nagle_once() -> int:
         return 0
     _nagle_checked = True
     return disable_nagle()
+
+
+# ---------------------------------------------------------------- launcher only (`python -m ui.serve`)
+# Both run before Streamlit's server starts, which no code of the app can do under `streamlit run app.py`
+# (Streamlit runs app.py per browser session, after the server has bound its socket and scanned packages).
+# Both wrap Streamlit internals and do nothing when those are gone (each returns whether it applied).
+
+
+def nodelay_at_bind() -> bool:
+    """Give Streamlit's listening socket `TCP_NODELAY` as soon as it is bound, before the first request.
+
+    `disable_nagle` (from app.py) comes too late for the first browser: its index page and the ~60 static
+    files Streamlit's frontend starts with have already been served with Nagle on, most of them on reused
+    connections (~40 ms each, six connections at a time)."""
+    try:
+        from streamlit.web.server.starlette import starlette_server
+    except ImportError:
+        return False
+    original = getattr(starlette_server, "_bind_socket", None)
+    if original is None:
+        return False
+    if getattr(original, "nodelay", False):
+        return True
+
+    def bind_without_nagle(*args, **kwargs):
+        sock = original(*args, **kwargs)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted connections inherit it (Linux)
+        return sock
+
+    bind_without_nagle.nodelay = True
+    starlette_server._bind_socket = bind_without_nagle
+    return True
+
+
+def skip_component_scan() -> bool:
+    """Skip the runtime's start-up scan of installed packages for components v2 manifests.
+
+    Streamlit's `Runtime.__init__` reads the metadata of every installed distribution (176 here) looking for
+    packages that declare v2 components in their pyproject.toml: 0.17 s before the server listens, with no
+    setting to turn it off. The lab installs no such package: its one v2 component (`ui/live_chart.py`) is
+    declared inline and registers itself when its module is imported, which the scan is not needed for."""
+    try:
+        from streamlit.components.v2.component_manager import BidiComponentManager
+    except ImportError:
+        return False
+    if not hasattr(BidiComponentManager, "discover_and_register_components"):
+        return False
+
+    def no_scan(self, *, start_file_watching: bool = True) -> None:
+        """Nothing to discover: the lab's v2 component is declared inline."""
+
+    BidiComponentManager.discover_and_register_components = no_scan
+    return True
