@@ -9,6 +9,7 @@ pre-bound listening socket leaves on (asyncio only sets `TCP_NODELAY` for socket
 import asyncio
 import socket
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from streamlit import delta_generator, env_util
@@ -68,7 +69,8 @@ def test_the_server_sockets_get_tcp_nodelay_and_later_connections_inherit_it():
             server.close()
             await server.wait_closed()
 
-    before, changed, existing, later, outgoing = asyncio.run(scenario())
+    with ThreadPoolExecutor(1) as thread:  # its own thread: Playwright's tests may leave a loop running in this one
+        before, changed, existing, later, outgoing = thread.submit(asyncio.run, scenario()).result()
     assert before == 0, "Streamlit's server socket now gets TCP_NODELAY by itself: startup.disable_nagle can go"
     assert changed >= 2  # the listener and the connection it accepted (other tests' servers may add more)
     assert existing and later  # the open connection set directly; the next one inherits it from the listener
@@ -119,3 +121,6 @@ def test_the_launcher_runs_streamlit_run_on_app_py(monkeypatch):
     monkeypatch.setattr(cli, "main", lambda args, prog_name: calls.append((args, prog_name)) or 0)
     assert serve.main(["--server.port", "8600"]) == 0
     assert calls == ["nodelay", "scan", (["run", str(ROOT / "app.py"), "--server.port", "8600"], "streamlit")]
+    calls.clear()
+    assert serve.main(["other.py", "--server.port", "8600"]) == 0
+    assert calls[-1] == (["run", "other.py", "--server.port", "8600"], "streamlit")
