@@ -12,10 +12,10 @@ nothing breaks (the check simply runs again); `tests/test_startup.py` notices.
 `disable_nagle` works around a Streamlit 1.67 start-up bug: its server pre-binds the listening socket as
 `socket.socket(family=...)`, whose protocol number is 0, and asyncio only turns Nagle's algorithm off
 (`TCP_NODELAY`, its default for every TCP transport) when the protocol number is `IPPROTO_TCP`. With Nagle on,
-every response on a reused keep-alive connection waits for the browser's delayed ACK of its headers before
-the body leaves: ~40 ms per static file and per websocket message that follows another (measured: Streamlit's
-61 start-up files took 2.7 s over one connection and 0.43-0.52 s over Chromium's six, 0.07-0.09 s with
-`TCP_NODELAY`; docs/performance.md, "cs20").
+every small response on a reused keep-alive connection waits for the browser's delayed ACK of its headers
+before the body leaves: ~40 ms per static file after a connection's first (measured: Streamlit's 61 start-up
+files took 2.7 s over one connection and 0.43-0.52 s over Chromium's six, 0.07-0.15 s with `TCP_NODELAY`;
+docs/performance.md, "cs20").
 """
 from __future__ import annotations
 
