@@ -67,7 +67,19 @@ def wait_idle(page, timeout_ms: int) -> None:
         print("note: the page did not go idle; measuring anyway", file=sys.stderr)
 
 
-def cold_start(browser, home: Path, context=None, port: int | None = None) -> float:
+def start_served(home: Path, port: int, log: Path):
+    """The server as `python -m ui.serve` starts it (`--serve`): e2e.start_app's command with the launcher."""
+    import subprocess
+
+    env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
+           "COMPRESS_LAB_WORKER_IDLE": "30"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ui.serve", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def cold_start(browser, home: Path, context=None, port: int | None = None, serve: bool = False) -> float:
     """Seconds from process launch to the Home page's title and table on screen.
 
     By default a new browser context on a new port: a visitor whose browser has never loaded the app (Chromium
@@ -76,7 +88,7 @@ def cold_start(browser, home: Path, context=None, port: int | None = None) -> fl
     port = port or e2e.free_port()
     url = f"http://localhost:{port}"
     began = time.perf_counter()
-    process = e2e.start_app(home, port, home / "bench_streamlit.log")
+    process = (start_served if serve else e2e.start_app)(home, port, home / "bench_streamlit.log")
     try:
         e2e.wait_healthy(url, process, timeout=60)
         page = context.new_page() if context is not None else browser.new_page()
@@ -429,6 +441,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pages", default=",".join(DEFAULT_PAGES),
                         help=f"pages to time, comma-separated (default {','.join(DEFAULT_PAGES)}; also "
                              "learn-quantization, learn-damage: other Learn lessons' sliders)")
+    parser.add_argument("--serve", action="store_true",
+                        help="cold starts launch `python -m ui.serve` instead of `streamlit run app.py` (Nagle off "
+                             "from the first request, no component manifest scan: ui/serve.py)")
     parser.add_argument("--home-dwell", type=float, default=0.0,
                         help="seconds a visitor reads Home on the fresh server before the timed first visits")
     parser.add_argument("--after-warmup", action="store_true",
@@ -468,12 +483,12 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
-        starts = [cold_start(browser, home) for _ in range(args.starts)]
+        starts = [cold_start(browser, home, serve=args.serve) for _ in range(args.starts)]
         returning = []
         if args.returning_starts:
             context, port = browser.new_context(), e2e.free_port()
-            cold_start(browser, home, context, port)  # the visit that fills the browser's cache, not counted
-            returning = [cold_start(browser, home, context, port) for _ in range(args.returning_starts)]
+            cold_start(browser, home, context, port, args.serve)  # the visit that fills the browser's cache, not counted
+            returning = [cold_start(browser, home, context, port, args.serve) for _ in range(args.returning_starts)]
             context.close()
         pages = pages_bench(browser, home, names, args.moves, args.home_dwell, args.detail, args.dataset,
                             args.after_warmup) if names else {}
@@ -482,6 +497,7 @@ def main(argv=None) -> int:
     result = {
         "warmup": warmup,
         "pages": pages, "home_dwell_s": args.home_dwell, "preview_target_p95_ms": 100, "first_visit_target_s": 1,
+        "cold_start_launcher": "python -m ui.serve" if args.serve else "streamlit run app.py",
         "cold_start_s_median": statistics.median(starts) if starts else None,
         "cold_start_s_all": [round(t, 2) for t in starts], "cold_start_target_s": 1.5,
         "cold_start_returning_s_median": statistics.median(returning) if returning else None,

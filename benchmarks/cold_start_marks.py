@@ -15,6 +15,11 @@ plus a few microseconds per mark.
 `COLD_CPROFILE=file` also cProfiles the first script run. `COLD_WARM_AT_START=1` starts the lab's
 warm-up thread (`ui/warmup.py`) when the server starts listening instead of after the first page:
 what a lifespan hook (Streamlit's `st.App`) would allow, measured without restructuring app.py.
+`COLD_NODELAY_AT_BIND=1` sets `TCP_NODELAY` on Streamlit's listening socket as soon as it is bound, before the
+browser's first request (`ui/startup.nodelay_at_bind`; the app itself can only do it from its first script
+run, `startup.disable_nagle`, after the first page's static files were served with Nagle on), and
+`COLD_SKIP_SCAN=1` skips the component manifest scan (`startup.skip_component_scan`): with both, the server
+starts as `python -m ui.serve` starts it.
 """
 from __future__ import annotations
 
@@ -103,6 +108,13 @@ def install() -> None:
     from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
     from streamlit.web import bootstrap
 
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the app's root, for `ui`
+    from ui import startup
+
+    if os.environ.get("COLD_NODELAY_AT_BIND") == "1":  # what `python -m ui.serve` does
+        startup.nodelay_at_bind()
+    if os.environ.get("COLD_SKIP_SCAN") == "1":  # the same; the marks then time the skipped scan (~0 ms)
+        startup.skip_component_scan()
     _wrap(BidiComponentManager, "discover_and_register_components", "manifest_scan")
     _wrap(Runtime, "__init__", "runtime_init")
     _wrap(AppSession, "__init__", "session_init")

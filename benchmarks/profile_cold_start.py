@@ -26,7 +26,7 @@ websocket created, open, first and last message, heading drawn, run table or "no
 The server is polled for health every 20 ms (bench_ui's 100 ms poll adds up to 0.1 s).
 
     python benchmarks/profile_cold_start.py [--pages home,runs,prune] [--home DIR] [--json]
-    python benchmarks/profile_cold_start.py --breakdown 5 [--home DIR] [--json]
+    python benchmarks/profile_cold_start.py --breakdown 5 [--home DIR] [--json] [--nodelay-at-bind | --serve]
 """
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
 
 def prepare_home(home: Path) -> None:
     """The digits baseline (what the method pages load) and three finished runs for Home's table."""
-    from compress_core.runs import jobs
     from compress_core.context import RunContext
+    from compress_core.runs import jobs
     from compress_core.specs import PruneSpec
     from compress_core.training.baseline import get_baseline
 
@@ -162,13 +162,22 @@ BROWSER_READ = """() => {
   const paint = Object.fromEntries(performance.getEntriesByType('paint').map(p => [p.name, o + p.startTime]));
   const ws = window.__cold.ws[0] || {};
   const at = t => (t === undefined || t === null) ? null : o + t;
+  // Nagle's signature: a small same-origin response (one segment over localhost) whose body arrived >= 30 ms
+  // after its headers (the server held it until the browser's delayed ACK). Split at the websocket's creation:
+  // before it, the page's own static files; after it, the chunks the first script run's elements pull in.
+  const local = res.filter(r => r.name.startsWith(location.origin) && r.responseStart > 0 && r.encodedBodySize < 60000);
+  const held = local.filter(r => r.responseEnd - r.responseStart >= 30);
+  const split = ws.created || Infinity;
   return {request_index: at(nav.requestStart), index_received: at(nav.responseEnd),
           scripts_loaded: scripts.length ? at(Math.max(...scripts.map(r => r.responseEnd))) : null,
           n_scripts: scripts.length, script_bytes: scripts.reduce((a, r) => a + (r.encodedBodySize || 0), 0),
           dom_content_loaded: at(nav.domContentLoadedEventEnd), first_paint: paint['first-paint'] || null,
           fetches: fetches.map(r => [r.name.replace(/^https?:\/\/[^/]+/, ''), at(r.startTime), at(r.responseEnd)]),
           ws_created: at(ws.created), ws_open: at(ws.open), ws_first_message: at(ws.first),
-          ws_messages: ws.n || 0, heading: at(window.__cold.heading), table: at(window.__cold.table)};
+          ws_messages: ws.n || 0, heading: at(window.__cold.heading), table: at(window.__cold.table),
+          held: {small_responses: local.length, held_before_ws: held.filter(r => r.startTime < split).length,
+                 held_after_ws: held.filter(r => r.startTime >= split).length,
+                 held_ms: Math.round(held.reduce((a, r) => a + r.responseEnd - r.responseStart, 0))}};
 }"""
 
 MILESTONES = ["python", "streamlit_imported", "manifest_scan.start", "manifest_scan.end", "runtime_init.end",
@@ -233,6 +242,7 @@ def breakdown_start(browser, home: Path, index: int, extra_env: dict | None = No
         row = json.loads(line)
         times.setdefault(row["mark"], row["t"])  # the first of each (the Home session's script run)
     fetches = browser_marks.pop("fetches")
+    held = browser_marks.pop("held")
     for key, value in browser_marks.items():
         if isinstance(value, (int, float)) and key not in ("n_scripts", "script_bytes", "ws_messages") and value:
             times[key] = value / 1000
@@ -240,7 +250,8 @@ def breakdown_start(browser, home: Path, index: int, extra_env: dict | None = No
            "fetches": [(name, round(1000 * (a / 1000 - launched)), round(1000 * (b / 1000 - launched)))
                        for name, a, b in fetches],
            "n_scripts": browser_marks["n_scripts"], "script_bytes": browser_marks["script_bytes"],
-           "ws_messages": browser_marks["ws_messages"], "server_cpu_ms_at_visible": round(1000 * server_cpu_s)}
+           "ws_messages": browser_marks["ws_messages"], "server_cpu_ms_at_visible": round(1000 * server_cpu_s),
+           "held_responses": held}
     return out
 
 
@@ -263,6 +274,10 @@ def print_breakdown(result: dict) -> None:
     print(f"server CPU until Home was visible: median {result['server_cpu_ms_at_visible_median']} ms "
           f"({[r['server_cpu_ms_at_visible'] for r in result['starts']]})")
     print("fetches (first start):", result["starts"][0]["fetches"])
+    print("small responses held >= 30 ms after their headers (Nagle), per start: before the websocket / after it "
+          "/ of all small ones, summed hold:",
+          [f"{h['held_before_ws']}/{h['held_after_ws']}/{h['small_responses']}, {h['held_ms']} ms"
+           for h in (r["held_responses"] for r in result["starts"])])
     print("scripts:", result["starts"][0]["n_scripts"], "files,", result["starts"][0]["script_bytes"], "bytes;",
           "websocket messages until read:", result["starts"][0]["ws_messages"])
 
@@ -278,6 +293,12 @@ def main(argv=None) -> int:
                         help="with --breakdown: also wait (up to 30 s) for the warm-up to finish and report when")
     parser.add_argument("--warm-at-start", action="store_true",
                         help="with --breakdown: start the warm-up when the server listens (COLD_WARM_AT_START=1)")
+    parser.add_argument("--nodelay-at-bind", action="store_true",
+                        help="with --breakdown: TCP_NODELAY on the listening socket from the start "
+                             "(COLD_NODELAY_AT_BIND=1, what a fixed Streamlit would do)")
+    parser.add_argument("--serve", action="store_true",
+                        help="with --breakdown: start the server as `python -m ui.serve` does (TCP_NODELAY at bind "
+                             "and no component manifest scan)")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -290,9 +311,12 @@ def main(argv=None) -> int:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
         if args.breakdown:
-            result = breakdown(browser, home, args.breakdown,
-                               {"COLD_WARM_AT_START": "1", "COMPRESS_LAB_WARMUP_DELAY": "0"} if args.warm_at_start else None,
-                               wait_warmup=args.wait_warmup)
+            extra_env = {"COLD_WARM_AT_START": "1", "COMPRESS_LAB_WARMUP_DELAY": "0"} if args.warm_at_start else {}
+            if args.nodelay_at_bind or args.serve:
+                extra_env["COLD_NODELAY_AT_BIND"] = "1"
+            if args.serve:
+                extra_env["COLD_SKIP_SCAN"] = "1"
+            result = breakdown(browser, home, args.breakdown, extra_env, wait_warmup=args.wait_warmup)
             browser.close()
             result["load_average_before"] = [round(x, 2) for x in load_before]
             result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
