@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from compress_core.data.datasets import Dataset
 
 CPU = torch.device("cpu")
+
+
 def _finished_run(run_id: str | dict, home) -> dict:
     run = jobs.get(run_id, home) if isinstance(run_id, str) else run_id
     if run.get("status") != "finished":
