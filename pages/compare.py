@@ -11,17 +11,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from compress_core.measure import catalogue
 from compress_core import fmt
-
-from compress_core.runs import jobs
-from compress_core.runs.store import neutralise_formulas
-
-from compress_core.present import plots
 from compress_core.errors import CompressError
-from compress_core.runs.export import CHECK_ROWS, FORMATS, INT8_FORMATS, TOLERANCE, export_run
 from compress_core.explore.pareto import pareto_front
+from compress_core.measure import catalogue
+from compress_core.methods import labels
+from compress_core.present import plots
 from compress_core.present.report import full_spec
+from compress_core.runs import jobs
+from compress_core.runs.export_checks import CHECK_ROWS, FORMATS, INT8_FORMATS, TOLERANCE
+from compress_core.runs.store import neutralise_formulas
 from ui import common, figures, permalinks
 
 common.ensure_navigation()
@@ -45,10 +44,15 @@ if not runs:
     st.stop()
 
 
+def method_name(method: str, default: str) -> str:
+    """A method's label: built-in ones from the torch-free table, others from the registries (torch)."""
+    return labels.method_label(method) or plots.METHOD_LABELS.get(method, default)
+
+
 def label(run_id: str) -> str:
     run = runs[run_id]
     spec = run.get("spec") or {}
-    method = plots.METHOD_LABELS.get(plots.method_of(run["kind"], spec), run["kind"])
+    method = method_name(plots.method_of(run["kind"], spec), run["kind"])
     return f"{run_id} · {method} · {plots.run_setting(run['kind'], spec)} · {spec.get('model')}"
 
 
@@ -84,7 +88,7 @@ def metric_cell(key: str, value):
 
 
 table = pd.DataFrame([{
-    "run": run["id"], "method": plots.METHOD_LABELS.get(p.method, p.method), "setting": p.setting,
+    "run": run["id"], "method": method_name(p.method, p.method), "setting": p.setting,
     "model": p.model, "data set": Path(str(p.dataset)).name,
     **{catalogue.column_title(k): metric_cell(k, m.get(k)) for k in metric_keys},
     "open": common.run_url(run["id"], run["kind"]),
@@ -143,7 +147,7 @@ st.subheader("Pareto front")
 def hover_text(run: dict, p) -> str:
     spec = full_spec(run.get("spec") or {})
     fields = "<br>".join(f"{k}: {v}" for k, v in spec.items() if v is not None and k != "kind")
-    return f"<b>run {run['id']}</b> ({plots.METHOD_LABELS.get(p.method, p.method)})<br>{fields}"
+    return f"<b>run {run['id']}</b> ({method_name(p.method, p.method)})<br>{fields}"
 
 
 datasets = list(dict.fromkeys(points["dataset"]))
@@ -193,6 +197,8 @@ with c[2]:
     st.write("")  # aligns the button with the select boxes
     pressed = st.button("Export", type="primary", key="compare_export")
 if pressed:
+    from compress_core.runs.export import export_run  # rebuilds the model: torch, only when asked
+
     try:
         with st.spinner(f"Exporting {export_id} as {fmt_name}…"):
             info = export_run(export_id, fmt_name, home=common.home())

@@ -66,7 +66,7 @@ class Method:
 
 METHODS: Registry[Method] = Registry("run kind")
 _BY_SPEC: dict[type, Method] = {}
-_SKIP = {"registry", "labels"}  # modules of this package that register nothing
+_SKIP = {"registry", "labels", "spec_fields"}  # modules of this package that register nothing
 _loaded = False
 
 

@@ -20,6 +20,7 @@ import re
 from typing import Callable, Mapping, Optional, Sequence
 
 from compress_core.errors import CompressError
+from compress_core.methods import spec_fields
 
 SPREAD_NAME = "min–max over seeds"
 MAX_NAMED = 3  # settings named per budget in a footnote before "and N more"
@@ -30,7 +31,12 @@ def _missing(value) -> bool:
 
 
 def full_spec(spec: Mapping) -> dict:
-    """Every field of `spec`, defaults filled in (as stored when another version wrote it)."""
+    """Every field of `spec`, defaults filled in (as stored when another version wrote it).
+
+    A built-in kind's spec that already has every field (what this version stores) comes back as it is,
+    without the spec classes: rebuilding it would give the same dict (`methods/spec_fields.py`, tested)."""
+    if spec_fields.is_complete(spec):
+        return dict(spec)
     from compress_core.methods.registry import spec_from_dict  # the spec classes (torch): only when called
 
     try:

@@ -37,19 +37,25 @@ from compress_core.methods.structured import load_pruned
 from compress_core.models.fit import model_and_data
 from compress_core.models.text import is_text_model
 from compress_core.models.text_data import match_data
+from compress_core.models.text_students import rebuild_student
 from compress_core.runs import jobs
 from compress_core.runs.artifacts import atomic_write, load_state
-from compress_core.runs.export_checks import CHECK_ROWS, TOLERANCE, check_not_link, quiet_exporters
-from compress_core.models.text_students import rebuild_student
+from compress_core.runs.export_checks import (
+    CHECK_ROWS,
+    FORMATS,
+    INT8_FORMATS,
+    TOLERANCE,
+    check_not_link,
+    quiet_exporters,
+)
 from compress_core.runs.export_text import check_inputs, export_hf, fit_run_structure, graph_module, sync_heads
 
 if TYPE_CHECKING:
     from compress_core.data.datasets import Dataset
 
 CPU = torch.device("cpu")
-FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors",
-           "state_dict": ".pt"}
-INT8_FORMATS = ("torchscript", "state_dict")
+
+
 def _finished_run(run_id: str | dict, home) -> dict:
     run = jobs.get(run_id, home) if isinstance(run_id, str) else run_id
     if run.get("status") != "finished":
