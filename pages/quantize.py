@@ -12,6 +12,9 @@ common.ensure_navigation()
 P = "quantize"
 SCHEMES = ("fake", "int8", "bf16", "fp16")
 HALF = ("bf16", "fp16")
+# The preview a visit starts with (the warm-up computes the same one ahead: ui/preview_cache.QUANTIZE_FIRST).
+FIRST_BITS, FIRST_GRANULARITY, FIRST_CHANNEL = preview_cache.QUANTIZE_FIRST
+GRANULARITIES = (FIRST_GRANULARITY, *(g for g in ("channel", "tensor") if g != FIRST_GRANULARITY))
 SCHEME_CAPTIONS = ["simulated 2–8-bit weights, fp32 compute: the accuracy cost of k bits",
                    "a real int8 .onnx (ONNX Runtime, CPU): the deployable file, its size and latency",
                    "the model stored and run in bfloat16: half the bytes; faster only where the CPU has bf16 kernels",
@@ -33,7 +36,7 @@ with settings:
     dataset, label_column, model, hidden = common.data_and_model(P)
     scheme = st.radio("Scheme", SCHEMES, key="quantize_scheme", captions=SCHEME_CAPTIONS,
                       on_change=follow_scheme_default)
-    granularity = st.radio("Granularity", ("channel", "tensor"), key="quantize_granularity", horizontal=True,
+    granularity = st.radio("Granularity", GRANULARITIES, key="quantize_granularity", horizontal=True,
                            captions=["one scale per output channel", "one scale per tensor"],
                            disabled=scheme in HALF, help="bf16/fp16 are float formats: no grid, no scales")
     seed, baseline_epochs = common.seed_and_baseline_epochs(P)
@@ -49,7 +52,7 @@ def build_spec(bits: int):
                         baseline_epochs=int(baseline_epochs) or None, **common.source_options(P), **device)
 
 
-spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bits", 4)))
+spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bits", FIRST_BITS)))
 
 
 @st.fragment
@@ -58,7 +61,7 @@ def preview_panel(base) -> None:
     """Bits slider, layer choice, and that layer's weights on the k-bit grid with the error it causes."""
     from compress_core.models.zoo import prunable_layers
 
-    bits = st.slider("Bits per weight", 2, 8, 4, key="quantize_bits", disabled=scheme != "fake",
+    bits = st.slider("Bits per weight", 2, 8, FIRST_BITS, key="quantize_bits", disabled=scheme != "fake",
                      help="int8 always stores 8 bits, bf16/fp16 16; the slider sets the bits of fake quantization")
     bits = 8 if scheme == "int8" else bits
     if base is None:
@@ -74,8 +77,8 @@ def preview_panel(base) -> None:
     channel = 0
     if granularity == "channel":
         channels = dict(prunable_layers(base.model))[layer].weight.shape[0]
-        channel = c[1].number_input(f"Output channel (0–{channels - 1}; each has its own grid)", 0, channels - 1, 0,
-                                    key="quantize_channel")
+        channel = c[1].number_input(f"Output channel (0–{channels - 1}; each has its own grid)", 0, channels - 1,
+                                    FIRST_CHANNEL, key="quantize_channel")
     profile.mark("widgets")
     key = preview_cache.key_of(base)
     # cached; a slow model's accuracy (pending) arrives after its other numbers
@@ -139,7 +142,7 @@ with right:
 
 c = st.columns([1, 2])
 common.run_button("Run: quantize and measure", "quantize_run",
-                  lambda: build_spec(st.session_state.get("quantize_bits", 4)), P, where=c[0])
+                  lambda: build_spec(st.session_state.get("quantize_bits", FIRST_BITS)), P, where=c[0])
 if c[1].button("Sweep 2–8 bits (fake, this granularity) for the accuracy-vs-bits curve", key="quantize_sweep",
                disabled=not access.can_operate()):
     done = {(r["spec"]["bits"], r["spec"]["granularity"]) for r in common.similar_runs("quantize", spec.to_dict())

@@ -133,6 +133,9 @@ def quantize_progressive(key: str, base, layer: str, bits: int, granularity: str
 # accuracy arriving as early either way (104-112 vs 106-120 ms p50).
 # `COMPRESS_LAB_PROGRESSIVE=1/0` forces it on/off (benchmarks, tests).
 PROGRESSIVE_MS = 10.0
+# The Quantize page's preview before the visitor touches it (bits slider, granularity, output channel): the page's
+# widget defaults, and what the warm-up (ui/warmup.py) computes ahead of the first visit.
+QUANTIZE_FIRST = (4, "channel", 0)
 MEASURING = "measuring…"  # what an accuracy card reads while its evaluation runs
 WAIT_POLL_S = 0.02
 FLUSH_S = 0.01

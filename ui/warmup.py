@@ -53,10 +53,6 @@ MODULES = ("torch", "compress_core.data.datasets", "compress_core.methods.regist
 LATER_MODULES = ("compress_core.present.teach", "ui.learn_quantization", "ui.learn_lottery", "ui.learn_damage",
                  "ui.learn_attention", "kaleido", "choreographer.browsers.chromium", "scipy.stats")
 
-# The Quantize page's first preview (its widgets' defaults: fake quantization, 4 bits, per channel, channel 0).
-# Should they change, the warm-up fills a cache entry nobody asks for first: slower, never wrong.
-QUANTIZE_FIRST = (4, "channel", 0)
-
 # Seconds the thread waits before importing. Started at once, its imports (torch holds the GIL for
 # most of its ~1 s import) delayed the delivery of the Home page it follows: cold start to a rendered
 # Home measured 3.2 s with an immediate warm-up against 2.1 s without (bench_ui.py --pages "" --starts 5,
@@ -102,7 +98,7 @@ def warm_default_baseline() -> bool:
     # pending (nothing is evaluated here); its numbers are cached.
     r, _ = preview_cache.prune_progressive(key, base, spec.method, spec.scope, spec.amount, spec.seed, edges)
     layer = prunable_layers(base.model)[0][0]  # the Quantize page's first preview: the first layer, defaults
-    preview_cache.quantize_progressive(key, base, layer, *QUANTIZE_FIRST)
+    preview_cache.quantize_progressive(key, base, layer, *preview_cache.QUANTIZE_FIRST)
     _warm_figures(edges, before, r)
     return True
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -72,18 +73,24 @@ def stop_app(process: subprocess.Popen, home: Path) -> None:
     jobs.stop_workers(home)
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """URL of a running dashboard with an empty home folder."""
-    home = tmp_path_factory.mktemp("e2e_home")
+@contextmanager
+def serving(home: Path, **start):
+    """The URL of a dashboard started on a free port for `home` (`start`: start_app's env/script), stopped after."""
     port = free_port()
-    process = start_app(home, port, home / "streamlit.log")
+    process = start_app(home, port, home / "streamlit.log", **start)
     url = f"http://localhost:{port}"
     try:
         wait_healthy(url, process)
         yield url
     finally:
         stop_app(process, home)
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """URL of a running dashboard with an empty home folder."""
+    with serving(tmp_path_factory.mktemp("e2e_home")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

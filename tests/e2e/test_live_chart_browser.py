@@ -7,21 +7,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import ROOT, free_port, start_app, stop_app, wait_healthy
+from conftest import ROOT, serving
 
 
 @pytest.fixture(scope="module")
 def chart_app(tmp_path_factory):
-    home = tmp_path_factory.mktemp("live_chart_home")
-    port = free_port()
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    process = start_app(home, port, home / "streamlit.log", env=env, script="tests/e2e/live_chart_app.py")
-    url = f"http://localhost:{port}"
-    try:
-        wait_healthy(url, process)
+    with serving(tmp_path_factory.mktemp("live_chart_home"), env=env, script="tests/e2e/live_chart_app.py") as url:
         yield url
-    finally:
-        stop_app(process, home)
 
 
 STATE = """key => { const el = document.querySelector(`.st-key-${key} .lab-live-chart`);
