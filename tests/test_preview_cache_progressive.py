@@ -97,3 +97,30 @@ def test_a_busy_server_does_not_make_a_fast_model_look_slow():
         for thread in hogs:
             thread.join()
     assert estimate < preview_cache.PROGRESSIVE_MS, estimate
+
+
+@pytest.mark.parametrize("overhead_ms, row_ms, rows, expected_ms, timed_rows", [
+    (2.0, 0.001, 450, 2.45, [64] * 5 + [450]),  # the 64-row estimate (14.5 ms) is mostly overhead: the split says 2.45
+    (0.0, 30 / 450, 450, 30.0, [64] * 5 + [450] * 2),  # a split that really costs 30 ms: progressive, timed twice
+    (1.0, 10.0, 2000, 641 * 2000 / 64, [64] * 5),  # MiniLM-like: far over FULL_SPLIT_MS, never run whole
+    (0.1, 0.01, 450, 0.74 * 450 / 64, [64] * 3),  # fast: the first timing decides
+])
+def test_evaluation_ms_times_the_whole_split_when_the_row_estimate_is_affordable(monkeypatch, overhead_ms, row_ms, rows,
+                                                                                expected_ms, timed_rows):
+    """A per-call overhead scaled up with the rows made small models look slow (docstring of evaluation_ms): where
+    the 64-row estimate is over PROGRESSIVE_MS but cheap to check, the whole split is timed and the least counts."""
+    from types import SimpleNamespace
+
+    from compress_core.training import loop
+
+    clock, calls = [0.0], []
+
+    def fake_evaluate(model, x, y):
+        calls.append(len(x))
+        clock[0] += (overhead_ms + row_ms * len(x)) / 1000
+
+    monkeypatch.setattr(loop, "evaluate", fake_evaluate)
+    monkeypatch.setattr(time, "thread_time", lambda: clock[0])
+    base = SimpleNamespace(model=None, data=SimpleNamespace(x_test=list(range(rows)), y_test=list(range(rows))))
+    assert preview_cache.evaluation_ms(f"fake-{time.time_ns()}", base) == pytest.approx(expected_ms, rel=1e-6)
+    assert calls == timed_rows
