@@ -608,11 +608,13 @@ def damage_lesson() -> None:
 # The lessons in page order, (title, function). Normal mode puts them in tabs named by the title's part before ": "
 # (lessons of one tab in list order, divided by a line); lecture mode (ui/lecture.py) shows one per screen, in list
 # order. Add a lesson with one line here.
+# One pruning lesson per tab: the open tab is the only one drawn, so a first visit draws one lesson, not four, and a
+# slider move re-renders a short page (issue 19: Learn's first visit and moves were the slowest of the previews).
 SECTIONS = [
     ("Pruning: magnitude pruning", pruning_lesson),
-    ("Pruning: unstructured vs structured", structure_lesson),
-    ("Pruning: lottery tickets", lottery_lesson),
-    ("Pruning: what a pruned model forgets", damage_lesson),
+    ("Structured pruning: unstructured vs structured", structure_lesson),
+    ("Lottery tickets: the mask or the initial weights?", lottery_lesson),
+    ("Pruning damage: what a pruned model forgets", damage_lesson),
     ("Gradual pruning", gradual_lesson),
     ("Distillation: soft targets", distillation_lesson),
     ("Distillation: soft targets without labels", labels_lesson),

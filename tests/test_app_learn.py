@@ -55,7 +55,8 @@ def figure(at: AppTest, key: str) -> dict:
 def test_first_visit_trains_the_lesson_model_and_draws_every_figure(home, first_visit):
     assert baseline_is_cached(LESSON_SPEC, RunContext.create(home=home))
     assert not first_visit.error and not jobs.open_store(home).list_runs()  # trained in the page, no background run
-    keys = {"Pruning": ["learn_prune_hist", "learn_prune_units", "learn_struct_speed"],
+    keys = {"Pruning": ["learn_prune_hist", "learn_prune_units"], "Structured pruning": ["learn_struct_speed"],
+            "Lottery tickets": [], "Pruning damage": ["learn_damage_classes"],
             "Gradual pruning": ["learn_agp_curve"],
             "Distillation": ["learn_kd_digit", "learn_kd_soft", "learn_kd_similarity", "learn_kd_grad",
                              "learn_kd_fraction"],
@@ -76,8 +77,8 @@ def test_first_visit_trains_the_lesson_model_and_draws_every_figure(home, first_
 CONTROLS = [  # (tab, widget type, key, new value, charts that must change)
     ("Pruning", "slider", "learn_prune_amount", 90, ["learn_prune_hist", "learn_prune_units"]),
     ("Pruning", "radio", "learn_prune_scope", "layer", ["learn_prune_hist", "learn_prune_units"]),
-    ("Pruning", "slider", "learn_struct_amount", 80, ["learn_struct_speed"]),
-    ("Pruning", "button", "learn_struct_remeasure", None, ["learn_struct_speed"]),
+    ("Structured pruning", "slider", "learn_struct_amount", 80, ["learn_struct_speed"]),
+    ("Structured pruning", "button", "learn_struct_remeasure", None, ["learn_struct_speed"]),
     ("Gradual pruning", "slider", "learn_agp_start", 30, ["learn_agp_curve"]),
     ("Gradual pruning", "slider", "learn_agp_end", 60, ["learn_agp_curve"]),
     ("Gradual pruning", "slider", "learn_agp_steps", 4, ["learn_agp_curve"]),
@@ -142,7 +143,7 @@ TRY_IT = [  # (button, target page title, widget values the target page must sho
 ]
 
 
-TAB_OF = {"learn_prune_try": "Pruning", "learn_struct_try": "Pruning", "learn_agp_try": "Gradual pruning",
+TAB_OF = {"learn_prune_try": "Pruning", "learn_struct_try": "Structured pruning", "learn_agp_try": "Gradual pruning",
           "learn_kd_try": "Distillation", "learn_labels_try": "Distillation", "learn_q_try": "Quantization"}
 
 
@@ -165,18 +166,21 @@ def test_try_it_opens_the_page_with_the_lesson_settings(home, first_visit, butto
 
 
 def test_only_the_open_tab_is_drawn_and_closed_lessons_keep_their_settings(first_visit):
-    at = open_tab(first_visit, "Pruning")
+    at = open_tab(open_tab(first_visit, "Structured pruning"), "Pruning")
+    assert "learn_struct_speed" not in chart_keys(at)  # one pruning lesson per tab
     at.slider(key="learn_prune_amount").set_value(85).run()
-    at.slider(key="learn_struct_amount").set_value(30).run()
     pruned = shown(at, "Accuracy right after pruning")
+    open_tab(at, "Structured pruning")
+    at.slider(key="learn_struct_amount").set_value(30).run()
     open_tab(at, "Quantization")
     assert "learn_prune_hist" not in chart_keys(at)
     assert not [s for s in at.slider if s.key in ("learn_prune_amount", "learn_struct_amount")]
     at.slider(key="learn_q_bits").set_value(5).run()
     open_tab(at, "Pruning")  # back: the sliders where they were left, the same numbers
-    assert at.slider(key="learn_prune_amount").value == 85 and at.slider(key="learn_struct_amount").value == 30
+    assert at.slider(key="learn_prune_amount").value == 85
     assert shown(at, "Accuracy right after pruning") == pruned
     assert "85.0 %" in figure(at, "learn_prune_hist")["layout"]["title"]["text"]
+    assert open_tab(at, "Structured pruning").slider(key="learn_struct_amount").value == 30
     open_tab(at, "Quantization")
     assert at.slider(key="learn_q_bits").value == 5
 

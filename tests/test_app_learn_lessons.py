@@ -29,7 +29,7 @@ LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=3)
 SMALL = teach_lottery.LotterySettings(rounds=2, rate=0.5, epochs=2)
 QUESTIONS = {"learn_predict_prune": "Pruning", "learn_predict_agp": "Gradual pruning",  # question: its tab
              "learn_predict_kd": "Distillation", "learn_predict_quant": "Quantization",
-             "learn_predict_lottery": "Pruning", "learn_predict_damage": "Pruning"}
+             "learn_predict_lottery": "Lottery tickets", "learn_predict_damage": "Pruning damage"}
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_distillation_question_reveals_the_measured_label_share_control(page, ba
 
 
 def test_damage_lesson_numbers_are_the_engines(page, base):
-    at = open_tab(page, "Pruning")
+    at = open_tab(page, "Pruning damage")
     x, y = base.data.x_test, base.data.y_test
     pruned = copy.deepcopy(base.model)
     prune_to(pruned, "l1", "global", 0.8)  # the lesson opens at 80 %, where its question asks
@@ -170,7 +170,7 @@ def test_damage_lesson_numbers_are_the_engines(page, base):
 
 
 def test_lottery_lesson_measures_on_click_and_its_question_reveals_the_measured_gap(page):
-    at = open_tab(page, "Pruning")
+    at = open_tab(page, "Lottery tickets")
     assert not chart_helpers.find(at, "learn_lottery_curves")
     at.button(key="learn_lottery_measure").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -183,12 +183,13 @@ def test_lottery_lesson_measures_on_click_and_its_question_reveals_the_measured_
     assert any(t.startswith(f"Measured: {fmt.pp(ticket - reinit)}.") for t in revealed(at))
 
 
-@pytest.mark.parametrize("button, title, expected", [
-    ("learn_lottery_try", "Classics", {"classics_name": "lottery-ticket", "classics_dataset": "digits"}),
-    ("learn_damage_try", "Prune", {"prune_amount": 80, "prune_scope": "global", "prune_epochs": 3}),
+@pytest.mark.parametrize("tab, button, title, expected", [
+    ("Lottery tickets", "learn_lottery_try", "Classics", {"classics_name": "lottery-ticket",
+                                                          "classics_dataset": "digits"}),
+    ("Pruning damage", "learn_damage_try", "Prune", {"prune_amount": 80, "prune_scope": "global", "prune_epochs": 3}),
 ])
-def test_try_it_opens_the_linked_page(home, base, button, title, expected):
-    at = open_page("learn")
+def test_try_it_opens_the_linked_page(home, base, tab, button, title, expected):
+    at = open_tab(open_page("learn"), tab)
     at.button(key=button).click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == [title]

@@ -110,9 +110,10 @@ def test_a_link_to_a_section_opens_it_and_expanders_are_closed(home):
 def test_normal_mode_is_the_tabbed_page_with_export_menus(home):
     at = open_learn(home)
     assert at.sidebar.toggle(key="lecture_mode").value is False
-    assert [t.label for t in at.tabs] == ["Pruning", "Gradual pruning", "Distillation", "Quantization",
-                                          "Questions people ask"]
-    assert {"learn_prune_hist", "learn_struct_speed"} <= set(charts(at))  # the first tab, open
+    assert [t.label for t in at.tabs] == ["Pruning", "Structured pruning", "Lottery tickets", "Pruning damage",
+                                          "Gradual pruning", "Distillation", "Quantization", "Questions people ask"]
+    assert {"learn_prune_hist", "learn_prune_units"} <= set(charts(at))  # the first tab, open
+    assert "learn_struct_speed" not in charts(at)  # the next pruning lesson has its own tab
     assert not {"learn_q_grid", "learn_kd_soft"} & set(charts(at))  # the closed tabs are not drawn
     assert "learn_prune_try" in [b.key for b in at.button]
     assert "font-size: 22px" not in styles(at) and "lecture" not in at.query_params
@@ -136,7 +137,7 @@ def test_the_toggle_switches_modes_and_the_url(home):
     # (AppTest reruns a page it switched to without app.py, so without the sidebar: switch off from a fresh view)
     at = open_learn(home, lecture="1")
     at.sidebar.toggle(key="lecture_mode").set_value(False).run()
-    assert len(at.tabs) == 5 and "lecture" not in at.query_params and "section" not in at.query_params
+    assert len(at.tabs) == 8 and "lecture" not in at.query_params and "section" not in at.query_params
 
 
 def test_other_pages_get_the_larger_fonts(home):

@@ -113,7 +113,7 @@ def test_equal_parameters_table(base):
 
 
 def test_equal_parameters_shown_on_the_page(page):
-    at = open_tab(page, "Pruning")
+    at = open_tab(page, "Structured pruning")
     at.slider(key="learn_struct_amount").set_value(50).run()
     fig = _figure(at, "learn_struct_equal")
     assert "kept" in fig["layout"]["title"]["text"] and len(fig["data"]) >= 1

@@ -45,11 +45,10 @@ def test_learn_page_lessons(lab, page, screenshots):
     url, _ = lab
     open_page(page, f"{url}/learn", "Learn")
     page.locator(".st-key-learn_prune_units .main-svg").first.wait_for(timeout=60_000)
-    page.locator(".st-key-learn_struct_speed .main-svg").first.wait_for(timeout=60_000)
     settle(page)
     no_exception(page)
     shot(page, screenshots, "09_learn_pruning")
-    for tab, chart, name in (("Distillation", "learn_kd_similarity", "10_learn_distillation"),
+    for tab, chart, name in (("Structured pruning", "learn_struct_speed", "09_learn_structured"),("Distillation", "learn_kd_similarity", "10_learn_distillation"),
                              ("Quantization", "learn_q_levels", "11_learn_quantization")):
         page.get_by_role("tab", name=tab).click()
         page.locator(f".st-key-{chart} .main-svg").first.wait_for(timeout=30_000)
