@@ -162,3 +162,23 @@ def test_a_lesson_figure_is_a_live_chart_so_learn_loads_one_plotly_js():
     assert not at.exception
     assert [(c.key, c.live) for c in chart_helpers.charts(at)] == [
         ("page_chart", False), ("lesson_chart", True), ("lesson_chart_again", True)]
+
+
+def test_declaring_the_asset_folders_names_them_after_this_module_without_walking_sys_modules(monkeypatch):
+    """Streamlit's declare_component looks its caller's module up with inspect.getmodule, which walks every loaded
+    module (a realpath each) for a file it has not met; the seeded map makes it one look-up with the same answer."""
+    import inspect
+    import os
+
+    monkeypatch.setattr(inspect, "modulesbyfile", {})  # inspect as a fresh process has it: nothing indexed
+    monkeypatch.setattr(inspect, "_filesbymodname", {})
+    calls = []
+    realpath = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda *a, **k: calls.append(a) or realpath(*a, **k))
+    live_chart._index_this_module()
+    here = live_chart._index_this_module.__code__  # a code object of ui/live_chart.py: its file, as a frame's
+    assert inspect.getmodule(here) is live_chart
+    assert calls == []
+    monkeypatch.setattr(inspect, "modulesbyfile", {})  # without the seed the same look-up walks the modules
+    assert inspect.getmodule(live_chart._index_this_module.__code__) is live_chart
+    assert len(calls) > 10
