@@ -9,6 +9,7 @@ from ui import lecture, live_chart, startup, warmup
 from ui.backend import setting as backend_setting
 from ui.common import open_run_store
 
+startup.configure_plotly_theme()  # the launcher defers Streamlit's Plotly theme past the server's start (ui/startup.py)
 startup.skip_repl_check()  # Streamlit's first-element REPL check costs 0.18 s of a cold start (ui/startup.py)
 startup.disable_nagle_once()  # Streamlit leaves Nagle on: ~40 ms per static file on a reused connection (ui/startup.py)
 st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")

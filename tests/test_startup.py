@@ -116,11 +116,62 @@ def test_the_launcher_runs_streamlit_run_on_app_py(monkeypatch):
     from ui import serve
 
     calls = []
+    monkeypatch.setattr(startup, "defer_plotly_theme", lambda: calls.append("defer") or True)
     monkeypatch.setattr(startup, "nodelay_at_bind", lambda: calls.append("nodelay"))
     monkeypatch.setattr(startup, "skip_component_scan", lambda: calls.append("scan"))
+    monkeypatch.setattr(startup, "configure_plotly_theme_when_bound", lambda: calls.append("theme"))
     monkeypatch.setattr(cli, "main", lambda args, prog_name: calls.append((args, prog_name)) or 0)
     assert serve.main(["--server.port", "8600"]) == 0
-    assert calls == ["nodelay", "scan", (["run", str(ROOT / "app.py"), "--server.port", "8600"], "streamlit")]
+    assert calls == ["defer", "nodelay", "scan", "theme",
+                     (["run", str(ROOT / "app.py"), "--server.port", "8600"], "streamlit")]
     calls.clear()
-    assert serve.main(["other.py", "--server.port", "8600"]) == 0
-    assert calls[-1] == (["run", "other.py", "--server.port", "8600"], "streamlit")
+    assert serve.main(["other.py", "--server.port", "8600"]) == 0  # another script: its theme is not deferred
+    assert calls == ["nodelay", "scan", (["run", "other.py", "--server.port", "8600"], "streamlit")]
+
+
+DEFERRED = """
+import json, sys
+from ui import startup
+assert startup.defer_plotly_theme() is True
+import streamlit, streamlit.elements.plotly_chart
+before = "plotly.graph_objects" in sys.modules
+startup.configure_plotly_theme()
+startup.configure_plotly_theme()  # once only
+import plotly.io as pio
+print(json.dumps({"graph_objects_before": before, "default": pio.templates.default,
+                  "template": pio.templates["streamlit"].to_plotly_json()}))
+"""
+
+
+def test_the_deferred_theme_is_the_one_streamlit_configures_at_import():
+    """Deferred by the launcher, `import streamlit` loads no plotly.graph_objects; configured later, the theme and the
+    default template are exactly those a plain import makes (this process imported streamlit plainly)."""
+    import json
+    import subprocess
+    import sys
+
+    import plotly.io as pio
+
+    out = subprocess.run([sys.executable, "-c", DEFERRED], cwd=ROOT, capture_output=True, text=True, check=True)
+    deferred = json.loads(out.stdout)
+    assert deferred["graph_objects_before"] is False
+    assert deferred["default"] == pio.templates.default == "streamlit"
+    assert deferred["template"] == json.loads(json.dumps(pio.templates["streamlit"].to_plotly_json()))
+
+
+def test_the_theme_is_not_deferred_once_streamlit_is_imported_and_configuring_it_then_does_nothing():
+    assert startup.defer_plotly_theme() is False
+    startup.configure_plotly_theme()
+
+
+def test_the_deferred_theme_is_configured_in_the_background_once_the_socket_is_bound(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(starlette_server, "_bind_socket", starlette_server._bind_socket)  # restored afterwards
+    done = threading.Event()
+    monkeypatch.setattr(startup, "_theme_pending", [done.set])
+    assert startup.configure_plotly_theme_when_bound() is True
+    assert not done.is_set()
+    listener = starlette_server._bind_socket("127.0.0.1", 0, 8)
+    listener.close()
+    assert done.wait(10) and startup._theme_pending == []

@@ -19,8 +19,16 @@ docs/performance.md, "cs20").
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
+import threading
+from pathlib import Path
+
+_THEME_MODULE = "streamlit.elements.lib.streamlit_plotly_theme"
+_theme_lock = threading.Lock()
+_theme_pending = []  # the real theme configuration while it is deferred and has not run (0 or 1 function)
 
 
 def skip_repl_check() -> bool:
@@ -144,4 +152,69 @@ def skip_component_scan() -> bool:
         """Nothing to discover: the lab's v2 component is declared inline."""
 
     BidiComponentManager.discover_and_register_components = no_scan
+    return True
+
+
+def defer_plotly_theme() -> bool:
+    """Keep `import streamlit` from configuring its Plotly theme; `configure_plotly_theme` does it later, once.
+
+    Streamlit 1.67's `streamlit.elements.plotly_chart` calls `configure_streamlit_plotly_theme()` when it is
+    imported: it imports `plotly.graph_objects` and builds the "streamlit" template (the default template of
+    every figure made afterwards). That is 0.15-0.25 s of the ~0.6 s `import streamlit` takes here, before the
+    server listens, for a Home page that draws no figure. Run before anything imports streamlit (`ui/serve.py`),
+    this loads Streamlit's theme module by itself and puts it in `sys.modules` with a configuration function
+    that does nothing, keeping the real one for `configure_plotly_theme`. Written by hand: Streamlit has no
+    setting for it. False (nothing changed) when streamlit is already imported or the module or function is
+    gone (a later Streamlit): the theme is then configured at import as before.
+    """
+    if "streamlit" in sys.modules or _THEME_MODULE in sys.modules:
+        return False
+    found = importlib.util.find_spec("streamlit")  # a top-level spec: streamlit is located, not imported
+    if found is None or not found.submodule_search_locations:
+        return False
+    path = Path(list(found.submodule_search_locations)[0]) / "elements" / "lib" / "streamlit_plotly_theme.py"
+    spec = importlib.util.spec_from_file_location(_THEME_MODULE, path) if path.is_file() else None
+    if spec is None:
+        return False
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # its imports: contextlib and typing; plotly only inside the function
+    real = getattr(module, "configure_streamlit_plotly_theme", None)
+    if not callable(real):
+        return False
+
+    def configure_later() -> None:
+        """Deferred by ui/startup.defer_plotly_theme: configure_plotly_theme runs the real one."""
+
+    module.configure_streamlit_plotly_theme = configure_later
+    sys.modules[_THEME_MODULE] = module
+    _theme_pending[:] = [real]
+    return True
+
+
+def configure_plotly_theme() -> None:
+    """Configure the deferred Plotly theme now, once (waits while another thread is doing it; nothing to do when
+    it was not deferred). app.py calls it before anything draws, so every figure gets Streamlit's template."""
+    with _theme_lock:
+        if _theme_pending:
+            _theme_pending.pop()()
+
+
+def configure_plotly_theme_when_bound() -> bool:
+    """Configure the deferred theme in a background thread as soon as the server's socket is bound: while the
+    first browser loads Streamlit's frontend (the server is idle then) rather than before the server listens."""
+    try:
+        from streamlit.web.server.starlette import starlette_server
+    except ImportError:
+        return False
+    original = getattr(starlette_server, "_bind_socket", None)
+    if original is None:
+        return False
+
+    def bind_then_theme(*args, **kwargs):
+        sock = original(*args, **kwargs)
+        threading.Thread(target=configure_plotly_theme, name="compress-lab plotly theme", daemon=True).start()
+        return sock
+
+    bind_then_theme.nodelay = getattr(original, "nodelay", False)
+    starlette_server._bind_socket = bind_then_theme
     return True
