@@ -30,16 +30,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(home: Path, port: int, log: Path, env: dict | None = None, script: str = "app.py") -> subprocess.Popen:
-    """`streamlit run app.py` in its own process group (so its worker processes can be stopped with it).
+def start_app(home: Path, port: int, log: Path, env: dict | None = None, script: str = "app.py",
+              plain: bool = False) -> subprocess.Popen:
+    """The app as the README starts it (`python -m ui.serve`), in its own process group (so its worker processes
+    can be stopped with it).
 
     `env` adds or overrides environment variables of the server (e.g. shared mode and its password); `script`
-    runs another script of the repository instead (a test's small app).
+    runs another script of the repository instead (a test's small app); `plain` starts it with `streamlit run`.
     """
     env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
            "COMPRESS_LAB_WORKER_IDLE": "30", **(env or {})}
+    launcher = ["-m", "streamlit", "run"] if plain else ["-m", "ui.serve"]
     return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port", str(port),
+        [sys.executable, *launcher, script, "--server.headless", "true", "--server.port", str(port),
          "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -75,7 +78,7 @@ def stop_app(process: subprocess.Popen, home: Path) -> None:
 
 @contextmanager
 def serving(home: Path, **start):
-    """The URL of a dashboard started on a free port for `home` (`start`: start_app's env/script), stopped after."""
+    """The URL of a dashboard started on a free port for `home` (`start`: start_app's env/script/plain), stopped after."""
     port = free_port()
     process = start_app(home, port, home / "streamlit.log", **start)
     url = f"http://localhost:{port}"

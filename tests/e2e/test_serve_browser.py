@@ -1,4 +1,5 @@
-"""`python -m ui.serve` (ui/serve.py) serves the same app as `streamlit run app.py`.
+"""`python -m ui.serve` (ui/serve.py, the README's start command and the other browser tests') serves the same app
+as `streamlit run app.py`, which must keep working too.
 
 The launcher turns Nagle's algorithm off from the first request and skips Streamlit's start-up scan of
 installed packages for components v2 manifests. Home must draw, and so must the live chart, the lab's one
@@ -8,11 +9,9 @@ script run through the same launcher, so that no baseline has to be trained.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
-from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("e2e_helpers", HERE / "conftest.py")
@@ -28,26 +27,9 @@ live_chart.draw(go.Figure(go.Scatter(y=[1, 3, 2])), "serve_check", {"displaylogo
 """
 
 
-@contextmanager
-def served(home: Path, *script: str):
-    port = helpers.free_port()
-    env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
-           "COMPRESS_LAB_WORKER_IDLE": "30"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ui.serve", *script, "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
-        cwd=helpers.ROOT, env=env, stdout=open(home / "streamlit.log", "ab"), stderr=subprocess.STDOUT,
-        start_new_session=True)
-    url = f"http://localhost:{port}"
-    try:
-        helpers.wait_healthy(url, process)
-        yield url
-    finally:
-        helpers.stop_app(process, home)
-
-
-def test_the_launcher_serves_home(tmp_path, page):
-    with served(tmp_path) as url:
+@pytest.mark.parametrize("plain", [False, True], ids=["ui.serve", "streamlit run"])
+def test_the_launcher_and_streamlit_run_serve_home(tmp_path, page, plain):
+    with helpers.serving(tmp_path, plain=plain) as url:
         page.goto(url)
         page.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
         page.get_by_text("No runs yet").wait_for(timeout=60_000)
@@ -57,7 +39,7 @@ def test_the_launcher_serves_home(tmp_path, page):
 def test_the_launcher_serves_the_live_chart(tmp_path, page):
     script = tmp_path / "one_chart.py"
     script.write_text(ONE_CHART)
-    with served(tmp_path, str(script)) as url:
+    with helpers.serving(tmp_path, script=str(script)) as url:
         page.goto(url)
         page.locator(".st-key-serve_check .js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
