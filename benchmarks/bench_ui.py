@@ -7,7 +7,11 @@
 - First visit per page: from `page.goto` on a freshly started server (baselines already on
   disk) to the page's preview numbers on screen, and to its preview figure drawn (Plotly's plot
   element in the figure's container). Target (issue 19): at most 1 s. The moves start after the figure.
-- Cold start: from launching `streamlit run app.py` to the rendered Home page (its title
+  `--via-home` times the visit most visitors make instead: from a click on the page's sidebar link
+  on a Home page already open (read for `--home-dwell` s), rather than a deep link that also loads
+  Streamlit's frontend in a new browser context.
+- Cold start: from launching the server as the README does (`python -m ui.serve`; `--plain`:
+  `streamlit run app.py`, also for the page servers) to the rendered Home page (its title
   and run table drawn), median of `--starts` fresh server processes. Target (issue 19): 1.5 s.
 
 Every baseline is trained (or taken from `--home`'s cache) by a warm-up visit before anything
@@ -67,19 +71,7 @@ def wait_idle(page, timeout_ms: int) -> None:
         print("note: the page did not go idle; measuring anyway", file=sys.stderr)
 
 
-def start_served(home: Path, port: int, log: Path):
-    """The server as `python -m ui.serve` starts it (`--serve`): e2e.start_app's command with the launcher."""
-    import subprocess
-
-    env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
-           "COMPRESS_LAB_WORKER_IDLE": "30"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "ui.serve", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def cold_start(browser, home: Path, context=None, port: int | None = None, serve: bool = False) -> float:
+def cold_start(browser, home: Path, context=None, port: int | None = None, plain: bool = False) -> float:
     """Seconds from process launch to the Home page's title and table on screen.
 
     By default a new browser context on a new port: a visitor whose browser has never loaded the app (Chromium
@@ -88,7 +80,7 @@ def cold_start(browser, home: Path, context=None, port: int | None = None, serve
     port = port or e2e.free_port()
     url = f"http://localhost:{port}"
     began = time.perf_counter()
-    process = (start_served if serve else e2e.start_app)(home, port, home / "bench_streamlit.log")
+    process = e2e.start_app(home, port, home / "bench_streamlit.log", plain=plain)
     try:
         e2e.wait_healthy(url, process, timeout=60)
         page = context.new_page() if context is not None else browser.new_page()
@@ -128,14 +120,16 @@ PAGES = {
               lambda n: [(71 + i, "ArrowRight") for i in range(min(n, 28))],
               lambda v: f"|L1 pruning, {v} %,"),
     # Other Learn lessons with a slider (not in the default --pages): the quantization lesson's bits (its tab is
-    # opened first, LEARN_TABS) and the damage lesson's sparsity (a select_slider of 5 values, further down Pruning).
+    # opened first, LEARN_TABS) and the damage lesson's sparsity (a select_slider of 5 values, tab "Pruning damage").
     "learn-quantization": ("learn", "learn_q_bits", "Magnitude pruning",
                            lambda n: _bounce([2, 3, 4, 5, 6, 7, 8], 3, n), lambda v: f"Accuracy at {v} bits|"),
     "learn-damage": ("learn", "learn_damage_sparsity", "Magnitude pruning",
                      lambda n: _bounce([50, 70, 80, 90, 95], 80, n), lambda v: f"|prune {v} % with"),
 }
 DEFAULT_PAGES = ("prune", "quantize", "distill", "learn")
-LEARN_TABS = {"learn-quantization": "Quantization"}  # page -> the Learn tab that holds its slider
+NAV_TITLES = {"prune": "Prune", "quantize": "Quantize", "distill": "Distill", "learn": "Learn",
+              "learn-quantization": "Learn", "learn-damage": "Learn"}  # page -> its link in the sidebar (app.py)
+LEARN_TABS = {"learn-quantization": "Quantization", "learn-damage": "Pruning damage"}  # page -> the tab of its slider
 
 
 def _bounce(values: list, start, moves: int) -> list[tuple]:
@@ -176,10 +170,13 @@ SETTLED = """fig => new Promise(resolve => { const lab = window.__lab; const beg
     } else setTimeout(check, 25); };
   check(); })"""
 # "label|text": a metric card (st.metric, or a card of ui/cards.py's one-element block) whose text starts with label and contains text; "|text": any text on the page.
+# textContent, not innerText: innerText lays the page out to know what is visible, and this probe runs every frame
+# while a move renders. Polling body.innerText cost the Learn page (3,400 DOM nodes) ~30-40 ms per move and Distill
+# ~5-15 ms (p50, same tree, alternated: docs/performance.md "Fourth round"); the text checked is the new value's.
 SHOWS = """v => { const [label, text] = v.split('|');
   if (label) return [...document.querySelectorAll('[data-testid="stMetric"], .lab-card')].some(
-      m => m.innerText.startsWith(label) && m.innerText.includes(text));
-  return document.body.innerText.includes(text); }"""
+      m => m.textContent.startsWith(label) && m.textContent.includes(text));
+  return document.body.textContent.includes(text); }"""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -249,8 +246,13 @@ def choose_dataset(page, name: str, dataset: str) -> None:
 
 def page_moves(browser, url: str, name: str, moves: int, detail: list | None = None,
                dataset: str | None = None, server_pid: int | None = None,
-               accuracy: list | None = None) -> tuple[tuple[float, float], list[float]]:
+               accuracy: list | None = None, via_home: float | None = None) -> tuple[tuple[float, float], list[float]]:
     """First-visit seconds (to the numbers, to the figure drawn) and each slider move's seconds to the new numbers.
+
+    The first visit is a deep link (`goto` the page's URL in a new browser context: Chromium loads Streamlit's
+    frontend first) or, with `via_home` (seconds spent on Home), the way most visitors arrive: the new context
+    opens Home, reads it for `via_home` s once it is drawn, and clicks the page's link in the sidebar; the time
+    runs from the click (the frontend is loaded, the page's script runs over the open websocket).
 
     The moves start once the page's preview figure is drawn: a visitor moves the slider of a page they see.
     (Before 1 Dec 2026 they started once the numbers were shown, so the first moves could land while the
@@ -269,9 +271,18 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
 
     if detail is not None:
         page.on("websocket", lambda ws: ws.on("framereceived", count))
+    if via_home is not None:
+        page.goto(url)
+        page.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
+        wait_idle(page, 60_000)
+        page.wait_for_timeout(1000 * via_home)
+        link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=NAV_TITLES[name], exact=True)
     cpu_at_goto = tree_cpu_s(server_pid) if server_pid else None
     began = time.perf_counter()
-    page.goto(f"{url}/{path}")
+    if via_home is not None:
+        link.click()
+    else:
+        page.goto(f"{url}/{path}")
     page.get_by_text(ready).first.wait_for(timeout=300_000)
     if dataset:
         choose_dataset(page, name, dataset)
@@ -382,13 +393,16 @@ def wait_warmup_done(log: Path, process, timeout_s: float = 300) -> dict:
 
 
 def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: float = 0.0, detail: bool = False,
-                dataset: str | None = None, after_warmup: bool = False) -> dict:
+                dataset: str | None = None, after_warmup: bool = False, via_home: bool = False,
+                plain: bool = False) -> dict:
     """Warm-up visit of every page (trains missing baselines), then a fresh server: first visits and moves.
 
     `dwell_s` > 0: on the fresh server a visitor first opens Home and reads it for `dwell_s` seconds
     (the server warms the preview imports meanwhile) before the timed first visits.
     `after_warmup`: the timed visits start once the server's warm-up has finished (a visitor who arrives after
     the server has warmed); a Home visit first, without a dwell, when the warm-up starts only after a page.
+    `via_home`: each first visit is a click in the sidebar of a Home page read for `dwell_s` (`page_moves`), and no
+    separate landing visit is made (unless `after_warmup` needs one to start the warm-up).
     """
     for warm in (True, False):
         port = e2e.free_port()
@@ -397,14 +411,14 @@ def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: floa
         env = {"LAB_PROFILE": str(profile_path)} if detail and not warm else None
         log = home / "bench_streamlit.log"
         launched = time.perf_counter()
-        process = e2e.start_app(home, port, log, env=env)
+        process = e2e.start_app(home, port, log, env=env, plain=plain)
         try:
             e2e.wait_healthy(url, process)
-            if (dwell_s > 0 or after_warmup) and not warm:
+            if ((dwell_s > 0 and not via_home) or after_warmup) and not warm:
                 landing = browser.new_page()
                 landing.goto(url)
                 landing.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
-                landing.wait_for_timeout(1000 * dwell_s)
+                landing.wait_for_timeout(0 if via_home else 1000 * dwell_s)
                 landing.close()
             warmup = None
             if after_warmup and not warm:
@@ -415,7 +429,7 @@ def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: floa
                 rows = [] if detail and not warm else None
                 accuracy = []
                 first, times = page_moves(browser, url, name, 1 if warm else moves, rows, dataset, process.pid,
-                                          accuracy)
+                                          accuracy, dwell_s if via_home and not warm else None)
                 out[name] = {"first_visit_s": round(first[0], 3), "first_visit_figure_s": round(first[1], 3),
                              "first_visit_server_cpu_s": None if first[2] is None else round(first[2], 3), "p50_ms": round(1000 * statistics.median(times), 1),
                              "p95_ms": round(1000 * percentile(times, 95), 1),
@@ -441,11 +455,16 @@ def main(argv=None) -> int:
     parser.add_argument("--pages", default=",".join(DEFAULT_PAGES),
                         help=f"pages to time, comma-separated (default {','.join(DEFAULT_PAGES)}; also "
                              "learn-quantization, learn-damage: other Learn lessons' sliders)")
-    parser.add_argument("--serve", action="store_true",
-                        help="cold starts launch `python -m ui.serve` instead of `streamlit run app.py` (Nagle off "
-                             "from the first request, no component manifest scan: ui/serve.py)")
+    parser.add_argument("--plain", action="store_true",
+                        help="servers launch as `streamlit run app.py` instead of the README's `python -m ui.serve` "
+                             "(which turns Nagle off from the first request and skips the component manifest scan: "
+                             "ui/serve.py)")
     parser.add_argument("--home-dwell", type=float, default=0.0,
                         help="seconds a visitor reads Home on the fresh server before the timed first visits")
+    parser.add_argument("--via-home", action="store_true",
+                        help="first visits as most visitors make them: open Home (read it for --home-dwell s), then "
+                             "click the page in the sidebar; timed from the click (default: a deep link to the page "
+                             "in a new browser context, which also loads Streamlit's frontend)")
     parser.add_argument("--after-warmup", action="store_true",
                         help="start the timed first visits once the server's warm-up has finished (its log line)")
     parser.add_argument("--home", help="home folder to use (its cached baseline is reused); default: a temp folder")
@@ -483,21 +502,22 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
-        starts = [cold_start(browser, home, serve=args.serve) for _ in range(args.starts)]
+        starts = [cold_start(browser, home, plain=args.plain) for _ in range(args.starts)]
         returning = []
         if args.returning_starts:
             context, port = browser.new_context(), e2e.free_port()
-            cold_start(browser, home, context, port, args.serve)  # the visit that fills the browser's cache, not counted
-            returning = [cold_start(browser, home, context, port, args.serve) for _ in range(args.returning_starts)]
+            cold_start(browser, home, context, port, args.plain)  # the visit that fills the browser's cache, not counted
+            returning = [cold_start(browser, home, context, port, args.plain) for _ in range(args.returning_starts)]
             context.close()
         pages = pages_bench(browser, home, names, args.moves, args.home_dwell, args.detail, args.dataset,
-                            args.after_warmup) if names else {}
+                            args.after_warmup, args.via_home, args.plain) if names else {}
         warmup = pages.pop("_warmup", None)  # --after-warmup: when the server's warm-up ended, its stages
         browser.close()
     result = {
         "warmup": warmup,
-        "pages": pages, "home_dwell_s": args.home_dwell, "preview_target_p95_ms": 100, "first_visit_target_s": 1,
-        "cold_start_launcher": "python -m ui.serve" if args.serve else "streamlit run app.py",
+        "pages": pages, "home_dwell_s": args.home_dwell,
+        "first_visit_from": "a click in Home's sidebar" if args.via_home else "a deep link in a new browser context", "preview_target_p95_ms": 100, "first_visit_target_s": 1,
+        "launcher": "streamlit run app.py" if args.plain else "python -m ui.serve",
         "cold_start_s_median": statistics.median(starts) if starts else None,
         "cold_start_s_all": [round(t, 2) for t in starts], "cold_start_target_s": 1.5,
         "cold_start_returning_s_median": statistics.median(returning) if returning else None,
