@@ -107,3 +107,36 @@ def test_collections_are_logged_when_asked(tmp_path):
         gc.callbacks.remove(timer)
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert [x["gen"] for x in lines] == [2] and lines[0]["ms"] >= 0
+
+
+def test_a_stage_waits_while_a_preview_is_moving_and_gives_up_after_the_limit(monkeypatch):
+    """The warm-up's stages after the imports hold the GIL for 0.2-1.6 s: each starts only once no preview fragment
+    has run for QUIET_S (or, with a visitor who never pauses, after QUIET_MAX_S)."""
+    import threading
+
+    from ui import profile
+
+    monkeypatch.setattr(warmup, "_last_activity", [float("-inf")])
+    assert warmup.wait_for_quiet(quiet_s=0.3, max_s=5) < 0.05  # nobody is moving anything: no wait
+
+    @profile.timed("test-preview")
+    def preview_fragment():
+        return "drawn"
+
+    assert preview_fragment() == "drawn"  # a preview ran now (profile.timed tells the warm-up, LAB_PROFILE or not)
+    assert 0.2 <= warmup.wait_for_quiet(quiet_s=0.3, max_s=5) < 5
+
+    moving = threading.Event()
+
+    def visitor():  # a preview every 50 ms until told to stop
+        while not moving.wait(0.05):
+            preview_fragment()
+
+    preview_fragment()
+    thread = threading.Thread(target=visitor, daemon=True)
+    thread.start()
+    try:
+        assert 0.5 <= warmup.wait_for_quiet(quiet_s=0.3, max_s=0.6) < 3  # never quiet: proceeds after max_s
+    finally:
+        moving.set()
+        thread.join()

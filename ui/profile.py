@@ -63,10 +63,16 @@ def mark(step: str) -> None:
 
 
 def timed(name: str):
-    """Decorator: time each call of a fragment body as `fragment(name)` and let `mark` inside it record steps."""
+    """Decorator: time each call of a fragment body as `fragment(name)` and let `mark` inside it record steps.
+
+    Every preview fragment is decorated with it, so it also tells the background warm-up that a visitor is moving
+    a preview now (`warmup.note_activity`: its next stage waits for a pause), with or without LAB_PROFILE."""
+    from ui import warmup
+
     def wrap(func):
         @wraps(func)
         def run(*args, **kwargs):
+            warmup.note_activity()
             if not os.environ.get("LAB_PROFILE"):
                 return func(*args, **kwargs)
             with fragment(name) as marks:

@@ -21,6 +21,9 @@ page has rendered, while the visitor is reading it:
 4. indexes the loaded modules for `inspect.getmodule` and freezes the objects alive now out of the
    garbage collector's work (`settle`, below).
 
+Stages 2-4 each start only once no preview has run for `QUIET_S` (`wait_for_quiet`): a visitor already moving a
+slider is not made to wait for them.
+
 Stage 4 comes from a profile of a first visit after the warm-up (`benchmarks/profile_first_visit.py`): Streamlit's
 `declare_component` (the live chart's asset folders, once per server) calls `inspect.getmodule`, whose first call
 after torch is loaded walks the ~1,600 modules loaded since (~70 ms of CPU; 0.7 s under cProfile); Learn's first
@@ -58,11 +61,37 @@ LATER_MODULES = ("compress_core.present.teach", "ui.learn_quantization", "ui.lea
 # Home measured 3.2 s with an immediate warm-up against 2.1 s without (bench_ui.py --pages "" --starts 5,
 # alternated, load 0.2-1.5). After a short wait the page is on screen and the visitor is reading it.
 DELAY_S = float(os.environ.get("COMPRESS_LAB_WARMUP_DELAY", "1.0"))
+# Each stage after the imports waits until no preview fragment has run for QUIET_S seconds (`note_activity`: a
+# visitor moving a slider), at most QUIET_MAX_S per stage. Its stages hold the GIL for 0.2-1.6 s each; run while a
+# visitor moves the Prune slider they made the first three moves after a first visit 150-300 ms instead of ~80 ms
+# (bench_ui.py --via-home: the warm-up was still loading the baseline, the Learn modules and tinybert).
+QUIET_S = float(os.environ.get("COMPRESS_LAB_WARMUP_QUIET", "0.6"))
+QUIET_MAX_S = 30.0
+_last_activity = [float("-inf")]  # time.monotonic() of the latest preview fragment run
 
 _started = threading.Event()
 done = threading.Event()  # set when the warm-up has finished (or given up); for tests and benchmarks
 timings: dict[str, float] = {}  # stage -> seconds since the thread started, in the order they ended
+waited: dict[str, float] = {}  # stage -> seconds it waited for the previews to be quiet first (wait_for_quiet)
 DONE_LINE = "compress-lab warm-up done"  # + the timings as JSON, on the server's stderr when the thread ends
+
+
+def note_activity() -> None:
+    """A preview fragment ran now (`ui/profile.timed` calls this for every preview): the next stage waits."""
+    _last_activity[0] = time.monotonic()
+
+
+def wait_for_quiet(quiet_s: float | None = None, max_s: float | None = None) -> float:
+    """Sleep until no preview has run for `quiet_s` seconds, or `max_s` have passed; the seconds waited."""
+    quiet_s = QUIET_S if quiet_s is None else quiet_s
+    began = time.monotonic()
+    deadline = began + (QUIET_MAX_S if max_s is None else max_s)
+    while True:
+        now = time.monotonic()
+        idle = now - _last_activity[0]
+        if idle >= quiet_s or now >= deadline:
+            return now - began
+        time.sleep(max(0.01, min(quiet_s - idle, deadline - now)))
 
 
 def _import_all() -> bool:
@@ -165,15 +194,19 @@ def _warm() -> None:
         time.sleep(DELAY_S)  # let the page that started the warm-up reach the browser first
         if _import_all():
             timings["imports"] = time.perf_counter() - began
+            waited["baseline"] = wait_for_quiet()
             if warm_default_baseline():
                 timings["baseline"] = time.perf_counter() - began
+        waited["learn"] = wait_for_quiet()
         _import_later()
         try:
+            waited["attention"] = wait_for_quiet()
             if warm_attention_baseline():
                 timings["attention"] = time.perf_counter() - began
         except Exception:  # optional: the Learn page shows its own error
             pass
         timings["learn"] = time.perf_counter() - began
+        waited["settled"] = wait_for_quiet()
         settle()
         timings["settled"] = time.perf_counter() - began
     except Exception:  # the page that needs the baseline shows its own error
