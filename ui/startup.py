@@ -107,12 +107,8 @@ def disable_nagle_once() -> int:
 # Both wrap Streamlit internals and do nothing when those are gone (each returns whether it applied).
 
 
-def nodelay_at_bind() -> bool:
-    """Give Streamlit's listening socket `TCP_NODELAY` as soon as it is bound, before the first request.
-
-    `disable_nagle` (from app.py) comes too late for the first browser: its index page and the ~60 static
-    files Streamlit's frontend starts with have already been served with Nagle on, most of them on reused
-    connections (~40 ms each, six connections at a time)."""
+def _after_bind(action, name: str) -> bool:
+    """Wrap Streamlit's `_bind_socket` so that `action(sock)` runs on each socket it binds (once per `name`)."""
     try:
         from streamlit.web.server.starlette import starlette_server
     except ImportError:
@@ -120,18 +116,31 @@ def nodelay_at_bind() -> bool:
     original = getattr(starlette_server, "_bind_socket", None)
     if original is None:
         return False
-    if getattr(original, "nodelay", False):
+    done = getattr(original, "lab_after_bind", ())
+    if name in done:
         return True
 
-    def bind_without_nagle(*args, **kwargs):
+    def bind(*args, **kwargs):
         sock = original(*args, **kwargs)
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted connections inherit it (Linux)
+        action(sock)
         return sock
 
-    bind_without_nagle.nodelay = True
-    starlette_server._bind_socket = bind_without_nagle
+    bind.lab_after_bind = (*done, name)
+    starlette_server._bind_socket = bind
     return True
+
+
+def nodelay_at_bind() -> bool:
+    """Give Streamlit's listening socket `TCP_NODELAY` as soon as it is bound, before the first request.
+
+    `disable_nagle` (from app.py) comes too late for the first browser: its index page and the ~60 static
+    files Streamlit's frontend starts with have already been served with Nagle on, most of them on reused
+    connections (~40 ms each, six connections at a time)."""
+    def no_nagle(sock: socket.socket) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted connections inherit it (Linux)
+
+    return _after_bind(no_nagle, "nodelay")
 
 
 def skip_component_scan() -> bool:
@@ -202,19 +211,7 @@ def configure_plotly_theme() -> None:
 def configure_plotly_theme_when_bound() -> bool:
     """Configure the deferred theme in a background thread as soon as the server's socket is bound: while the
     first browser loads Streamlit's frontend (the server is idle then) rather than before the server listens."""
-    try:
-        from streamlit.web.server.starlette import starlette_server
-    except ImportError:
-        return False
-    original = getattr(starlette_server, "_bind_socket", None)
-    if original is None:
-        return False
-
-    def bind_then_theme(*args, **kwargs):
-        sock = original(*args, **kwargs)
+    def theme_soon(sock: socket.socket) -> None:
         threading.Thread(target=configure_plotly_theme, name="compress-lab plotly theme", daemon=True).start()
-        return sock
 
-    bind_then_theme.nodelay = getattr(original, "nodelay", False)
-    starlette_server._bind_socket = bind_then_theme
-    return True
+    return _after_bind(theme_soon, "plotly theme")
