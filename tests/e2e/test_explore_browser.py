@@ -91,7 +91,11 @@ def test_sensitivity_page_scans_and_runs_the_proposal(lab, page, screenshots):
     open_page(page, f"{lab}/sensitivity", "Sensitivity")
     page.get_by_text("Advanced").first.click()
     set_number(page, "sens_baseline_epochs", BASELINE_EPOCHS)
-    page.locator(".st-key-sens_run button").click()
+    # The rerun loads the baseline (a first visit: torch and the model). Under CI's load this once took longer
+    # than a click's 30 s, with the previous run's button still in the page but hidden: wait for the new one.
+    run = page.locator(".st-key-sens_run button")
+    run.wait_for(state="visible", timeout=120_000)
+    run.click()
     page.locator(".st-key-sens_heatmap .main-svg").first.wait_for(timeout=60_000)
     scan = metric_value(page, "Scan time")
     assert re.fullmatch(r"\d+\.\d\d s", scan) and float(scan.split()[0]) < 10
