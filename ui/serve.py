@@ -1,7 +1,7 @@
 """`python -m ui.serve [SCRIPT.py] [streamlit run options]`: `streamlit run app.py` with three start-up fixes first.
 
 A plain `streamlit run app.py` runs none of the app's code until a browser session connects, so three costs
-of a cold start are out of the app's reach (docs/performance.md, "cs20" and "Third round, part 2"):
+of a cold start are out of the app's reach (docs/performance.md, "cs20" and "Fourth round"):
 
 - Streamlit 1.67 binds its listening socket with Nagle's algorithm left on (`ui/startup.disable_nagle` says
   why), and the first browser's index page and ~60 static files arrive before app.py can switch it off;

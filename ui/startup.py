@@ -102,9 +102,9 @@ def disable_nagle_once() -> int:
 
 
 # ---------------------------------------------------------------- launcher only (`python -m ui.serve`)
-# Both run before Streamlit's server starts, which no code of the app can do under `streamlit run app.py`
+# These run before Streamlit's server starts, which no code of the app can do under `streamlit run app.py`
 # (Streamlit runs app.py per browser session, after the server has bound its socket and scanned packages).
-# Both wrap Streamlit internals and do nothing when those are gone (each returns whether it applied).
+# They wrap Streamlit internals and do nothing when those are gone (each returns whether it applied).
 
 
 def _after_bind(action, name: str) -> bool:

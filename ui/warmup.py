@@ -72,7 +72,6 @@ _last_activity = [float("-inf")]  # time.monotonic() of the latest preview fragm
 _started = threading.Event()
 done = threading.Event()  # set when the warm-up has finished (or given up); for tests and benchmarks
 timings: dict[str, float] = {}  # stage -> seconds since the thread started, in the order they ended
-waited: dict[str, float] = {}  # stage -> seconds it waited for the previews to be quiet first (wait_for_quiet)
 DONE_LINE = "compress-lab warm-up done"  # + the timings as JSON, on the server's stderr when the thread ends
 
 
@@ -194,19 +193,19 @@ def _warm() -> None:
         time.sleep(DELAY_S)  # let the page that started the warm-up reach the browser first
         if _import_all():
             timings["imports"] = time.perf_counter() - began
-            waited["baseline"] = wait_for_quiet()
+            wait_for_quiet()
             if warm_default_baseline():
                 timings["baseline"] = time.perf_counter() - began
-        waited["learn"] = wait_for_quiet()
+        wait_for_quiet()
         _import_later()
         try:
-            waited["attention"] = wait_for_quiet()
+            wait_for_quiet()
             if warm_attention_baseline():
                 timings["attention"] = time.perf_counter() - began
         except Exception:  # optional: the Learn page shows its own error
             pass
         timings["learn"] = time.perf_counter() - began
-        waited["settled"] = wait_for_quiet()
+        wait_for_quiet()
         settle()
         timings["settled"] = time.perf_counter() - began
     except Exception:  # the page that needs the baseline shows its own error
