@@ -118,7 +118,7 @@ PAGES = {
                 lambda n: [(4.0 + 0.5 * (i + 1), "ArrowRight") for i in range(n)], lambda v: f"|at T = {v:g}"),
     "learn": ("learn", "learn_prune_amount", "Magnitude pruning",
               lambda n: [(71 + i, "ArrowRight") for i in range(min(n, 28))],
-              lambda v: f"|L1 pruning, {v} %,"),
+              lambda v: f"@[data-lab-slot=learn_prune_cards][data-lab-tag$='|{v}']\n|L1 pruning, {v} %,"),
     # Other Learn lessons with a slider (not in the default --pages): the quantization lesson's bits (its tab is
     # opened first, LEARN_TABS) and the damage lesson's sparsity (a select_slider of 5 values, tab "Pruning damage").
     "learn-quantization": ("learn", "learn_q_bits", "Magnitude pruning",
@@ -146,17 +146,23 @@ def _bounce(values: list, start, moves: int) -> list[tuple]:
 DRAWN = "key => !!document.querySelector('.st-key-' + key + ' .js-plotly-plot')"
 FIGURES = {"prune": "prune_preview_hist", "quantize": "quantize_preview_grid", "distill": "distill_preview_soft",
            "learn": "learn_prune_hist", "learn-quantization": "learn_q_grid", "learn-damage": "learn_damage_classes"}
+# Further figures a move redraws (the figure time is the last change in any of them): the lesson's unit images.
+MORE_FIGURES = {"learn": ["learn_prune_units"]}
 # In the page: the time of the last key press and of the last change inside the figure's container.
-WATCH = """fig => { if (window.__lab) return true;
-  const lab = window.__lab = {press: 0, pressWall: 0, figMut: 0, want: null, shown: 0};
+WATCH = """figs => { if (window.__lab) return true;
+  const lab = window.__lab = {press: 0, pressWall: 0, figMut: 0, want: null, shown: 0, painted: 0};
   document.addEventListener('keydown', () => { lab.press = performance.now(); lab.pressWall = Date.now(); lab.figMut = 0;
-                                               lab.shown = 0; }, true);
-  const inside = n => n && n.nodeType === 1 && (n.closest('.st-key-' + fig) || n.querySelector('.st-key-' + fig));
+                                               lab.shown = 0; lab.painted = 0; }, true);
+  const keys = [figs, ...(window.__labMoreFigures || [])];  // every figure a move redraws
+  const inside = n => n && n.nodeType === 1 && keys.some(fig => n.closest('.st-key-' + fig) || n.querySelector('.st-key-' + fig));
   new MutationObserver(records => {  // the numbers' time, seen in the page (no polling, no round trip)
-      if (lab.want && !lab.shown && window.__labShows(lab.want)) lab.shown = performance.now();
+      if (lab.want && !lab.shown && window.__labShows(lab.want)) {
+        lab.shown = performance.now();  // in the DOM; the frame that paints it begins in the next animation frame
+        requestAnimationFrame(() => { lab.painted = performance.now(); });
+      }
       for (const r of records) {
       const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
-      if ((t && t.closest('.st-key-' + fig)) || [...r.addedNodes].some(inside)) { lab.figMut = performance.now(); return; }
+      if ((t && keys.some(fig => t.closest('.st-key-' + fig))) || [...r.addedNodes].some(inside)) { lab.figMut = performance.now(); return; }
   } }).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
   return true; }"""
 TAG = """fig => { const el = document.querySelector('.st-key-' + fig + ' .js-plotly-plot');
@@ -173,10 +179,13 @@ SETTLED = """fig => new Promise(resolve => { const lab = window.__lab; const beg
 # textContent, not innerText: innerText lays the page out to know what is visible, and this probe runs every frame
 # while a move renders. Polling body.innerText cost the Learn page (3,400 DOM nodes) ~30-40 ms per move and Distill
 # ~5-15 ms (p50, same tree, alternated: docs/performance.md "Fourth round"); the text checked is the new value's.
-SHOWS = """v => { const [label, text] = v.split('|');
+# Alternatives are separated by newlines (any one shows the numbers); "@selector": an element matching it exists
+# (the Learn lesson's cards carry their slider value in `data-lab-tag`, ui/instant.py).
+SHOWS = """v => v.split('\\n').some(one => { if (one.startsWith('@')) return !!document.querySelector(one.slice(1));
+  const [label, text] = one.split('|');
   if (label) return [...document.querySelectorAll('[data-testid="stMetric"], .lab-card')].some(
       m => m.textContent.startsWith(label) && m.textContent.includes(text));
-  return document.body.textContent.includes(text); }"""
+  return document.body.textContent.includes(text); })"""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -296,9 +305,10 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
     first_visit = (first_visit, time.perf_counter() - began,
                    tree_cpu_s(server_pid) - cpu_at_goto if server_pid else None)  # the server's CPU for the visit
     wait_idle(page, 60_000)
-    fig = FIGURES.get(name) if detail is not None else None
+    fig = FIGURES.get(name) if detail is not None else None  # the in-page times of every move
     if fig:
         page.evaluate("s => { window.__labShows = eval(s); }", SHOWS)
+        page.evaluate("keys => { window.__labMoreFigures = keys; }", MORE_FIGURES.get(name, []))
         page.evaluate(WATCH, fig)
     thumb = page.locator(f".st-key-{key} input[type='range']")
     thumb.focus()
@@ -316,9 +326,12 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
             page.evaluate("v => { window.__lab.want = v; }", shows(value))
         traffic.update(frames=0, bytes=0)
         began = time.perf_counter()
-        thumb.press(press)
+        # key down, then up once the numbers show: Playwright's `press` returns only when the key-up is handled, and
+        # that waits behind whatever the page does after the key-down (a figure redrawn in the browser, ~50 ms)
+        page.keyboard.down(press)
         page.wait_for_function(SHOWS, arg=shows(value), timeout=30_000, polling="raf")
         times.append(time.perf_counter() - began)
+        page.keyboard.up(press)
         if accuracy is not None and name in ACCURACY:  # the accuracy card filled in (progressive previews)
             page.wait_for_function(ARRIVED, arg=ACCURACY[name](value), timeout=120_000, polling="raf")
             accuracy.append(time.perf_counter() - began)
@@ -326,8 +339,10 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
             shown_wall = time.time()
             figure_ms, replaced = page.evaluate(SETTLED, fig)
             wait_idle(page, 30_000)
-            seen = page.evaluate("() => window.__lab.shown && window.__lab.shown - window.__lab.press")
+            seen, painted = page.evaluate("() => [window.__lab.shown && window.__lab.shown - window.__lab.press, "
+                                          "window.__lab.painted && window.__lab.painted - window.__lab.press]")
             detail.append({"numbers_ms": round(1000 * times[-1], 1), "numbers_in_page_ms": round(seen, 1) if seen else None,
+                           "numbers_painted_ms": round(painted, 1) if painted else None,
                            "figure_ms": None if figure_ms is None else round(figure_ms, 1),
                            "plot_replaced": replaced, "frames": traffic["frames"], "bytes": traffic["bytes"],
                            "press_wall": page.evaluate("() => window.__lab.pressWall") / 1000, "shown_wall": shown_wall})
@@ -352,6 +367,7 @@ def summarize_detail(rows: list[dict], profile_rows: list[dict]) -> dict:
     out = {"cpu_ms_per_move": rows[0].get("cpu_ms_per_move") if rows else None,
            "page_main_thread_ms_per_move": rows[0].get("page_main_thread_ms_per_move") if rows else None,
            "numbers_in_page_ms": stats([r.get("numbers_in_page_ms") for r in rows]),
+           "numbers_painted_ms": stats([r.get("numbers_painted_ms") for r in rows]),
            "figure_ms": stats([r["figure_ms"] for r in rows]),
            "plot_replaced": sum(bool(r["plot_replaced"]) for r in rows), "moves": len(rows),
            "frames": stats([r["frames"] for r in rows]), "bytes": stats([r["bytes"] for r in rows]),
@@ -426,7 +442,7 @@ def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: floa
                 warmup = {"done_after_launch_s": round(time.perf_counter() - launched, 2), "stages_s": stages}
             out = {"_warmup": warmup} if warmup else {}
             for name in names:
-                rows = [] if detail and not warm else None
+                rows = [] if not warm else None  # every move's in-page times (and with --detail, the server's)
                 accuracy = []
                 first, times = page_moves(browser, url, name, 1 if warm else moves, rows, dataset, process.pid,
                                           accuracy, dwell_s if via_home and not warm else None)
@@ -542,6 +558,9 @@ def main(argv=None) -> int:
                       f"{r['accuracy']['p95_ms']:.0f} ms after the move")
             d = r.get("detail")
             if d:
+                print(f"          in the page, from the key press: numbers in the DOM {d['numbers_in_page_ms']} ms, "
+                      f"painted (next frame) {d['numbers_painted_ms']} ms, figure redrawn {d['figure_ms']} ms")
+            if d and args.detail:
                 print(f"          figure redrawn {d['figure_ms']} ms; plot replaced in {d['plot_replaced']} of "
                       f"{d['moves']} moves; frames {d['frames']}, bytes {d['bytes']}; server fragment "
                       f"{d.get('server_fragment_ms')} ms, steps {d.get('server_steps_ms')}")

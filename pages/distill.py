@@ -6,7 +6,7 @@ import streamlit as st
 from compress_core import fmt
 
 from compress_core.present import plots
-from ui import common, figure_cache, preview_cache, profile
+from ui import cards, common, figure_cache, instant, preview_cache, profile
 from ui.device import device_select
 
 common.ensure_navigation()
@@ -102,33 +102,57 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("distill_temp
 
 
 @st.fragment
+@instant.builds_after
 @profile.timed("distill")
 def preview_panel(base) -> None:
     """The temperature slider and the teacher's softened outputs at that temperature."""
-    from compress_core.present import preview
-
     temperature = st.slider("Temperature T", 0.5, 20.0, 4.0, 0.5, key="distill_temperature",
                             help="T > 1 spreads the teacher's probability over the wrong classes: the 'dark "
                                  "knowledge' the student learns from")
     if base is None:
         return
-    truth = base.data.y_test[:SHOWN_INPUTS].tolist()
     profile.mark("slider")
-    probs = preview_cache.softened(preview_cache.key_of(base), base, SHOWN_INPUTS, temperature)  # cached, bounded
-    profile.mark("engine")
-    names = list(base.data.class_names)
-    labels = [f"test input {i} (true class {names[t]})" for i, t in enumerate(truth)]
-    st.markdown(f"**Instant preview**: the teacher ({teacher}, test accuracy {fmt.pct(base.info['accuracy'])}) "
-                f"on {SHOWN_INPUTS} test inputs at T = {temperature:g}")
-    fig = figure_cache.shared(("distill", preview_cache.key_of(base), SHOWN_INPUTS, temperature),  # every session's
-                              lambda: plots.softened_outputs(probs, names, labels, temperature))
+    key = preview_cache.key_of(base)
+    binding = instant.bind("distill_temperature", (key, teacher), temperature)  # every T drawn ahead (ui/instant.py)
+    tag = instant.tag(binding)
+    line, fig, note = soft_view(base, key, temperature)
     profile.mark("figure")
-    common.chart(fig, key="distill_preview_soft", live=True)  # redrawn on every move: updated in place
+    cards.line("Instant preview", line, slot=LINE if tag else None, tag=tag)
+    common.chart(fig, key="distill_preview_soft", live=True, tag=tag)  # redrawn on every move: updated in place
     profile.mark("draw")
+    cards.line("Entropy of these soft targets", note, slot=NOTE if tag else None, tag=tag, small=True)
+    instant.offer(binding, [t / 2 for t in range(1, 41)], lambda t: soft_entry(base, key, t, binding))
+
+
+LINE, NOTE = "distill_preview_line", "distill_preview_note"  # the instant preview's two lines (their slots)
+
+
+def soft_view(base, key: str, temperature: float) -> tuple[str, object, str]:
+    """The preview at `temperature`: its heading line, the teacher's softened outputs (a figure shared by every
+    session: the setting names it) and the entropy line."""
+    from compress_core.present import preview
+
+    probs = preview_cache.softened(key, base, SHOWN_INPUTS, temperature)  # cached, bounded
+    names = list(base.data.class_names)
+    truth = base.data.y_test[:SHOWN_INPUTS].tolist()
+    labels = [f"test input {i} (true class {names[t]})" for i, t in enumerate(truth)]
+    line = (f"the teacher ({teacher}, test accuracy {fmt.pct(base.info['accuracy'])}) on {SHOWN_INPUTS} test inputs "
+            f"at T = {temperature:g}")
+    fig = figure_cache.shared(("distill", key, SHOWN_INPUTS, temperature),
+                              lambda: plots.softened_outputs(probs, names, labels, temperature))
     entropy = preview.entropy_bits(probs)
-    st.caption(f"Entropy of these soft targets: {', '.join(f'{e:.2f}' for e in entropy)} bits (a uniform guess over "
-               f"{len(names)} classes has {math.log2(len(names)):.2f}). T = 1 is the "
-               "teacher's ordinary softmax.")
+    note = (f"{', '.join(f'{e:.2f}' for e in entropy)} bits (a uniform guess over {len(names)} classes has "
+            f"{math.log2(len(names)):.2f}). T = 1 is the teacher's ordinary softmax.")
+    return line, fig, note
+
+
+def soft_entry(base, key: str, temperature: float, binding) -> dict:
+    """What the preview draws at `temperature` (ui/instant.py's table entry), from the same caches as a move."""
+    line, fig, note = soft_view(base, key, temperature)
+    tag = instant.tag_of(binding.version, instant.value_text(temperature))
+    return {"slots": {LINE: cards.line_html("Instant preview", line, LINE, tag),
+                      NOTE: cards.line_html("Entropy of these soft targets", note, NOTE, tag, small=True)},
+            "charts": {"distill_preview_soft": fig}}
 
 
 def student_panel(base) -> None:
@@ -213,3 +237,4 @@ def draw_result(run: dict) -> None:
 
 
 common.show_run(common.current_run(P, "distill"), P, draw_result)
+instant.finish(page_end=True)  # the instant preview's table, once the rest of the page is drawn

@@ -12,7 +12,7 @@ from compress_core.models.zoo import prunable_layers
 from compress_core.present import plots, teach, teach_pruning
 from compress_core.runs import jobs
 from compress_core.training.loop import evaluate, predict_logits
-from ui import common, figure_cache, figures, learn_quantization, lecture, preview_cache, profile
+from ui import cards, common, figure_cache, figures, instant, learn_quantization, lecture, preview_cache, profile
 
 common.ensure_navigation()
 
@@ -162,6 +162,7 @@ def pruning_intro() -> None:
 
 
 @st.fragment
+@instant.builds_after
 @profile.timed("learn")
 def pruning_panel() -> None:
     c = st.columns([2, 1])
@@ -172,9 +173,37 @@ def pruning_panel() -> None:
     preview_key = preview_cache.key_of(base)
     shown = pruning_numbers(preview_key, base, amount, scope)
     profile.mark("engine")
+    # every p drawn ahead in the browser (ui/instant.py): cards and both figures
+    binding = instant.bind("learn_prune_amount", (preview_key, scope), amount)
+    tag = instant.tag(binding)
+    common.card_block(pruning_cards(shown), per_row=4, slot=PRUNING_CARDS if tag else None, tag=tag)
+    profile.mark("cards")
+    hist, images = pruning_figures(preview_key, amount, scope, shown)
+    profile.mark("histogram figure")
+    figures.show(hist, key="learn_prune_hist", live=True, tag=tag)
+    profile.mark("histogram draw")
+    st.markdown("Each hidden unit of the first layer has one weight per input pixel, so its 64 weights form an "
+                "8×8 image: the pattern of ink that makes the unit fire (red) or stay quiet (blue). Pruning blanks "
+                "the pixels whose weights are small; what is left is the part of the pattern that matters most.")
+    figures.show(images, key="learn_prune_units", live=True, tag=tag)
+    profile.mark("units draw")
+    st.caption("The 6 units shown have the largest incoming weights. Pruning alone costs accuracy at high p; "
+               "a few epochs of fine-tuning with the mask fixed win most of it back (try it).")
+    try_it(f"L1 pruning, {amount} %, {scope}", "pages/prune.py",
+           {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_scope": scope,
+            "prune_schedule": "oneshot", "prune_amount": amount, "prune_baseline_epochs": baseline_epochs()},
+           key="learn_prune_try")
+    profile.mark("rest")
+    instant.offer(binding, range(0, 100), lambda p: pruning_entry(preview_key, p, scope, binding))
+
+
+PRUNING_CARDS = "learn_prune_cards"  # the instant preview's slot of the pruning lesson's cards
+
+
+def pruning_cards(shown: dict) -> list[tuple]:
     accuracy, total, nonzero = shown["accuracy"], shown["total"], shown["nonzero"]
     dense_bytes, sparse_bytes = shown["dense_bytes"], shown["sparse_bytes"]
-    common.card_block([  # one element for the four cards (ui/cards.py)
+    return [  # one element for the four cards (ui/cards.py)
         ("Accuracy right after pruning", fmt.pct(accuracy), fmt.pp(accuracy - ACC0),
          f"top-1 on the test digits, no fine-tuning; the dense model has {fmt.pct(ACC0, 2)}"),
         ("Parameters left (non-zero)", fmt.count(nonzero), f"of {fmt.count(total)}",
@@ -184,31 +213,28 @@ def pruning_panel() -> None:
         ("Compression in bytes", fmt.ratio(dense_bytes / sparse_bytes), f"{fmt.size(sparse_bytes)} file",
          f"the dense fp32 file ({fmt.size(dense_bytes)}) / the sparse file: a bitmap of positions (1 bit per weight) "
          "plus the non-zero fp32 values, measured by encoding it"),
-    ], per_row=4)
-    profile.mark("cards")
-    # Both figures are shared by every session (ui/figure_cache.py): the setting names them.
+    ]
+
+
+def pruning_figures(preview_key: str, amount: int, scope: str, shown: dict) -> tuple:
+    """The histogram and the units' images at `amount`, shared by every session (ui/figure_cache.py: the setting
+    names them)."""
     hist = figure_cache.shared(("learn_prune_hist", preview_key, amount, scope),
                                lambda: teach.histogram_figure(shown["hist"], scope))
-    profile.mark("histogram figure")
-    figures.show(hist, key="learn_prune_hist", live=True)
-    profile.mark("histogram draw")
-    st.markdown("Each hidden unit of the first layer has one weight per input pixel, so its 64 weights form an "
-                "8×8 image: the pattern of ink that makes the unit fire (red) or stay quiet (blue). Pruning blanks "
-                "the pixels whose weights are small; what is left is the part of the pattern that matters most.")
     units = pruning_units(preview_key, base)
     shape = base.data.input_shape[-2:]
     images = figure_cache.shared(("learn_prune_units", preview_key, amount, scope), lambda: teach.unit_images(
         units["dense"], shown["first_layer"], range(len(units["units"])), shape, labels=units["units"]))
-    profile.mark("units figure")
-    figures.show(images, key="learn_prune_units", live=True)
-    profile.mark("units draw")
-    st.caption("The 6 units shown have the largest incoming weights. Pruning alone costs accuracy at high p; "
-               "a few epochs of fine-tuning with the mask fixed win most of it back (try it).")
-    try_it(f"L1 pruning, {amount} %, {scope}", "pages/prune.py",
-           {"prune_dataset": "digits", "prune_model": "lenet300", "prune_method": "l1", "prune_scope": scope,
-            "prune_schedule": "oneshot", "prune_amount": amount, "prune_baseline_epochs": baseline_epochs()},
-           key="learn_prune_try")
-    profile.mark("rest")
+    return hist, images
+
+
+def pruning_entry(preview_key: str, amount: int, scope: str, binding) -> dict:
+    """What the pruning lesson draws at `amount` (ui/instant.py's table entry), from the same caches as a move."""
+    shown = pruning_numbers(preview_key, base, amount, scope)
+    hist, images = pruning_figures(preview_key, amount, scope, shown)
+    tag = instant.tag_of(binding.version, instant.value_text(amount))
+    return {"slots": {PRUNING_CARDS: cards.block_html(pruning_cards(shown), 4, PRUNING_CARDS, tag)},
+            "charts": {"learn_prune_hist": hist, "learn_prune_units": images}}
 
 
 @st.fragment
@@ -626,3 +652,4 @@ SECTIONS = [
 from ui import learn_attention  # noqa: E402  (a separate block: the section lives in ui/learn_attention.py)
 
 lecture.sections(SECTIONS, key="learn", below=[("Compressing attention", learn_attention.section)])
+instant.finish(page_end=True)  # the instant previews' tables, once the rest of the page is drawn

@@ -7,7 +7,7 @@ from compress_core.present import plots
 from compress_core.errors import CompressError
 from compress_core.methods.criteria import criteria
 from compress_core.specs import PRUNE_METHODS, PRUNE_SCHEDULES, PRUNE_SCOPES, PruneSpec
-from ui import common, figure_cache, preview_cache, profile
+from ui import cards, common, figure_cache, instant, preview_cache, profile
 from ui.device import device_select
 
 common.ensure_navigation()
@@ -66,6 +66,7 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("prune_amount
 
 
 @st.fragment
+@instant.builds_after
 @profile.timed("prune")
 def preview_panel(base) -> None:
     """The amount slider and what one-shot pruning of the baseline does; reruns alone when the slider moves."""
@@ -107,13 +108,32 @@ def preview_panel(base) -> None:
                                                 model_in_scope)
         r = preview.prune_preview(model_in_scope, base.data.x_test, base.data.y_test, method, scope, amount / 100,
                                   int(seed), edges, base.data.x_train)
-        pending = None
+        pending, binding = None, None
     else:
         edges, before = common.baseline_weights(base.info["key"], base.model)
         key = preview_cache.key_of(base)
         # cached, bounded; a slow model's accuracy (pending) arrives after its other numbers
         r, pending = preview_cache.prune_progressive(key, base, method, scope, amount / 100, int(seed), edges)
+        # every amount drawn ahead in the browser (ui/instant.py), unless the model is slow to evaluate
+        binding = None if pending is not None or preview_cache.progressive(key, base) else instant.bind(
+            "prune_amount", (key, method, scope, int(seed), schedule, int(steps)), amount)
     profile.mark("engine")
+    fig = histogram(edges, before, r) if any(include.values()) else shared_histogram(key, amount, edges, before, r)
+    profile.mark("figure")
+    draw_cards = common.preview_layout(masked_cards(r, acc0), fig, key="prune_preview_hist", tag=instant.tag(binding))
+    profile.mark("draw")
+    if schedule == "agp":
+        common.chart(agp_figure(amount), key="prune_preview_agp", live=True, tag=instant.tag(binding))
+    if pending is not None:  # the same cards, now with the accuracy; a newer move ends this run at once instead
+        evaluated = preview_cache.wait(pending)
+        if evaluated is not None:
+            draw_cards(masked_cards({**r, **evaluated}, acc0))
+        profile.mark("accuracy")
+    instant.offer(binding, range(0, 100), lambda a: masked_entry(base, a, edges, before, binding))
+
+
+def histogram(edges, before, r: dict):
+    """The preview's weight histogram: the baseline's weights, those kept, and the threshold(s)."""
     series = {"baseline weights": (before, plots.color_of("baseline")),
               "kept after pruning (zeros not shown)": (r["kept_counts"], plots.color_of(method))}
     thresholds = r["thresholds"]
@@ -121,21 +141,31 @@ def preview_panel(base) -> None:
         thresholds = {"all layers": max(thresholds.values())}
     title = ("Weight histogram and the L1 threshold" if method == "l1" else "Weight histogram: random pruning "
              "removes weights of every size" if method == "random" else f"Weight histogram: {METHODS[method][0]}")
-    draw = lambda: plots.weight_histogram(edges, series, thresholds, title)  # noqa: E731
-    fig = draw() if any(include.values()) else figure_cache.shared(  # shared by every session (the setting names it)
-        ("prune", key, method, scope, amount, int(seed)), draw)
-    profile.mark("figure")
-    draw_cards = common.preview_layout(masked_cards(r, acc0), fig, key="prune_preview_hist")
-    profile.mark("draw")
-    if schedule == "agp":
-        from compress_core.methods.prune import agp_schedule
+    return plots.weight_histogram(edges, series, thresholds, title)
 
-        common.chart(plots.agp_schedule(agp_schedule(0.0, amount / 100, int(steps))), key="prune_preview_agp", live=True)
-    if pending is not None:  # the same cards, now with the accuracy; a newer move ends this run at once instead
-        evaluated = preview_cache.wait(pending)
-        if evaluated is not None:
-            draw_cards(masked_cards({**r, **evaluated}, acc0))
-        profile.mark("accuracy")
+
+def shared_histogram(key: str, amount: int, edges, before, r: dict):
+    """`histogram`, shared by every session (the setting names it: ui/figure_cache.py)."""
+    return figure_cache.shared(("prune", key, method, scope, amount, int(seed)), lambda: histogram(edges, before, r))
+
+
+def agp_figure(amount: int):
+    from compress_core.methods.prune import agp_schedule
+
+    return plots.agp_schedule(agp_schedule(0.0, amount / 100, int(steps)))
+
+
+def masked_entry(base, amount: int, edges, before, binding) -> dict:
+    """What the masked preview draws at `amount` (ui/instant.py's table entry), from the same caches as a move."""
+    key = preview_cache.key_of(base)
+    r, _ = preview_cache.prune_progressive(key, base, method, scope, amount / 100, int(seed), edges)
+    tag = instant.tag_of(binding.version, instant.value_text(amount))
+    slot = common.preview_slot("prune_preview_hist")
+    charts = {"prune_preview_hist": shared_histogram(key, amount, edges, before, r)}
+    if schedule == "agp":
+        charts["prune_preview_agp"] = agp_figure(amount)
+    return {"slots": {slot: cards.block_html(masked_cards(r, base.info["accuracy"]), slot=slot, tag=tag)},
+            "charts": charts}
 
 
 def masked_cards(r: dict, acc0: float) -> list[tuple]:
@@ -270,3 +300,4 @@ def result_histogram(run: dict):
 
 
 common.show_run(common.current_run(P, "prune"), P, draw_result)
+instant.finish(page_end=True)  # the instant preview's table, once the rest of the page is drawn

@@ -4,7 +4,7 @@ import streamlit as st
 
 from compress_core import fmt
 from compress_core.present import plots
-from ui import access, common, figure_cache, preview_cache, profile
+from ui import access, cards, common, figure_cache, instant, preview_cache, profile
 from ui.device import device_select
 
 common.ensure_navigation()
@@ -56,6 +56,7 @@ spec = common.spec_or_stop(lambda: build_spec(st.session_state.get("quantize_bit
 
 
 @st.fragment
+@instant.builds_after
 @profile.timed("quantize")
 def preview_panel(base) -> None:
     """Bits slider, layer choice, and that layer's weights on the k-bit grid with the error it causes."""
@@ -85,19 +86,46 @@ def preview_panel(base) -> None:
     r, pending = preview_cache.quantize_progressive(key, base, layer, bits, granularity, int(channel))
     profile.mark("engine")
     acc0 = base.info["accuracy"]
-    st.markdown(f"**Instant preview**: every weight fake-quantized to {bits} bits, one scale per {granularity}")
-    title = f"{layer}" + (f", channel {r['channel']}" if r["channel"] is not None else "") + \
-        f": {bits}-bit grid ({len(r['levels'])} values)"
-    fig = figure_cache.shared(("quantize", key, layer, bits, granularity, int(channel)),  # shared by every session
-                              lambda: plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title))
+    # every bit width drawn ahead in the browser (ui/instant.py), unless the model is slow to evaluate
+    binding = None if scheme != "fake" or pending is not None or preview_cache.progressive(key, base) else \
+        instant.bind("quantize_bits", (key, layer, granularity, int(channel)), bits)
+    tag = instant.tag(binding)
+    cards.line("Instant preview", heading(bits), slot=LINE if tag else None, tag=tag)
+    fig = grid_figure(key, r, layer, bits, int(channel))
     profile.mark("figure")
-    draw_cards = common.preview_layout(grid_cards(r, acc0, bits, layer), fig, key="quantize_preview_grid")
+    draw_cards = common.preview_layout(grid_cards(r, acc0, bits, layer), fig, key="quantize_preview_grid", tag=tag)
     profile.mark("draw")
     if pending is not None:  # the same cards, now with the accuracy; a newer move ends this run at once instead
         evaluated = preview_cache.wait(pending)
         if evaluated is not None:
             draw_cards(grid_cards({**r, **evaluated}, acc0, bits, layer))
         profile.mark("accuracy")
+    instant.offer(binding, range(2, 9), lambda b: grid_entry(base, key, layer, b, int(channel), binding))
+
+
+LINE = "quantize_preview_line"  # the instant preview's heading line (its slot)
+
+
+def heading(bits: int) -> str:
+    return f"every weight fake-quantized to {bits} bits, one scale per {granularity}"
+
+
+def grid_figure(key: str, r: dict, layer: str, bits: int, channel: int):
+    """The layer's weights on the k-bit grid, shared by every session (the setting names it)."""
+    title = f"{layer}" + (f", channel {r['channel']}" if r["channel"] is not None else "") + \
+        f": {bits}-bit grid ({len(r['levels'])} values)"
+    return figure_cache.shared(("quantize", key, layer, bits, granularity, channel),
+                               lambda: plots.quantization_grid(r["edges"], r["counts"], r["levels"], bits, layer, title))
+
+
+def grid_entry(base, key: str, layer: str, bits: int, channel: int, binding) -> dict:
+    """What the preview draws at `bits` (ui/instant.py's table entry), from the same caches as a move."""
+    r, _ = preview_cache.quantize_progressive(key, base, layer, bits, granularity, channel)
+    tag = instant.tag_of(binding.version, instant.value_text(bits))
+    slot = common.preview_slot("quantize_preview_grid")
+    return {"slots": {LINE: cards.line_html("Instant preview", heading(bits), LINE, tag),
+                      slot: cards.block_html(grid_cards(r, base.info["accuracy"], bits, layer), slot=slot, tag=tag)},
+            "charts": {"quantize_preview_grid": grid_figure(key, r, layer, bits, channel)}}
 
 
 def grid_cards(r: dict, acc0: float, bits: int, layer: str) -> list[tuple]:
@@ -238,3 +266,4 @@ def draw_result(run: dict) -> None:
 
 precision_panel()
 common.show_run(common.current_run(P, "quantize"), P, draw_result)
+instant.finish(page_end=True)  # the instant preview's table, once the rest of the page is drawn

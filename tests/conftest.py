@@ -6,6 +6,9 @@ import pytest
 
 # Latency medians over a few calls keep the suite fast; benchmarks use the full count.
 os.environ.setdefault("COMPRESS_LAB_LATENCY_REPEATS", "5")
+# Instant previews (ui/instant.py) build their table at the end of a page run, which AppTest waits for: off here,
+# on in tests/test_instant.py and in the browser tests' servers (tests/e2e/conftest.py).
+os.environ.setdefault("COMPRESS_LAB_INSTANT", "0")
 # Tests never touch the user's own ~/.compress_lab: anything that forgets to pass a home
 # lands in a throw-away folder.
 os.environ["COMPRESS_LAB_HOME"] = tempfile.mkdtemp(prefix="compress_lab_tests_")

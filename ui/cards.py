@@ -33,6 +33,8 @@ STYLE = """<style>
 .lab-card-delta.down{color:#ff4b4b;opacity:1}
 .lab-card-delta.up::before{content:"↑ ";content:"↑ "/""}
 .lab-card-delta.down::before{content:"↓ ";content:"↓ "/""}
+.lab-line{font-size:1rem;line-height:1.6}
+.lab-line.small{font-size:.875rem;opacity:.6}
 </style>"""
 
 
@@ -61,12 +63,29 @@ def card_html(label: str, value: str, delta: str | None = None, help_text: str |
     return "".join(parts) + "</div>"
 
 
-def block_html(cards: list[tuple], per_row: int = 1) -> str:
-    """The block of `cards` ((label, value, delta or None, help or None) each), `per_row` to a row."""
+def block_html(cards: list[tuple], per_row: int = 1, slot: str | None = None, tag: str | None = None) -> str:
+    """The block of `cards` ((label, value, delta or None, help or None) each), `per_row` to a row.
+
+    `slot` and `tag` mark an instant preview's block (ui/instant.py): the browser finds it by its slot and knows
+    which slider value it shows by its tag."""
     grid = f' style="--lab-per-row:{int(per_row)}"' if per_row != 1 else ""
-    return f'<div class="{CLASS}"{grid}>' + "".join(card_html(*c) for c in cards) + "</div>"
+    marks = (f' data-lab-slot="{escape(slot)}"' if slot else "") + (f' data-lab-tag="{escape(tag)}"' if tag else "")
+    return f'<div class="{CLASS}"{grid}{marks}>' + "".join(card_html(*c) for c in cards) + "</div>"
 
 
-def show(cards: list[tuple], per_row: int = 1) -> None:
+def line_html(bold: str, text: str, slot: str | None = None, tag: str | None = None, small: bool = False) -> str:
+    """One line of text with a bold lead ("**bold**: text" as markdown draws it; `small`: as a caption), as markup
+    an instant preview (ui/instant.py) can redraw in the browser: its `slot` and `tag` as on a cards block."""
+    marks = (f' data-lab-slot="{escape(slot)}"' if slot else "") + (f' data-lab-tag="{escape(tag)}"' if tag else "")
+    kind = "lab-line small" if small else "lab-line"
+    return f'<div class="{kind}"{marks}><strong>{escape(bold)}</strong>: {escape(text)}</div>'
+
+
+def line(bold: str, text: str, slot: str | None = None, tag: str | None = None, small: bool = False) -> None:
+    """Draw `line_html` as one element."""
+    st.html(line_html(bold, text, slot, tag, small))
+
+
+def show(cards: list[tuple], per_row: int = 1, slot: str | None = None, tag: str | None = None) -> None:
     """Draw `cards` as one element: stacked (per_row=1, beside a chart) or in a grid."""
-    st.html(block_html(cards, per_row))
+    st.html(block_html(cards, per_row, slot, tag))

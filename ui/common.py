@@ -579,32 +579,39 @@ def metric_grid(cards: list[tuple], per_row: int = 4) -> None:
                 card(*args)
 
 
-def card_block(cards_: list[tuple], per_row: int = 1) -> None:
-    """Cards like `card`'s (label, value, delta or None, help or None) as ONE element (ui/cards.py), for fragments."""
-    cards.show(cards_, per_row)
+def card_block(cards_: list[tuple], per_row: int = 1, slot: str | None = None, tag: str | None = None) -> None:
+    """Cards like `card`'s (label, value, delta or None, help or None) as ONE element (ui/cards.py), for fragments
+    (`slot`, `tag`: an instant preview's block, ui/instant.py)."""
+    cards.show(cards_, per_row, slot, tag)
 
 
-def preview_layout(cards: list[tuple], fig, key: str) -> Callable[[list[tuple]], None]:
+def preview_slot(key: str) -> str:
+    """The instant-preview slot name of the cards drawn beside chart `key` by `preview_layout`."""
+    return f"{key}_cards"
+
+
+def preview_layout(cards: list[tuple], fig, key: str, tag: str | None = None) -> Callable[[list[tuple]], None]:
     """Preview cards stacked beside their chart: cards stay wide enough to read next to a settings column.
 
     Returns a function that draws new cards in the same place (the same element, replaced): a progressive
-    preview fills in a number that arrives after the rest (ui/preview_cache.py `wait`)."""
+    preview fills in a number that arrives after the rest (ui/preview_cache.py `wait`). `tag`: the slider value
+    of an instant preview (ui/instant.py); its cards are the slot `preview_slot(key)`."""
     left, right = st.columns([1, 2.2])
     with left:
         slot = st.empty()
 
         def draw_cards(new_cards: list[tuple]) -> None:
-            with slot.container():
-                card_block(new_cards)  # one element for all the cards: fewer deltas and re-renders per slider move
+            with slot.container():  # one element for all the cards: fewer deltas and re-renders per slider move
+                card_block(new_cards, slot=preview_slot(key) if tag else None, tag=tag)
 
         draw_cards(cards)
     with right:
-        chart(fig, key, live=True)  # redrawn on every slider move: updated in place (ui/live_chart.py)
+        chart(fig, key, live=True, tag=tag)  # redrawn on every slider move: updated in place (ui/live_chart.py)
     return draw_cards
 
 
-def chart(fig, key: str, live: bool = False) -> None:
-    figures.chart(fig, key, live=live)  # its modebar saves a 2x PNG; lecture-mode fonts; counted in the Learn page's lesson zips
+def chart(fig, key: str, live: bool = False, tag: str | None = None) -> None:
+    figures.chart(fig, key, live=live, tag=tag)  # its modebar saves a 2x PNG; lecture-mode fonts; counted in the Learn page's lesson zips
 
 
 def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:

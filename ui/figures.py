@@ -48,11 +48,12 @@ def _presentation() -> dict:
     return st.session_state.get(_PRESENTATION) or {"font_size": None, "menus": True}
 
 
-def chart(fig, key: str, lesson: str | None = None, live: bool = False) -> None:
+def chart(fig, key: str, lesson: str | None = None, live: bool = False, tag: str | None = None) -> None:
     """The chart without a menu (every page's `common.chart`): the 2x PNG modebar button, lecture fonts when
     set, and counted in `lesson` (default: the section being drawn, if any) for the lesson's zip.
-    `live`: the element survives reruns and is updated in place (`ui/live_chart.py`); always so in a lesson."""
-    live = _register(fig, key, lesson) or live
+    `live`: the element survives reruns and is updated in place (`ui/live_chart.py`); always so in a lesson, and
+    with a `tag` (an instant preview's slider value, ui/instant.py)."""
+    live = _register(fig, key, lesson) or live or tag is not None
     size = _presentation()["font_size"]
     if size:
         import plotly.graph_objects as go  # only in lecture mode: pages without charts start without it
@@ -61,14 +62,14 @@ def chart(fig, key: str, lesson: str | None = None, live: bool = False) -> None:
     if live:
         from ui import live_chart  # only pages with a live chart load the component
 
-        live_chart.draw(fig, key, modebar(key))
+        live_chart.draw(fig, key, modebar(key), tag)
     else:
         st.plotly_chart(fig, key=key, config=modebar(key))
 
 
-def show(fig, key: str, lesson: str | None = None, live: bool = False) -> None:
+def show(fig, key: str, lesson: str | None = None, live: bool = False, tag: str | None = None) -> None:
     """Draw `fig` with its export menu (SVG, 2x PNG), counted in `lesson` (default: the section being drawn)."""
-    chart(fig, key, lesson, live)
+    chart(fig, key, lesson, live, tag)
     if _presentation()["menus"]:
         export_menu(fig, key)
 

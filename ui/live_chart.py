@@ -89,17 +89,19 @@ def _serve_assets() -> None:
     _served.add(id(registry))
 
 
-def payload(fig, config: dict) -> bytes:
-    """The element's data: the figure's Plotly JSON and the chart's Plotly config, as UTF-8 JSON bytes."""
+def payload(fig, config: dict, tag: str | None = None) -> bytes:
+    """The element's data: the figure's Plotly JSON and the chart's Plotly config, as UTF-8 JSON bytes; with an
+    instant preview's `tag` (ui/instant.py), which the browser compares with the figure it drew from its table."""
     figure_json = fig if isinstance(fig, str) else figure_cache.json_of(fig)  # once per shared preview figure
-    return b'{"figure": ' + figure_json.encode() + b', "config": ' + json.dumps(config).encode() + b"}"
+    extra = b', "tag": ' + json.dumps(tag).encode() if tag else b""
+    return b'{"figure": ' + figure_json.encode() + b', "config": ' + json.dumps(config).encode() + extra + b"}"
 
 
-def draw(fig, key: str, config: dict) -> None:
+def draw(fig, key: str, config: dict, tag: str | None = None) -> None:
     """Draw `fig` (a plotly Figure or its JSON) under `key`; a later call with the same key updates it in place."""
     _serve_assets()
     config = {**config, "modeBarButtonsToRemove": REMOVED_BUTTONS}
-    _component(key=key, data=payload(fig, config), width="stretch", height="content")
+    _component(key=key, data=payload(fig, config, tag), width="stretch", height="content")
 
 
 def bundle_for(figure: dict) -> str:

@@ -240,6 +240,11 @@ def log_collections(path: str):
     return timer  # for gc.callbacks.remove
 
 
+def running() -> bool:
+    """Whether the warm-up thread has started and not finished (ui/instant.py waits for it)."""
+    return _started.is_set() and not done.is_set()
+
+
 def start() -> None:
     """Start the warm-up thread once per process (later calls do nothing; `COMPRESS_LAB_WARMUP=0`: never).
 

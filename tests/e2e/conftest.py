@@ -39,7 +39,7 @@ def start_app(home: Path, port: int, log: Path, env: dict | None = None, script:
     runs another script of the repository instead (a test's small app); `plain` starts it with `streamlit run`.
     """
     env = {**os.environ, "COMPRESS_LAB_HOME": str(home), "COMPRESS_LAB_LATENCY_REPEATS": "5",
-           "COMPRESS_LAB_WORKER_IDLE": "30", **(env or {})}
+           "COMPRESS_LAB_WORKER_IDLE": "30", "COMPRESS_LAB_INSTANT": "1", **(env or {})}
     launcher = ["-m", "streamlit", "run"] if plain else ["-m", "ui.serve"]
     return subprocess.Popen(
         [sys.executable, *launcher, script, "--server.headless", "true", "--server.port", str(port),

@@ -119,6 +119,14 @@ function failed(el, message) {
   el.style.fontSize = "14px";
 }
 
+// Instant previews (ui/instant.py, instant.js): a figure the browser drew from its table, or the server sent for a
+// preview with one, carries a tag (the table's version and the slider value). instant.js sets the gate: it says
+// when the server's figure is for a value the slider has already left (drawn from the table instead).
+let gate = () => false;
+export function setGate(fn) {
+  gate = fn;
+}
+
 export function draw({ parentElement, data }) {
   const el = parentElement.querySelector(".lab-live-chart");
   if (!el) return;
@@ -136,11 +144,28 @@ export function draw({ parentElement, data }) {
     preload(spec.preload).catch(() => {});  // a failure shows on the charts themselves
     return;
   }
-  const figure = spec.figure || {}, layout = figure.layout || {};
+  el.__labHost = parentElement;
+  el.__labConfig = spec.config;
+  if (spec.tag && el.__labPlotly && (spec.tag === el.__labInstant || gate(el, spec.tag))) {
+    el.__labText = text;  // drawn already from the instant table, or stale: the table draws the slider's value
+    return;
+  }
+  render(el, spec.figure || {}, spec.config, spec.tag || null, text);
+}
+
+// Draw `figure` into a live chart the server drew before (instant.js: a value from its table).
+export function drawFigure(el, figure, tag) {
+  if (el.__labPlotly && el.__labHost) render(el, figure, el.__labConfig || {}, tag, null);
+}
+
+function render(el, figure, specConfig, tag, text) {
+  const parentElement = el.__labHost, layout = figure.layout || {};
   const height = layout.height >= 10 ? layout.height : 450;  // st.plotly_chart's default height
   el.style.height = `${height}px`;  // reserve the space before plotly.js arrives
   el.style.width = "100%";
+  el.__labInstant = tag;
   plotlyFor(el, figure).then(([bundle, Plotly]) => {
+    if (el.__labInstant !== tag) return;  // a newer figure was asked for while plotly.js loaded
     if (el.__labPlotly && el.__labPlotly !== Plotly) {  // drawn by the cartesian bundle, now needs the full one
       el.__labPlotly.purge(el);
       el.__labTemplate = null;
@@ -148,7 +173,7 @@ export function draw({ parentElement, data }) {
     if (!el.classList.contains("js-plotly-plot")) el.replaceChildren();  // a failure message from before
     el.style.color = "";
     el.style.fontSize = "";
-    const config = { ...spec.config, responsive: false };
+    const config = { ...specConfig, responsive: false };
     const drawn = themed({ ...layout, height }, parentElement, el.__labTemplate);
     Plotly.react(el, figure.data || [], drawn.layout, config);
     el.__labPlotly = Plotly;
