@@ -464,15 +464,10 @@ def quantization_lesson() -> None:
 
 
 @st.fragment
+@instant.builds_after
 @profile.timed("learn-quantization")
 def quantization_panel() -> None:
     preview_key = preview_cache.key_of(base)
-
-    def shared(*setting):
-        """figure_cache.shared under this baseline and `setting` (what the figure shows), as a decorator-like call:
-        the bits slider has 7 values, so after a few moves every session's figures come from the cache."""
-        return lambda build: figure_cache.shared((*setting, preview_key), build)
-
     shapes = {name: "×".join(map(str, m.weight.shape)) for name, m in prunable_layers(base.model)}
     c = st.columns(3)
     layer = c[0].selectbox("Layer", list(shapes), key="learn_q_layer",
@@ -480,6 +475,44 @@ def quantization_panel() -> None:
     bits = c[1].slider("Bits k", teach.BITS[0], teach.BITS[-1], 3, key="learn_q_bits")
     granularity = c[2].radio("Scales", tuple(teach.GRANULARITY_LABELS), key="learn_q_granularity", horizontal=True,
                              format_func=teach.GRANULARITY_LABELS.get)
+    # every k drawn ahead in the browser (ui/instant.py): the cards and the four figures
+    binding = instant.bind("learn_q_bits", (preview_key, layer, granularity), bits)
+    tag = instant.tag(binding)
+    shown, figs = quantization_view(preview_key, layer, bits, granularity)
+    left, right = st.columns([1, 2.2])
+    with left:
+        common.card_block(shown, slot=QUANTIZATION_CARDS if tag else None, tag=tag)  # one element (ui/cards.py)
+    with right:
+        figures.show(figs["learn_q_grid"], key="learn_q_grid", live=True, tag=tag)
+    st.markdown("Rounding moves a weight by at most s/2. Each extra bit halves s, so the signal-to-quantization-noise "
+                "ratio grows by about 6 dB per bit; accuracy holds until the noise reaches what the network "
+                "tolerates, then falls fast.")
+    left, right = st.columns(2)
+    with left:
+        figures.show(figs["learn_q_error"], key="learn_q_error", live=True, tag=tag)
+    with right:
+        figures.show(figs["learn_q_accuracy"], key="learn_q_accuracy", live=True, tag=tag)
+    st.markdown("**Per tensor or per output channel.** One scale per tensor is set by the widest channel, so "
+                "channels with small weights fall on only a few grid values. One scale per output channel gives "
+                "every channel the whole grid, for the cost of one more float per channel.")
+    figures.show(figs["learn_q_levels"], key="learn_q_levels", live=True, tag=tag)
+    try_it(f"fake {bits}-bit, {teach.GRANULARITY_LABELS[granularity]}", "pages/quantize.py",
+           {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
+            "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,
+            "quantize_baseline_epochs": baseline_epochs()}, key="learn_q_try")
+    instant.offer(binding, teach.BITS, lambda k: quantization_entry(preview_key, layer, k, granularity, binding))
+
+
+QUANTIZATION_CARDS = "learn_q_cards"  # the instant preview's slot of the quantization lesson's cards
+
+
+def quantization_view(preview_key: str, layer: str, bits: int, granularity: str) -> tuple[list[tuple], dict]:
+    """The quantization lesson at k = `bits`: its cards and its four figures by key (each shared by every session:
+    the bits slider has 7 values, so after a few moves every session's figures come from the cache)."""
+    def shared(*setting):
+        """figure_cache.shared under this baseline and `setting` (what the figure shows), as a decorator-like call."""
+        return lambda build: figure_cache.shared((*setting, preview_key), build)
+
     weight = teach.layer_weight(base.model, layer)
     channel = teach.narrowest_channel(weight)
     view = teach.grid_view(weight, bits, granularity, channel)
@@ -487,45 +520,37 @@ def quantization_panel() -> None:
     mine = errors[(errors["bits"] == bits) & (errors["granularity"] == granularity)].iloc[0]
     accuracy = quantized_accuracy(KEY, base)
     acc = accuracy[(accuracy["bits"] == bits) & (accuracy["granularity"] == granularity)]["accuracy"].iloc[0]
-    left, right = st.columns([1, 2.2])
-    with left:
-        grid = f"output channel {channel}" if granularity == "channel" else "the layer"
-        common.card_block([  # one element (ui/cards.py)
-            (f"Accuracy at {bits} bits", fmt.pct(acc), fmt.pp(acc - ACC0),
-             f"every weight of the model on its {bits}-bit grid, compute in fp32; fp32 model {fmt.pct(ACC0, 2)}"),
-            ("Signal-to-noise", f"{mine['sqnr_db']:.1f} dB", layer, "10·log10(Σw² / Σ(w − ŵ)²) over the layer"),
-            ("Largest rounding error", f"{view['max_abs']:.2g}", f"grid step {view['step']:.2g}",
-             f"over the weights of {grid}, which share this grid: at most half its step ({view['step'] / 2:.2g})"),
-            ("Weights", f"{32 / bits:.1f}× smaller", f"{bits} instead of 32 bits",
-             "plus one fp32 scale per tensor or channel")])
-    with right:
-        where = f"{layer}, output channel {channel} (the narrowest range)" if granularity == "channel" else layer
-        grid_figure = shared("learn_q_grid", layer, bits, granularity)(lambda: plots.quantization_grid(
-            view["edges"], view["counts"], view["levels"], bits, layer,
-            f"{where}: weights and the {len(view['levels'])} values of the {bits}-bit grid"))
-        figures.show(grid_figure, key="learn_q_grid", live=True)
-    st.markdown("Rounding moves a weight by at most s/2. Each extra bit halves s, so the signal-to-quantization-noise "
-                "ratio grows by about 6 dB per bit; accuracy holds until the noise reaches what the network "
-                "tolerates, then falls fast.")
-    left, right = st.columns(2)
-    with left:
-        figures.show(shared("learn_q_error", layer, bits)(lambda: teach.error_figure(errors, bits, layer)),
-                     key="learn_q_error", live=True)
-    with right:
-        def accuracy_figure():
-            fig = plots.accuracy_vs_bits(accuracy, ACC0, "Test accuracy with every weight quantized")
-            return fig.add_vline(x=bits, line_dash="dash", line_color="#222")
+    grid = f"output channel {channel}" if granularity == "channel" else "the layer"
+    shown = [
+        (f"Accuracy at {bits} bits", fmt.pct(acc), fmt.pp(acc - ACC0),
+         f"every weight of the model on its {bits}-bit grid, compute in fp32; fp32 model {fmt.pct(ACC0, 2)}"),
+        ("Signal-to-noise", f"{mine['sqnr_db']:.1f} dB", layer, "10·log10(Σw² / Σ(w − ŵ)²) over the layer"),
+        ("Largest rounding error", f"{view['max_abs']:.2g}", f"grid step {view['step']:.2g}",
+         f"over the weights of {grid}, which share this grid: at most half its step ({view['step'] / 2:.2g})"),
+        ("Weights", f"{32 / bits:.1f}× smaller", f"{bits} instead of 32 bits",
+         "plus one fp32 scale per tensor or channel")]
+    where = f"{layer}, output channel {channel} (the narrowest range)" if granularity == "channel" else layer
 
-        figures.show(shared("learn_q_accuracy", bits)(accuracy_figure), key="learn_q_accuracy", live=True)
-    st.markdown("**Per tensor or per output channel.** One scale per tensor is set by the widest channel, so "
-                "channels with small weights fall on only a few grid values. One scale per output channel gives "
-                "every channel the whole grid, for the cost of one more float per channel.")
-    figures.show(shared("learn_q_levels", layer, bits)(lambda: teach.levels_figure(
-        teach.levels_per_channel(weight, bits), bits, layer)), key="learn_q_levels", live=True)
-    try_it(f"fake {bits}-bit, {teach.GRANULARITY_LABELS[granularity]}", "pages/quantize.py",
-           {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
-            "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,
-            "quantize_baseline_epochs": baseline_epochs()}, key="learn_q_try")
+    def accuracy_figure():
+        fig = plots.accuracy_vs_bits(accuracy, ACC0, "Test accuracy with every weight quantized")
+        return fig.add_vline(x=bits, line_dash="dash", line_color="#222")
+
+    figs = {
+        "learn_q_grid": shared("learn_q_grid", layer, bits, granularity)(lambda: plots.quantization_grid(
+            view["edges"], view["counts"], view["levels"], bits, layer,
+            f"{where}: weights and the {len(view['levels'])} values of the {bits}-bit grid")),
+        "learn_q_error": shared("learn_q_error", layer, bits)(lambda: teach.error_figure(errors, bits, layer)),
+        "learn_q_accuracy": shared("learn_q_accuracy", bits)(accuracy_figure),
+        "learn_q_levels": shared("learn_q_levels", layer, bits)(lambda: teach.levels_figure(
+            teach.levels_per_channel(weight, bits), bits, layer))}
+    return shown, figs
+
+
+def quantization_entry(preview_key: str, layer: str, bits: int, granularity: str, binding) -> dict:
+    """What the quantization lesson draws at k = `bits` (ui/instant.py's table entry), from the same caches."""
+    shown, figs = quantization_view(preview_key, layer, bits, granularity)
+    tag = instant.tag_of(binding.version, instant.value_text(bits))
+    return {"slots": {QUANTIZATION_CARDS: cards.block_html(shown, 1, QUANTIZATION_CARDS, tag)}, "charts": figs}
 
 
 # ---------------------------------------------------------------- questions

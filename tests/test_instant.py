@@ -65,7 +65,7 @@ def test_build_stops_when_a_newer_run_waits_and_refuses_a_table_over_budget(monk
 
     drawn.clear()
     assert instant.build("v1", list(range(50)), slow) is None
-    assert len(drawn) == instant.PROBE  # gave up after the probe, not after all 50
+    assert 1 <= len(drawn) <= instant.PROBE  # gave up after the probe at the latest, not after all 50
 
 
 def test_off_when_asked_and_in_lecture_mode(monkeypatch):
@@ -175,3 +175,24 @@ def test_no_table_when_instant_previews_are_off(home, monkeypatch):
     monkeypatch.setenv(instant.ENV, "0")
     at = opened(home, "prune", prune_baseline_epochs=2)
     assert tables(at) == [] and slots(at) == {}
+
+
+def test_learn_pruning_and_quantization_lessons_tables(home, monkeypatch):
+    from compress_core.context import RunContext
+    from compress_core.present import teach
+    from compress_core.specs import TrainSpec
+    from compress_core.training.baseline import get_baseline
+    from apptest_helpers import open_tab
+
+    spec = TrainSpec(model="lenet300", dataset="digits", epochs=2)
+    monkeypatch.setattr(teach, "TEACHING_SPEC", spec)
+    get_baseline(spec, RunContext.create(home=home))  # the lesson model, trained here
+    at = open_page("learn")
+    table = check_entry(at, "learn_prune_amount", "70", ["learn_prune_hist", "learn_prune_units"])
+    assert len(table["entries"]) == 100
+    at.session_state[instant.SENT] = []
+    at = open_tab(at, "Quantization")
+    table = check_entry(at, "learn_q_bits", "3", ["learn_q_grid", "learn_q_error", "learn_q_accuracy",
+                                                  "learn_q_levels"])
+    assert sorted(map(int, table["entries"])) == list(teach.BITS)
+    assert "Accuracy at 5 bits" in table["entries"]["5"]["slots"]["learn_q_cards"]

@@ -63,7 +63,9 @@ _JS = ("export default a => {\n"
        "  const m = import(new URL('component/ui.live_chart.assets/instant.js', document.baseURI).href);\n"
        "  m.then(s => s.attach(a), () => {});\n"
        "};\n")
-_CSS = ".lab-instant { display: none; }"
+KEY_PREFIX = "lab_instant_"  # the elements' keys: their containers are hidden (no gap in the page's layout)
+# Two lines: Streamlit takes a one-line string with glob characters ([, *) for a file path.
+_CSS = f'/* instant previews: hidden elements */\n[class*="st-key-{KEY_PREFIX}"] {{ display: none; }}'
 _component = st.components.v2.component(NAME, html='<div class="lab-instant"></div>', css=_CSS, js=_JS,
                                         isolate_styles=False)
 
@@ -163,8 +165,10 @@ def offer(binding: Binding | None, values: Iterable, entry: Callable[[object], d
 def _draw(slot, binding: Binding, table: bytes | None) -> None:
     head = json.dumps({"slider": binding.slider, "version": binding.version}).encode()
     data = head if table is None else head[:-1] + b', "table": ' + table + b"}"
-    with slot:  # no key: the element is named by its data, so the same run may replace it with the table
-        _component(data=data, width="stretch", height="content")
+    # The table comes in an element of its own key, so that the same run can replace the first one with it.
+    key = f"{KEY_PREFIX}{binding.slider}" + ("_table" if table is not None else "")
+    with slot:
+        _component(key=key, data=data, width="stretch", height="content")
 
 
 def builds_after(func):
@@ -281,8 +285,9 @@ def build(version: str, values: list, entry, stop: Callable[[], bool] = lambda: 
                 base[key] = figure
             patches[key] = patch(base[key], figure)
         entries[text] = {"slots": drawn.get("slots") or {}, "patches": patches}
-        if i + 1 == PROBE and (time.thread_time() - began) / PROBE * len(values) > BUDGET_S:
-            return None
+        spent = time.thread_time() - began
+        if (i + 1 == PROBE and spent / PROBE * len(values) > BUDGET_S) or spent > 2 * BUDGET_S:
+            return None  # the probe's estimate, or later entries slower than it said
     return json.dumps({"version": version, "base": base, "entries": entries}, separators=(",", ":")).encode()
 
 
