@@ -114,8 +114,10 @@ def preview_panel(base) -> None:
         key = preview_cache.key_of(base)
         # cached, bounded; a slow model's accuracy (pending) arrives after its other numbers
         r, pending = preview_cache.prune_progressive(key, base, method, scope, amount / 100, int(seed), edges)
-        # every amount drawn ahead in the browser (ui/instant.py), unless the model is slow to evaluate
-        binding = None if pending is not None or preview_cache.progressive(key, base) else instant.bind(
+        # every amount drawn ahead in the browser (ui/instant.py); for a model slow to evaluate only global L1, whose
+        # numbers come without an evaluation (the table's accuracy reads "measuring…" until the server's run fills it)
+        slow = preview_cache.progressive(key, base) and (method, scope) != ("l1", "global")
+        binding = None if slow else instant.bind(
             "prune_amount", (key, method, scope, int(seed), schedule, int(steps)), amount)
     profile.mark("engine")
     fig = histogram(edges, before, r) if any(include.values()) else shared_histogram(key, amount, edges, before, r)

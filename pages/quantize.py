@@ -86,9 +86,9 @@ def preview_panel(base) -> None:
     r, pending = preview_cache.quantize_progressive(key, base, layer, bits, granularity, int(channel))
     profile.mark("engine")
     acc0 = base.info["accuracy"]
-    # every bit width drawn ahead in the browser (ui/instant.py), unless the model is slow to evaluate
-    binding = None if scheme != "fake" or pending is not None or preview_cache.progressive(key, base) else \
-        instant.bind("quantize_bits", (key, layer, granularity, int(channel)), bits)
+    # every bit width drawn ahead in the browser (ui/instant.py); for a model slow to evaluate the table's accuracy
+    # reads "measuring…" until the server's run fills it in (its other numbers need no evaluation)
+    binding = None if scheme != "fake" else instant.bind("quantize_bits", (key, layer, granularity, int(channel)), bits)
     tag = instant.tag(binding)
     cards.line("Instant preview", heading(bits), slot=LINE if tag else None, tag=tag)
     fig = grid_figure(key, r, layer, bits, int(channel))
