@@ -146,8 +146,10 @@ def _bounce(values: list, start, moves: int) -> list[tuple]:
 DRAWN = "key => !!document.querySelector('.st-key-' + key + ' .js-plotly-plot')"
 FIGURES = {"prune": "prune_preview_hist", "quantize": "quantize_preview_grid", "distill": "distill_preview_soft",
            "learn": "learn_prune_hist", "learn-quantization": "learn_q_grid", "learn-damage": "learn_damage_classes"}
-# Further figures a move redraws (the figure time is the last change in any of them): the lesson's unit images.
-MORE_FIGURES = {"learn": ["learn_prune_units"]}
+# Further figures a move redraws (the figure time is the last change in any of them): the pruning lesson's unit
+# images, the quantization lesson's error, accuracy and levels figures.
+MORE_FIGURES = {"learn": ["learn_prune_units"],
+                "learn-quantization": ["learn_q_error", "learn_q_accuracy", "learn_q_levels"]}
 # In the page: the time of the last key press and of the last change inside the figure's container.
 WATCH = """figs => { if (window.__lab) return true;
   const lab = window.__lab = {press: 0, pressWall: 0, figMut: 0, want: null, shown: 0, painted: 0};

@@ -20,8 +20,9 @@ How it fits together:
   last line for a whole page run, so the rest of the page is drawn first): it computes the entries (cached
   underneath: the same `preview_cache` numbers and `figure_cache` figures a move would use), stops at once
   when the visitor moves again (the next run goes on from the caches), and sends the table once per browser
-  session. A table whose first entries show it would cost more than BUDGET_S is not built (a slow model: the
-  moves go through the server as before).
+  session. A table whose first entries show it would cost more than BUDGET_S is not built (the moves go
+  through the server as before). A model slow to evaluate gets a table of the numbers that need no evaluation:
+  its accuracy card reads "measuring…" until the server's run fills it in, as before.
 - The browser half (`live_chart_assets/instant.js`) watches the slider; charts travel as one base figure and,
   per value, the paths that differ from it (`patch`).
 
@@ -44,9 +45,12 @@ import streamlit as st
 
 NAME = "compression_lab_instant"  # the components v2 name
 ENV = "COMPRESS_LAB_INSTANT"
-BUDGET_S = 4.0  # the most one table may cost to build (this thread's CPU seconds), estimated after PROBE entries
+# The most one table may cost to build (this thread's CPU seconds), estimated once a tenth of its entries (at least
+# PROBE) are built, so that one-time costs of the first entries (cold caches) do not count a hundred times: the Learn
+# pruning lesson's table measures 3.3 s here, and its first 3 entries alone projected more than 4 s.
+BUDGET_S = 8.0
 PROBE = 3
-MAX_TABLES = 32  # built tables kept (a few hundred kB each), least recently used dropped
+MAX_TABLES = 32  # built tables kept (40 kB-1.5 MB each), least recently used dropped
 MAX_SENT = 64  # versions remembered per session as already in its browser
 WAIT_POLL_S = 0.02
 # The build waits this long after the run has drawn everything, so that the page's own messages reach the browser
@@ -167,6 +171,9 @@ def _draw(slot, binding: Binding, table: bytes | None) -> None:
     data = head if table is None else head[:-1] + b', "table": ' + table + b"}"
     # The table comes in an element of its own key, so that the same run can replace the first one with it.
     key = f"{KEY_PREFIX}{binding.slider}" + ("_table" if table is not None else "")
+    from ui import live_chart
+
+    live_chart._serve_assets()  # instant.js is served from the live chart's asset folder
     with slot:
         _component(key=key, data=data, width="stretch", height="content")
 
@@ -286,7 +293,8 @@ def build(version: str, values: list, entry, stop: Callable[[], bool] = lambda: 
             patches[key] = patch(base[key], figure)
         entries[text] = {"slots": drawn.get("slots") or {}, "patches": patches}
         spent = time.thread_time() - began
-        if (i + 1 == PROBE and spent / PROBE * len(values) > BUDGET_S) or spent > 2 * BUDGET_S:
+        probe = max(PROBE, len(values) // 10)
+        if (i + 1 == probe and spent / probe * len(values) > BUDGET_S) or spent > 2 * BUDGET_S:
             return None  # the probe's estimate, or later entries slower than it said
     return json.dumps({"version": version, "base": base, "entries": entries}, separators=(",", ":")).encode()
 

@@ -72,7 +72,7 @@ function sync(binding) {
   }
 }
 
-function drawCharts(binding) {  // one chart per task, each painted before the next is drawn
+function drawCharts(binding) {  // every chart of the value, in one task once the numbers are painted
   const want = wanted(binding);  // the slider's value now: a fast drag draws only the last of its values
   if (!want) return;
   const [tag, entry, table] = want;
@@ -80,12 +80,6 @@ function drawCharts(binding) {  // one chart per task, each painted before the n
     const el = document.querySelector(`.st-key-${CSS.escape(key)} .lab-live-chart`);
     if (el && el.__labInstant && el.__labInstant !== tag && versionOf(el.__labInstant) === binding.version) {
       drawFigure(el, apply(table.base[key], changes), tag);
-      binding.drawing = true;
-      requestAnimationFrame(() => setTimeout(() => {
-        binding.drawing = false;
-        drawCharts(binding);
-      }, 0));
-      return;
     }
   }
 }
