@@ -196,3 +196,19 @@ def test_learn_pruning_and_quantization_lessons_tables(home, monkeypatch):
                                                   "learn_q_levels"])
     assert sorted(map(int, table["entries"])) == list(teach.BITS)
     assert "Accuracy at 5 bits" in table["entries"]["5"]["slots"]["learn_q_cards"]
+
+
+def test_a_model_slow_to_evaluate_gets_the_numbers_that_need_no_evaluation(home, monkeypatch):
+    from ui import preview_cache
+
+    monkeypatch.setenv("COMPRESS_LAB_PROGRESSIVE", "1")  # as for a transformer: numbers first, accuracy after
+    instant.clear()
+    at = opened(home, "prune", prune_baseline_epochs=2, prune_amount=40)
+    (element,) = tables(at)
+    entries = element["table"]["entries"]
+    assert len(entries) == 100
+    assert preview_cache.MEASURING in entries["90"]["slots"]["prune_preview_hist_cards"]  # never evaluated
+    assert "Sparsity" in entries["90"]["slots"]["prune_preview_hist_cards"]
+    at.session_state[instant.SENT] = []
+    at.radio(key="prune_method").set_value("random").run()  # its numbers need an evaluation: no table
+    assert not at.exception and tables(at) == []
