@@ -117,10 +117,10 @@ def preview_panel(base) -> None:
     tag = instant.tag(binding)
     line, fig, note = soft_view(base, key, temperature)
     profile.mark("figure")
-    cards.line("Instant preview", line, slot=LINE if tag else None, tag=tag)
+    cards.line("Instant preview", line, slot=LINE, tag=tag)
     common.chart(fig, key="distill_preview_soft", live=True, tag=tag)  # redrawn on every move: updated in place
     profile.mark("draw")
-    cards.line("Entropy of these soft targets", note, slot=NOTE if tag else None, tag=tag, small=True)
+    cards.line("Entropy of these soft targets", note, slot=NOTE, tag=tag, small=True)
     instant.offer(binding, [t / 2 for t in range(1, 41)], lambda t: soft_entry(base, key, t, binding))
 
 
@@ -149,7 +149,7 @@ def soft_view(base, key: str, temperature: float) -> tuple[str, object, str]:
 def soft_entry(base, key: str, temperature: float, binding) -> dict:
     """What the preview draws at `temperature` (ui/instant.py's table entry), from the same caches as a move."""
     line, fig, note = soft_view(base, key, temperature)
-    tag = instant.tag_of(binding.version, instant.value_text(temperature))
+    tag = binding.tag_at(temperature)
     return {"slots": {LINE: cards.line_html("Instant preview", line, LINE, tag),
                       NOTE: cards.line_html("Entropy of these soft targets", note, NOTE, tag, small=True)},
             "charts": {"distill_preview_soft": fig}}

@@ -176,7 +176,7 @@ def pruning_panel() -> None:
     # every p drawn ahead in the browser (ui/instant.py): cards and both figures
     binding = instant.bind("learn_prune_amount", (preview_key, scope), amount)
     tag = instant.tag(binding)
-    common.card_block(pruning_cards(shown), per_row=4, slot=PRUNING_CARDS if tag else None, tag=tag)
+    common.card_block(pruning_cards(shown), per_row=4, slot=PRUNING_CARDS, tag=tag)
     profile.mark("cards")
     hist, images = pruning_figures(preview_key, amount, scope, shown)
     profile.mark("histogram figure")
@@ -232,7 +232,7 @@ def pruning_entry(preview_key: str, amount: int, scope: str, binding) -> dict:
     """What the pruning lesson draws at `amount` (ui/instant.py's table entry), from the same caches as a move."""
     shown = pruning_numbers(preview_key, base, amount, scope)
     hist, images = pruning_figures(preview_key, amount, scope, shown)
-    tag = instant.tag_of(binding.version, instant.value_text(amount))
+    tag = binding.tag_at(amount)
     return {"slots": {PRUNING_CARDS: cards.block_html(pruning_cards(shown), 4, PRUNING_CARDS, tag)},
             "charts": {"learn_prune_hist": hist, "learn_prune_units": images}}
 
@@ -481,7 +481,7 @@ def quantization_panel() -> None:
     shown, figs = quantization_view(preview_key, layer, bits, granularity)
     left, right = st.columns([1, 2.2])
     with left:
-        common.card_block(shown, slot=QUANTIZATION_CARDS if tag else None, tag=tag)  # one element (ui/cards.py)
+        common.card_block(shown, slot=QUANTIZATION_CARDS, tag=tag)  # one element (ui/cards.py)
     with right:
         figures.show(figs["learn_q_grid"], key="learn_q_grid", live=True, tag=tag)
     st.markdown("Rounding moves a weight by at most s/2. Each extra bit halves s, so the signal-to-quantization-noise "
@@ -549,7 +549,7 @@ def quantization_view(preview_key: str, layer: str, bits: int, granularity: str)
 def quantization_entry(preview_key: str, layer: str, bits: int, granularity: str, binding) -> dict:
     """What the quantization lesson draws at k = `bits` (ui/instant.py's table entry), from the same caches."""
     shown, figs = quantization_view(preview_key, layer, bits, granularity)
-    tag = instant.tag_of(binding.version, instant.value_text(bits))
+    tag = binding.tag_at(bits)
     return {"slots": {QUANTIZATION_CARDS: cards.block_html(shown, 1, QUANTIZATION_CARDS, tag)}, "charts": figs}
 
 

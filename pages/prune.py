@@ -161,7 +161,7 @@ def masked_entry(base, amount: int, edges, before, binding) -> dict:
     """What the masked preview draws at `amount` (ui/instant.py's table entry), from the same caches as a move."""
     key = preview_cache.key_of(base)
     r, _ = preview_cache.prune_progressive(key, base, method, scope, amount / 100, int(seed), edges)
-    tag = instant.tag_of(binding.version, instant.value_text(amount))
+    tag = binding.tag_at(amount)
     slot = common.preview_slot("prune_preview_hist")
     charts = {"prune_preview_hist": shared_histogram(key, amount, edges, before, r)}
     if schedule == "agp":

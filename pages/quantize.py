@@ -90,7 +90,7 @@ def preview_panel(base) -> None:
     # reads "measuring…" until the server's run fills it in (its other numbers need no evaluation)
     binding = None if scheme != "fake" else instant.bind("quantize_bits", (key, layer, granularity, int(channel)), bits)
     tag = instant.tag(binding)
-    cards.line("Instant preview", heading(bits), slot=LINE if tag else None, tag=tag)
+    cards.line("Instant preview", heading(bits), slot=LINE, tag=tag)
     fig = grid_figure(key, r, layer, bits, int(channel))
     profile.mark("figure")
     draw_cards = common.preview_layout(grid_cards(r, acc0, bits, layer), fig, key="quantize_preview_grid", tag=tag)
@@ -121,7 +121,7 @@ def grid_figure(key: str, r: dict, layer: str, bits: int, channel: int):
 def grid_entry(base, key: str, layer: str, bits: int, channel: int, binding) -> dict:
     """What the preview draws at `bits` (ui/instant.py's table entry), from the same caches as a move."""
     r, _ = preview_cache.quantize_progressive(key, base, layer, bits, granularity, channel)
-    tag = instant.tag_of(binding.version, instant.value_text(bits))
+    tag = binding.tag_at(bits)
     slot = common.preview_slot("quantize_preview_grid")
     return {"slots": {LINE: cards.line_html("Instant preview", heading(bits), LINE, tag),
                       slot: cards.block_html(grid_cards(r, base.info["accuracy"], bits, layer), slot=slot, tag=tag)},

@@ -67,18 +67,21 @@ def block_html(cards: list[tuple], per_row: int = 1, slot: str | None = None, ta
     """The block of `cards` ((label, value, delta or None, help or None) each), `per_row` to a row.
 
     `slot` and `tag` mark an instant preview's block (ui/instant.py): the browser finds it by its slot and knows
-    which slider value it shows by its tag."""
+    which slider value it shows by its tag (both or neither)."""
     grid = f' style="--lab-per-row:{int(per_row)}"' if per_row != 1 else ""
-    marks = (f' data-lab-slot="{escape(slot)}"' if slot else "") + (f' data-lab-tag="{escape(tag)}"' if tag else "")
-    return f'<div class="{CLASS}"{grid}{marks}>' + "".join(card_html(*c) for c in cards) + "</div>"
+    return f'<div class="{CLASS}"{grid}{_marks(slot, tag)}>' + "".join(card_html(*c) for c in cards) + "</div>"
+
+
+def _marks(slot: str | None, tag: str | None) -> str:
+    """An instant preview's attributes: its slot and the value it shows (none without a tag: instant previews off)."""
+    return f' data-lab-slot="{escape(slot)}" data-lab-tag="{escape(tag)}"' if slot and tag else ""
 
 
 def line_html(bold: str, text: str, slot: str | None = None, tag: str | None = None, small: bool = False) -> str:
     """One line of text with a bold lead ("**bold**: text" as markdown draws it; `small`: as a caption), as markup
     an instant preview (ui/instant.py) can redraw in the browser: its `slot` and `tag` as on a cards block."""
-    marks = (f' data-lab-slot="{escape(slot)}"' if slot else "") + (f' data-lab-tag="{escape(tag)}"' if tag else "")
     kind = "lab-line small" if small else "lab-line"
-    return f'<div class="{kind}"{marks}><strong>{escape(bold)}</strong>: {escape(text)}</div>'
+    return f'<div class="{kind}"{_marks(slot, tag)}><strong>{escape(bold)}</strong>: {escape(text)}</div>'
 
 
 def line(bold: str, text: str, slot: str | None = None, tag: str | None = None, small: bool = False) -> None:

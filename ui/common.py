@@ -602,7 +602,7 @@ def preview_layout(cards: list[tuple], fig, key: str, tag: str | None = None) ->
 
         def draw_cards(new_cards: list[tuple]) -> None:
             with slot.container():  # one element for all the cards: fewer deltas and re-renders per slider move
-                card_block(new_cards, slot=preview_slot(key) if tag else None, tag=tag)
+                card_block(new_cards, slot=preview_slot(key), tag=tag)
 
         draw_cards(cards)
     with right:

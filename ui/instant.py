@@ -93,6 +93,10 @@ class Binding(NamedTuple):
     def tag(self) -> str:
         return tag_of(self.version, self.value)
 
+    def tag_at(self, value) -> str:
+        """The tag of this table's entry for another slider value (what the page draws there carries it)."""
+        return tag_of(self.version, value_text(value))
+
 
 def tag_of(version: str, value: str) -> str:
     return f"{version}|{value}"
@@ -197,7 +201,7 @@ def finish(page_end: bool = False) -> None:
     session, run = _run()
     with _lock:
         offers = _pending.pop(session, None)
-    if offers is None or offers[0] is not run or not _after_warmup() or not _pause(SETTLE_S):
+    if offers is None or offers[0] is not run or not _after_warmup() or not _wait(lambda: False, SETTLE_S):
         return
     for binding, values, entry, slot in offers[1:]:
         table = _table(binding, values, entry)
@@ -210,28 +214,23 @@ def finish(page_end: bool = False) -> None:
             del sent[:-MAX_SENT]
 
 
-def _after_warmup() -> bool:
-    """Wait for the server's warm-up to finish (if it runs); False at once when a newer run is asked for."""
-    from ui import preview_cache, warmup
-
-    deadline = time.monotonic() + WARMUP_WAIT_S
-    while warmup.running() and time.monotonic() < deadline:
-        if preview_cache._rerun_pending():
-            return False
-        time.sleep(WAIT_POLL_S)
-    return True
-
-
-def _pause(seconds: float) -> bool:
-    """Sleep `seconds` unless a newer run is asked for meanwhile (then False at once)."""
+def _wait(done: Callable[[], bool], seconds: float) -> bool:
+    """Sleep until `done()` or `seconds` have passed; False at once when a newer run is asked for meanwhile."""
     from ui import preview_cache
 
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while not done() and time.monotonic() < deadline:
         if preview_cache._rerun_pending():
             return False
         time.sleep(min(WAIT_POLL_S, max(0.0, deadline - time.monotonic())))
     return not preview_cache._rerun_pending()
+
+
+def _after_warmup() -> bool:
+    """Wait for the server's warm-up to finish (if it runs), at most WARMUP_WAIT_S."""
+    from ui import warmup
+
+    return _wait(lambda: not warmup.running(), WARMUP_WAIT_S)
 
 
 def _table(binding: Binding, values: list, entry) -> bytes | None:
