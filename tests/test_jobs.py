@@ -217,3 +217,41 @@ def test_cancel_and_stop_reach_a_run_that_reports_no_progress(home):
             worker.wait()
     run = jobs.get(second, home)
     assert run["status"] == "interrupted" and "stopped" in run["error"]
+
+
+TAINTABLE_WORKER = r"""
+import os, sys, time
+from compress_core.runs import jobs
+
+left_over = {}  # lives as long as this interpreter, like a module an interrupt left half imported
+
+def execute(spec, on_progress, artifacts_dir, home, run_id=None, data_dir=None):
+    if spec.get("busy"):
+        left_over["half done"] = True
+        end = time.time() + 60  # never calls on_progress: only the interrupt can stop it
+        while time.time() < end:
+            sum(range(10000))
+    return {"metrics": {"pid": os.getpid(), "fresh_interpreter": not left_over}}
+
+jobs.execute = execute
+jobs.worker_main(sys.argv[1], idle_timeout=5)
+"""
+
+
+def test_a_worker_whose_run_was_interrupted_by_a_cancel_runs_the_next_one_in_a_fresh_interpreter(home):
+    """The cancel fallback's interrupt can land inside an import (seen: torch's lazy sympy import, after which the
+    same worker's next run failed with RecursionError): the worker replaces its interpreter before the next run."""
+    busy = jobs.submit({"kind": "train", "busy": True}, home, start_workers=False)
+    after = jobs.submit({"kind": "train"}, home, start_workers=False)
+    worker = subprocess.Popen([sys.executable, "-c", TAINTABLE_WORKER, str(home)], env=repo_env())
+    try:
+        wait_until(lambda: jobs.get(busy, home)["status"] == "running", what="the busy run to start")
+        jobs.cancel(busy, home)
+        assert jobs.wait(busy, home, timeout=15)["status"] == "cancelled"
+        run = jobs.wait(after, home, timeout=30)
+        assert run["status"] == "finished", run
+        assert run["metrics"] == {"pid": worker.pid, "fresh_interpreter": True}  # same process, new interpreter
+        assert (home / "workers" / f"{worker.pid}.pid").exists()  # still registered: no second worker is started
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=15)

@@ -54,6 +54,16 @@ class WorkerStopped(BaseException):
     """Raised in a worker by SIGTERM; a BaseException so a run's `except Exception` cannot swallow it."""
 
 
+class WorkerTainted(BaseException):
+    """A run was stopped by the cancel fallback's interrupt, which lands wherever the run happened to be.
+
+    That may be inside an import or a library's lock, leaving half-initialised modules behind: a cancel that hit
+    torch's lazy import of sympy (the optimizer's first `torch._dynamo` import) made the next run in the same worker
+    fail with `RecursionError` in sympy. The run is recorded as cancelled; the worker then starts afresh
+    (`_restart`) instead of running the queue in a process it can no longer trust.
+    """
+
+
 # ---------------------------------------------------------------- helpers
 def open_store(home=None) -> RunStore:
     """A RunStore per home, reused so polling (`wait`, `watch`, the UI) does not re-validate the file each time."""
@@ -348,7 +358,10 @@ def _record(action: Callable, run_id: str, *args) -> bool:
 
 
 def run_claimed(store: RunStore, run: dict, home: Path) -> str:
-    """Execute a claimed run and record how it ended; returns the final status. Only WorkerStopped escapes."""
+    """Execute a claimed run and record how it ended; returns the final status.
+
+    Only WorkerStopped (the worker is asked to stop) and WorkerTainted (a cancel interrupted the run mid-step: it is
+    recorded as cancelled, and the process should not run anything else) escape."""
     run_id = run["id"]
     progress = _Progress(store, run_id)
     beat = _Heartbeat(store, run_id, interrupt_on_cancel=threading.current_thread() is threading.main_thread())
@@ -367,10 +380,10 @@ def run_claimed(store: RunStore, run: dict, home: Path) -> str:
     except KeyboardInterrupt:
         if beat.cancel_interrupted or _record(store.is_cancel_requested, run_id):
             _record(store.mark_cancelled, run_id)
-            return "cancelled"
+            raise WorkerTainted() from None
         _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped (Ctrl-C)")
         raise WorkerStopped() from None
-    except WorkerStopped:
+    except (WorkerStopped, WorkerTainted):
         _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped before the run ended")
         raise
     except Exception as exc:
@@ -400,7 +413,12 @@ def worker_main(home=None, idle_timeout: float | None = None, poll: float = POLL
             run = store.claim_next(pid)
             if run is not None:
                 print(f"[worker {pid}] run {run['id']} ({run['kind']})", flush=True)
-                status = run_claimed(store, run, home)
+                try:
+                    status = run_claimed(store, run, home)
+                except WorkerTainted:
+                    print(f"[worker {pid}] run {run['id']} cancelled mid-step; the worker starts afresh", flush=True)
+                    _restart()
+                    return  # where the process cannot be replaced: retire (the next submit or page starts a worker)
                 print(f"[worker {pid}] run {run['id']} {status}", flush=True)
                 idle_since = time.monotonic()
                 continue
@@ -419,6 +437,17 @@ def worker_main(home=None, idle_timeout: float | None = None, poll: float = POLL
         print(f"[worker {pid}] stopped", flush=True)
     finally:
         _unregister(home, pid)
+
+
+def _restart() -> None:
+    """Replace this worker's interpreter with a fresh one running the same command (same pid, so it stays
+    registered; same log and environment). Returns only where that is impossible (no `execv`, not POSIX)."""
+    argv = getattr(sys, "orig_argv", None)
+    if os.name != "posix" or not argv:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *argv[1:]])
 
 
 # ---------------------------------------------------------------- API for the UI and the CLI
