@@ -116,10 +116,38 @@ def screenshots() -> Path:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Remember each phase's report on the test item, so `page` can tell that its test failed."""
+    """Remember each phase's report on the test item, so `page` can tell that its test failed; a failed test's report
+    also shows what its tab said and what the background workers logged (CI keeps no screenshots)."""
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"report_{report.when}", report)
+    if report.when == "call" and report.failed:
+        for title, text in failure_context(item, started=time.time() - call.duration):
+            report.sections.append((title, text))
+
+
+def failure_context(item, started: float) -> list[tuple[str, str]]:
+    """The failing test's tab (its visible text) and the tails of the worker logs written while it ran."""
+    sections = []
+    page = item.funcargs.get("page")
+    if page is not None:
+        try:
+            text = page.evaluate("() => (document.querySelector('[data-testid=\"stMain\"]') || document.body)"
+                                 ".innerText")
+            running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+            sections.append((f"the tab at the failure ({page.url}, script {'running' if running else 'idle'})",
+                             text[:2000]))
+        except Exception as exc:  # a closed or crashed tab: say so, never hide the test's own error
+            sections.append(("the tab at the failure", f"unreadable: {exc}"))
+    try:
+        base = item.config._tmp_path_factory.getbasetemp()
+    except Exception:
+        return sections
+    for log in sorted(base.glob("*/workers/workers.log")):
+        if log.stat().st_mtime >= started:
+            lines = log.read_text(errors="replace").splitlines()
+            sections.append((f"the end of {log.relative_to(base)}", "\n".join(lines[-25:])))
+    return sections
 
 
 @pytest.fixture

@@ -89,6 +89,7 @@ def test_sweep_page_draws_the_finished_sweep_and_a_live_one(lab, page, screensho
 
 def test_sensitivity_page_scans_and_runs_the_proposal(lab, page, screenshots):
     open_page(page, f"{lab}/sensitivity", "Sensitivity")
+    settle(page)  # the first visit's run (it queues the default baseline's training) ends before a setting changes
     page.get_by_text("Advanced").first.click()
     set_number(page, "sens_baseline_epochs", BASELINE_EPOCHS)
     # The rerun loads the baseline (a first visit: torch and the model). Under CI's load this once took longer
