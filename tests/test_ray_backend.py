@@ -6,6 +6,7 @@ units on digits) so a real run ends in seconds; the cancel test uses a long fine
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -92,6 +93,63 @@ def test_cancel_in_the_store_cancels_the_ray_task(local_ray, home):
         driver.poll(0.1)
     assert time.monotonic() - began < 30
     assert jobs.get(run_id, home)["status"] == "cancelled" and driver.outcome[run_id] == "cancelled"
+
+
+def test_a_cancel_stops_the_task_through_its_progress_callback(local_ray, home, monkeypatch):
+    """The task's own progress callback asks the events actor (seen in the suite: ray.cancel's interrupt was lost and
+    the run finished its 400 epochs); here no ray.cancel reaches it at all."""
+    import ray
+
+    monkeypatch.setattr(ray, "cancel", lambda *args, **kwargs: None)  # the forced stop never comes either
+    run_id = ray_backend.create_run(quick_spec(finetune_epochs=400), home)
+    driver = ray_backend.RayDriver(home)
+    driver.submit(run_id, jobs.get(run_id, home)["spec"])
+    deadline = time.monotonic() + 120
+    while (jobs.get(run_id, home)["progress"] or {}).get("stage") in (None, "waiting for a Ray node", "started"):
+        driver.poll(0.1)
+        assert time.monotonic() < deadline
+    jobs.cancel(run_id, home)
+    began = time.monotonic()
+    while driver.refs:
+        driver.poll(0.1)
+    assert time.monotonic() - began < 30
+    assert jobs.get(run_id, home)["status"] == "cancelled" and driver.outcome[run_id] == "cancelled"
+
+
+def test_a_task_that_does_not_hear_the_cancel_is_stopped_by_force(local_ray, home, monkeypatch):
+    """After jobs.CANCEL_GRACE_S without the task acting on it, the driver stops the task's worker process."""
+    import ray
+
+    forced = []
+    real_cancel = ray.cancel
+    monkeypatch.setattr(ray, "cancel", lambda ref, **kwargs: (forced.append(kwargs), real_cancel(ref, **kwargs)))
+    run_id = ray_backend.create_run(quick_spec(finetune_epochs=400), home)
+    driver = ray_backend.RayDriver(home)
+    driver.submit(run_id, jobs.get(run_id, home)["spec"])
+    deadline = time.monotonic() + 120
+    while (jobs.get(run_id, home)["progress"] or {}).get("stage") in (None, "waiting for a Ray node", "started"):
+        driver.poll(0.1)
+        assert time.monotonic() < deadline
+
+    class Deaf:
+        """The driver's handle on the events actor, minus the message that tells the task."""
+
+        cancel = SimpleNamespace(remote=lambda *args: None)
+
+        def __init__(self, actor):
+            self.actor = actor
+
+        def __getattr__(self, name):
+            return getattr(self.actor, name)
+
+    driver.events = Deaf(driver.events)
+    jobs.cancel(run_id, home)
+    began = time.monotonic()
+    while driver.refs:
+        driver.poll(0.1)
+    assert time.monotonic() - began < 30
+    assert jobs.get(run_id, home)["status"] == "cancelled" and driver.outcome[run_id] == "cancelled"
+    assert forced == [{"force": True}]
 
 
 def test_a_run_asking_for_a_gpu_the_cluster_lacks_fails_clearly(local_ray, home):

@@ -4,8 +4,8 @@ Why a driver: SQLite must not be written from many machines at once (network fil
 break its locks), so tasks never open the store. They send progress events to a small
 actor; the driver (the CLI process, or a detached `python -m compress_core.runs.ray_backend
 drive` process started by the browser) drains it, writes progress, heartbeats and results to
-`<home>/runs.sqlite`, and turns a cancel request in the store (browser or `runs cancel`) into
-`ray.cancel`. The Runs page therefore shows cluster runs exactly like local ones; each
+`<home>/runs.sqlite`, and passes a cancel request in the store (browser or `runs cancel`) on to the task
+(its progress callback raises RunCancelled; a task silent for 2 s is stopped with `ray.cancel(force=True)`). The Runs page therefore shows cluster runs exactly like local ones; each
 finished run records the `node` that ran it.
 
 What travels how:
@@ -52,6 +52,7 @@ CONNECT_TIMEOUT_S = 5.0      # a TCP probe before ray.init, which can retry for 
 MAX_RETRIES = 2              # attempts after the first when a task's worker or node dies
 CPUS_PER_RUN = 1             # one core per run: sweeps are many small runs (see explore.sweep.default_workers)
 POLL_S = 0.2
+CANCEL_CHECK_S = 0.5         # a task's progress callback asks the events actor this often whether it is cancelled
 PROGRESS_EVERY_S = 0.2       # tasks send at most this often; the last event of a stage always goes
 HEARTBEAT_S = jobs.HEARTBEAT_S
 
@@ -182,9 +183,16 @@ def _remote():
 
             def __init__(self):
                 self.items = []
+                self.cancelled = set()  # run ids whose cancel the driver has passed on
 
             def put(self, item):
                 self.items.append(item)
+
+            def cancel(self, key):
+                self.cancelled.add(key)
+
+            def is_cancelled(self, key) -> bool:
+                return key in self.cancelled
 
             def drain(self, keys):
                 """The events of `keys` (one driver's runs); others stay for their own driver."""
@@ -226,17 +234,35 @@ def _here() -> str:
 
 
 class _Sender:
-    """Progress callback inside a task: throttled, fire-and-forget puts to the events actor."""
+    """Progress callback inside a task: throttled, fire-and-forget puts to the events actor.
 
-    def __init__(self, events, key: str, node: str, every: float = PROGRESS_EVERY_S):
+    With `check_cancel`, it also asks the actor at most every CANCEL_CHECK_S whether the driver has passed on a cancel,
+    and raises RunCancelled then, as the local workers' callback does. `ray.cancel`'s interrupt alone was not enough:
+    it can be lost (seen once in the suite: a run asked to stop finished its 400 epochs instead).
+    """
+
+    def __init__(self, events, key: str, node: str, every: float = PROGRESS_EVERY_S, check_cancel: bool = False):
         self.events, self.key, self.node, self.every, self._last = events, key, node, every, 0.0
+        self.check_cancel, self._checked = check_cancel, time.monotonic()
 
     def __call__(self, event) -> None:
+        if self.check_cancel and time.monotonic() - self._checked >= CANCEL_CHECK_S:
+            self._checked = time.monotonic()
+            if self._cancel_asked():
+                raise RunCancelled(f"run {self.key} was cancelled")
         data = {**(event.to_dict() if hasattr(event, "to_dict") else dict(event)), "node": self.node}
         now = time.monotonic()
         if now - self._last >= self.every or (data.get("total") and data.get("step") == data.get("total")):
             self._last = now
             self.events.put.remote((self.key, data))
+
+    def _cancel_asked(self) -> bool:
+        import ray
+
+        try:
+            return bool(ray.get(self.events.is_cancelled.remote(self.key), timeout=CANCEL_CHECK_S * 5))
+        except Exception:  # the actor busy or gone: the driver's ray.cancel still applies
+            return False
 
 
 def _threads(cpus: int) -> None:
@@ -253,7 +279,7 @@ def _run_task(spec: dict, run_id: str, home: str, data_dir: str | None, events, 
                                 "metrics": {}, "node": node}))
     artifacts = Path(home) / ARTIFACTS / check_run_id(run_id)
     artifacts.mkdir(parents=True, exist_ok=True)
-    result = jobs.execute(spec, _Sender(events, run_id, node), artifacts, Path(home), run_id=run_id, data_dir=data_dir)
+    result = jobs.execute(spec, _Sender(events, run_id, node, check_cancel=True), artifacts, Path(home), run_id=run_id, data_dir=data_dir)
     result["node"] = node
     return result
 
@@ -287,7 +313,7 @@ class RayDriver:
         self.max_retries = max_retries
         self.events = _events_actor()
         self.refs: dict[str, object] = {}
-        self.cancelled: set[str] = set()
+        self.cancelled: dict[str, float] = {}  # run id -> when its cancel was passed on (time.monotonic())
         self.outcome: dict[str, str] = {}
         self.results: dict[str, dict] = {}  # finished runs' result dicts, as the tasks returned them
         self._beat = 0.0
@@ -337,8 +363,13 @@ class RayDriver:
                     self.store.heartbeat(run_id)
         for run_id, ref in self.refs.items():
             if run_id not in self.cancelled and self.store.is_cancel_requested(run_id):
-                self.cancelled.add(run_id)
-                ray.cancel(ref)
+                self.cancelled[run_id] = now
+                self.events.cancel.remote(run_id)  # the task's progress callback stops it (see _Sender)
+            elif run_id in self.cancelled and now - self.cancelled[run_id] >= jobs.CANCEL_GRACE_S:
+                # No progress call since: stop its worker process. Not ray.cancel's default interrupt, which lands
+                # anywhere (an import, a lock) in a process Ray reuses for later tasks, and can be lost.
+                self.cancelled[run_id] = float("inf")
+                ray.cancel(ref, force=True)
         ended = []
         ready = set(ready)
         for run_id, ref in list(self.refs.items()):
