@@ -79,19 +79,30 @@ def test_a_run_that_raises_fails_with_its_message(local_ray, home):
     assert "missing.csv" in run["error"] and "\n" not in run["error"]
 
 
-def test_cancel_in_the_store_cancels_the_ray_task(local_ray, home):
+def running_ray_run(home, before=(None, "waiting for a Ray node")):
+    """A long prune run submitted to a new driver, once its task has sent a stage not in `before`: (run id, driver)."""
     run_id = ray_backend.create_run(quick_spec(finetune_epochs=400), home)
     driver = ray_backend.RayDriver(home)
     driver.submit(run_id, jobs.get(run_id, home)["spec"])
     deadline = time.monotonic() + 120
-    while (jobs.get(run_id, home)["progress"] or {}).get("stage") in (None, "waiting for a Ray node"):
+    while (jobs.get(run_id, home)["progress"] or {}).get("stage") in before:
         driver.poll(0.1)  # wait until the task really runs on a node
         assert time.monotonic() < deadline
-    assert jobs.cancel(run_id, home) == "running"  # what the browser's and the CLI's cancel do
+    return run_id, driver
+
+
+def poll_until_ended(driver) -> float:
+    """Poll `driver` until none of its tasks is left; the seconds that took."""
     began = time.monotonic()
     while driver.refs:
         driver.poll(0.1)
-    assert time.monotonic() - began < 30
+    return time.monotonic() - began
+
+
+def test_cancel_in_the_store_cancels_the_ray_task(local_ray, home):
+    run_id, driver = running_ray_run(home)
+    assert jobs.cancel(run_id, home) == "running"  # what the browser's and the CLI's cancel do
+    assert poll_until_ended(driver) < 30
     assert jobs.get(run_id, home)["status"] == "cancelled" and driver.outcome[run_id] == "cancelled"
 
 
@@ -101,18 +112,9 @@ def test_a_cancel_stops_the_task_through_its_progress_callback(local_ray, home, 
     import ray
 
     monkeypatch.setattr(ray, "cancel", lambda *args, **kwargs: None)  # the forced stop never comes either
-    run_id = ray_backend.create_run(quick_spec(finetune_epochs=400), home)
-    driver = ray_backend.RayDriver(home)
-    driver.submit(run_id, jobs.get(run_id, home)["spec"])
-    deadline = time.monotonic() + 120
-    while (jobs.get(run_id, home)["progress"] or {}).get("stage") in (None, "waiting for a Ray node", "started"):
-        driver.poll(0.1)
-        assert time.monotonic() < deadline
+    run_id, driver = running_ray_run(home, before=(None, "waiting for a Ray node", "started"))
     jobs.cancel(run_id, home)
-    began = time.monotonic()
-    while driver.refs:
-        driver.poll(0.1)
-    assert time.monotonic() - began < 30
+    assert poll_until_ended(driver) < 30
     assert jobs.get(run_id, home)["status"] == "cancelled" and driver.outcome[run_id] == "cancelled"
 
 
@@ -123,13 +125,7 @@ def test_a_task_that_does_not_hear_the_cancel_is_stopped_by_force(local_ray, hom
     forced = []
     real_cancel = ray.cancel
     monkeypatch.setattr(ray, "cancel", lambda ref, **kwargs: (forced.append(kwargs), real_cancel(ref, **kwargs)))
-    run_id = ray_backend.create_run(quick_spec(finetune_epochs=400), home)
-    driver = ray_backend.RayDriver(home)
-    driver.submit(run_id, jobs.get(run_id, home)["spec"])
-    deadline = time.monotonic() + 120
-    while (jobs.get(run_id, home)["progress"] or {}).get("stage") in (None, "waiting for a Ray node", "started"):
-        driver.poll(0.1)
-        assert time.monotonic() < deadline
+    run_id, driver = running_ray_run(home, before=(None, "waiting for a Ray node", "started"))
 
     class Deaf:
         """The driver's handle on the events actor, minus the message that tells the task."""
@@ -144,10 +140,7 @@ def test_a_task_that_does_not_hear_the_cancel_is_stopped_by_force(local_ray, hom
 
     driver.events = Deaf(driver.events)
     jobs.cancel(run_id, home)
-    began = time.monotonic()
-    while driver.refs:
-        driver.poll(0.1)
-    assert time.monotonic() - began < 30
+    assert poll_until_ended(driver) < 30
     assert jobs.get(run_id, home)["status"] == "cancelled" and driver.outcome[run_id] == "cancelled"
     assert forced == [{"force": True}]
 

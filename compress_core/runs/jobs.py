@@ -383,7 +383,7 @@ def run_claimed(store: RunStore, run: dict, home: Path) -> str:
             raise WorkerTainted() from None
         _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped (Ctrl-C)")
         raise WorkerStopped() from None
-    except (WorkerStopped, WorkerTainted):
+    except WorkerStopped:
         _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped before the run ended")
         raise
     except Exception as exc:

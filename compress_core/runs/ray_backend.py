@@ -4,8 +4,9 @@ Why a driver: SQLite must not be written from many machines at once (network fil
 break its locks), so tasks never open the store. They send progress events to a small
 actor; the driver (the CLI process, or a detached `python -m compress_core.runs.ray_backend
 drive` process started by the browser) drains it, writes progress, heartbeats and results to
-`<home>/runs.sqlite`, and passes a cancel request in the store (browser or `runs cancel`) on to the task
-(its progress callback raises RunCancelled; a task silent for 2 s is stopped with `ray.cancel(force=True)`). The Runs page therefore shows cluster runs exactly like local ones; each
+`<home>/runs.sqlite`, and passes a cancel request in the store (browser or `runs cancel`) on to the
+task (its progress callback raises RunCancelled; a task silent for `jobs.CANCEL_GRACE_S` is stopped with
+`ray.cancel(force=True)`). The Runs page therefore shows cluster runs exactly like local ones; each
 finished run records the `node` that ran it.
 
 What travels how:
@@ -279,7 +280,8 @@ def _run_task(spec: dict, run_id: str, home: str, data_dir: str | None, events, 
                                 "metrics": {}, "node": node}))
     artifacts = Path(home) / ARTIFACTS / check_run_id(run_id)
     artifacts.mkdir(parents=True, exist_ok=True)
-    result = jobs.execute(spec, _Sender(events, run_id, node, check_cancel=True), artifacts, Path(home), run_id=run_id, data_dir=data_dir)
+    progress = _Sender(events, run_id, node, check_cancel=True)
+    result = jobs.execute(spec, progress, artifacts, Path(home), run_id=run_id, data_dir=data_dir)
     result["node"] = node
     return result
 
