@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -255,3 +256,26 @@ def test_a_worker_whose_run_was_interrupted_by_a_cancel_runs_the_next_one_in_a_f
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=15)
+
+
+def test_a_worker_registering_itself_is_never_mistaken_for_a_stale_pid_file(tmp_path, monkeypatch):
+    # A worker rewrites its pid file when it starts. A page or `submit` reading the file while it was
+    # half written took it for garbage and removed it: the pool then started a second worker beside
+    # the first (CI saw two runs of a one-worker home taken by two pids).
+    monkeypatch.setattr(jobs, "_is_worker", lambda pid: True)
+    stop = threading.Event()
+
+    def keep_registering():
+        while not stop.is_set():
+            jobs._register(tmp_path, 4242)
+
+    writer = threading.Thread(target=keep_registering)
+    jobs._register(tmp_path, 4242)
+    writer.start()
+    try:
+        seen = [jobs.live_workers(tmp_path) for _ in range(3000)]
+    finally:
+        stop.set()
+        writer.join()
+    assert all(pids == [4242] for pids in seen), [pids for pids in seen if pids != [4242]][:3]
+    assert [p.name for p in (tmp_path / "workers").iterdir()] == ["4242.pid"]  # no temporary files left

@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 
 from compress_core import paths
 from compress_core.errors import CompressError, RunCancelled
-from compress_core.runs.artifacts import write_error
+from compress_core.runs.artifacts import atomic_write, write_error
 from compress_core.runs.store import FINISHED, RUNNING, TERMINAL_STATES, RunStore, host_id, pid_alive
 
 ENV_WORKERS = "COMPRESS_LAB_WORKERS"
@@ -120,8 +120,10 @@ def _pool_lock(home: Path):
 
 
 def _register(home: Path, pid: int) -> None:
-    info = {"pid": pid, "host": host_id(), "started_at": time.time()}
-    (_workers_dir(home) / f"{pid}.pid").write_text(json.dumps(info))
+    """Write the pid file whole (temporary file, then rename): a reader that caught a worker rewriting
+    its file half written took it for garbage and removed it, and the pool started a second worker."""
+    info = json.dumps({"pid": pid, "host": host_id(), "started_at": time.time()})
+    atomic_write(_workers_dir(home) / f"{pid}.pid", lambda tmp: tmp.write_text(info))
 
 
 def _unregister(home: Path, pid: int) -> None:
