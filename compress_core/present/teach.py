@@ -653,8 +653,9 @@ def levels_figure(df: pd.DataFrame, bits: int, layer: str) -> go.Figure:
     fig.add_scatter(x=rank, y=df["levels_channel"], mode="lines", name="one scale per output channel",
                     line=dict(color=GRANULARITY_COLORS["channel"], width=3),
                     hovertemplate="per channel: every channel uses all %{y} values<extra></extra>")
-    fig.add_scatter(x=rank, y=df["levels_tensor"], mode="markers", name="one scale per tensor",
-                    marker=dict(color=GRANULARITY_COLORS["tensor"], size=5), customdata=np.column_stack(
+    # a step line, not a marker per channel: one SVG path instead of hundreds, redrawn on every move of the slider
+    fig.add_scatter(x=rank, y=df["levels_tensor"], mode="lines", line_shape="hv", name="one scale per tensor",
+                    line=dict(color=GRANULARITY_COLORS["tensor"], width=2), customdata=np.column_stack(
                         [df["channel"], df["range"]]),
                     hovertemplate="channel %{customdata[0]} (max |w| = %{customdata[1]:.3f}): "
                                   "%{y} values<extra></extra>")

@@ -73,3 +73,36 @@ def test_each_chart_says_so_when_no_plotly_js_can_load(chart_app, page):
     for key in ("picked", "always_cartesian"):
         page.locator(f".st-key-{key}").get_by_text("This chart could not be drawn").wait_for(timeout=30_000)
         assert "plotly.js did not load" in chart_state(page, key)["text"]
+
+
+TRACES = """() => { const el = document.querySelector('.st-key-marked .lab-live-chart');
+    return el && el.data && {kept: el.data.map(t => t.__e2eKept ?? null), y: el.data.map(t => Array.from(t.y)),
+                             typed: el.data.map(t => t.y.constructor.name),
+                             rows: Array.from(el.data[0].customdata, row => Array.from(row)),
+                             line: (el.layout.shapes || []).map(s => s.x0), draws: el.__labDraws}; }"""
+
+
+def test_a_redraw_hands_plotly_the_traces_that_did_not_change_as_the_same_objects(chart_app, page):
+    # Plotly.react recomputes a figure whose data arrays are new objects; equal traces are passed as the drawn ones,
+    # their base64 arrays decoded once into the typed arrays plotly.js would make of them
+    page.goto(chart_app)
+    page.wait_for_function(f"() => {{ const s = ({TRACES})(); return s && s.line[0] === 1; }}", timeout=30_000)
+    state = page.evaluate(TRACES)
+    assert state["typed"] == ["Float64Array", "Int8Array"] and state["rows"] == [[1, 2], [3, 4], [5, 6]]
+    page.evaluate("() => document.querySelector('.st-key-marked .lab-live-chart').data"
+                  ".forEach((trace, i) => { trace.__e2eKept = i; })")
+    page.locator(".st-key-marker input[type='range']").press("ArrowRight")
+    page.wait_for_function(f"() => ({TRACES})().line[0] === 2", timeout=30_000)
+    state = page.evaluate(TRACES)
+    assert state["kept"] == [0, 1] and state["y"] == [[1, 4, 9], [2, 4, 6]]  # the line moved, the traces were kept
+
+    page.get_by_text("Double the second trace").click()
+    page.wait_for_function(f"() => ({TRACES})().y[1][0] === 4", timeout=30_000)
+    state = page.evaluate(TRACES)
+    assert state["kept"] == [0, None] and state["y"] == [[1, 4, 9], [4, 8, 12]] and state["line"] == [2]
+    # what plotly.js drew from them: the hover data and the points' pixel positions of the second trace
+    drawn = page.evaluate("""() => { const el = document.querySelector('.st-key-marked .lab-live-chart');
+        return {customdata: Array.from(el._fullData[0].customdata, row => Array.from(row)),
+                y: el.calcdata[1].map(point => point.y)}; }""")
+    assert drawn == {"customdata": [[1, 2], [3, 4], [5, 6]], "y": [4, 8, 12]}
+    assert page.locator(".st-key-marked .main-svg").first.is_visible()

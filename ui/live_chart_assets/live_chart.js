@@ -112,6 +112,56 @@ function themedTemplate(template, host) {
   return out;
 }
 
+// Plotly.react compares data arrays by identity: a new but equal trace counts as changed, and the figure is recomputed
+// and redrawn whole (about 20 ms a chart here, even when nothing changed). plotly.py sends numpy arrays as base64
+// ({dtype, bdata}), which plotly.js decodes into new typed arrays on every react, so a trace is never "the same".
+// Here a new trace is decoded once, and a trace equal (as JSON) to the one drawn before at its place is passed as that
+// same object: a figure where only a marker line moved is relaid out, not recomputed (8 ms instead of 20-30).
+function unchangedTraces(el, data) {
+  const before = el.__labTraces || [];
+  const texts = data.map((trace) => JSON.stringify(trace));
+  const traces = data.map((trace, i) => (before[i] && before[i].text === texts[i] ? before[i].trace : decoded(trace)));
+  el.__labTraces = traces.map((trace, i) => ({ trace, text: texts[i] }));
+  return traces;
+}
+
+const TYPED = { f8: Float64Array, f4: Float32Array, i4: Int32Array, u4: Uint32Array, i2: Int16Array,
+                u2: Uint16Array, i1: Int8Array, u1: Uint8Array, u1c: Uint8ClampedArray };
+
+// A copy of `value` with every base64 array spec of one or two dimensions as the typed array plotly.js would make of
+// it (two dimensions: an array of row views); anything else, including three dimensions, is left for plotly.js.
+function decoded(value) {
+  if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) return value;
+  if (Array.isArray(value)) return value.some((v) => v !== null && typeof v === "object") ? value.map(decoded) : value;
+  if (typeof value.bdata === "string" && TYPED[value.dtype]) {
+    const array = typedArray(value);
+    if (array) return array;
+  }
+  const out = {};
+  for (const [key, v] of Object.entries(value)) out[key] = decoded(v);
+  return out;
+}
+
+function typedArray({ dtype, bdata, shape }) {
+  const dims = shape === undefined ? [] : String(shape).split(",").map(Number);
+  if (dims.length > 2 || dims.some((d) => !Number.isInteger(d) || d < 0)) return null;
+  let binary;
+  try {
+    binary = atob(bdata);
+  } catch (err) {
+    return null;  // not base64: plotly.js says what is wrong with it
+  }
+  const Typed = TYPED[dtype];
+  if (binary.length % Typed.BYTES_PER_ELEMENT) return null;
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  const flat = new Typed(bytes.buffer);
+  if (dims.length < 2) return flat;
+  const [rows, columns] = dims;
+  if (rows * columns !== flat.length) return null;
+  return Array.from({ length: rows }, (_, r) => flat.subarray(r * columns, (r + 1) * columns));
+}
+
 function failed(el, message) {
   el.textContent = `This chart could not be drawn: ${message}.`;
   el.style.height = "auto";
@@ -169,13 +219,14 @@ function render(el, figure, specConfig, tag, text) {
     if (el.__labPlotly && el.__labPlotly !== Plotly) {  // drawn by the cartesian bundle, now needs the full one
       el.__labPlotly.purge(el);
       el.__labTemplate = null;
+      el.__labTraces = null;
     }
     if (!el.classList.contains("js-plotly-plot")) el.replaceChildren();  // a failure message from before
     el.style.color = "";
     el.style.fontSize = "";
     const config = { ...specConfig, responsive: false };
     const drawn = themed({ ...layout, height }, parentElement, el.__labTemplate);
-    Plotly.react(el, figure.data || [], drawn.layout, config);
+    Plotly.react(el, unchangedTraces(el, figure.data || []), drawn.layout, config);
     el.__labPlotly = Plotly;
     el.__labBundle = bundle;  // which plotly.js drew it (tests, benchmarks)
     el.__labText = text;
@@ -204,5 +255,6 @@ export function remove(el) {
     el.__labRemoved = (el.__labRemoved || 0) + 1;  // really unmounted (a move must never get here: tests check it)
     if (el.__labResize) el.__labResize.disconnect();
     if (el.__labPlotly && el.classList.contains("js-plotly-plot")) el.__labPlotly.purge(el);
+    el.__labTraces = null;
   }, 0);
 }
