@@ -110,8 +110,9 @@ def test_quantization_grid_draws_lines_as_one_trace():
     levels = np.linspace(-1, 1, 63)
     fig = plots.quantization_grid(np.linspace(-1, 1, 17), np.arange(16), levels, 6, "net.1")
     assert not fig.layout.shapes
-    lines = fig.data[2]
-    assert lines.hoverinfo == "skip" and not lines.showlegend
+    assert len(fig.data) == 2  # the histogram and the lines: no marker per level either
+    lines = fig.data[1]
+    assert lines.mode == "lines" and lines.name == "63 grid values" and "grid value" in lines.hovertemplate
     assert list(lines.x[:3]) == [levels[0], levels[0], None] and len(lines.x) == 3 * len(levels)
     assert max(v for v in lines.y if v is not None) == pytest.approx(15 * 1.05)
 
