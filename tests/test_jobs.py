@@ -220,6 +220,57 @@ def test_cancel_and_stop_reach_a_run_that_reports_no_progress(home):
     assert run["status"] == "interrupted" and "stopped" in run["error"]
 
 
+
+STOPPABLE_WORKER = r"""
+import sys, time
+from compress_core.runs import jobs
+
+def execute(spec, on_progress, artifacts_dir, home, run_id=None, data_dir=None):
+    end = time.time() + 60
+    if spec.get("swallows"):  # silent, inside a library whose bare `except:` loses the stop's interrupt
+        try:
+            while time.time() < end:
+                sum(range(10000))
+        except BaseException:
+            pass
+        raise AttributeError("module 'numpy' has no attribute 'multiply'")  # what a half-imported module gives
+    step = 0
+    while time.time() < end:  # a run that reports progress often, as the engine's training loops do
+        step += 1
+        on_progress({"step": step, "total": 10 ** 9})
+        time.sleep(0.01)
+    return {}
+
+jobs.execute = execute
+jobs.worker_main(sys.argv[1], idle_timeout=30)
+"""
+
+
+@pytest.mark.parametrize("swallows", [False, True], ids=["at-its-progress-callback", "interrupt-swallowed"])
+def test_a_stopped_worker_ends_its_run_as_interrupted_and_exits(home, swallows):
+    """SIGTERM stops the run at its next progress callback, not wherever the signal lands (seen: inside numpy's
+    first import, where a bare `except:` swallowed it; the run then failed on the half-imported numpy and the
+    worker went on until SIGKILL). A run that never calls back is interrupted after CANCEL_GRACE_S, and if that
+    interrupt is lost too, the worker still leaves once the run ends, which is then recorded as interrupted."""
+    run_id = jobs.submit({"kind": "train", "swallows": swallows}, home, start_workers=False)
+    queued = jobs.submit({"kind": "train"}, home, start_workers=False)
+    worker = subprocess.Popen([sys.executable, "-c", STOPPABLE_WORKER, str(home)], env=repo_env())
+    try:
+        wait_until(lambda: jobs.get(run_id, home)["status"] == "running", what="the run to start")
+        time.sleep(0.5)
+        asked = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=15) == 0
+        assert time.monotonic() - asked < (8 if swallows else 2)  # stop_workers would SIGKILL after 10 s
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    run = jobs.get(run_id, home)
+    assert run["status"] == "interrupted" and run["error"] == "interrupted: the worker was stopped before the run ended"
+    assert jobs.get(queued, home)["status"] == "queued"  # the stopping worker took nothing else
+
+
 TAINTABLE_WORKER = r"""
 import os, sys, time
 from compress_core.runs import jobs

@@ -51,7 +51,14 @@ _pool_thread_lock = threading.Lock()
 
 
 class WorkerStopped(BaseException):
-    """Raised in a worker by SIGTERM; a BaseException so a run's `except Exception` cannot swallow it."""
+    """Raised in a worker asked to stop (SIGTERM); a BaseException so a run's `except Exception` cannot swallow it."""
+
+
+# Set by a worker's SIGTERM during a run. The run stops at its next progress callback, a point where the engine is
+# between steps. Raising from the signal handler instead lands wherever the run is: seen inside numpy's first import,
+# where a library's bare `except:` swallowed it; the run then failed on the half-imported numpy ("module 'numpy' has
+# no attribute 'multiply'") and the worker went on as if never asked to stop, until SIGKILL.
+_STOP = threading.Event()
 
 
 class WorkerTainted(BaseException):
@@ -255,6 +262,8 @@ class _Progress:
         self._pending: dict | None = None
 
     def __call__(self, event) -> None:
+        if _STOP.is_set():  # the worker was asked to stop: this is the run's safe point
+            raise WorkerStopped()
         if self.forward is not None:
             try:
                 self.forward(event)
@@ -278,7 +287,8 @@ class _Progress:
 
 
 class _Heartbeat(threading.Thread):
-    """Keeps heartbeat_at fresh while the run computes; optionally interrupts a run that ignores a cancel."""
+    """Keeps heartbeat_at fresh while the run computes; optionally interrupts a run that ignores a cancel or a stop
+    (`_STOP`) for CANCEL_GRACE_S, because it never reaches its progress callback."""
 
     def __init__(self, store: RunStore, run_id: str, interrupt_on_cancel: bool = False,
                  interval: float = HEARTBEAT_S):
@@ -291,16 +301,17 @@ class _Heartbeat(threading.Thread):
         self._active = True
 
     def run(self) -> None:
-        cancel_seen = None
+        asked = None
         while not self._stop_event.wait(self.interval):
             try:
                 self.store.heartbeat(self.run_id)
-                if self.interrupt_on_cancel and self.store.is_cancel_requested(self.run_id):
-                    cancel_seen = cancel_seen or time.monotonic()
-                    if time.monotonic() - cancel_seen >= CANCEL_GRACE_S:
+                stopping = _STOP.is_set()
+                if self.interrupt_on_cancel and (stopping or self.store.is_cancel_requested(self.run_id)):
+                    asked = asked or time.monotonic()
+                    if time.monotonic() - asked >= CANCEL_GRACE_S:
                         with self._lock:
                             if self._active:  # the runner never reached its progress callback: stop it
-                                self.cancel_interrupted = True
+                                self.cancel_interrupted = not stopping
                                 _thread.interrupt_main()
                                 return
             except Exception:  # a missed beat is not worth killing the run for
@@ -383,13 +394,17 @@ def run_claimed(store: RunStore, run: dict, home: Path) -> str:
         if beat.cancel_interrupted or _record(store.is_cancel_requested, run_id):
             _record(store.mark_cancelled, run_id)
             raise WorkerTainted() from None
-        _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped (Ctrl-C)")
+        why = "stopped before the run ended" if _STOP.is_set() else "stopped (Ctrl-C)"
+        _record(store.mark_interrupted, run_id, f"interrupted: the worker was {why}")
         raise WorkerStopped() from None
     except WorkerStopped:
         _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped before the run ended")
         raise
     except Exception as exc:
         traceback.print_exc()
+        if _STOP.is_set():  # an error after the stop's interrupt (one a library swallowed) is the stop's doing
+            _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped before the run ended")
+            raise WorkerStopped() from None
         _record(store.fail, run_id, _error_text(exc))  # never raises: the worker goes on with the queue
         return "failed"
     finally:
@@ -403,8 +418,12 @@ def worker_main(home=None, idle_timeout: float | None = None, poll: float = POLL
     store = RunStore(home)
     pid = os.getpid()
 
+    busy = {"run": False}
+
     def on_term(signum, frame):
-        raise WorkerStopped()
+        _STOP.set()
+        if not busy["run"]:  # idle: nothing to interrupt, leave now; a run stops at its next safe point (_STOP)
+            raise WorkerStopped()
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # needed by the cancel fallback (interrupt_main)
@@ -412,18 +431,30 @@ def worker_main(home=None, idle_timeout: float | None = None, poll: float = POLL
     idle_since = time.monotonic()
     try:
         while True:
-            run = store.claim_next(pid)
+            if _STOP.is_set():
+                raise WorkerStopped()
+            busy["run"] = True
+            try:
+                run = store.claim_next(pid)
+                if run is not None:
+                    print(f"[worker {pid}] run {run['id']} ({run['kind']})", flush=True)
+                    try:
+                        status = run_claimed(store, run, home)
+                    except WorkerTainted:
+                        if _STOP.is_set():
+                            raise WorkerStopped() from None
+                        print(f"[worker {pid}] run {run['id']} cancelled mid-step; the worker starts afresh",
+                              flush=True)
+                        _restart()
+                        return  # where the process cannot be replaced: retire (the next submit or page starts one)
+            finally:
+                busy["run"] = False
             if run is not None:
-                print(f"[worker {pid}] run {run['id']} ({run['kind']})", flush=True)
-                try:
-                    status = run_claimed(store, run, home)
-                except WorkerTainted:
-                    print(f"[worker {pid}] run {run['id']} cancelled mid-step; the worker starts afresh", flush=True)
-                    _restart()
-                    return  # where the process cannot be replaced: retire (the next submit or page starts a worker)
                 print(f"[worker {pid}] run {run['id']} {status}", flush=True)
                 idle_since = time.monotonic()
                 continue
+            if _STOP.is_set():
+                raise WorkerStopped()
             if time.monotonic() - idle_since >= idle_timeout:
                 # retire under the pool lock: a run submitted meanwhile is either seen here or,
                 # once we are unregistered, makes ensure_workers start a new worker
