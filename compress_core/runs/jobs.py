@@ -56,8 +56,8 @@ class WorkerStopped(BaseException):
 
 # Set by a worker's SIGTERM during a run. The run stops at its next progress callback, a point where the engine is
 # between steps. Raising from the signal handler instead lands wherever the run is: seen inside numpy's first import,
-# where a library's bare `except:` swallowed it; the run then failed on the half-imported numpy ("module 'numpy' has
-# no attribute 'multiply'") and the worker went on as if never asked to stop, until SIGKILL.
+# where a handler of BaseException (a bare `except:`) caught it; the run then failed on the half-imported numpy
+# ("module 'numpy' has no attribute 'multiply'") and the worker went on as if never asked to stop, until SIGKILL.
 _STOP = threading.Event()
 
 
