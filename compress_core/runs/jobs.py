@@ -59,6 +59,7 @@ class WorkerStopped(BaseException):
 # where a handler of BaseException (a bare `except:`) caught it; the run then failed on the half-imported numpy
 # ("module 'numpy' has no attribute 'multiply'") and the worker went on as if never asked to stop, until SIGKILL.
 _STOP = threading.Event()
+STOPPED = "interrupted: the worker was stopped before the run ended"
 
 
 class WorkerTainted(BaseException):
@@ -290,11 +291,11 @@ class _Heartbeat(threading.Thread):
     """Keeps heartbeat_at fresh while the run computes; optionally interrupts a run that ignores a cancel or a stop
     (`_STOP`) for CANCEL_GRACE_S, because it never reaches its progress callback."""
 
-    def __init__(self, store: RunStore, run_id: str, interrupt_on_cancel: bool = False,
+    def __init__(self, store: RunStore, run_id: str, interrupt_if_ignored: bool = False,
                  interval: float = HEARTBEAT_S):
         super().__init__(name=f"heartbeat-{run_id}", daemon=True)
         self.store, self.run_id, self.interval = store, run_id, interval
-        self.interrupt_on_cancel = interrupt_on_cancel
+        self.interrupt_if_ignored = interrupt_if_ignored
         self.cancel_interrupted = False
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
@@ -306,7 +307,7 @@ class _Heartbeat(threading.Thread):
             try:
                 self.store.heartbeat(self.run_id)
                 stopping = _STOP.is_set()
-                if self.interrupt_on_cancel and (stopping or self.store.is_cancel_requested(self.run_id)):
+                if self.interrupt_if_ignored and (stopping or self.store.is_cancel_requested(self.run_id)):
                     asked = asked or time.monotonic()
                     if time.monotonic() - asked >= CANCEL_GRACE_S:
                         with self._lock:
@@ -377,7 +378,7 @@ def run_claimed(store: RunStore, run: dict, home: Path) -> str:
     recorded as cancelled, and the process should not run anything else) escape."""
     run_id = run["id"]
     progress = _Progress(store, run_id)
-    beat = _Heartbeat(store, run_id, interrupt_on_cancel=threading.current_thread() is threading.main_thread())
+    beat = _Heartbeat(store, run_id, interrupt_if_ignored=threading.current_thread() is threading.main_thread())
     beat.start()
     try:
         try:
@@ -394,16 +395,16 @@ def run_claimed(store: RunStore, run: dict, home: Path) -> str:
         if beat.cancel_interrupted or _record(store.is_cancel_requested, run_id):
             _record(store.mark_cancelled, run_id)
             raise WorkerTainted() from None
-        why = "stopped before the run ended" if _STOP.is_set() else "stopped (Ctrl-C)"
-        _record(store.mark_interrupted, run_id, f"interrupted: the worker was {why}")
+        why = STOPPED if _STOP.is_set() else "interrupted: the worker was stopped (Ctrl-C)"
+        _record(store.mark_interrupted, run_id, why)
         raise WorkerStopped() from None
     except WorkerStopped:
-        _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped before the run ended")
+        _record(store.mark_interrupted, run_id, STOPPED)
         raise
     except Exception as exc:
         traceback.print_exc()
         if _STOP.is_set():  # an error after the stop's interrupt (one a library swallowed) is the stop's doing
-            _record(store.mark_interrupted, run_id, "interrupted: the worker was stopped before the run ended")
+            _record(store.mark_interrupted, run_id, STOPPED)
             raise WorkerStopped() from None
         _record(store.fail, run_id, _error_text(exc))  # never raises: the worker goes on with the queue
         return "failed"
@@ -436,25 +437,15 @@ def worker_main(home=None, idle_timeout: float | None = None, poll: float = POLL
             busy["run"] = True
             try:
                 run = store.claim_next(pid)
-                if run is not None:
-                    print(f"[worker {pid}] run {run['id']} ({run['kind']})", flush=True)
-                    try:
-                        status = run_claimed(store, run, home)
-                    except WorkerTainted:
-                        if _STOP.is_set():
-                            raise WorkerStopped() from None
-                        print(f"[worker {pid}] run {run['id']} cancelled mid-step; the worker starts afresh",
-                              flush=True)
-                        _restart()
-                        return  # where the process cannot be replaced: retire (the next submit or page starts one)
+                status = _run_or_restart(store, run, home) if run is not None else None
             finally:
                 busy["run"] = False
             if run is not None:
+                if status is None:
+                    return  # a cancel tainted the process and it cannot be replaced: retire (a submit starts another)
                 print(f"[worker {pid}] run {run['id']} {status}", flush=True)
                 idle_since = time.monotonic()
                 continue
-            if _STOP.is_set():
-                raise WorkerStopped()
             if time.monotonic() - idle_since >= idle_timeout:
                 # retire under the pool lock: a run submitted meanwhile is either seen here or,
                 # once we are unregistered, makes ensure_workers start a new worker
@@ -470,6 +461,21 @@ def worker_main(home=None, idle_timeout: float | None = None, poll: float = POLL
         print(f"[worker {pid}] stopped", flush=True)
     finally:
         _unregister(home, pid)
+
+
+def _run_or_restart(store: RunStore, run: dict, home: Path) -> str | None:
+    """`run_claimed`, logged; after a run a cancel interrupted mid-step (WorkerTainted), the worker's interpreter is
+    replaced (`_restart`, which does not return where it can). None: it could not be, and the worker should retire."""
+    pid = os.getpid()
+    print(f"[worker {pid}] run {run['id']} ({run['kind']})", flush=True)
+    try:
+        return run_claimed(store, run, home)
+    except WorkerTainted:
+        if _STOP.is_set():  # asked to stop as well: leave rather than start afresh
+            raise WorkerStopped() from None
+        print(f"[worker {pid}] run {run['id']} cancelled mid-step; the worker starts afresh", flush=True)
+        _restart()
+        return None
 
 
 def _restart() -> None:
