@@ -106,3 +106,30 @@ def test_a_redraw_hands_plotly_the_traces_that_did_not_change_as_the_same_object
                 y: el.calcdata[1].map(point => point.y)}; }""")
     assert drawn == {"customdata": [[1, 2], [3, 4], [5, 6]], "y": [4, 8, 12]}
     assert page.locator(".st-key-marked .main-svg").first.is_visible()
+
+
+def test_a_restyled_trace_keeps_its_arrays_and_plotly_does_not_recompute_the_figure(chart_app, page):
+    # A trace whose colour, width or opacity changed but whose arrays did not (a highlighted curve) gets the arrays
+    # drawn before, and an axis's unchanged tickvals/ticktext are the drawn ones too: plotly.js then restyles the
+    # figure instead of recomputing it (its calcdata stays the same object).
+    chart = "document.querySelector('.st-key-marked .lab-live-chart')"
+    page.goto(chart_app)
+    page.wait_for_function(f"() => {{ const s = ({TRACES})(); return s && s.line[0] === 1; }}", timeout=30_000)
+    page.evaluate(f"""() => {{ const el = {chart}; el.calcdata.__e2eSame = true;
+        el.data[1].y.__e2eKept = true; el.layout.yaxis.tickvals.__e2eKept = true; }}""")
+    page.get_by_text("Highlight the second trace").click()
+    page.wait_for_function(f"() => {chart}._fullData[1].opacity === 1", timeout=30_000)
+    state = page.evaluate(f"""() => {{ const el = {chart};
+        return {{same: el.calcdata.__e2eSame === true, arrays: el.data[1].y.__e2eKept === true,
+                 ticks: el.layout.yaxis.tickvals.__e2eKept === true, width: el._fullData[1].line.width,
+                 drawn: el.__labDraws, y: Array.from(el.data[1].y), tickvals: Array.from(el.layout.yaxis.tickvals)}}; }}""")
+    assert state == {"same": True, "arrays": True, "ticks": True, "width": 4, "drawn": 2, "y": [2, 4, 6],
+                     "tickvals": [1, 3, 7, 15]}
+    # and the same kept arrays are right on screen: the highlighted trace's path is 4 px wide and opaque
+    style = page.evaluate(f"""() => {{ const path = {chart}.querySelectorAll('.scatterlayer .trace')[1];
+        return [getComputedStyle(path).opacity, path.querySelector('path.js-line').style.strokeWidth]; }}""")
+    assert style == ["1", "4px"]
+
+    page.get_by_text("Double the second trace").click()  # new arrays: recomputed, with the new values
+    page.wait_for_function(f"() => {chart}.data[1].y[0] === 4", timeout=30_000)
+    assert page.evaluate(f"() => [{chart}.calcdata.__e2eSame, {chart}.calcdata[1].map(p => p.y)]") == [None, [4, 8, 12]]

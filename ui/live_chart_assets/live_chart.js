@@ -117,12 +117,39 @@ function themedTemplate(template, host) {
 // ({dtype, bdata}), which plotly.js decodes into new typed arrays on every react, so a trace is never "the same".
 // Here a new trace is decoded once, and a trace equal (as JSON) to the one drawn before at its place is passed as that
 // same object: a figure where only a marker line moved is relaid out, not recomputed (8 ms instead of 20-30).
+// Each array is also kept by its content, so a changed trace whose arrays did not change (only its colour, width or
+// opacity did: a figure that highlights one of several drawn curves) reuses them, and plotly.js restyles it without
+// recomputing the figure (docs/performance.md, seventh round).
 function unchangedTraces(el, data) {
   const before = el.__labTraces || [];
+  const arrays = { previous: el.__labArrays || new Map(), next: new Map() };
   const texts = data.map((trace) => JSON.stringify(trace));
-  const traces = data.map((trace, i) => (before[i] && before[i].text === texts[i] ? before[i].trace : decoded(trace)));
+  const traces = data.map((trace, i) => {
+    const fresh = decoded(trace, arrays);  // also carries this trace's arrays over to the next draw
+    return before[i] && before[i].text === texts[i] ? before[i].trace : fresh;
+  });
   el.__labTraces = traces.map((trace, i) => ({ trace, text: texts[i] }));
+  el.__labArrays = arrays.next;
   return traces;
+}
+
+// The layout's data arrays (an axis's tickvals, ticktext, categoryarray) are compared by identity too, and a new one
+// makes plotly.js recompute the figure: an equal one is handed back as the array drawn before. Only these keys: plotly.js
+// writes other layout arrays (an autoranged axis's range) back into the layout it was given.
+const AXIS_ARRAYS = ["tickvals", "ticktext", "categoryarray"];
+
+function unchangedAxisArrays(el, layout) {
+  const arrays = { previous: el.__labAxisArrays || new Map(), next: new Map() };
+  for (const [key, axis] of Object.entries(layout)) {
+    if (!/^[xy]axis\d*$/.test(key) || !isObject(axis)) continue;
+    const out = { ...axis };
+    for (const name of AXIS_ARRAYS) {
+      if (out[name] !== null && typeof out[name] === "object") out[name] = decoded(out[name], arrays);
+    }
+    layout[key] = out;
+  }
+  el.__labAxisArrays = arrays.next;
+  return layout;
 }
 
 const TYPED = { f8: Float64Array, f4: Float32Array, i4: Int32Array, u4: Uint32Array, i2: Int16Array,
@@ -130,16 +157,27 @@ const TYPED = { f8: Float64Array, f4: Float32Array, i4: Int32Array, u4: Uint32Ar
 
 // A copy of `value` with every base64 array spec of one or two dimensions as the typed array plotly.js would make of
 // it (two dimensions: an array of row views); anything else, including three dimensions, is left for plotly.js.
-function decoded(value) {
+// `arrays.previous` maps an array's content (its base64 spec, or the JSON of a plain array of numbers or strings) to
+// the array drawn last time: an equal one is handed back as that same object. `arrays.next` collects this draw's.
+function decoded(value, arrays) {
   if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) return value;
-  if (Array.isArray(value)) return value.some((v) => v !== null && typeof v === "object") ? value.map(decoded) : value;
+  if (Array.isArray(value)) {
+    if (value.some((v) => v !== null && typeof v === "object")) return value.map((v) => decoded(v, arrays));
+    return kept(arrays, `J${JSON.stringify(value)}`, () => value);
+  }
   if (typeof value.bdata === "string" && TYPED[value.dtype]) {
-    const array = typedArray(value);
+    const array = kept(arrays, `B${value.dtype}|${value.shape}|${value.bdata}`, () => typedArray(value));
     if (array) return array;
   }
   const out = {};
-  for (const [key, v] of Object.entries(value)) out[key] = decoded(v);
+  for (const [key, v] of Object.entries(value)) out[key] = decoded(v, arrays);
   return out;
+}
+
+function kept(arrays, key, make) {
+  const array = arrays.next.get(key) || arrays.previous.get(key) || make();
+  if (array) arrays.next.set(key, array);
+  return array;
 }
 
 function typedArray({ dtype, bdata, shape }) {
@@ -220,13 +258,15 @@ function render(el, figure, specConfig, tag, text) {
       el.__labPlotly.purge(el);
       el.__labTemplate = null;
       el.__labTraces = null;
+      el.__labArrays = null;
+      el.__labAxisArrays = null;
     }
     if (!el.classList.contains("js-plotly-plot")) el.replaceChildren();  // a failure message from before
     el.style.color = "";
     el.style.fontSize = "";
     const config = { ...specConfig, responsive: false };
     const drawn = themed({ ...layout, height }, parentElement, el.__labTemplate);
-    Plotly.react(el, unchangedTraces(el, figure.data || []), drawn.layout, config);
+    Plotly.react(el, unchangedTraces(el, figure.data || []), unchangedAxisArrays(el, drawn.layout), config);
     el.__labPlotly = Plotly;
     el.__labBundle = bundle;  // which plotly.js drew it (tests, benchmarks)
     el.__labText = text;
@@ -256,5 +296,7 @@ export function remove(el) {
     if (el.__labResize) el.__labResize.disconnect();
     if (el.__labPlotly && el.classList.contains("js-plotly-plot")) el.__labPlotly.purge(el);
     el.__labTraces = null;
+    el.__labArrays = null;
+    el.__labAxisArrays = null;
   }, 0);
 }
