@@ -542,7 +542,7 @@ def quantization_view(preview_key: str, layer: str, bits: int, granularity: str)
         "learn_q_error": shared("learn_q_error", layer, bits)(lambda: teach.error_figure(errors, bits, layer)),
         "learn_q_accuracy": shared("learn_q_accuracy", bits)(accuracy_figure),
         "learn_q_levels": shared("learn_q_levels", layer, bits)(lambda: teach.levels_figure(
-            teach.levels_per_channel(weight, bits), bits, layer))}
+            {k: teach.levels_per_channel(weight, k) for k in teach.BITS}, bits, layer))}
     return shown, figs
 
 

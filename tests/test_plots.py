@@ -144,7 +144,7 @@ def test_preview_and_comparison_charts():
     edges = np.linspace(-1, 1, 21)
     fig = plots.quantization_grid(edges, np.ones(20), np.linspace(-1, 1, 7), 3, "net.1")
     _check(fig, "weight", "number")
-    assert "7 grid values" in fig.data[1].name
+    assert "7 values" in fig.layout.title.text and fig.data[1].name == "grid values" and fig.layout.shapes
     fig = plots.accuracy_vs_bits(pd.DataFrame({"bits": [2, 4, 8], "accuracy": [0.8, 0.95, 0.97],
                                                "label": ["fake", "fake", "fake"]}), 0.978)
     _check(fig, "bits", "accuracy")

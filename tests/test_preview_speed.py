@@ -106,15 +106,24 @@ def test_step_histogram_keeps_bins_and_counts():
     assert trace.marker.color == trace.line.color == "#123456"
 
 
-def test_quantization_grid_draws_lines_as_one_trace():
+def test_quantization_grid_draws_its_lines_as_one_shape():
     levels = np.linspace(-1, 1, 63)
     fig = plots.quantization_grid(np.linspace(-1, 1, 17), np.arange(16), levels, 6, "net.1")
-    assert not fig.layout.shapes
-    assert len(fig.data) == 2  # the histogram and the lines: no marker per level either
-    lines = fig.data[1]
-    assert lines.mode == "lines" and lines.name == "63 grid values" and "grid value" in lines.hovertemplate
-    assert list(lines.x[:3]) == [levels[0], levels[0], None] and len(lines.x) == 3 * len(levels)
-    assert max(v for v in lines.y if v is not None) == pytest.approx(15 * 1.05)
+    # the histogram and the grid's legend entry, which has no points and is the same for every grid: a new grid
+    # changes no trace, so plotly.js does not recompute the figure
+    histogram, legend = fig.data
+    assert legend.name == "grid values" and legend.x == (None,) and legend.hoverinfo == "skip"
+    assert "63 values" in fig.layout.title.text
+    (grid,) = fig.layout.shapes
+    assert grid.type == "path" and grid.xref == "x" and grid.yref == "y" and grid.line.color == legend.line.color
+    segments = [part.split("L") for part in grid.path.split("M")[1:]]
+    assert len(segments) == len(levels)
+    xs = [float(a.split(",")[0]) for a, _ in segments]
+    assert xs == pytest.approx(list(levels)) and all(a.split(",")[0] == b.split(",")[0] for a, b in segments)
+    assert [float(b.split(",")[1]) for _, b in segments] == pytest.approx([15 * 1.05] * len(levels))
+    assert plots.quantization_grid(np.linspace(-1, 1, 17), np.arange(16), levels[::2], 5, "net.1").data[1] == legend
+    many = plots.quantization_grid(np.linspace(-1, 1, 17), np.arange(16), np.linspace(-1, 1, 255), 8, "net.1")
+    assert many.layout.shapes[0].path.count("M") == 64 and many.data[1].name == "grid values (every 4th drawn)"
 
 
 def test_profile_writes_only_when_asked(tmp_path, monkeypatch):

@@ -212,7 +212,35 @@ def test_levels_per_channel(base):
     assert (df["levels_channel"] == 7).all() and df["levels_tensor"].max() == 7
     assert (df["levels_tensor"] <= df["levels_channel"]).all() and df["levels_tensor"].min() < 7
     assert df["range"].is_monotonic_increasing
-    assert titled(teach.levels_figure(df, 3, "net.1"))
+
+
+def test_levels_figure_draws_every_width_and_highlights_one(base):
+    w = teach.layer_weight(base.model, "net.1")
+    frames = {k: teach.levels_per_channel(w, k) for k in teach.BITS}
+    fig = teach.levels_figure(frames, 3, "net.1")
+    assert titled(fig) and "at 3 bits" in fig.layout.title.text
+    curves = [t for t in fig.data if t.showlegend is False]
+    assert len(curves) == 2 * len(teach.BITS)
+    strong = [t.name for t in curves if t.opacity == 1.0]
+    assert strong == ["3 bits, per channel", "3 bits, per tensor"]
+    assert all(t.opacity < 0.5 and t.line.width == 1 for t in curves if t.name not in strong)
+    tensor = next(t for t in curves if t.name == "3 bits, per tensor")
+    assert list(tensor.y) == list(frames[3]["levels_tensor"]) and tensor.line.shape == "hv"
+    assert set(next(t for t in curves if t.name == "8 bits, per channel").y) == {255}
+    # the legend: one entry per granularity, in the strong style, with no points of its own
+    legend = [t for t in fig.data if t.showlegend is not False]
+    assert [t.name for t in legend] == [teach.GRANULARITY_LABELS[g] for g in ("channel", "tensor")]
+    assert all(t.x == (None,) for t in legend)
+    # a fixed log axis: every width's curves fit, and the axis never rescales between moves
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.tickvals == (1, 3, 7, 15, 31, 63, 127, 255)
+    low, high = fig.layout.yaxis.range
+    assert 10 ** low < 1 and 10 ** high > 255
+    # another width: the same arrays, only which curves are strong differs (plotly.js restyles, no recompute)
+    other = teach.levels_figure(frames, 6, "net.1")
+    for a, b in zip(fig.data, other.data):
+        assert list(a.x) == list(b.x) and list(a.y) == list(b.y)
+    assert [t.name for t in other.data if t.opacity == 1.0 and t.showlegend is False] == \
+        ["6 bits, per channel", "6 bits, per tensor"]
 
 
 def test_accuracy_vs_bits_holds_at_8_bits(base):

@@ -375,21 +375,37 @@ def softened_outputs(probs: np.ndarray, class_names: Sequence[str], labels: Sequ
     return fig
 
 
+ORDINALS = {2: "2nd", 3: "3rd"}  # "every 2nd": the thinned grid's legend (4 and up: "4th")
+
+
 def quantization_grid(edges: np.ndarray, counts: np.ndarray, levels: np.ndarray, bits: int, layer: str,
                       title: str | None = None) -> go.Figure:
-    """A layer's weight histogram with the values a k-bit grid can represent drawn on it."""
-    fig = figure(title or f"{layer}: weights and the {bits}-bit grid", "weight value", "number of weights")
+    """A layer's weight histogram with the values a k-bit grid can represent drawn on it.
+
+    The grid lines are one layout shape (one SVG path), not a trace: when a slider changes only the grid, plotly.js
+    redraws just that shape, while any changed trace makes it recompute and redraw the whole figure (11 ms against
+    28-39 ms per move in Chromium, docs/performance.md, seventh round). Its legend entry is a trace without points
+    ("grid values", the same for every grid: plotly.js does not redraw the legend when only a shape changes), and
+    the title says how many values the grid has. The cost: a grid line has no hover of its own. More than 64 values
+    are thinned to at most 64 lines, and the legend says so.
+    """
+    fig = figure(title or f"{layer}: weights and the {bits}-bit grid ({len(levels)} values)", "weight value",
+                 "number of weights")
     step_histogram(fig, edges, counts, "weights (fp32)", color_of("baseline"), 0.7,
                    "w ≈ %{x:.4f}: %{y} weights<extra></extra>")
-    top = float(max(counts.max(), 1)) if len(counts) else 1.0
-    shown = levels if len(levels) <= 64 else levels[:: math.ceil(len(levels) / 64)]
-    # All grid lines in one trace (x, x, None, ...), which also carries the legend and the hover: a layout shape
-    # per level cost plotly ~5 ms each to add (64 levels: 0.3-0.6 s per slider move), and a marker per level on
-    # top of the lines one SVG node each, 8-16 ms of every redraw (docs/performance.md).
-    fig.add_scatter(x=[v for level in shown for v in (level, level, None)],
-                    y=[v for _ in shown for v in (0.0, top * 1.05, None)], mode="lines",
-                    name=f"{len(levels)} grid values", line=dict(color=color_of("quantize"), width=1), opacity=0.5,
-                    hovertemplate="grid value %{x:.4f}<extra></extra>")
+    top = float(max(counts.max(), 1)) * 1.05 if len(counts) else 1.05
+    levels = np.asarray(levels, dtype=float)
+    every = math.ceil(len(levels) / 64) if len(levels) > 64 else 1
+    shown = levels[::every]
+    line = dict(color=color_of("quantize"), width=1)
+    name = "grid values" + (f" (every {ORDINALS.get(every, f'{every}th')} drawn)" if every > 1 else "")
+    fig.add_scatter(x=[None], y=[None], mode="lines", name=name, line=line, opacity=0.5, hoverinfo="skip")
+    if len(shown):
+        # An axis shape's path takes data coordinates; 9 significant digits keep every line where its value is.
+        path = "".join(f"M{v:.9g},0L{v:.9g},{top:.9g}" for v in shown)
+        # layout dicts, not add_shape: plotly.py validates a shape added one by one at several ms each
+        fig.update_layout(shapes=[dict(type="path", path=path, xref="x", yref="y", layer="above", opacity=0.5,
+                                       line=line)])
     return fig
 
 

@@ -10,6 +10,7 @@ No Streamlit here: the page draws what these return, and tests check them direct
 from __future__ import annotations
 
 import copy
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -645,21 +646,43 @@ def levels_per_channel(weight: torch.Tensor, bits: int) -> pd.DataFrame:
     return df.sort_values("range").reset_index(drop=True)
 
 
-def levels_figure(df: pd.DataFrame, bits: int, layer: str) -> go.Figure:
-    """Grid values each output channel can use, per tensor vs per channel, channels sorted by range."""
-    fig = plots.figure(f"{layer} at {bits} bits: grid values inside each output channel's range",
-                  "output channels, narrowest range first", "grid values a channel can use")
-    rank = list(range(len(df)))
-    fig.add_scatter(x=rank, y=df["levels_channel"], mode="lines", name="one scale per output channel",
-                    line=dict(color=GRANULARITY_COLORS["channel"], width=3),
-                    hovertemplate="per channel: every channel uses all %{y} values<extra></extra>")
-    # a step line, not a marker per channel: one SVG path instead of hundreds, redrawn on every move of the slider
-    fig.add_scatter(x=rank, y=df["levels_tensor"], mode="lines", line_shape="hv", name="one scale per tensor",
-                    line=dict(color=GRANULARITY_COLORS["tensor"], width=2), customdata=np.column_stack(
-                        [df["channel"], df["range"]]),
-                    hovertemplate="channel %{customdata[0]} (max |w| = %{customdata[1]:.3f}): "
-                                  "%{y} values<extra></extra>")
-    fig.update_yaxes(rangemode="tozero")
+def levels_figure(frames: Mapping[int, pd.DataFrame], bits: int, layer: str) -> go.Figure:
+    """Grid values each output channel can use, per tensor vs per channel, channels sorted by range: the curves of
+    every bit width in `frames` (bits -> `levels_per_channel`), those of `bits` strong and the others faint.
+
+    Why all of them: a move of the bits slider then changes only which curves are strong (their width and opacity),
+    which plotly.js restyles without recomputing the figure (23 ms against about 40 per move in Chromium,
+    docs/performance.md, seventh round), and the reader sees where the other widths lie. The y axis is logarithmic
+    over a fixed range (1 to 2^8 − 1 values, ticks at 2^k − 1), so it never rescales between moves and each extra
+    bit is one step up. The legend is two entries drawn in the strong style (traces without points), since the
+    curves themselves change between strong and faint.
+    """
+    fig = plots.figure(f"{layer} at {bits} bits: grid values inside each output channel's range "
+                       f"(faint: {min(frames)}-{max(frames)} bits)",
+                       "output channels, narrowest range first", "grid values a channel can use (log scale)")
+    strong = {"channel": 3, "tensor": 2}
+    traces = []
+    for k, df in sorted(frames.items()):
+        rank = np.arange(len(df), dtype=np.int16 if len(df) < 2 ** 15 else np.int32)  # small arrays: sent per move
+        now = k == bits
+        look = dict(type="scatter", mode="lines", opacity=1.0 if now else 0.3, showlegend=False)
+        traces.append(dict(look, x=rank, y=df["levels_channel"].to_numpy(np.int16), name=f"{k} bits, per channel",
+                           line=dict(color=GRANULARITY_COLORS["channel"], width=strong["channel"] if now else 1),
+                           hovertemplate=f"{k} bits, one scale per channel: every channel uses all %{{y}} values"
+                                         "<extra></extra>"))
+        # a step line, not a marker per channel: one SVG path instead of hundreds
+        traces.append(dict(look, x=rank, y=df["levels_tensor"].to_numpy(np.int16), name=f"{k} bits, per tensor",
+                           line=dict(color=GRANULARITY_COLORS["tensor"], width=strong["tensor"] if now else 1,
+                                     shape="hv"),
+                           customdata=np.column_stack([df["channel"], df["range"]]).astype(np.float32),
+                           hovertemplate=f"{k} bits, one scale per tensor: channel %{{customdata[0]}} "
+                                         "(max |w| = %{customdata[1]:.3f}): %{y} values<extra></extra>"))
+    traces += [dict(type="scatter", x=[None], y=[None], mode="lines", name=GRANULARITY_LABELS[g], hoverinfo="skip",
+                    line=dict(color=GRANULARITY_COLORS[g], width=strong[g])) for g in ("channel", "tensor")]
+    fig.add_traces(traces)  # in one call: add_scatter one by one cost 3 ms a trace
+    ticks = [2 ** k - 1 for k in range(1, max(MAX_BITS, *frames) + 1)]  # 1, 3, 7, ..., 255: 2^k - 1 values
+    fig.update_yaxes(type="log", range=[math.log10(0.8), math.log10(ticks[-1] * 1.25)], tickvals=ticks,
+                     ticktext=[str(t) for t in ticks])
     return fig
 
 
