@@ -1,6 +1,8 @@
 """The Learn page's lessons: each function agrees with the engine and with the formula it illustrates."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -48,42 +50,82 @@ def test_pruned_copy_reaches_the_amount_and_leaves_the_model_alone(base, scope):
         teach.pruned_copy(base.model, 1.0)
 
 
+def traces_json(fig) -> str:
+    """The traces as the browser gets them (NaN-safe, unlike comparing plotly objects holding numpy arrays)."""
+    return json.dumps(json.loads(fig.to_json())["data"])
+
+
+def removed_area(fig) -> list[tuple[float, float]]:
+    """The grey area's outline of a threshold histogram, as (x, y) corners."""
+    (path,) = [s.path for s in fig.layout.shapes if s.type == "path"]
+    return [tuple(map(float, corner.split(","))) for corner in path.strip("MZ").split("L")]
+
+
 def test_threshold_histogram_splits_weights_at_the_threshold(base):
     pruned = teach.pruned_copy(base.model, 0.6, "global")
     fig = teach.threshold_histogram(base.model, pruned, "global")
-    kept, removed, line = fig.data
+    histogram, removed_legend, line_legend = fig.data
     total = sum(m.weight.numel() for _, m in prunable_layers(base.model))
-    assert sum(kept.y) + sum(removed.y) == total
-    assert sum(removed.y) == pytest.approx(0.6 * total, abs=1)
-    t = max(line.x[i] for i in range(len(line.x)) if line.x[i] is not None)
+    assert sum(histogram.y) == total and histogram.name == "kept: M = 1"  # every weight, the same at every amount
+    corners = removed_area(fig)  # the removed weights: one horizontal step per bin, from the first edge to the last
+    removed = [y for (x0, y), (x1, y1) in zip(corners[1:-1:2], corners[2:-1:2])]
+    assert sum(removed) == pytest.approx(0.6 * total, abs=1) and corners[0][1] == corners[-1][1] == 0
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    t = max(s.x0 for s in lines)
+    assert sorted(s.x0 for s in lines) == pytest.approx([-t, t]) and all(s.x0 == s.x1 for s in lines)
     weights = torch.cat([m.weight.detach().flatten() for _, m in prunable_layers(pruned)])
     assert weights[weights != 0].abs().min() > t  # every kept weight is above the threshold
+    assert line_legend.name == f"all layers: |w| ≤ {t:.3g} removed" and line_legend.x == (None,)
+    assert removed_legend.name.startswith("removed") and removed_legend.fill == "tozeroy"
     assert "60.0 %" in fig.layout.title.text and fig.layout.xaxis.title.text
     layer_fig = teach.threshold_histogram(base.model, teach.pruned_copy(base.model, 0.6, "layer"), "layer")
-    assert len(layer_fig.data) == 2 + 3  # one pair of threshold lines per layer
+    assert len(layer_fig.data) == 2 + 3  # the histogram, the removed area's legend entry, one per layer's threshold
+    assert len([s for s in layer_fig.layout.shapes if s.type == "line"]) == 2 * 3
+    # another amount changes no trace but the names of the thresholds: plotly.js restyles, it does not recompute
+    other = teach.threshold_histogram(base.model, teach.pruned_copy(base.model, 0.3, "global"), "global")
+    assert other.data[0] == histogram and other.data[1] == removed_legend
+    assert sum(y for (_, y), _ in zip(removed_area(other)[1:-1:2], removed_area(other)[2:-1:2])) == \
+        pytest.approx(0.3 * total, abs=1)
+    nothing = teach.threshold_histogram(base.model, teach.pruned_copy(base.model, 0.0), "global")
+    assert not nothing.layout.shapes and nothing.data[0] == histogram
 
 
-def test_unit_images_blank_exactly_the_pruned_pixels(base):
+def test_unit_images_grey_exactly_the_pruned_pixels(base):
     pruned = teach.pruned_copy(base.model, 0.8)
     before, after = teach.first_layer(base.model), teach.first_layer(pruned)
     units = teach.strongest_units(before, 4)
     norms = before.norm(dim=1)
     assert norms[units[0]] == norms.max() and list(norms[units]) == sorted(norms[units], reverse=True)
     fig = teach.unit_images(before, after, units, (8, 8))
-    assert len(fig.data) == 2 and titled(fig)  # one figure: the grey layer, the weights (images tiled, NaN gaps)
-    grey, weights = (np.array(fig.data[i].z, dtype=float) for i in range(2))
-    for i, u in enumerate(units):  # image i: columns 9i..9i+7; dense rows 0-7, pruned rows 10-17
-        dense, blanked, shade = weights[:8, 9 * i:9 * i + 8], weights[10:, 9 * i:9 * i + 8], grey[10:, 9 * i:9 * i + 8]
+    assert len(fig.data) == 2 and titled(fig)  # one figure: the dense row and the row below (images tiled, NaN gaps)
+    top, below = fig.data
+    assert top.y0 == 0 and below.y0 == 10  # rows 0-7, two empty rows, rows 10-17
+    weights = np.array(top.z, dtype=float)
+    assert np.array_equal(weights, np.array(below.z, dtype=float), equal_nan=True)
+    (grey,) = fig.layout.shapes
+    covered = np.zeros((8, weights.shape[1]), dtype=bool)  # the grey squares, as pixels of the lower row
+    for square in grey.path.split("Z")[:-1]:
+        x0, y0 = map(float, square[1:square.index("H")].split(","))
+        x1 = float(square[square.index("H") + 1:square.index("V")])
+        y1 = float(square[square.index("V") + 1:square.rindex("H")])
+        assert y1 - y0 == 1 and x1 > x0
+        covered[int(y0 + 0.5) - 10, int(x0 + 0.5):int(x1 + 0.5)] = True
+    for i, u in enumerate(units):  # image i: columns 9i..9i+7
+        dense = weights[:8, 9 * i:9 * i + 8]
         zero = (after[u] == 0).reshape(8, 8).numpy()
         assert np.allclose(dense, before[u].reshape(8, 8).numpy()) and not np.isnan(dense).any()
-        assert np.array_equal(np.isnan(blanked), zero) and np.allclose(blanked[~zero], after[u].reshape(8, 8)[~zero])
-        assert np.array_equal(~np.isnan(shade), zero)  # grey shows exactly where a weight was pruned
-    assert np.isnan(grey[:10]).all() and np.isnan(weights[8:10]).all() and np.isnan(weights[:, 8]).all()
+        assert np.array_equal(covered[:, 9 * i:9 * i + 8], zero)  # grey shows exactly where a weight was pruned
+    assert not covered[:, 8::9].any() and np.isnan(weights[:, 8]).all()
     kept = [a.text for a in fig.layout.annotations if a.text.endswith("kept")]
     assert kept == [f"{int(torch.count_nonzero(after[u]))} of 64 kept" for u in units]
     named = teach.unit_images(before[units], after[units], range(len(units)), (8, 8), labels=units)
-    assert np.array_equal(np.array(named.data[1].z, dtype=float), weights, equal_nan=True)
+    assert np.array_equal(np.array(named.data[0].z, dtype=float), weights, equal_nan=True)
     assert [a.text for a in named.layout.annotations][:len(units)] == [f"unit {u}" for u in units]
+    # another amount: the same traces, only the grey squares and the notes differ
+    fewer = teach.unit_images(before, teach.first_layer(teach.pruned_copy(base.model, 0.3)), units, (8, 8))
+    assert traces_json(fewer) == traces_json(fig) and fewer.layout.shapes[0].path != grey.path
+    dense_only = teach.unit_images(before, before, units, (8, 8))
+    assert traces_json(dense_only) == traces_json(fig) and dense_only.layout.shapes[0].visible is False
 
 
 def test_structured_copy_is_faster_in_flops_masked_is_not(base):

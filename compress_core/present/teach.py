@@ -66,7 +66,7 @@ def threshold_histogram(model: nn.Module, pruned: nn.Module, scope: str) -> go.F
 
 def histogram_parts(model: nn.Module, pruned: nn.Module, scope: str) -> dict:
     """What the threshold histogram draws, as a few kB of numbers (the Learn page caches them per slider value):
-    bin edges of all prunable weights, counts of the kept and of the removed ones, the threshold(s)."""
+    bin edges of all prunable weights, counts of all of them, of the kept and of the removed ones, the threshold(s)."""
     before = np.concatenate(list(prunable_weights(model).values()))
     after = np.concatenate(list(prunable_weights(pruned).values()))
     edges = histogram_edges(before)
@@ -74,19 +74,57 @@ def histogram_parts(model: nn.Module, pruned: nn.Module, scope: str) -> dict:
     thresholds = removed_thresholds(pruned)
     if scope == "global" and thresholds:  # one threshold for every layer
         thresholds = {"all layers": max(thresholds.values())}
-    return {"edges": edges, "kept": histogram(after, edges, skip_zeros=True),
+    return {"edges": edges, "all": histogram(before, edges), "kept": histogram(after, edges, skip_zeros=True),
             "removed": histogram(before[removed], edges), "thresholds": thresholds,
             "total": int(before.size), "removed_share": float(removed.mean())}
 
 
+THRESHOLD_DASHES = ("dash", "dot", "dashdot", "longdash")
+
+
 def histogram_figure(parts: Mapping, scope: str) -> go.Figure:
-    """`histogram_parts` drawn: kept and removed weights overlaid, the threshold(s) as dashed lines."""
-    series = {"kept: M = 1": (parts["kept"], plots.color_of("l1")),
-              "removed: M = 0, so W' = 0": (parts["removed"], plots.color_of("baseline"))}
+    """`histogram_parts` drawn: every weight as one histogram in the kept colour, the removed ones as a grey area
+    over it (so the blue left showing is what the mask keeps), the threshold(s) as dashed lines.
+
+    Why this way: the histogram trace is the same at every amount, and what the slider changes (the grey area, the
+    threshold lines, the title and the thresholds named in the legend) are layout shapes, a title and the names of
+    traces without points, which plotly.js redraws alone instead of recomputing the figure (docs/performance.md,
+    seventh round). The grey area starts at zero in each bin: with one threshold every bin is all kept or all removed
+    but the one it cuts, and with a share per layer a bin shows how many of its weights went.
+    """
+    edges = np.asarray(parts["edges"], dtype=float)
+    counts = np.asarray(parts["all"] if "all" in parts else np.add(parts["kept"], parts["removed"]))
+    removed = np.asarray(parts["removed"])
     title = f"All {parts['total']:,} weights: the {fmt.pct(parts['removed_share'])} smallest in |w| are removed"
     if scope == "layer":
         title += " (that share in every layer)"
-    return plots.weight_histogram(parts["edges"], series, parts["thresholds"], title)
+    fig = plots.figure(title, "weight value", "number of weights")
+    width = float(edges[1] - edges[0]) if len(edges) > 1 else 1.0
+    kept_color, removed_color = plots.color_of("l1"), plots.color_of("baseline")
+    plots.step_histogram(fig, edges, counts, "kept: M = 1", kept_color, 0.55,
+                         f"w in [%{{x:.3f}} ± {width / 2:.3f}]: %{{y}} weights before pruning<extra></extra>")
+    top = float(counts.max()) if len(counts) else 1.0
+    shapes = []
+    if removed.any():
+        # the removed counts' step outline, closed along the axis: x at the bin edges, y the count of each bin
+        corners = [(edges[0], 0.0)]
+        for left, right, count in zip(edges[:-1], edges[1:], removed):
+            corners += [(left, float(count)), (right, float(count))]
+        corners.append((edges[-1], 0.0))
+        shapes.append(dict(type="path", path="M" + "L".join(f"{x:.9g},{y:.9g}" for x, y in corners) + "Z",
+                           xref="x", yref="y", layer="above", fillcolor=PRUNED_GREY,
+                           line=dict(color=removed_color, width=1)))
+    fig.add_scatter(x=[None], y=[None], mode="lines", fill="tozeroy", fillcolor=PRUNED_GREY, hoverinfo="skip",
+                    line=dict(color=removed_color, width=1), name="removed: M = 0, so W' = 0")
+    for i, (label, t) in enumerate(parts["thresholds"].items()):
+        dash = THRESHOLD_DASHES[i % len(THRESHOLD_DASHES)]
+        shapes += [dict(type="line", x0=x, x1=x, y0=0, y1=top, xref="x", yref="y", layer="above",
+                        line=dict(color="#222", width=1.5, dash=dash)) for x in (-t, t)]
+        fig.add_scatter(x=[None], y=[None], mode="lines", line=dict(color="#222", width=1.5, dash=dash),
+                        hoverinfo="skip", name=f"{label}: |w| ≤ {t:.3g} removed")
+    # layout dicts in one call: plotly.py validates shapes added one by one at several ms each
+    fig.update_layout(shapes=shapes)
+    return fig
 
 
 def file_sizes(dense: nn.Module, pruned: nn.Module) -> tuple[int, int]:
@@ -120,10 +158,12 @@ def unit_images(before, after, units: Sequence[int], image_shape: Sequence[int],
                 labels: Sequence[int] | None = None) -> go.Figure:
     """Each unit's incoming weights drawn as an image of the input: dense on top, pruned below (pruned pixels grey).
 
-    One figure with two heatmaps on one pair of axes (the images tiled with NaN gaps), not one subplot per
-    image: twelve subplots took about 90 ms to build per slider move and as long again to draw in the
-    browser (docs/performance.md, Learn). Trace 0 is the grey layer (non-NaN exactly at the pruned pixels
-    of the bottom row), trace 1 the weights (dense row on top, pruned pixels NaN below).
+    One figure with the images tiled on one pair of axes (NaN gaps between them), not one subplot per image: twelve
+    subplots took about 90 ms to build per slider move and as long again to draw in the browser (docs/performance.md,
+    Learn). Trace 0 is the dense row, trace 1 the row below it, also the dense weights; the pruned pixels of that row
+    are covered by one grey layout shape (a path of squares), and each image's count of kept pixels is a note. So
+    the traces are the same at every amount, and a slider move changes only the shape and the notes, which
+    plotly.js redraws alone instead of recomputing the figure (docs/performance.md, seventh round).
     `before`/`after`: first-layer weights (tensors or arrays), one row per unit; `units` picks the rows shown,
     `labels` names them (default: the row numbers).
     """
@@ -132,34 +172,43 @@ def unit_images(before, after, units: Sequence[int], image_shape: Sequence[int],
     n, gap = len(units), 1
     labels = units if labels is None else list(labels)
     dense = np.asarray(before, dtype=float)[units].reshape(n, h, w)
-    kept = np.asarray(after, dtype=float)[units].reshape(n, h, w)
-    pruned = kept == 0
-    blank = np.full((gap + 1, n * w + (n - 1) * gap), np.nan)  # two empty rows between the dense and pruned rows
-    top, bottom = unit_tiles(dense, gap), unit_tiles(np.where(pruned, np.nan, kept), gap)
-    weights = np.vstack([top, blank, bottom])
-    was = np.vstack([top, blank, unit_tiles(dense, gap)])  # the dense weight under every pixel, for the hover
-    grey = np.vstack([np.full_like(top, np.nan), blank, unit_tiles(np.where(pruned, 0.0, np.nan), gap)])
-    # float32 and hover data kept to the dense weight: the figure is sent (base64 arrays) on every slider move.
-    weights, was, grey = weights.astype(np.float32), was.astype(np.float32), grey.astype(np.float32)
+    pruned = np.asarray(after, dtype=float)[units].reshape(n, h, w) == 0
+    tiles = unit_tiles(dense, gap).astype(np.float32)  # float32: the figure is sent to the browser
+    below = h + gap + 1  # the lower row's first y: two empty rows between the rows of images
     limit = float(np.abs(dense).max()) or 1.0
-    traces = [go.Heatmap(z=grey, customdata=was, colorscale=[[0, PRUNED_GREY], [1, PRUNED_GREY]], showscale=False,
-                         hoverongaps=False, name="pruned",
-                         hovertemplate="pruned (was w = %{customdata:.3f})<extra></extra>"),
-              go.Heatmap(z=weights, colorscale="RdBu_r", zmid=0, zmin=-limit, zmax=limit,
-                         hoverongaps=False, name="weights", colorbar=dict(title=dict(text="weight"), len=0.9),
-                         hovertemplate="w = %{z:.3f}<extra></extra>")]
+    look = dict(colorscale="RdBu_r", zmid=0, zmin=-limit, zmax=limit, hoverongaps=False)
+    traces = [go.Heatmap(z=tiles, y0=0, name="dense", colorbar=dict(title=dict(text="weight"), len=0.9),
+                         hovertemplate="dense: w = %{z:.3f}<extra></extra>", **look),
+              go.Heatmap(z=tiles, y0=below, name="before pruning", showscale=False,
+                         hovertemplate="w = %{z:.3f} before pruning (grey: pruned to 0)<extra></extra>", **look)]
+    squares = []
+    for i in range(n):  # each run of pruned pixels along a row is one rectangle
+        for r in range(h):
+            c = 0
+            while c < w:
+                if not pruned[i, r, c]:
+                    c += 1
+                    continue
+                start = c
+                while c < w and pruned[i, r, c]:
+                    c += 1
+                x0, x1, y0 = i * (w + gap) + start - 0.5, i * (w + gap) + c - 0.5, below + r - 0.5
+                squares.append(f"M{x0:g},{y0:g}H{x1:g}V{y0 + 1:g}H{x0:g}Z")
     centers = [i * (w + gap) + (w - 1) / 2 for i in range(n)]
     notes = [dict(x=c, y=-0.7, text=f"unit {u}", yanchor="bottom") for c, u in zip(centers, labels)]
     notes += [dict(x=c, y=2 * h + gap + 0.6, text=f"{int((~p).sum())} of {h * w} kept", yanchor="top")
               for c, p in zip(centers, pruned)]
     notes += [dict(x=-0.8, y=(h - 1) / 2, text="dense", xanchor="right", textangle=-90),
-              dict(x=-0.8, y=h + gap + 1 + (h - 1) / 2, text="pruned", xanchor="right", textangle=-90)]
+              dict(x=-0.8, y=below + (h - 1) / 2, text="pruned", xanchor="right", textangle=-90)]
+    rows = below + h
     layout = dict(
         title=dict(text=f"First layer: the 8×8 input weights of {n} hidden units "
                         "(red: positive, blue: negative, grey: pruned)"),
         annotations=[dict(note, xref="x", yref="y", showarrow=False, font=dict(size=12)) for note in notes],
-        xaxis=dict(visible=False, range=[-1.6, weights.shape[1] - 0.5], constrain="domain"),
-        yaxis=dict(visible=False, range=[weights.shape[0] + 0.5, -1.8], scaleanchor="x", constrain="domain"),
+        shapes=[dict(type="path", path="".join(squares) or "M0,0", xref="x", yref="y", layer="above",
+                     fillcolor=PRUNED_GREY, line=dict(width=0), visible=bool(squares))],
+        xaxis=dict(visible=False, range=[-1.6, tiles.shape[1] - 0.5], constrain="domain"),
+        yaxis=dict(visible=False, range=[rows + 0.5, -1.8], scaleanchor="x", constrain="domain"),
         plot_bgcolor="white", paper_bgcolor="white",  # no named template: setting one costs ~15 ms per figure
         margin=dict(l=20, r=20, t=60, b=20), height=360)
     fig = go.Figure(data=traces, layout=layout)  # built in one go: add_* calls one by one cost more
