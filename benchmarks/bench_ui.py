@@ -164,6 +164,9 @@ WATCH = """figs => { if (window.__lab) return true;
       }
       for (const r of records) {
       const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      // Streamlit marks the figure's element container stale while the fragment reruns (data-stale and a class, an
+      // opacity fade that starts only after 0.5 s) and unmarks it when the rerun delivers: no redraw of the figure
+      if (r.type === 'attributes' && t === r.target && keys.some(fig => t.classList.contains('st-key-' + fig))) continue;
       if ((t && keys.some(fig => t.closest('.st-key-' + fig))) || [...r.addedNodes].some(inside)) { lab.figMut = performance.now(); return; }
   } }).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
   return true; }"""
