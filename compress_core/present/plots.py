@@ -154,6 +154,19 @@ def run_points(runs: Iterable[Mapping]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- pruning
+DASHES = ("dash", "dot", "dashdot", "longdash")  # one per threshold (or layer) drawn on a weight histogram
+
+
+def legend_entry(name: str, line: dict, **style) -> dict:
+    """A scatter trace without points: only its legend entry shows, in `line`'s style (and `style`'s).
+
+    For what a figure draws as layout shapes, which have no hover and whose legend plotly.js does not redraw when
+    only the shape changes: the entry stays the same trace at every slider position (or changes only its name,
+    a restyle), so a move does not make plotly.js recompute the figure (docs/performance.md, seventh round).
+    """
+    return dict(type="scatter", x=[None], y=[None], mode="lines", name=name, line=line, hoverinfo="skip", **style)
+
+
 def weight_histogram(edges: np.ndarray, series: Mapping[str, tuple[np.ndarray, str]],
                      thresholds: Mapping[str, float] | None = None, title: str = "Weight histogram") -> go.Figure:
     """Histograms sharing `edges`; `series` maps a label to (counts, colour).
@@ -168,10 +181,9 @@ def weight_histogram(edges: np.ndarray, series: Mapping[str, tuple[np.ndarray, s
         top = max(top, float(np.max(counts)) if len(counts) else 0.0)
         step_histogram(fig, edges, counts, label, color, 0.55,
                        f"w in [%{{x:.3f}} ± {width / 2:.3f}]: %{{y}} weights<extra>{label}</extra>")
-    dashes = ["dash", "dot", "dashdot", "longdash"]
     for i, (label, t) in enumerate((thresholds or {}).items()):
         fig.add_scatter(x=[-t, -t, None, t, t], y=[0, top, None, 0, top], mode="lines",
-                        name=f"{label}: |w| ≤ {t:.3g} removed", line=dict(color="#222", dash=dashes[i % len(dashes)]),
+                        name=f"{label}: |w| ≤ {t:.3g} removed", line=dict(color="#222", dash=DASHES[i % len(DASHES)]),
                         hovertemplate=f"{label}: threshold |w| = {t:.4g}<extra></extra>")
     return fig
 
@@ -399,7 +411,7 @@ def quantization_grid(edges: np.ndarray, counts: np.ndarray, levels: np.ndarray,
     shown = levels[::every]
     line = dict(color=color_of("quantize"), width=1)
     name = "grid values" + (f" (every {ORDINALS.get(every, f'{every}th')} drawn)" if every > 1 else "")
-    fig.add_scatter(x=[None], y=[None], mode="lines", name=name, line=line, opacity=0.5, hoverinfo="skip")
+    fig.add_trace(legend_entry(name, line, opacity=0.5))
     if len(shown):
         # An axis shape's path takes data coordinates; 9 significant digits keep every line where its value is.
         path = "".join(f"M{v:.9g},0L{v:.9g},{top:.9g}" for v in shown)

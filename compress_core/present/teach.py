@@ -66,7 +66,7 @@ def threshold_histogram(model: nn.Module, pruned: nn.Module, scope: str) -> go.F
 
 def histogram_parts(model: nn.Module, pruned: nn.Module, scope: str) -> dict:
     """What the threshold histogram draws, as a few kB of numbers (the Learn page caches them per slider value):
-    bin edges of all prunable weights, counts of all of them, of the kept and of the removed ones, the threshold(s)."""
+    bin edges of all prunable weights, counts of all of them and of the removed ones, the threshold(s)."""
     before = np.concatenate(list(prunable_weights(model).values()))
     after = np.concatenate(list(prunable_weights(pruned).values()))
     edges = histogram_edges(before)
@@ -74,12 +74,9 @@ def histogram_parts(model: nn.Module, pruned: nn.Module, scope: str) -> dict:
     thresholds = removed_thresholds(pruned)
     if scope == "global" and thresholds:  # one threshold for every layer
         thresholds = {"all layers": max(thresholds.values())}
-    return {"edges": edges, "all": histogram(before, edges), "kept": histogram(after, edges, skip_zeros=True),
-            "removed": histogram(before[removed], edges), "thresholds": thresholds,
+    return {"edges": edges, "all": histogram(before, edges), "removed": histogram(before[removed], edges),
+            "thresholds": thresholds,
             "total": int(before.size), "removed_share": float(removed.mean())}
-
-
-THRESHOLD_DASHES = ("dash", "dot", "dashdot", "longdash")
 
 
 def histogram_figure(parts: Mapping, scope: str) -> go.Figure:
@@ -93,8 +90,7 @@ def histogram_figure(parts: Mapping, scope: str) -> go.Figure:
     but the one it cuts, and with a share per layer a bin shows how many of its weights went.
     """
     edges = np.asarray(parts["edges"], dtype=float)
-    counts = np.asarray(parts["all"] if "all" in parts else np.add(parts["kept"], parts["removed"]))
-    removed = np.asarray(parts["removed"])
+    counts, removed = np.asarray(parts["all"]), np.asarray(parts["removed"])
     title = f"All {parts['total']:,} weights: the {fmt.pct(parts['removed_share'])} smallest in |w| are removed"
     if scope == "layer":
         title += " (that share in every layer)"
@@ -114,14 +110,13 @@ def histogram_figure(parts: Mapping, scope: str) -> go.Figure:
         shapes.append(dict(type="path", path="M" + "L".join(f"{x:.9g},{y:.9g}" for x, y in corners) + "Z",
                            xref="x", yref="y", layer="above", fillcolor=PRUNED_GREY,
                            line=dict(color=removed_color, width=1)))
-    fig.add_scatter(x=[None], y=[None], mode="lines", fill="tozeroy", fillcolor=PRUNED_GREY, hoverinfo="skip",
-                    line=dict(color=removed_color, width=1), name="removed: M = 0, so W' = 0")
+    fig.add_trace(plots.legend_entry("removed: M = 0, so W' = 0", dict(color=removed_color, width=1),
+                                     fill="tozeroy", fillcolor=PRUNED_GREY))
     for i, (label, t) in enumerate(parts["thresholds"].items()):
-        dash = THRESHOLD_DASHES[i % len(THRESHOLD_DASHES)]
-        shapes += [dict(type="line", x0=x, x1=x, y0=0, y1=top, xref="x", yref="y", layer="above",
-                        line=dict(color="#222", width=1.5, dash=dash)) for x in (-t, t)]
-        fig.add_scatter(x=[None], y=[None], mode="lines", line=dict(color="#222", width=1.5, dash=dash),
-                        hoverinfo="skip", name=f"{label}: |w| ≤ {t:.3g} removed")
+        line = dict(color="#222", width=1.5, dash=plots.DASHES[i % len(plots.DASHES)])
+        shapes += [dict(type="line", x0=x, x1=x, y0=0, y1=top, xref="x", yref="y", layer="above", line=line)
+                   for x in (-t, t)]
+        fig.add_trace(plots.legend_entry(f"{label}: |w| ≤ {t:.3g} removed", line))
     # layout dicts in one call: plotly.py validates shapes added one by one at several ms each
     fig.update_layout(shapes=shapes)
     return fig
@@ -181,19 +176,12 @@ def unit_images(before, after, units: Sequence[int], image_shape: Sequence[int],
                          hovertemplate="dense: w = %{z:.3f}<extra></extra>", **look),
               go.Heatmap(z=tiles, y0=below, name="before pruning", showscale=False,
                          hovertemplate="w = %{z:.3f} before pruning (grey: pruned to 0)<extra></extra>", **look)]
-    squares = []
-    for i in range(n):  # each run of pruned pixels along a row is one rectangle
-        for r in range(h):
-            c = 0
-            while c < w:
-                if not pruned[i, r, c]:
-                    c += 1
-                    continue
-                start = c
-                while c < w and pruned[i, r, c]:
-                    c += 1
-                x0, x1, y0 = i * (w + gap) + start - 0.5, i * (w + gap) + c - 0.5, below + r - 0.5
-                squares.append(f"M{x0:g},{y0:g}H{x1:g}V{y0 + 1:g}H{x0:g}Z")
+    squares = []  # each run of pruned pixels along a row of an image is one rectangle
+    for i, r in zip(*np.nonzero(pruned.any(axis=2))):
+        edges = np.diff(np.concatenate([[0], pruned[i, r].astype(np.int8), [0]]))  # +1 where a run starts, -1 after
+        for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            x0, x1, y0 = i * (w + gap) + start - 0.5, i * (w + gap) + end - 0.5, below + r - 0.5
+            squares.append(f"M{x0:g},{y0:g}H{x1:g}V{y0 + 1:g}H{x0:g}Z")
     centers = [i * (w + gap) + (w - 1) / 2 for i in range(n)]
     notes = [dict(x=c, y=-0.7, text=f"unit {u}", yanchor="bottom") for c, u in zip(centers, labels)]
     notes += [dict(x=c, y=2 * h + gap + 0.6, text=f"{int((~p).sum())} of {h * w} kept", yanchor="top")
@@ -726,8 +714,8 @@ def levels_figure(frames: Mapping[int, pd.DataFrame], bits: int, layer: str) -> 
                            customdata=np.column_stack([df["channel"], df["range"]]).astype(np.float32),
                            hovertemplate=f"{k} bits, one scale per tensor: channel %{{customdata[0]}} "
                                          "(max |w| = %{customdata[1]:.3f}): %{y} values<extra></extra>"))
-    traces += [dict(type="scatter", x=[None], y=[None], mode="lines", name=GRANULARITY_LABELS[g], hoverinfo="skip",
-                    line=dict(color=GRANULARITY_COLORS[g], width=strong[g])) for g in ("channel", "tensor")]
+    traces += [plots.legend_entry(GRANULARITY_LABELS[g], dict(color=GRANULARITY_COLORS[g], width=strong[g]))
+               for g in ("channel", "tensor")]
     fig.add_traces(traces)  # in one call: add_scatter one by one cost 3 ms a trace
     ticks = [2 ** k - 1 for k in range(1, max(MAX_BITS, *frames) + 1)]  # 1, 3, 7, ..., 255: 2^k - 1 values
     fig.update_yaxes(type="log", range=[math.log10(0.8), math.log10(ticks[-1] * 1.25)], tickvals=ticks,
