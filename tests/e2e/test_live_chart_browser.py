@@ -133,3 +133,21 @@ def test_a_restyled_trace_keeps_its_arrays_and_plotly_does_not_recompute_the_fig
     page.get_by_text("Double the second trace").click()  # new arrays: recomputed, with the new values
     page.wait_for_function(f"() => {chart}.data[1].y[0] === 4", timeout=30_000)
     assert page.evaluate(f"() => [{chart}.calcdata.__e2eSame, {chart}.calcdata[1].map(p => p.y)]") == [None, [4, 8, 12]]
+
+
+def test_a_redraw_passes_the_config_only_when_it_changed(chart_app, page):
+    # plotly.js deep-copies and compares a config on every react given one: a redraw with the same config passes
+    # none, and the chart keeps its context (the same object); a changed config is passed and applied
+    chart = "document.querySelector('.st-key-marked .lab-live-chart')"
+    page.goto(chart_app)
+    page.wait_for_function(f"() => {{ const s = ({TRACES})(); return s && s.line[0] === 1; }}", timeout=30_000)
+    page.evaluate(f"() => {{ {chart}._context.__e2eSame = true; }}")
+    page.locator(".st-key-marker input[type='range']").press("ArrowRight")
+    page.wait_for_function(f"() => ({TRACES})().line[0] === 2", timeout=30_000)
+    assert page.evaluate(f"() => [{chart}._context.__e2eSame, {chart}._context.displaylogo, {chart}.__labDraws]") == \
+        [True, False, 2]
+    page.get_by_text("Show the Plotly logo").click()
+    page.wait_for_function(f"() => {chart}._context.displaylogo === true", timeout=30_000)
+    assert page.evaluate(f"() => [{chart}._context.__e2eSame || null, {chart}._context.responsive]") == [None, False]
+    assert page.locator(".st-key-marked .modebar-btn--logo").count() == 1  # what plotly.js drew from it
+
