@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -263,12 +264,17 @@ def test_levels_figure_draws_every_width_and_highlights_one(base):
     assert titled(fig) and "at 3 bits" in fig.layout.title.text
     curves = [t for t in fig.data if t.showlegend is False]
     assert len(curves) == 2 * len(teach.BITS)
-    strong = [t.name for t in curves if t.opacity == 1.0]
-    assert strong == ["3 bits, per channel", "3 bits, per tensor"]
-    assert all(t.opacity < 0.5 and t.line.width == 1 for t in curves if t.name not in strong)
+    assert all(t.opacity < 0.5 and t.line.width == 1 for t in curves)  # every width faint, with its hover
     tensor = next(t for t in curves if t.name == "3 bits, per tensor")
     assert list(tensor.y) == list(frames[3]["levels_tensor"]) and tensor.line.shape == "hv"
     assert set(next(t for t in curves if t.name == "8 bits, per channel").y) == {255}
+    # the chosen width drawn strong over its faint curves: two path shapes that trace the same steps
+    strong = {s.name: s for s in fig.layout.shapes}
+    assert set(strong) == {"3 bits, per channel", "3 bits, per tensor"}
+    assert all(s.xref == "x" and s.yref == "y" and s.layer == "above" for s in strong.values())
+    assert strong["3 bits, per channel"].path == f"M0,7H{len(frames[3]) - 1}"
+    assert strong["3 bits, per tensor"].line.width == 2 and strong["3 bits, per channel"].line.width == 3
+    assert path_points(strong["3 bits, per tensor"].path) == step_points(frames[3]["levels_tensor"])
     # the legend: one entry per granularity, in the strong style, with no points of its own
     legend = [t for t in fig.data if t.showlegend is not False]
     assert [t.name for t in legend] == [teach.GRANULARITY_LABELS[g] for g in ("channel", "tensor")]
@@ -277,12 +283,47 @@ def test_levels_figure_draws_every_width_and_highlights_one(base):
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.tickvals == (1, 3, 7, 15, 31, 63, 127, 255)
     low, high = fig.layout.yaxis.range
     assert 10 ** low < 1 and 10 ** high > 255
-    # another width: the same arrays, only which curves are strong differs (plotly.js restyles, no recompute)
+    # another width: the same traces (plotly.js redraws only the two shapes), other shapes and title
     other = teach.levels_figure(frames, 6, "net.1")
-    for a, b in zip(fig.data, other.data):
-        assert list(a.x) == list(b.x) and list(a.y) == list(b.y)
-    assert [t.name for t in other.data if t.opacity == 1.0 and t.showlegend is False] == \
-        ["6 bits, per channel", "6 bits, per tensor"]
+    assert json.loads(fig.to_json())["data"] == json.loads(other.to_json())["data"]
+    assert {s.name for s in other.layout.shapes} == {"6 bits, per channel", "6 bits, per tensor"}
+    assert path_points(next(s.path for s in other.layout.shapes if s.name.endswith("tensor"))) == \
+        step_points(frames[6]["levels_tensor"])
+
+
+def path_points(path: str) -> list[tuple[float, float]]:
+    """The corners of a path of M, H and V commands (step_path's), in order."""
+    points, x, y = [], 0.0, 0.0
+    for command, value in re.findall(r"([MHV])([^MHV]+)", path):
+        if command == "M":
+            x, y = map(float, value.split(","))
+        elif command == "H":
+            x = float(value)
+        else:
+            y = float(value)
+        points.append((x, y))
+    return points
+
+
+def step_points(y) -> list[tuple[float, float]]:
+    """The corners plotly.js's "hv" line draws through y at x = 0, 1, ...: a horizontal run, then a vertical step."""
+    y = [float(v) for v in y]
+    points = [(0.0, y[0])]
+    for x in range(1, len(y)):
+        if y[x] != y[x - 1]:
+            points += [(float(x), y[x - 1]), (float(x), y[x])]
+    if points[-1][0] != len(y) - 1:
+        points.append((float(len(y) - 1), y[-1]))
+    return points
+
+
+def test_step_path_holds_each_value_until_the_next_and_writes_only_corners():
+    assert teach.step_path(np.array([1, 1, 3, 3, 3, 7])) == "M0,1H2V3H5V7"
+    assert teach.step_path(np.array([3, 3, 3])) == "M0,3H2"
+    assert teach.step_path(np.array([0.25])) == "M0,0.25"
+    assert teach.step_path(np.array([])) == ""
+    y = np.array([1, 5, 5, 2, 2, 2, 9, 9])
+    assert path_points(teach.step_path(y)) == step_points(y)
 
 
 def test_accuracy_vs_bits_holds_at_8_bits(base):

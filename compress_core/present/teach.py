@@ -685,14 +685,15 @@ def levels_per_channel(weight: torch.Tensor, bits: int) -> pd.DataFrame:
 
 def levels_figure(frames: Mapping[int, pd.DataFrame], bits: int, layer: str) -> go.Figure:
     """Grid values each output channel can use, per tensor vs per channel, channels sorted by range: the curves of
-    every bit width in `frames` (bits -> `levels_per_channel`), those of `bits` strong and the others faint.
+    every bit width in `frames` (bits -> `levels_per_channel`) drawn faint, those of `bits` drawn strong over them.
 
-    Why all of them: a move of the bits slider then changes only which curves are strong (their width and opacity),
-    which plotly.js restyles without recomputing the figure (23 ms against about 40 per move in Chromium,
-    docs/performance.md, seventh round), and the reader sees where the other widths lie. The y axis is logarithmic
-    over a fixed range (1 to 2^8 − 1 values, ticks at 2^k − 1), so it never rescales between moves and each extra
-    bit is one step up. The legend is two entries drawn in the strong style (traces without points), since the
-    curves themselves change between strong and faint.
+    Why this way: the faint curves are the same traces at every bit width, and the strong pair are two layout shapes
+    (path shapes in data coordinates), so a move of the bits slider changes only two shapes and the title, which
+    plotly.js redraws alone instead of recomputing the figure (docs/performance.md, eighth round). The reader sees
+    where the other widths lie, and hovering a curve (the faint trace under a strong one too) names its bit width.
+    The y axis is logarithmic over a fixed range (1 to 2^8 − 1 values, ticks at 2^k − 1), so it never rescales
+    between moves and each extra bit is one step up. The legend is two entries in the strong style (traces without
+    points).
     """
     fig = plots.figure(f"{layer} at {bits} bits: grid values inside each output channel's range "
                        f"(faint: {min(frames)}-{max(frames)} bits)",
@@ -700,27 +701,48 @@ def levels_figure(frames: Mapping[int, pd.DataFrame], bits: int, layer: str) -> 
     strong = {"channel": 3, "tensor": 2}
     traces = []
     for k, df in sorted(frames.items()):
-        rank = np.arange(len(df), dtype=np.int16 if len(df) < 2 ** 15 else np.int32)  # small arrays: sent per move
-        now = k == bits
-        look = dict(type="scatter", mode="lines", opacity=1.0 if now else 0.3, showlegend=False)
+        rank = np.arange(len(df), dtype=np.int16 if len(df) < 2 ** 15 else np.int32)
+        look = dict(type="scatter", mode="lines", opacity=0.3, showlegend=False)
         traces.append(dict(look, x=rank, y=df["levels_channel"].to_numpy(np.int16), name=f"{k} bits, per channel",
-                           line=dict(color=GRANULARITY_COLORS["channel"], width=strong["channel"] if now else 1),
+                           line=dict(color=GRANULARITY_COLORS["channel"], width=1),
                            hovertemplate=f"{k} bits, one scale per channel: every channel uses all %{{y}} values"
                                          "<extra></extra>"))
         # a step line, not a marker per channel: one SVG path instead of hundreds
         traces.append(dict(look, x=rank, y=df["levels_tensor"].to_numpy(np.int16), name=f"{k} bits, per tensor",
-                           line=dict(color=GRANULARITY_COLORS["tensor"], width=strong["tensor"] if now else 1,
-                                     shape="hv"),
+                           line=dict(color=GRANULARITY_COLORS["tensor"], width=1, shape="hv"),
                            customdata=np.column_stack([df["channel"], df["range"]]).astype(np.float32),
                            hovertemplate=f"{k} bits, one scale per tensor: channel %{{customdata[0]}} "
                                          "(max |w| = %{customdata[1]:.3f}): %{y} values<extra></extra>"))
     traces += [plots.legend_entry(GRANULARITY_LABELS[g], dict(color=GRANULARITY_COLORS[g], width=strong[g]))
                for g in ("channel", "tensor")]
     fig.add_traces(traces)  # in one call: add_scatter one by one cost 3 ms a trace
+    chosen = frames[bits]
+    fig.update_layout(shapes=[  # layout dicts, not add_shape: plotly.py validates each added shape at several ms
+        dict(type="path", xref="x", yref="y", layer="above", path=step_path(chosen[column].to_numpy()),
+             line=dict(color=GRANULARITY_COLORS[g], width=strong[g]), name=f"{bits} bits, {label}")
+        for g, column, label in (("channel", "levels_channel", "per channel"),
+                                 ("tensor", "levels_tensor", "per tensor"))])
     ticks = [2 ** k - 1 for k in range(1, max(MAX_BITS, *frames) + 1)]  # 1, 3, 7, ..., 255: 2^k - 1 values
     fig.update_yaxes(type="log", range=[math.log10(0.8), math.log10(ticks[-1] * 1.25)], tickvals=ticks,
                      ticktext=[str(t) for t in ticks])
     return fig
+
+
+def step_path(y: np.ndarray) -> str:
+    """An SVG path (data coordinates, x = 0, 1, ...) through `y` drawn as plotly.js's "hv" step line: each value
+    held until the next x, then a vertical step. Only the corners are written, so a run of equal values is one
+    segment; the path ends at the last point, as the trace does."""
+    y = np.asarray(y, dtype=float)
+    if len(y) == 0:
+        return ""
+    steps = np.flatnonzero(np.diff(y)) + 1  # x where the value changes
+    parts = [f"M0,{y[0]:.9g}"]
+    for x in steps:
+        parts.append(f"H{x}V{y[x]:.9g}")
+    last = steps[-1] if len(steps) else 0
+    if last < len(y) - 1:
+        parts.append(f"H{len(y) - 1}")
+    return "".join(parts)
 
 
 # ---------------------------------------------------------------- evidence from the run store
