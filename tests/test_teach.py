@@ -289,6 +289,8 @@ def test_levels_figure_draws_every_width_and_highlights_one(base):
     assert {s.name for s in other.layout.shapes} == {"6 bits, per channel", "6 bits, per tensor"}
     assert path_points(next(s.path for s in other.layout.shapes if s.name.endswith("tensor"))) == \
         step_points(frames[6]["levels_tensor"])
+    # a width with no curves of its own: every curve faint, none drawn strong, and still a figure
+    assert teach.levels_figure({k: frames[k] for k in (2, 4)}, 3, "net.1").layout.shapes == ()
 
 
 def path_points(path: str) -> list[tuple[float, float]]:
