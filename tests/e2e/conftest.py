@@ -47,7 +47,8 @@ def start_app(home: Path, port: int, log: Path, env: dict | None = None, script:
         cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60, poll: float = 0.1) -> None:
+    """Return once the server answers its health check, asking every `poll` s; fail if it exits or never answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -57,7 +58,7 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> No
                 if response.status == 200:
                     return
         except OSError:
-            time.sleep(0.1)
+            time.sleep(poll)
     raise TimeoutError(f"streamlit did not answer on {url} within {timeout} s")
 
 
