@@ -645,7 +645,7 @@ def questions() -> None:
             "the steps.")
 
 
-from ui import learn_damage, learn_lottery, predict_questions  # noqa: E402  (issue 21, own modules)
+from ui import learn_attention, learn_damage, learn_lottery, predict_questions  # noqa: E402  (own modules)
 
 
 def lottery_lesson() -> None:
@@ -671,10 +671,11 @@ SECTIONS = [
     ("Distillation: soft targets without labels", labels_lesson),
     ("Quantization", quantization_lesson),
     ("Questions people ask", questions),
+    # Its own tab, not drawn below every tab: it loads tinybert (transformers and the text data set on a fresh
+    # server) and draws four figures, which made every first visit to Learn 0.1-0.3 s slower (docs/performance.md,
+    # eighth round)
+    ("Compressing attention", learn_attention.section),
 ]
 
-# ---------------------------------------------------------------- compressing attention (its own module)
-from ui import learn_attention  # noqa: E402  (a separate block: the section lives in ui/learn_attention.py)
-
-lecture.sections(SECTIONS, key="learn", below=[("Compressing attention", learn_attention.section)])
+lecture.sections(SECTIONS, key="learn")
 instant.finish(page_end=True)  # the instant previews' tables, once the rest of the page is drawn

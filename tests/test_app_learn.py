@@ -61,7 +61,7 @@ def test_first_visit_trains_the_lesson_model_and_draws_every_figure(home, first_
             "Distillation": ["learn_kd_digit", "learn_kd_soft", "learn_kd_similarity", "learn_kd_grad",
                              "learn_kd_fraction"],
             "Quantization": ["learn_q_grid", "learn_q_error", "learn_q_accuracy", "learn_q_levels"]}
-    assert [t.label for t in first_visit.tabs] == [*keys, "Questions people ask"]
+    assert [t.label for t in first_visit.tabs] == [*keys, "Questions people ask", "Compressing attention"]
     latex = []
     for tab, tab_keys in keys.items():  # only the open tab is drawn: each tab in turn
         open_tab(first_visit, tab)

@@ -18,7 +18,7 @@ from compress_core.training.baseline import get_baseline
 from compress_core.training.loop import evaluate
 
 import chart_helpers
-from apptest_helpers import open_page, shown, worker_home
+from apptest_helpers import open_page, open_tab, shown, worker_home
 
 TEXT_SPEC = TrainSpec(model="tinybert", dataset="text-demo", epochs=2)
 LESSON_SPEC = TrainSpec(model="lenet300", dataset="digits", epochs=2)
@@ -33,12 +33,20 @@ def home(tmp_path_factory):
         yield home
 
 
+def buttons(at) -> set[str]:
+    """The keys of the page's buttons."""
+    return {b.key for b in at.button}
+
+
 def figure(at, key: str) -> dict:
     return chart_helpers.figure(at, key)
 
 
 def test_section_trains_on_click_and_matches_hand_made_edits(home):
     at = open_page("learn")
+    # the section is the page's last tab: a first visit (the first tab) does not draw it
+    assert "learn_attention_train" not in buttons(at) and "learn_att_try_heads" not in buttons(at)
+    open_tab(at, "Compressing attention")
     assert not baseline_is_cached(TEXT_SPEC, RunContext.create(home=home))  # nothing trained unasked
     assert not chart_helpers.find(at, "learn_att_heads")
     at.button(key="learn_attention_train").click().run()
@@ -70,7 +78,7 @@ def test_section_trains_on_click_and_matches_hand_made_edits(home):
 
 
 def test_try_it_opens_the_prune_page_with_a_structured_text_run(home):
-    at = open_page("learn")
+    at = open_tab(open_page("learn"), "Compressing attention")
     if not baseline_is_cached(TEXT_SPEC, RunContext.create(home=home)):  # when run alone
         at.button(key="learn_attention_train").click().run()
     at.button(key="learn_att_try_heads").click().run()

@@ -111,7 +111,8 @@ def test_normal_mode_is_the_tabbed_page_with_export_menus(home):
     at = open_learn(home)
     assert at.sidebar.toggle(key="lecture_mode").value is False
     assert [t.label for t in at.tabs] == ["Pruning", "Structured pruning", "Lottery tickets", "Pruning damage",
-                                          "Gradual pruning", "Distillation", "Quantization", "Questions people ask"]
+                                          "Gradual pruning", "Distillation", "Quantization", "Questions people ask",
+                                          "Compressing attention"]
     assert {"learn_prune_hist", "learn_prune_units"} <= set(charts(at))  # the first tab, open
     assert "learn_struct_speed" not in charts(at)  # the next pruning lesson has its own tab
     assert not {"learn_q_grid", "learn_kd_soft"} & set(charts(at))  # the closed tabs are not drawn
@@ -137,7 +138,7 @@ def test_the_toggle_switches_modes_and_the_url(home):
     # (AppTest reruns a page it switched to without app.py, so without the sidebar: switch off from a fresh view)
     at = open_learn(home, lecture="1")
     at.sidebar.toggle(key="lecture_mode").set_value(False).run()
-    assert len(at.tabs) == 8 and "lecture" not in at.query_params and "section" not in at.query_params
+    assert len(at.tabs) == 9 and "lecture" not in at.query_params and "section" not in at.query_params
 
 
 def test_other_pages_get_the_larger_fonts(home):

@@ -1,7 +1,7 @@
 """The Learn page's section "Compressing attention" (heads, layer dropping, int8 of Linear layers).
 
 Its own module so the rest of the Learn page can change without touching it: `pages/learn.py`
-calls `section()` once at its end. Figures and numbers come from `compress_core.present.
+draws `section()` as its last tab (drawn only when open, like every lesson there). Figures and numbers come from `compress_core.present.
 teach_attention` (pure functions) on the built-in tinybert trained on the bundled text set,
 cached per baseline. The section never trains on its own: until the small transformer's
 baseline is cached, it offers a button that trains it here (about 15 s on 2 threads).
@@ -67,9 +67,8 @@ def _try(label: str, page: str, settings: dict, key: str) -> None:
 
 
 def section() -> None:
-    """Draw the section (a header, three short lessons with a figure each)."""
-    st.divider()
-    st.header("Compressing attention")
+    """Draw the section (a heading, three short lessons with a figure each): the Learn page's last tab."""
+    st.subheader("Compressing attention")
     st.caption("Transformer encoders spend their compute in a few Linear layers per block: the query, key, value and "
                "output projections of attention and the two feed-forward layers. Three ways to make them cheaper, "
                "each measured on the built-in tinybert (no fine-tuning here, so the numbers show what the edit itself "

@@ -105,13 +105,11 @@ def _draw(title: str, draw: Callable[[], None], key: str) -> None:
     figures.lesson_export(title, key=f"{key}_zip_{figures.slug(title)}")
 
 
-def sections(entries: Sequence[tuple[str, Callable[[], None]]], key: str,
-             below: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
-    """Draw the lessons `entries` in tabs (normal mode) or one per screen (lecture mode); then `below`,
-    lessons drawn after the tabs in normal mode and paged like the others in lecture mode."""
+def sections(entries: Sequence[tuple[str, Callable[[], None]]], key: str) -> None:
+    """Draw the lessons `entries` in tabs (normal mode: only the open tab's) or one per screen (lecture mode)."""
     try:
         if on():
-            _one_per_screen([*entries, *below], key)
+            _one_per_screen(list(entries), key)
             return
         tabs = list(dict.fromkeys(_tab_of(title) for title, _ in entries))
         # Only the open tab's lessons run and are sent (issue 19: one lesson's elements instead of every
@@ -125,8 +123,6 @@ def sections(entries: Sequence[tuple[str, Callable[[], None]]], key: str,
                     if i:
                         st.divider()
                     _draw(title, draw, key)
-        for title, draw in below:
-            _draw(title, draw, key)
         for param in (PARAM, SECTION_PARAM):
             if param in st.query_params:
                 del st.query_params[param]

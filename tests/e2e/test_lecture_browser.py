@@ -81,7 +81,7 @@ def test_normal_mode_keeps_the_tabs(lab, projector, screenshots):
     chart(page, "learn_prune_units")
     settle(page)
     no_exception(page)
-    assert page.get_by_role("tab").count() == 8
+    assert page.get_by_role("tab").count() == 9
     assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "16px"
     page.screenshot(path=str(screenshots / "32_learn_normal.png"))
 
