@@ -256,11 +256,7 @@ function render(el, figure, specConfig, tag, text) {
     if (el.__labInstant !== tag) return;  // a newer figure was asked for while plotly.js loaded
     if (el.__labPlotly && el.__labPlotly !== Plotly) {  // drawn by the cartesian bundle, now needs the full one
       el.__labPlotly.purge(el);
-      el.__labTemplate = null;
-      el.__labTraces = null;
-      el.__labArrays = null;
-      el.__labAxisArrays = null;
-      el.__labConfigText = null;
+      forgetDrawn(el);
     }
     if (!el.classList.contains("js-plotly-plot")) el.replaceChildren();  // a failure message from before
     el.style.color = "";
@@ -302,9 +298,16 @@ export function remove(el) {
     el.__labRemoved = (el.__labRemoved || 0) + 1;  // really unmounted (a move must never get here: tests check it)
     if (el.__labResize) el.__labResize.disconnect();
     if (el.__labPlotly && el.classList.contains("js-plotly-plot")) el.__labPlotly.purge(el);
-    el.__labTraces = null;
-    el.__labArrays = null;
-    el.__labAxisArrays = null;
-    el.__labConfigText = null;
+    forgetDrawn(el);
   }, 0);
+}
+
+// What render keeps of the figure drawn last to hand plotly.js the same objects again (template, traces, arrays,
+// config): dropped when plotly.js's own state for the element is purged.
+function forgetDrawn(el) {
+  el.__labTemplate = null;
+  el.__labTraces = null;
+  el.__labArrays = null;
+  el.__labAxisArrays = null;
+  el.__labConfigText = null;
 }
