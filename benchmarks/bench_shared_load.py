@@ -285,7 +285,8 @@ class Clock:
 
 
 # ---------------------------------------------------------------- memory per idle session
-IDLE_PAGES = {"home": ("", "Compression Lab", '[data-testid="stDataFrame"], [data-testid="stAlert"]'),
+IDLE_PAGES = {"home": ("", "Compression Lab",
+                       '.st-key-home_runs table, [data-testid="stDataFrame"], [data-testid="stAlert"]'),
               "prune": ("prune", "Prune", 'text="Accuracy, one-shot"')}
 
 

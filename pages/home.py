@@ -37,9 +37,7 @@ for start in range(0, len(LINKS), 3):
             st.caption(blurb)
 
 st.subheader("Latest runs")
-if not common.has_runs():  # an empty lab: no run table, so neither pandas nor the figures module is imported
+if not common.has_runs():  # an empty lab: no run table
     st.info("No runs yet. Open Prune, Distill or Quantize to start one.")
 else:
-    common.runs_table(common.recent_runs(limit=8), key="home_runs",
-                      columns=["run", "method", "setting", "status", "model", "data set", "accuracy", "vs baseline",
-                               "size", "created"])
+    common.latest_runs_table(limit=8, key="home_runs")

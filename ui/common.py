@@ -20,6 +20,7 @@ import streamlit as st
 from compress_core import fmt, paths
 from compress_core.errors import CompressError
 from compress_core.measure import catalogue
+from compress_core.present import run_list
 from compress_core.runs import jobs
 from ui import access, cards, figures
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 UPLOAD = "your own file (.csv / .npz)…"
 MAX_UPLOAD_MB = 50  # same as server.maxUploadSize in .streamlit/config.toml
 POLL_S = 0.5  # how often a page re-reads a live run's progress
-ACTIVE = ("queued", "running")
+ACTIVE = run_list.ACTIVE  # statuses of runs still to finish
 
 
 def home() -> Path:
@@ -624,6 +625,23 @@ def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:
 def has_runs() -> bool:
     """Whether the run store holds any run (one COUNT query; no pandas, no plots)."""
     return jobs.open_store(home()).count() > 0
+
+
+def latest_runs_table(limit: int = 8, key: str = "home_runs") -> None:
+    """The newest runs as a static table (Home): no pandas, no data grid (compress_core/present/run_list.py says why);
+    the Runs page has the sortable grid of every run."""
+    from compress_core.methods.registry import describe
+    from compress_core.present import run_list
+
+    runs = jobs.open_store(home()).list_runs()[:limit]
+    # One line per run, as the grid had it: small type, no wrapping, scrolled sideways when wider than the page.
+    st.html(f"<style>.st-key-{key} table{{display:block;overflow-x:auto;font-size:.875rem}}"
+            f".st-key-{key} th,.st-key-{key} td{{white-space:nowrap;padding:.25rem .625rem}}</style>")
+    with st.container(key=key):
+        st.markdown(run_list.markdown_table(run_list.run_cells(run, method_label, describe) for run in runs))
+        st.caption("Accuracy: top-1 on the test split. vs baseline: the change from the dense baseline, in "
+                   "percentage points. Smallest size: the model as it would be deployed. Every run, sortable, "
+                   "with the accuracy–size chart: Runs.")
 
 
 def recent_runs(limit: int | None = None, **filters):

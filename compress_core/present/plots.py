@@ -20,6 +20,7 @@ from compress_core import fmt
 from compress_core.explore.pareto import pareto_front
 from compress_core.measure import catalogue
 from compress_core.methods.labels import styles as built_in_styles
+from compress_core.present.run_list import method_of  # noqa: F401  (plots.method_of: the pages' name for it)
 
 # Colours and labels of the things a figure tells apart: training stages, pruning criteria
 # (prune runs are coloured by criterion), and every other run kind from the method registry.
@@ -71,13 +72,6 @@ def color_of(method: str) -> str:
 
 def label_of(method: str) -> str:
     return (_style(method) or ("", method))[1]
-
-
-def method_of(kind: str, spec: Mapping | None) -> str:
-    """The colour key of a run: the pruning method for prune runs, else the run kind."""
-    if kind == "prune":
-        return str((spec or {}).get("method", "l1"))
-    return "baseline" if kind == "train" else kind
 
 
 def figure(title: str, x_title: str, y_title: str, **layout) -> go.Figure:
