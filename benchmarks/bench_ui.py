@@ -74,7 +74,7 @@ def wait_idle(page, timeout_ms: int) -> None:
 
 
 def cold_start(browser, home: Path, context=None, port: int | None = None, plain: bool = False,
-               tab_after_health: bool = False, ask_when: str = "index") -> float:
+               tab_after_health: bool = False) -> float:
     """Seconds from process launch to the Home page's title and table on screen.
 
     By default a new browser context on a new port: a visitor whose browser has never loaded the app (Chromium
@@ -85,12 +85,7 @@ def cold_start(browser, home: Path, context=None, port: int | None = None, plain
     health check (asked every 20 ms): opening a tab is the visitor's browser's work, not the server's, and a
     Playwright context takes 0.2-0.3 s to open on a 2-core machine. `tab_after_health` measures as the rounds before
     2 Dec 2026 did: the tab opened after the health check answered, asked every 0.1 s (docs/performance.md, eighth
-    round, has both side by side).
-
-    `ask_when` says what the server must answer before the page is asked for: "index" (the index page, asked every
-    20 ms: a visitor's reload as soon as the address answers; the launcher serves Streamlit's frontend before its
-    runtime is up, ui/early_frontend.py) or "health" (the health check, which answers once the runtime is up; the
-    method before 2 Dec 2026, ninth round). A server without the early frontend answers both at the same moment."""
+    round, has both side by side)."""
     port = port or e2e.free_port()
     url = f"http://localhost:{port}"
     new_page = context.new_page if context is not None else browser.new_page
@@ -98,8 +93,7 @@ def cold_start(browser, home: Path, context=None, port: int | None = None, plain
     began = time.perf_counter()
     process = e2e.start_app(home, port, home / "bench_streamlit.log", plain=plain)
     try:
-        e2e.wait_healthy(url, process, timeout=60, poll=0.1 if tab_after_health else 0.02,
-                         path="/" if ask_when == "index" and not tab_after_health else "/_stcore/health")
+        e2e.wait_healthy(url, process, timeout=60, poll=0.1 if tab_after_health else 0.02)
         page = page or new_page()
         page.goto(url)
         page.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
@@ -496,9 +490,6 @@ def main(argv=None) -> int:
     parser.add_argument("--tab-after-health", action="store_true",
                         help="cold starts as measured before 2 Dec 2026: the browser tab opened after the server "
                              "answered its health check (asked every 0.1 s), so the time includes opening it")
-    parser.add_argument("--ask-when", choices=("index", "health"), default="index",
-                        help="cold starts: ask for Home once the server answers its index page (default; served "
-                             "early by the launcher) or its health check (the runtime is up; before 2 Dec 2026)")
     parser.add_argument("--plain", action="store_true",
                         help="servers launch as `streamlit run app.py` instead of the README's `python -m ui.serve` "
                              "(Nagle off from the first request, no component manifest scan, Streamlit's Plotly "
@@ -546,13 +537,13 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
-        starts = [cold_start(browser, home, plain=args.plain, tab_after_health=args.tab_after_health,
-                             ask_when=args.ask_when) for _ in range(args.starts)]
+        starts = [cold_start(browser, home, plain=args.plain, tab_after_health=args.tab_after_health)
+                  for _ in range(args.starts)]
         returning = []
         if args.returning_starts:
             context, port = browser.new_context(), e2e.free_port()
             cold_start(browser, home, context, port, args.plain)  # the visit that fills the browser's cache, not counted
-            returning = [cold_start(browser, home, context, port, args.plain, args.tab_after_health, args.ask_when)
+            returning = [cold_start(browser, home, context, port, args.plain, args.tab_after_health)
                          for _ in range(args.returning_starts)]
             context.close()
         pages = pages_bench(browser, home, names, args.moves, args.home_dwell, args.detail, args.dataset,
@@ -567,8 +558,7 @@ def main(argv=None) -> int:
         "cold_start_s_median": statistics.median(starts) if starts else None,
         "cold_start_s_all": [round(t, 2) for t in starts], "cold_start_target_s": 1.5,
         "cold_start_method": ("tab opened after the health check (polled every 0.1 s)" if args.tab_after_health
-                              else f"tab opened before the launch, {args.ask_when} polled every 20 ms"),
-        "early_frontend": os.environ.get("COMPRESS_LAB_EARLY_FRONTEND", "1") != "0" and not args.plain,
+                              else "tab opened before the launch, health polled every 20 ms"),
         "cold_start_returning_s_median": statistics.median(returning) if returning else None,
         "cold_start_returning_s_all": [round(t, 2) for t in returning],
         "baseline_ready_s": baseline_s, "cpu_count": os.cpu_count(),

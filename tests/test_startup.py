@@ -15,7 +15,7 @@ from pathlib import Path
 from streamlit import delta_generator, env_util
 from streamlit.web.server.starlette import starlette_server
 
-from ui import early_frontend, startup
+from ui import startup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,21 +116,17 @@ def test_the_launcher_runs_streamlit_run_on_app_py(monkeypatch):
     from ui import serve
 
     calls = []
-    monkeypatch.setattr(early_frontend, "start", lambda argv: calls.append(("early", argv)) or "early server")
-    monkeypatch.setattr(early_frontend, "hand_over_at_bind", lambda early: calls.append(("hand over", early)))
     monkeypatch.setattr(startup, "defer_plotly_theme", lambda: calls.append("defer") or True)
     monkeypatch.setattr(startup, "nodelay_at_bind", lambda: calls.append("nodelay"))
     monkeypatch.setattr(startup, "skip_component_scan", lambda: calls.append("scan"))
     monkeypatch.setattr(startup, "configure_plotly_theme_when_bound", lambda: calls.append("theme"))
     monkeypatch.setattr(cli, "main", lambda args, prog_name: calls.append((args, prog_name)) or 0)
     assert serve.main(["--server.port", "8600"]) == 0
-    early = ("early", ["--server.port", "8600"])
-    assert calls == [early, "defer", ("hand over", "early server"), "nodelay", "scan", "theme",
+    assert calls == ["defer", "nodelay", "scan", "theme",
                      (["run", str(ROOT / "app.py"), "--server.port", "8600"], "streamlit")]
     calls.clear()
     assert serve.main(["other.py", "--server.port", "8600"]) == 0  # another script: its theme is not deferred
-    assert calls == [early, ("hand over", "early server"), "nodelay", "scan",
-                     (["run", "other.py", "--server.port", "8600"], "streamlit")]
+    assert calls == ["nodelay", "scan", (["run", "other.py", "--server.port", "8600"], "streamlit")]
 
 
 DEFERRED = """

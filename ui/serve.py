@@ -1,4 +1,4 @@
-"""`python -m ui.serve [SCRIPT.py] [streamlit run options]`: `streamlit run app.py` with four start-up fixes first.
+"""`python -m ui.serve [SCRIPT.py] [streamlit run options]`: `streamlit run app.py` with three start-up fixes first.
 
 A plain `streamlit run app.py` runs none of the app's code until a browser session connects, so three costs
 of a cold start are out of the app's reach (docs/performance.md, "cs20" and "Fourth round"):
@@ -7,10 +7,6 @@ of a cold start are out of the app's reach (docs/performance.md, "cs20" and "Fou
   why), and the first browser's index page and ~60 static files arrive before app.py can switch it off;
 - the runtime scans every installed distribution for components v2 manifests (0.17 s before it listens);
 - `import streamlit` builds Streamlit's Plotly theme (0.15-0.25 s before it listens), which Home does not need.
-
-It also binds the server's socket before streamlit is imported and serves Streamlit's frontend files from it
-while streamlit imports, handing the socket to Streamlit's server when it binds (`ui/early_frontend.py`): a
-browser that asks early has the frontend loaded by the time the server answers.
 
 This launcher applies `startup.nodelay_at_bind` and `startup.skip_component_scan`, defers the theme to a
 background thread that starts once the socket is bound (`startup.defer_plotly_theme`; app.py waits for it before
@@ -26,7 +22,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ui import early_frontend, startup
+from ui import startup
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -34,11 +30,8 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     script = argv.pop(0) if argv and argv[0].endswith(".py") else str(APP)
-    # Before anything imports streamlit: the frontend is served while streamlit imports (ui/early_frontend.py),
-    # and the theme is deferred (only for app.py, which configures it before it draws anything).
-    early = early_frontend.start(argv)
+    # Before anything imports streamlit. Only for app.py, which configures the theme before it draws anything.
     deferred = Path(script).resolve() == APP and startup.defer_plotly_theme()
-    early_frontend.hand_over_at_bind(early)  # first, so that the wrappers below see the socket Streamlit gets
     startup.nodelay_at_bind()
     startup.skip_component_scan()
     if deferred:

@@ -47,17 +47,14 @@ def start_app(home: Path, port: int, log: Path, env: dict | None = None, script:
         cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60, poll: float = 0.1,
-                 path: str = "/_stcore/health") -> None:
-    """Return once the server answers its health check (or another `path`, e.g. "/" for the index page, which the
-    launcher serves before Streamlit's runtime is up: ui/early_frontend.py), asking every `poll` s; fail if it exits
-    or never answers."""
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60, poll: float = 0.1) -> None:
+    """Return once the server answers its health check, asking every `poll` s; fail if it exits or never answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"streamlit exited with status {process.returncode}")
         try:
-            with urllib.request.urlopen(f"{url}{path}", timeout=2) as response:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:

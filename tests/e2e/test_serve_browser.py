@@ -4,14 +4,11 @@ as `streamlit run app.py`, which must keep working too.
 The launcher turns Nagle's algorithm off from the first request and skips Streamlit's start-up scan of
 installed packages for components v2 manifests. Home must draw, and so must the live chart, the lab's one
 components v2 element (declared inline in ui/live_chart.py, so it needs no scan): drawn here by a one-chart
-script run through the same launcher, so that no baseline has to be trained. A browser that asks for the page before
-Streamlit is up gets the frontend from the launcher's early server and then Home from Streamlit.
+script run through the same launcher, so that no baseline has to be trained.
 """
 from __future__ import annotations
 
 import importlib.util
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -46,30 +43,3 @@ def test_the_launcher_serves_the_live_chart(tmp_path, page):
         page.goto(url)
         page.locator(".st-key-serve_check .js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
-
-
-def test_a_page_asked_for_before_the_server_is_up_draws_home(tmp_path, page):
-    """The launcher serves Streamlit's frontend while streamlit still imports (ui/early_frontend.py): the index page
-    answers first from the early server, the page's calls to the server wait for Streamlit and get its answers (the
-    XSRF cookie of the health check included), and Home draws as from a server that was up."""
-    port = helpers.free_port()
-    process = helpers.start_app(tmp_path, port, tmp_path / "streamlit.log")
-    url = f"http://localhost:{port}"
-    try:
-        deadline, server = time.monotonic() + 60, None
-        while server is None and time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url + "/", timeout=5) as response:
-                    server = response.headers["Server"]
-            except OSError:
-                time.sleep(0.01)
-        assert server and server.startswith("CompressionLab-early"), server  # before Streamlit could answer
-        page.goto(url)
-        page.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
-        page.get_by_text("No runs yet").wait_for(timeout=60_000)
-        assert page.locator('[data-testid="stException"]').count() == 0
-        assert "_streamlit_xsrf" in {c["name"] for c in page.context.cookies()}
-        with urllib.request.urlopen(url + "/", timeout=5) as response:
-            assert response.headers["server"] == "uvicorn"  # later connections are Streamlit's
-    finally:
-        helpers.stop_app(process, tmp_path)
