@@ -631,7 +631,6 @@ def latest_runs_table(limit: int = 8, key: str = "home_runs") -> None:
     """The newest runs as a static table (Home): no pandas, no data grid (compress_core/present/run_list.py says why);
     the Runs page has the sortable grid of every run."""
     from compress_core.methods.registry import describe
-    from compress_core.present import run_list
 
     runs = jobs.open_store(home()).list_runs()[:limit]
     # One line per run, as the grid had it: small type, no wrapping, scrolled sideways when wider than the page.
