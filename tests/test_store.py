@@ -63,6 +63,11 @@ def test_lifecycle_fifo_and_decoded_records(tmp_path):
     assert [r["id"] for r in st.list_runs()] == [b, a]  # newest first
     assert [r["id"] for r in st.list_runs(status="failed")] == [b]
     assert [r["id"] for r in st.list_runs(kind="train")] == [a]
+    assert [r["id"] for r in st.list_runs(limit=1)] == [b] and st.list_runs(limit=0) == []  # the newest only
+    assert [r["id"] for r in st.list_runs(kind="train", limit=5)] == [a]
+    for bad in (-1, 1.5, True, "8"):
+        with pytest.raises(CompressError, match="limit must be a whole number"):
+            st.list_runs(limit=bad)
     assert st.claim_next(os.getpid()) is None
     with pytest.raises(CompressError, match="unknown run status"):
         st.list_runs(status="done")

@@ -632,7 +632,7 @@ def latest_runs_table(limit: int = 8, key: str = "home_runs") -> None:
     the Runs page has the sortable grid of every run."""
     from compress_core.methods.registry import describe
 
-    runs = jobs.open_store(home()).list_runs()[:limit]
+    runs = jobs.open_store(home()).list_runs(limit=limit)
     # One line per run, as the grid had it: small type, no wrapping, scrolled sideways when wider than the page.
     st.html(f"<style>.st-key-{key} table{{display:block;overflow-x:auto;font-size:.875rem}}"
             f".st-key-{key} th,.st-key-{key} td{{white-space:nowrap;padding:.25rem .625rem}}</style>")
@@ -647,8 +647,7 @@ def recent_runs(limit: int | None = None, **filters):
     """Tidy rows of the newest runs (any status), newest first."""
     from compress_core.present.plots import run_points
 
-    runs = jobs.open_store(home()).list_runs(**filters)
-    return run_points(runs[:limit] if limit else runs)
+    return run_points(jobs.open_store(home()).list_runs(limit=limit, **filters))
 
 
 def method_label(key: str) -> str:
