@@ -285,8 +285,7 @@ class Clock:
 
 
 # ---------------------------------------------------------------- memory per idle session
-IDLE_PAGES = {"home": ("", "Compression Lab",
-                       '.st-key-home_runs table, [data-testid="stDataFrame"], [data-testid="stAlert"]'),
+IDLE_PAGES = {"home": ("", "Compression Lab", e2e.HOME_DRAWN),
               "prune": ("prune", "Prune", 'text="Accuracy, one-shot"')}
 
 

@@ -57,8 +57,6 @@ _spec = importlib.util.spec_from_file_location("e2e_support", ROOT / "tests" / "
 e2e = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(e2e)
 
-# Home drawn: its run table (a static table since 2 Dec 2026, the data grid before) or an empty lab's notice
-HOME_DRAWN = '.st-key-home_runs table, [data-testid="stDataFrame"], [data-testid="stAlert"]'
 IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
               && !document.querySelector('[data-testid="stSkeleton"]')"""
 
@@ -97,7 +95,7 @@ def cold_start(browser, home: Path, context=None, port: int | None = None, plain
         page = page or new_page()
         page.goto(url)
         page.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
-        page.locator(HOME_DRAWN).first.wait_for(timeout=60_000)
+        page.locator(e2e.HOME_DRAWN).first.wait_for(timeout=60_000)
         return time.perf_counter() - began
     finally:
         if page is not None:

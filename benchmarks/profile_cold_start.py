@@ -52,8 +52,6 @@ _spec.loader.exec_module(e2e)
 PAGES = ["home", "runs", "report", "compare", "classics", "speed", "sweep", "sensitivity", "planner",
          "deep_compression", "learn", "prune", "quantize", "distill"]
 WATCH = ("torch", "transformers", "pandas", "plotly.graph_objects", "onnxruntime", "torch_pruning")
-# Home drawn: its run table (a static table since 2 Dec 2026, the data grid before) or an empty lab's notice
-HOME_DRAWN = '.st-key-home_runs table, [data-testid="stDataFrame"], [data-testid="stAlert"]'
 IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
               && !document.querySelector('[data-testid="stSkeleton"]')
               && document.querySelector('[data-testid="stMain"] h1')"""
@@ -113,7 +111,7 @@ def profile_page(browser, home: Path, name: str) -> dict:
         page.goto(f"{url}/{'' if name == 'home' else name}")
         page.wait_for_function(IDLE, timeout=120_000, polling=50)
         if name == "home":  # its run table (or the "no runs" box) is the last thing drawn
-            page.locator(HOME_DRAWN).first.wait_for(timeout=120_000)
+            page.locator(e2e.HOME_DRAWN).first.wait_for(timeout=120_000)
         visit_s = time.perf_counter() - began
         page.wait_for_timeout(500)  # the status widget shows only after a moment: idle must hold twice
         page.wait_for_function(IDLE, timeout=120_000, polling=50)
@@ -130,7 +128,7 @@ def profile_page(browser, home: Path, name: str) -> dict:
 
 # Injected before any of the page's scripts: times (performance.now(), ms) of the websocket's life and of
 # Home's heading and run table appearing in the DOM.
-BROWSER_MARKS = """
+BROWSER_MARKS = f"window.__coldHomeDrawn = {json.dumps(e2e.HOME_DRAWN)};" + """
 window.__cold = {ws: []};
 (() => {
   const Native = window.WebSocket;
@@ -149,8 +147,7 @@ window.__cold = {ws: []};
     const c = window.__cold;
     if (!c.heading && [...document.querySelectorAll('h1')].some(h => h.textContent.includes('Compression Lab')))
       c.heading = performance.now();
-    if (!c.table && document.querySelector(
-        '.st-key-home_runs table, [data-testid="stDataFrame"], [data-testid="stAlert"]'))
+    if (!c.table && document.querySelector(window.__coldHomeDrawn))
       c.table = performance.now();
   };
   new MutationObserver(seen).observe(document, {subtree: true, childList: true, characterData: true});
@@ -228,7 +225,7 @@ def breakdown_start(browser, home: Path, index: int, extra_env: dict | None = No
         times["goto"] = time.time()
         page.goto(url)
         page.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
-        page.locator(HOME_DRAWN).first.wait_for(timeout=60_000)
+        page.locator(e2e.HOME_DRAWN).first.wait_for(timeout=60_000)
         times["visible"] = time.time()  # what bench_ui's cold start stops at (Playwright sees both)
         server_cpu_s = _process_cpu_s(process.pid)  # the server's own work until then, which load delays but does not change
         page.wait_for_timeout(300)  # let the last messages of the run arrive

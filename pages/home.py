@@ -37,7 +37,5 @@ for start in range(0, len(LINKS), 3):
             st.caption(blurb)
 
 st.subheader("Latest runs")
-if not common.has_runs():  # an empty lab: no run table
+if not common.latest_runs_table(limit=8, key="home_runs"):  # an empty lab: no table, a pointer instead
     st.info("No runs yet. Open Prune, Distill or Quantize to start one.")
-else:
-    common.latest_runs_table(limit=8, key="home_runs")

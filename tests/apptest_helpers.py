@@ -1,7 +1,8 @@
 """What the AppTest files share: a module-wide home with background workers, opening a page
-with preset widgets, and reading a metric card."""
+with preset widgets, reading a metric card, and reading a Markdown table back."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
@@ -99,3 +100,11 @@ def open_tab(at: AppTest, tab: str) -> AppTest:
         assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["learn_tab"] == tab
     return at
+
+
+def markdown_columns(table: str) -> dict[str, list[str]]:
+    """The cells of a Markdown table (compress_core/present/run_list.markdown_table) by heading, unescaped: the
+    columns split at pipes that are not escaped, each backslash escape read as its character."""
+    rows = [[re.sub(r"\\(.)", r"\1", cell.strip()) for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            for line in table.splitlines()]
+    return {heading: [row[i] for row in rows[2:]] for i, heading in enumerate(rows[0])}

@@ -6,7 +6,6 @@ so a cold server shows its run list without importing every method module (and t
 """
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ from compress_core.methods import half_precision, labels
 from compress_core.methods.criteria import criteria
 from compress_core.methods.registry import all_methods, describe
 from compress_core.present import plots
+from apptest_helpers import markdown_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,12 +110,6 @@ def test_home_and_runs_list_runs_of_every_kind_without_importing_torch(tmp_path)
     assert out["pages/home.py"]["pandas"] is False  # Home's static table: no pandas (0.5 s of a cold start)
     assert out["torch"] is False  # nothing on either page imported torch
 
-
-def markdown_columns(table: str) -> dict[str, list[str]]:
-    """The cells of a Markdown table (compress_core/present/run_list.markdown_table), unescaped, by heading."""
-    rows = [[re.sub(r"\\(.)", r"\1", cell.strip()) for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
-            for line in table.splitlines()]
-    return {heading: [row[i] for row in rows[2:]] for i, heading in enumerate(rows[0])}
 
 
 EMPTY_HOME = textwrap.dedent("""

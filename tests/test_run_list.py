@@ -1,6 +1,5 @@
 """Home's static run table (compress_core/present/run_list.py): cells formatted from store records as the grid
 formatted them, Markdown that shows names literally, and nothing heavier than the standard library imported."""
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 from compress_core import fmt
 from compress_core.methods.registry import describe
 from compress_core.present import plots, run_list
+from apptest_helpers import markdown_columns
 
 PRUNED = {"id": "r1", "kind": "prune", "status": "finished", "created_at": 1764547200.0,
           "spec": {"kind": "prune", "method": "l1", "amount": 0.5, "scope": "global", "schedule": "oneshot",
@@ -41,21 +41,16 @@ def test_a_kind_the_label_table_does_not_know_is_named_by_the_functions_given():
     assert (cells["method"], cells["setting"], cells["accuracy (%)"]) == ("Echo (echo)", "level 2", "50.00")
 
 
-def unescape_cells(line: str) -> list[str]:
-    return [re.sub(r"\\(.)", r"\1", c.strip()) for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
-
-
 def test_the_table_shows_names_literally_one_row_per_run():
     odd = {**PRUNED, "id": "r4", "spec": {**PRUNED["spec"], "model": "hf:/models/my_bert|v2 *new*\n<b>x</b>"}}
     table = run_list.markdown_table([run_list.run_cells(PRUNED), run_list.run_cells(odd)])
     lines = table.splitlines()
     assert len(lines) == 4  # heading, alignment, two runs
-    headings = [h for h, _ in run_list.COLUMNS]
-    assert unescape_cells(lines[0]) == headings
+    columns = markdown_columns(table)
+    assert list(columns) == [h for h, _ in run_list.COLUMNS]
     alignment = lines[1].strip("|").split("|")
     assert [a == "---:" for a in alignment] == [align == "right" for _, align in run_list.COLUMNS]
-    row = dict(zip(headings, unescape_cells(lines[3])))
-    assert row["model"] == "hf:/models/my_bert|v2 *new* <b>x</b>"  # every character literal, one line
+    assert columns["model"][1] == "hf:/models/my_bert|v2 *new* <b>x</b>"  # every character literal, one line
     assert "<b>" not in lines[3] and "*new*" not in lines[3] and "my_bert" not in lines[3]
     assert run_list.escape("") == run_list.MISSING
 

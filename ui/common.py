@@ -622,17 +622,14 @@ def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:
             if all(r["spec"].get(k) == spec.get(k) for k in keys)]
 
 
-def has_runs() -> bool:
-    """Whether the run store holds any run (one COUNT query; no pandas, no plots)."""
-    return jobs.open_store(home()).count() > 0
-
-
-def latest_runs_table(limit: int = 8, key: str = "home_runs") -> None:
+def latest_runs_table(limit: int = 8, key: str = "home_runs") -> bool:
     """The newest runs as a static table (Home): no pandas, no data grid (compress_core/present/run_list.py says why);
-    the Runs page has the sortable grid of every run."""
+    the Runs page has the sortable grid of every run. Draws nothing and returns False when the lab has no run."""
     from compress_core.methods.registry import describe
 
     runs = jobs.open_store(home()).list_runs(limit=limit)
+    if not runs:
+        return False
     # One line per run, as the grid had it: small type, no wrapping, scrolled sideways when wider than the page.
     st.html(f"<style>.st-key-{key} table{{display:block;overflow-x:auto;font-size:.875rem}}"
             f".st-key-{key} th,.st-key-{key} td{{white-space:nowrap;padding:.25rem .625rem}}</style>")
@@ -641,6 +638,7 @@ def latest_runs_table(limit: int = 8, key: str = "home_runs") -> None:
         st.caption("Accuracy: top-1 on the test split. vs baseline: the change from the dense baseline, in "
                    "percentage points. Smallest size: the model as it would be deployed. Every run, sortable, "
                    "with the accuracy–size chart: Runs.")
+    return True
 
 
 def recent_runs(limit: int | None = None, **filters):

@@ -1,10 +1,10 @@
 """The Learn page's section "Compressing attention" (heads, layer dropping, int8 of Linear layers).
 
 Its own module so the rest of the Learn page can change without touching it: `pages/learn.py`
-draws `section()` as its last tab (drawn only when open, like every lesson there). Figures and numbers come from `compress_core.present.
-teach_attention` (pure functions) on the built-in tinybert trained on the bundled text set,
-cached per baseline. The section never trains on its own: until the small transformer's
-baseline is cached, it offers a button that trains it here (about 15 s on 2 threads).
+draws `section()` as its last tab (drawn only when open, like every lesson there). Figures and
+numbers come from `compress_core.present.teach_attention` (pure functions) on the built-in tinybert
+trained on the bundled text set, cached per baseline. The section never trains on its own: until the
+small transformer's baseline is cached, it offers a button that trains it here (about 15 s on 2 threads).
 """
 from __future__ import annotations
 

@@ -717,11 +717,11 @@ def levels_figure(frames: Mapping[int, pd.DataFrame], bits: int, layer: str) -> 
                for g in ("channel", "tensor")]
     fig.add_traces(traces)  # in one call: add_scatter one by one cost 3 ms a trace
     chosen = frames.get(bits)  # a width without curves of its own (not in `frames`) is drawn with none strong
-    fig.update_layout(shapes=[  # layout dicts, not add_shape: plotly.py validates each added shape at several ms
+    fig.update_layout(shapes=[] if chosen is None else [  # layout dicts, not add_shape: plotly.py validates each
         dict(type="path", xref="x", yref="y", layer="above", path=step_path(chosen[column].to_numpy()),
              line=dict(color=GRANULARITY_COLORS[g], width=strong[g]), name=f"{bits} bits, {label}")
         for g, column, label in (("channel", "levels_channel", "per channel"),
-                                 ("tensor", "levels_tensor", "per tensor")) if chosen is not None])
+                                 ("tensor", "levels_tensor", "per tensor"))])  # added shape at several ms
     ticks = [2 ** k - 1 for k in range(1, max(MAX_BITS, *frames) + 1)]  # 1, 3, 7, ..., 255: 2^k - 1 values
     fig.update_yaxes(type="log", range=[math.log10(0.8), math.log10(ticks[-1] * 1.25)], tickvals=ticks,
                      ticktext=[str(t) for t in ticks])

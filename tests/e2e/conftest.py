@@ -30,6 +30,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Home drawn: its run table (a static table since 2 Dec 2026, the data grid before) or an empty lab's notice
+HOME_DRAWN = '.st-key-home_runs table, [data-testid="stDataFrame"], [data-testid="stAlert"]'
+
+
 def start_app(home: Path, port: int, log: Path, env: dict | None = None, script: str = "app.py",
               plain: bool = False) -> subprocess.Popen:
     """The app as the README starts it (`python -m ui.serve`), in its own process group (so its worker processes
