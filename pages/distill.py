@@ -118,7 +118,7 @@ def preview_panel(base) -> None:
     line, fig, note = soft_view(base, key, temperature)
     profile.mark("figure")
     cards.line("Instant preview", line, slot=LINE, tag=tag)
-    common.chart(fig, key="distill_preview_soft", live=True, tag=tag)  # redrawn on every move: updated in place
+    common.chart(fig, key="distill_preview_soft", tag=tag)  # redrawn on every move: updated in place
     profile.mark("draw")
     cards.line("Entropy of these soft targets", note, slot=NOTE, tag=tag, small=True)
     instant.offer(binding, [t / 2 for t in range(1, 41)], lambda t: soft_entry(base, key, t, binding))

@@ -180,12 +180,12 @@ def pruning_panel() -> None:
     profile.mark("cards")
     hist, images = pruning_figures(preview_key, amount, scope, shown)
     profile.mark("histogram figure")
-    figures.show(hist, key="learn_prune_hist", live=True, tag=tag)
+    figures.show(hist, key="learn_prune_hist", tag=tag)
     profile.mark("histogram draw")
     st.markdown("Each hidden unit of the first layer has one weight per input pixel, so its 64 weights form an "
                 "8×8 image: the pattern of ink that makes the unit fire (red) or stay quiet (blue). Pruning blanks "
                 "the pixels whose weights are small; what is left is the part of the pattern that matters most.")
-    figures.show(images, key="learn_prune_units", live=True, tag=tag)
+    figures.show(images, key="learn_prune_units", tag=tag)
     profile.mark("units draw")
     st.caption("The 6 units shown have the largest incoming weights. Pruning alone costs accuracy at high p; "
                "a few epochs of fine-tuning with the mask fixed win most of it back (try it).")
@@ -308,7 +308,7 @@ def gradual_lesson() -> None:
     except CompressError as exc:
         common.show_error(exc)
         return
-    figures.show(teach.agp_figure(curve), key="learn_agp_curve", live=True)
+    figures.show(teach.agp_figure(curve), key="learn_agp_curve")
     half = int((curve["sparsity"] >= start / 100 + (end - start) / 200).idxmax())
     st.caption(f"Half of the way from {start} % to {end} % is reached after step {half} of {steps}; the last step "
                f"removes {fmt.pct(curve['removed_in_step'].iloc[-1], 2)} of the weights. In this lab's runs AGP starts "
@@ -361,10 +361,10 @@ def distillation_lesson() -> None:
         figures.show(teach.digit_figure(base.data.x_test[index], f"Test image {index} (class {truth})"),
                      key="learn_kd_digit")
     with right:
-        figures.show(teach.temperature_figure(logits[index], temperature, names, truth), key="learn_kd_soft", live=True)
+        figures.show(teach.temperature_figure(logits[index], temperature, names, truth), key="learn_kd_soft")
     matrix = teach.class_similarity(logits, y, temperature)
     pairs = teach.alike_pairs(matrix, names)
-    figures.show(teach.similarity_figure(matrix, names, temperature), key="learn_kd_similarity", live=True)
+    figures.show(teach.similarity_figure(matrix, names, temperature), key="learn_kd_similarity")
     st.caption("Most alike at this temperature (true class → the wrong class it gets most, mean probability): "
                + "; ".join(f"{a} → {b} ({fmt.pct(p, 1)})" for a, b, p in pairs) + ".")
 
@@ -395,7 +395,7 @@ def distillation_lesson() -> None:
             ("Hard term (1 − α)·CE", f"{terms['hard']:.3f}", None, "cross-entropy with the true labels"),
             ("Loss", f"{terms['total']:.3f}", None, "the sum; the engine's distillation_loss")])
     with right:
-        figures.show(teach.kd_gradient_figure(grads, temperature, alpha), key="learn_kd_grad", live=True)
+        figures.show(teach.kd_gradient_figure(grads, temperature, alpha), key="learn_kd_grad")
     try_it(f"distil at T = {temperature:g}, α = {alpha:g}", "pages/distill.py",
            {"distill_dataset": "digits", "distill_teacher": "lenet300", "distill_student": "mlp",
             "distill_temperature": temperature, "distill_alpha": alpha, "distill_teacher_epochs": baseline_epochs()},
@@ -483,19 +483,19 @@ def quantization_panel() -> None:
     with left:
         common.card_block(shown, slot=QUANTIZATION_CARDS, tag=tag)  # one element (ui/cards.py)
     with right:
-        figures.show(figs["learn_q_grid"], key="learn_q_grid", live=True, tag=tag)
+        figures.show(figs["learn_q_grid"], key="learn_q_grid", tag=tag)
     st.markdown("Rounding moves a weight by at most s/2. Each extra bit halves s, so the signal-to-quantization-noise "
                 "ratio grows by about 6 dB per bit; accuracy holds until the noise reaches what the network "
                 "tolerates, then falls fast.")
     left, right = st.columns(2)
     with left:
-        figures.show(figs["learn_q_error"], key="learn_q_error", live=True, tag=tag)
+        figures.show(figs["learn_q_error"], key="learn_q_error", tag=tag)
     with right:
-        figures.show(figs["learn_q_accuracy"], key="learn_q_accuracy", live=True, tag=tag)
+        figures.show(figs["learn_q_accuracy"], key="learn_q_accuracy", tag=tag)
     st.markdown("**Per tensor or per output channel.** One scale per tensor is set by the widest channel, so "
                 "channels with small weights fall on only a few grid values. One scale per output channel gives "
                 "every channel the whole grid, for the cost of one more float per channel.")
-    figures.show(figs["learn_q_levels"], key="learn_q_levels", live=True, tag=tag)
+    figures.show(figs["learn_q_levels"], key="learn_q_levels", tag=tag)
     try_it(f"fake {bits}-bit, {teach.GRANULARITY_LABELS[granularity]}", "pages/quantize.py",
            {"quantize_dataset": "digits", "quantize_model": "lenet300", "quantize_scheme": "fake",
             "quantize_bits": bits, "quantize_granularity": granularity, "quantize_layer": layer,

@@ -125,7 +125,7 @@ def preview_panel(base) -> None:
     draw_cards = common.preview_layout(masked_cards(r, acc0), fig, key="prune_preview_hist", tag=instant.tag(binding))
     profile.mark("draw")
     if schedule == "agp":
-        common.chart(agp_figure(amount), key="prune_preview_agp", live=True, tag=instant.tag(binding))
+        common.chart(agp_figure(amount), key="prune_preview_agp", tag=instant.tag(binding))
     if pending is not None:  # the same cards, now with the accuracy; a newer move ends this run at once instead
         evaluated = preview_cache.wait(pending)
         if evaluated is not None:

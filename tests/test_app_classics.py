@@ -7,6 +7,7 @@ import pytest
 from compress_core.classics.registry import all_classics, classic_spec
 from compress_core.runs import jobs
 
+import chart_helpers
 from apptest_helpers import open_page, worker_home
 
 
@@ -44,9 +45,9 @@ def test_run_button_queues_the_preset_and_the_result_shows_beside_the_paper(home
     assert list(table["variant"]) == ["winning ticket", "winning ticket", "random re-init"]
     assert list(table["paper weights_pct"]) == [21.1, 3.6, 21.1]
     assert table["ours weights_pct"].iloc[0] == pytest.approx(25.0, abs=0.5)
-    figures = at.get("plotly_chart")
+    figures = chart_helpers.charts(at)
     assert figures, "the lottery figure"
-    assert "Lottery tickets" in figures[0].proto.spec
+    assert "Lottery tickets" in figures[0].spec
 
 
 def test_a_viewer_in_shared_mode_cannot_start_a_classic(home, monkeypatch):

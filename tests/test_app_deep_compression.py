@@ -9,6 +9,7 @@ from compress_core.measure import catalogue
 from compress_core.present import storage
 from compress_core.runs import jobs
 
+import chart_helpers
 from apptest_helpers import open_page, shown, worker_home
 
 SETTINGS = {"deepc_model": "mlp", "deepc_model_hidden": "24", "deepc_amount": 0.8, "deepc_fc_bits": 4,
@@ -36,7 +37,7 @@ def test_a_run_from_the_page_shows_the_file_size_ratio_and_breakdown(home):
     stages = [d.value for d in at.dataframe if {"form", "smaller by"} <= set(d.value.columns)][0]
     assert list(stages["form"])[-3:] == ["pruning", "+ weight sharing", "+ Huffman"]
     assert list(stages["size"])[-1] == fmt.size(m["size_encoded_bytes"])
-    charts = {c.proto.id for c in at.get("plotly_chart")}
+    charts = {c.id for c in chart_helpers.charts(at)}
     assert len(charts) == 2
     parts = storage.breakdown(m)
     assert sum(parts.values()) == m["size_encoded_bytes"] and parts["values"] > 0

@@ -7,6 +7,7 @@ import pytest
 from compress_core.explore.explain import explain_run
 from compress_core.runs import jobs
 
+import chart_helpers
 from apptest_helpers import open_page, worker_home
 
 SPEC = {"kind": "prune", "model": "lenet300", "dataset": "digits", "amount": 0.9, "baseline_epochs": 2,
@@ -27,7 +28,7 @@ def run(home):
 def _check_section(at, prefix: str, expected: dict) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    charts = {c.proto.id for c in at.get("plotly_chart")}
+    charts = {c.id for c in chart_helpers.charts(at)}
     assert len(charts) >= 3  # per class, confusion difference, attribution (+ the page's own)
     flips = [f.value for f in at.dataframe if "run predicts" in f.value.columns]  # forgotten, then learnt
     assert [len(f) for f in flips] == [len(expected["flips"]["forgotten"]), len(expected["flips"]["learnt"])]
@@ -44,7 +45,7 @@ def test_runs_page_explains_the_chosen_run(home, run):
     expected = explain_run(run["id"], home)
     assert expected["flips"]["counts"]["forgotten"] > 0  # 90% without fine-tuning forgets examples
     at = open_page("runs", runs_selected=run["id"])
-    assert not at.get("plotly_chart") or len(at.get("plotly_chart")) == 1  # only the trade-off chart before
+    assert len(chart_helpers.charts(at)) <= 1  # only the trade-off chart before
     at.button(key="runs_explain").click().run(timeout=120)
     _check_section(at, "runs", expected)
 

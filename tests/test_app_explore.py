@@ -25,6 +25,7 @@ from compress_core.methods.quantize import QuantizeSpec
 from compress_core.explore.sensitivity import achieved_sparsity, layer_sensitivity, layer_sizes, propose_layer_amounts
 from compress_core.specs import PruneSpec, TrainSpec
 
+import chart_helpers
 from apptest_helpers import open_page, shown, worker_home
 
 BASELINE_EPOCHS = 2
@@ -117,7 +118,7 @@ def test_sweep_page_plans_submits_and_draws_the_engine_summary(home, base):
     assert summary["mean"].tolist() == pytest.approx((100 * expected["mean"]).tolist())
     assert summary["max"].tolist() == pytest.approx((100 * expected["max"]).tolist())
     assert len(table(at, "run", "seed")) == 4
-    assert len(at.get("plotly_chart")) == 1  # the curve
+    assert len(chart_helpers.charts(at)) == 1  # the curve
     at.selectbox(key="sweep_metric").set_value("sparsity").run()
     assert table(at, "seeds", "mean")["mean"].tolist() == pytest.approx([50.0, 90.0], abs=0.01)
 
@@ -163,7 +164,7 @@ def test_sensitivity_page_scans_proposes_and_runs_the_table(home, base):
     expected = layer_sensitivity(base.model, base.data, [0.3, 0.5, 0.7, 0.9, 0.95])
     pd.testing.assert_frame_equal(scan["table"], expected)
     assert shown(at, "Scan time") == f"{scan['seconds']:.2f} s" and scan["seconds"] < 10
-    assert len(at.get("plotly_chart")) == 2  # heatmap and lines
+    assert len(chart_helpers.charts(at)) == 2  # heatmap and lines
     sizes = layer_sizes(expected)
     proposal = table(at, "layer", "amount")
     assert dict(zip(proposal["layer"], proposal["amount"])) == pytest.approx(
@@ -215,7 +216,7 @@ def test_compare_page_shows_the_chosen_runs_and_exports_onnx(home, compared, dow
     assert specs.loc["kind"].tolist() == ["prune", "quantize"] and specs.columns.tolist() == metrics["run"].tolist()
     at.toggle(key="compare_diff_only").set_value(True).run()
     assert "model" not in at.dataframe[1].value.index  # same model: not a difference
-    assert len(at.get("plotly_chart")) == 3  # curves, per-layer sparsity, Pareto
+    assert len(chart_helpers.charts(at)) == 3  # curves, per-layer sparsity, Pareto
 
     at.selectbox(key="compare_export_run").set_value(int8["id"]).run()
     assert at.selectbox(key="compare_export_format").options == ["onnx (.onnx)"]  # the run's int8 ONNX Runtime file

@@ -14,6 +14,7 @@ from compress_core.runs import jobs
 from compress_core.training.baseline import get_baseline
 from ui import common
 
+import chart_helpers
 from apptest_helpers import open_page, shown, worker_home
 
 BASELINE_EPOCHS = 3
@@ -56,7 +57,7 @@ def test_predict_then_run_shows_predicted_beside_realized(home):
     assert shown_plan["size"] <= TARGET
     assert shown(at, "Predicted accuracy") == fmt.pct(expected.accuracy, 2)
     assert shown(at, "Predicted size") == fmt.size(expected.size)
-    assert len(at.get("plotly_chart")) == 1
+    assert len(chart_helpers.charts(at)) == 1
     table = frame(at, "predicted drop (pp)")
     assert list(table["layer"]) == [r["layer"] for r in expected.rows()]
 

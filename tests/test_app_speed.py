@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+import chart_helpers
 from apptest_helpers import open_page, worker_home
 from compress_core.measure.speed import SPEED_FILE, run_speed
 from compress_core.runs import jobs
@@ -32,7 +33,7 @@ def test_page_times_a_run_and_shows_verdicts_and_figures(home):
     assert path.exists(), (path.parent / "speed.log").read_text()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert len(at.get("plotly_chart")) == 2  # latency vs batch, break-even
+    assert len(chart_helpers.charts(at)) == 2  # latency vs batch, break-even
     texts = " ".join(m.value for m in at.markdown)
     assert "run · sparse CSR" in texts and ("green[" in texts or "red[" in texts or "gray[" in texts)
     assert "sparse wins" in texts
@@ -42,6 +43,6 @@ def test_page_shows_a_stored_table_without_timing_again(home):
     run_id = jobs.record_foreground({**SPEC, "amount": 0.8}, home=home)["id"]
     result = run_speed(run_id, home, batches=[1, 64], threads=[1], repeats=3, break_even_batch=0)
     at = open_page("speed", speed_run=run_id)
-    assert len(at.get("plotly_chart")) == 1  # no break-even sweep was asked for
+    assert len(chart_helpers.charts(at)) == 1  # no break-even sweep was asked for
     verdicts = [m.value for m in at.markdown if m.value.startswith("**run ·")]
     assert len(verdicts) == len([f for f in result["forms"] if f["role"] != "baseline"])

@@ -24,7 +24,7 @@ def _script() -> None:
     figures.begin_lesson("A lesson")
     amount = st.slider("amount", 0, 10, 3, key="amount")
     fig = go.Figure(go.Bar(x=list(range(4)), y=[amount * i for i in range(4)]), layout={"title": f"at {amount}"})
-    figures.show(fig, key="demo_chart", live=True)
+    figures.show(fig, key="demo_chart")
     figures.end_lessons()
     st.session_state["lesson_keys"] = [k for k, _ in figures.lesson_figures("A lesson")]
 
@@ -146,22 +146,28 @@ def test_preload_starts_plotly_js_on_chart_pages_at_once_and_on_home_after_it_is
 
 def _lesson_and_page_script() -> None:
     import plotly.graph_objects as go
+    import streamlit as st
 
     from ui import figures
 
     fig = go.Figure(go.Bar(x=[1, 2], y=[3, 4]))
-    figures.show(fig, key="page_chart")  # outside any lesson: st.plotly_chart, as before
+    figures.show(fig, key="page_chart")  # outside any lesson
     figures.begin_lesson("A lesson")
-    figures.show(fig, key="lesson_chart")  # a lesson's figure: a live chart even without live=True
+    figures.show(fig, key="lesson_chart")
     figures.end_lessons()
     figures.chart(fig, key="lesson_chart_again", lesson="A lesson")
+    st.session_state["lesson_keys"] = [k for k, _ in figures.lesson_figures("A lesson")]
 
 
-def test_a_lesson_figure_is_a_live_chart_so_learn_loads_one_plotly_js():
+def test_every_figure_is_a_live_chart_so_a_page_loads_one_plotly_js():
+    """A lesson's figures and a page's alike: no st.plotly_chart (Streamlit's 4.7 MB chunk beside the live chart's
+    partial bundle); only the lesson's figures go in its zip."""
     at = AppTest.from_function(_lesson_and_page_script, default_timeout=30).run()
     assert not at.exception
     assert [(c.key, c.live) for c in chart_helpers.charts(at)] == [
-        ("page_chart", False), ("lesson_chart", True), ("lesson_chart_again", True)]
+        ("page_chart", True), ("lesson_chart", True), ("lesson_chart_again", True)]
+    assert at.get("plotly_chart") == []
+    assert at.session_state["lesson_keys"] == ["lesson_chart", "lesson_chart_again"]
 
 
 def test_declaring_the_asset_folders_names_them_after_this_module_without_walking_sys_modules(monkeypatch):

@@ -607,12 +607,12 @@ def preview_layout(cards: list[tuple], fig, key: str, tag: str | None = None) ->
 
         draw_cards(cards)
     with right:
-        chart(fig, key, live=True, tag=tag)  # redrawn on every slider move: updated in place (ui/live_chart.py)
+        chart(fig, key, tag=tag)  # redrawn on every slider move: updated in place (ui/live_chart.py)
     return draw_cards
 
 
-def chart(fig, key: str, live: bool = False, tag: str | None = None) -> None:
-    figures.chart(fig, key, live=live, tag=tag)  # its modebar saves a 2x PNG; lecture-mode fonts; counted in the Learn page's lesson zips
+def chart(fig, key: str, tag: str | None = None) -> None:
+    figures.chart(fig, key, tag=tag)  # its modebar saves a 2x PNG; lecture-mode fonts; counted in the Learn page's lesson zips
 
 
 def similar_runs(kind: str, spec: dict, status=None) -> list[dict]:

@@ -11,11 +11,13 @@ shown until the next one belongs to that lesson, and `lesson_export(title, key)`
 one zip. A section drawn in a fragment reruns alone: its figures keep the lesson they had in the last
 full run, so the zip always holds what is on the screen.
 
-Live charts: `chart(..., live=True)` / `show(..., live=True)` draw through `ui/live_chart.py`, an element that
-keeps its identity (its key) across reruns and updates in place with `Plotly.react`; use it where a slider redraws
-the figure on every move (previews). Every lesson's figure (the Learn page) is a live chart whatever `live` says:
-then the page loads one plotly.js (the live chart's 1.5 MB partial bundle), not also Streamlit's own 4.7 MB
-PlotlyChart chunk for its other figures (docs/performance.md, pj20). Same modebar, fonts, lesson zips.
+Every chart is a live chart (`ui/live_chart.py`): an element that keeps its identity (its key) across reruns and
+updates in place with `Plotly.react`, so a slider that redraws a figure on every move (previews) does not mount a
+new chart each time. The browser loads one plotly.js for all of them, the live chart's 1.5 MB partial bundle, never
+Streamlit's own 4.7 MB PlotlyChart chunk: first on the Learn page (docs/performance.md, pj20), then everywhere, after
+a Prune page with a finished run's figures beside its live preview took 4-5 s to draw them all, compiling both
+(docs/performance.md, "Tenth round"). Same modebar, fonts, lesson zips. `st.plotly_chart` remains only where a page
+reads a chart's selection (Compare's Pareto chart).
 
 Presentation (lecture mode) is set per session by `set_presentation`: larger chart fonts and no
 per-figure menus, so a projected screen shows one idea and nothing else.
@@ -48,28 +50,25 @@ def _presentation() -> dict:
     return st.session_state.get(_PRESENTATION) or {"font_size": None, "menus": True}
 
 
-def chart(fig, key: str, lesson: str | None = None, live: bool = False, tag: str | None = None) -> None:
-    """The chart without a menu (every page's `common.chart`): the 2x PNG modebar button, lecture fonts when
-    set, and counted in `lesson` (default: the section being drawn, if any) for the lesson's zip.
-    `live`: the element survives reruns and is updated in place (`ui/live_chart.py`); always so in a lesson, and
-    with a `tag` (an instant preview's slider value, ui/instant.py)."""
-    live = _register(fig, key, lesson) or live or tag is not None
+def chart(fig, key: str, lesson: str | None = None, tag: str | None = None) -> None:
+    """The chart without a menu (every page's `common.chart`): a live chart (`ui/live_chart.py`, updated in place
+    when a rerun draws the same key), the 2x PNG modebar button, lecture fonts when set, and counted in `lesson`
+    (default: the section being drawn, if any) for the lesson's zip. `tag`: an instant preview's slider value
+    (ui/instant.py)."""
+    from ui import live_chart  # only pages with a chart load the component
+
+    _register(fig, key, lesson)
     size = _presentation()["font_size"]
     if size:
         import plotly.graph_objects as go  # only in lecture mode: pages without charts start without it
 
         fig = go.Figure(fig).update_layout(font_size=size)  # a copy: the caller's figure (and its export) keep theirs
-    if live:
-        from ui import live_chart  # only pages with a live chart load the component
-
-        live_chart.draw(fig, key, modebar(key), tag)
-    else:
-        st.plotly_chart(fig, key=key, config=modebar(key))
+    live_chart.draw(fig, key, modebar(key), tag)
 
 
-def show(fig, key: str, lesson: str | None = None, live: bool = False, tag: str | None = None) -> None:
+def show(fig, key: str, lesson: str | None = None, tag: str | None = None) -> None:
     """Draw `fig` with its export menu (SVG, 2x PNG), counted in `lesson` (default: the section being drawn)."""
-    chart(fig, key, lesson, live, tag)
+    chart(fig, key, lesson, tag)
     if _presentation()["menus"]:
         export_menu(fig, key)
 
@@ -114,15 +113,14 @@ def end_lessons() -> None:
     _lessons()["current"] = None
 
 
-def _register(fig, key: str, lesson: str | None) -> bool:
-    """Count `fig` in its lesson's zip; whether it belongs to a lesson."""
+def _register(fig, key: str, lesson: str | None) -> None:
+    """Count `fig` in its lesson's zip, if it belongs to one."""
     state = _lessons()
     lesson = lesson or state["current"] or state["of"].get(key)
     if lesson is None:
-        return False  # a chart outside any lesson (another page): exported one by one only
+        return  # a chart outside any lesson (another page): exported one by one only
     state["of"][key] = lesson
     state["lessons"].setdefault(lesson, {})[key] = fig
-    return True
 
 
 def lesson_figures(title: str) -> list[tuple[str, object]]:

@@ -60,9 +60,9 @@ def lesson(base, try_it: Callable[[str, str, dict, str], None]) -> None:
         ("Digits hit beyond noise", str(sum(r["flagged"] for r in entry["classes"])), None,
          "more images forgotten than the overall rate explains: one-sided binomial test, 5 % over all 10 digits"),
     ], per_row=4)
-    common.chart(td.class_figure(entry), key="learn_damage_classes", live=True)  # updated in place per move
+    common.chart(td.class_figure(entry), key="learn_damage_classes")  # updated in place per move
     st.markdown(td.damage_text(entry))
-    common.chart(td.spread_figure(levels, entry["worst"]["class"]), key="learn_damage_spread", live=True)
+    common.chart(td.spread_figure(levels, entry["worst"]["class"]), key="learn_damage_spread")
     st.caption(f"Honest limits: {entry['examples']} test images, about 45 per digit, so one image moves a digit by "
                "about 2.2 points, and the worst of ten digits always looks bad by chance: that is why only a "
                "binomial test against the overall forgetting rate marks a digit red. One model, one seed; the paper "
