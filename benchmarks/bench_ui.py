@@ -13,6 +13,10 @@
 - Cold start: from launching the server as the README does (`python -m ui.serve`; `--plain`:
   `streamlit run app.py`, also for the page servers) to the rendered Home page (its title
   and run table drawn), median of `--starts` fresh server processes. Target (issue 19): 1.5 s.
+  `--floor` alternates each start with one of `benchmarks/floor_app.py`: the same Home drawn by Streamlit
+  with none of the lab's code, the floor below which the lab's cold start cannot go on this machine, and times
+  as many page switches in that app (a sidebar click to a page of four number cards: Streamlit's own cost of a
+  first visit through the sidebar).
 
 Every baseline is trained (or taken from `--home`'s cache) by a warm-up visit before anything
 is timed. The machine's 1-minute load average is read before and after and printed beside the
@@ -72,7 +76,7 @@ def wait_idle(page, timeout_ms: int) -> None:
 
 
 def cold_start(browser, home: Path, context=None, port: int | None = None, plain: bool = False,
-               tab_after_health: bool = False) -> float:
+               tab_after_health: bool = False, script: str = "app.py") -> float:
     """Seconds from process launch to the whole Home page on screen: its title, run table (or notice), page links
     and sidebar controls.
 
@@ -90,7 +94,7 @@ def cold_start(browser, home: Path, context=None, port: int | None = None, plain
     new_page = context.new_page if context is not None else browser.new_page
     page = None if tab_after_health else new_page()
     began = time.perf_counter()
-    process = e2e.start_app(home, port, home / "bench_streamlit.log", plain=plain)
+    process = e2e.start_app(home, port, home / "bench_streamlit.log", plain=plain, script=script)
     try:
         e2e.wait_healthy(url, process, timeout=60, poll=0.1 if tab_after_health else 0.02)
         page = page or new_page()
@@ -106,6 +110,32 @@ def cold_start(browser, home: Path, context=None, port: int | None = None, plain
     finally:
         if page is not None:
             page.close()
+        e2e.stop_app(process, home)
+
+
+# Streamlit's floor on this machine: Home's elements with none of the lab's code (`--floor`).
+FLOOR_APP = "benchmarks/floor_app.py"
+
+
+def floor_page_switch(browser, home: Path, dwell_s: float = 1.0) -> float:
+    """Seconds from a click on Prune in the floor app's sidebar (its Home read for `dwell_s`) to the page's numbers:
+    Streamlit's own page switch here, for a page with a slider and four number cards and nothing else."""
+    port = e2e.free_port()
+    process = e2e.start_app(home, port, home / "bench_streamlit.log", script=FLOOR_APP)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        e2e.wait_healthy(f"http://localhost:{port}", process, timeout=60)
+        page.goto(f"http://localhost:{port}")
+        page.locator(e2e.HOME_DRAWN).first.wait_for(timeout=60_000)
+        wait_idle(page, 60_000)
+        page.wait_for_timeout(1000 * dwell_s)
+        began = time.perf_counter()
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Prune", exact=True).click()
+        page.get_by_text("Accuracy, one-shot").first.wait_for(timeout=60_000)
+        page.get_by_text("50.0 %").first.wait_for(timeout=60_000)
+        return time.perf_counter() - began
+    finally:
+        page.close()
         e2e.stop_app(process, home)
 
 
@@ -156,6 +186,14 @@ def _bounce(values: list, start, moves: int) -> list[tuple]:
         i += step
         out.append((values[i], "ArrowRight" if step > 0 else "ArrowLeft"))
     return out
+# Installed in every document of a first visit's tab: the time (performance.now()) of the latest plot drawn in the
+# page's main area (Plotly adds its `.main-svg` when it draws a figure, whichever element holds it), so that once the
+# page is idle the visit's "every figure" time is the last of them (a finished run's figures come after the preview).
+PLOTS_SEEN = """(() => { window.__labLastPlot = 0;
+  new MutationObserver(records => { for (const r of records) for (const n of r.addedNodes)
+      if (n.nodeType === 1 && (n.matches('svg.main-svg') || n.querySelector('svg.main-svg'))
+          && n.closest('[data-testid="stMain"]')) window.__labLastPlot = performance.now(); })
+    .observe(document, {childList: true, subtree: true}); })();"""
 # page -> the key of its preview figure (the container `--detail` watches for the redraw).
 # The preview figure drawn: Plotly's plot element inside the figure's container.
 DRAWN = "key => !!document.querySelector('.st-key-' + key + ' .js-plotly-plot')"
@@ -275,8 +313,9 @@ def choose_dataset(page, name: str, dataset: str) -> None:
 
 def page_moves(browser, url: str, name: str, moves: int, detail: list | None = None,
                dataset: str | None = None, server_pid: int | None = None,
-               accuracy: list | None = None, via_home: float | None = None) -> tuple[tuple[float, float], list[float]]:
-    """First-visit seconds (to the numbers, to the figure drawn) and each slider move's seconds to the new numbers.
+               accuracy: list | None = None, via_home: float | None = None) -> tuple[tuple, list[float]]:
+    """First-visit seconds (to the numbers, to the preview figure drawn, the server's CPU, to every figure of the page
+    drawn: a finished run's figures too) and each slider move's seconds to the new numbers.
 
     The first visit is a deep link (`goto` the page's URL in a new browser context: Chromium loads Streamlit's
     frontend first) or, with `via_home` (seconds spent on Home), the way most visitors arrive: the new context
@@ -292,6 +331,7 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
     """
     path, key, ready, values, shows = PAGES[name]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(PLOTS_SEEN)
     traffic = {"frames": 0, "bytes": 0}
 
     def count(payload) -> None:
@@ -308,6 +348,7 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
         link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=NAV_TITLES[name], exact=True)
     cpu_at_goto = tree_cpu_s(server_pid) if server_pid else None
     began = time.perf_counter()
+    began_in_page = page.evaluate("performance.now()") if via_home is not None else 0.0  # a deep link: its document
     if via_home is not None:
         link.click()
     else:
@@ -325,6 +366,7 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
     first_visit = (first_visit, time.perf_counter() - began,
                    tree_cpu_s(server_pid) - cpu_at_goto if server_pid else None)  # the server's CPU for the visit
     wait_idle(page, 60_000)
+    first_visit += ((page.evaluate("window.__labLastPlot") - began_in_page) / 1000,)  # to every figure drawn
     fig = FIGURES.get(name) if detail is not None else None  # the in-page times of every move
     if fig:
         page.evaluate("s => { window.__labShows = eval(s); }", SHOWS)
@@ -467,6 +509,7 @@ def pages_bench(browser, home: Path, names: list[str], moves: int, dwell_s: floa
                 first, times = page_moves(browser, url, name, 1 if warm else moves, rows, dataset, process.pid,
                                           accuracy, dwell_s if via_home and not warm else None)
                 out[name] = {"first_visit_s": round(first[0], 3), "first_visit_figure_s": round(first[1], 3),
+                             "first_visit_all_figures_s": round(first[3], 3),
                              "first_visit_server_cpu_s": None if first[2] is None else round(first[2], 3), "p50_ms": round(1000 * statistics.median(times), 1),
                              "p95_ms": round(1000 * percentile(times, 95), 1),
                              "all_ms": [round(1000 * t, 1) for t in times]}
@@ -498,6 +541,11 @@ def main(argv=None) -> int:
                         help="servers launch as `streamlit run app.py` instead of the README's `python -m ui.serve` "
                              "(Nagle off from the first request, no component manifest scan, Streamlit's Plotly "
                              "theme built after the server listens: ui/serve.py)")
+    parser.add_argument("--floor", action="store_true",
+                        help=f"after each cold start of the lab, one of {FLOOR_APP} (Home's elements drawn by "
+                             "Streamlit with none of the lab's code, same launcher), and as many page switches in "
+                             "it (sidebar click to a page of number cards): what Streamlit and the browser cost on "
+                             "this machine before the lab does anything")
     parser.add_argument("--home-dwell", type=float, default=0.0,
                         help="seconds a visitor reads Home on the fresh server before the timed first visits")
     parser.add_argument("--via-home", action="store_true",
@@ -541,8 +589,14 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
-        starts = [cold_start(browser, home, plain=args.plain, tab_after_health=args.tab_after_health)
-                  for _ in range(args.starts)]
+        starts, floor = [], []
+        for _ in range(args.starts):  # with --floor, the lab and the floor app alternate
+            starts.append(cold_start(browser, home, plain=args.plain, tab_after_health=args.tab_after_health))
+            if args.floor:
+                floor.append(cold_start(browser, home, plain=args.plain, tab_after_health=args.tab_after_health,
+                                        script=FLOOR_APP))
+        switches = [floor_page_switch(browser, home, args.home_dwell or 1.0) for _ in range(args.starts)] \
+            if args.floor else []
         returning = []
         if args.returning_starts:
             context, port = browser.new_context(), e2e.free_port()
@@ -563,6 +617,10 @@ def main(argv=None) -> int:
         "cold_start_s_all": [round(t, 2) for t in starts], "cold_start_target_s": 1.5,
         "cold_start_method": ("tab opened after the health check (polled every 0.1 s)" if args.tab_after_health
                               else "tab opened before the launch, health polled every 20 ms"),
+        "cold_start_floor_s_median": statistics.median(floor) if floor else None,
+        "cold_start_floor_s_all": [round(t, 2) for t in floor],
+        "floor_page_switch_s_median": statistics.median(switches) if switches else None,
+        "floor_page_switch_s_all": [round(t, 2) for t in switches],
         "cold_start_returning_s_median": statistics.median(returning) if returning else None,
         "cold_start_returning_s_all": [round(t, 2) for t in returning],
         "baseline_ready_s": baseline_s, "cpu_count": os.cpu_count(),
@@ -578,7 +636,8 @@ def main(argv=None) -> int:
         for name, r in pages.items():
             print(f"{name:9s} slider-to-numbers p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms over "
                   f"{len(r['all_ms'])} moves (target p95 <= 100 ms); first visit {r['first_visit_s']:.2f} s "
-                  f"to the numbers, {r['first_visit_figure_s']:.2f} s to the figure drawn (target <= 1 s); server CPU "
+                  f"to the numbers, {r['first_visit_figure_s']:.2f} s to the figure drawn, "
+                  f"{r['first_visit_all_figures_s']:.2f} s to every figure (target <= 1 s); server CPU "
                   f"{r['first_visit_server_cpu_s']} s")
             if r.get("accuracy"):
                 print(f"          accuracy shown p50 {r['accuracy']['p50_ms']:.0f} ms, p95 "
@@ -594,6 +653,13 @@ def main(argv=None) -> int:
         if starts:
             print(f"cold start to Home: median {result['cold_start_s_median']:.2f} s over {len(starts)} starts "
                   f"(target <= 1.5 s); all: {result['cold_start_s_all']}; {result['cold_start_method']}")
+        if floor:
+            print(f"cold start of Streamlit's floor ({FLOOR_APP}: Home's elements, none of the lab's code), "
+                  f"alternated with the lab's: median {result['cold_start_floor_s_median']:.2f} s; all: "
+                  f"{result['cold_start_floor_s_all']}")
+            print(f"Streamlit's page switch in the floor app (a click on Prune in its sidebar to its four number "
+                  f"cards, no figure): median {result['floor_page_switch_s_median']:.2f} s; all: "
+                  f"{result['floor_page_switch_s_all']}")
         if returning:
             print(f"cold start to Home, returning browser (its cache holds the app's static files): median "
                   f"{result['cold_start_returning_s_median']:.2f} s; all: {result['cold_start_returning_s_all']}")
