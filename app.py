@@ -34,7 +34,7 @@ PAGES = [
 pages = st.navigation(PAGES)
 backend_setting()  # local workers or a Ray cluster, for the pages that run things
 lecture.setup()  # the sidebar's lecture mode toggle (?lecture=1): larger fonts on every page
-live_chart.preload(pages)  # on the pages with live charts plotly.js starts loading now, as the page starts
+live_chart.preload(pages)  # on the preview pages plotly.js starts loading now, as the page starts
 try:
     pages.run()
     live_chart.preload(pages, drawn=True)  # on Home: once Home is drawn, in the browser's idle time

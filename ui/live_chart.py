@@ -16,7 +16,7 @@ for a figure with any other trace type the full bundle of the pinned `plotly` Py
 (`plotly/package_data/plotly.min.js`). If it cannot load, the element shows one line saying so instead of a blank.
 
 `preload(page)` starts loading plotly.js when a page starts rather than when its first chart mounts (after the
-page's script reached it): at once on the pages with live charts; on Home after it is drawn, in idle time.
+page's script reached it): at once on the preview pages (`LIVE_CHART_PAGES`); on Home after it is drawn, in idle time.
 
 The figure travels as bytes: `{"figure": <plotly JSON>, "config": <Plotly config>}` (`spec_of(element)`
 reads it back, e.g. in AppTest). Styling follows st.plotly_chart's Streamlit theme (see the JS).
@@ -40,7 +40,9 @@ CARTESIAN_JS = ASSETS / "plotly-cartesian.min.js"  # plotly.js's cartesian parti
 # The cartesian bundle's trace modules (as CARTESIAN_TRACES in live_chart.js; tests check both and the bundle).
 CARTESIAN_TRACES = ("bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image", "pie",
                     "scatter", "scatterternary", "violin")
-LIVE_CHART_PAGES = ("learn", "prune", "distill", "quantize")  # url paths of the pages that draw live charts
+# url paths of the pages whose first screen draws a chart (a preview): plotly.js starts loading as they start. (Every
+# chart is a live chart; on the other pages a chart comes after a run or a scan, and plotly.js loads when it mounts.)
+LIVE_CHART_PAGES = ("learn", "prune", "distill", "quantize")
 PRELOAD_KEY = "lab_plotly_preload"  # the invisible element that starts loading plotly.js (hidden by _CSS)
 # What st.plotly_chart removes from every modebar (it has no selections here either).
 REMOVED_BUTTONS = ["lasso2d", "select2d", "sendChartToCloud"]
@@ -114,12 +116,13 @@ def bundle_for(figure: dict) -> str:
 def preload(page, drawn: bool = False) -> None:
     """Start loading plotly.js for this page (`page`: the `st.navigation` page being run).
 
-    Called twice per run of app.py: before the page (`drawn=False`) and after it (`drawn=True`). On a page with live
-    charts the load starts before the page, in parallel with its script, instead of when its first chart mounts.
+    Called twice per run of app.py: before the page (`drawn=False`) and after it (`drawn=True`). On a page whose first
+    screen draws a chart (`LIVE_CHART_PAGES`) the load starts before the page, in parallel with its script, instead
+    of when its first chart mounts.
     On Home (the default page) it starts after Home is drawn, when the browser is idle, so that the cold start to
     Home is not slowed and a visitor who goes on through the sidebar (client-side navigation keeps the loaded
-    script) finds it there. Other pages load nothing. The element is invisible (`_CSS`) and carries no figure
-    (`spec_of` skips it)."""
+    script) finds it there. Other pages load it when a chart mounts. The element is invisible (`_CSS`) and carries no
+    figure (`spec_of` skips it)."""
     if drawn:
         when = "idle" if page.url_path == "" else None
     else:
