@@ -30,6 +30,7 @@ from functools import partial
 import streamlit as st
 
 from compress_core.present import figure_export
+from ui import live_chart
 
 MODEBAR = {"displaylogo": False}  # what every chart's modebar shows
 _LESSONS = "_figures_lessons"  # session state: {"current": title | None, "lessons": {title: {key: fig}}, "of": {key: title}}
@@ -55,8 +56,6 @@ def chart(fig, key: str, lesson: str | None = None, tag: str | None = None) -> N
     when a rerun draws the same key), the 2x PNG modebar button, lecture fonts when set, and counted in `lesson`
     (default: the section being drawn, if any) for the lesson's zip. `tag`: an instant preview's slider value
     (ui/instant.py)."""
-    from ui import live_chart  # only pages with a chart load the component
-
     _register(fig, key, lesson)
     size = _presentation()["font_size"]
     if size:
