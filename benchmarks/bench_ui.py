@@ -65,6 +65,17 @@ IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
               && !document.querySelector('[data-testid="stSkeleton"]')"""
 
 
+def sidebar_link_after_home(page, url: str, title: str, dwell_s: float):
+    """Open Home at `url` in `page`, read it for `dwell_s` once it is drawn and idle, and return the sidebar's link
+    to the page called `title` (the first visit most visitors make is a click on it)."""
+    page.goto(url)
+    page.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
+    page.locator(e2e.HOME_DRAWN).first.wait_for(timeout=60_000)
+    wait_idle(page, 60_000)
+    page.wait_for_timeout(1000 * dwell_s)
+    return page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True)
+
+
 def wait_idle(page, timeout_ms: int) -> None:
     """Let the page finish its current script run; a busy machine may keep it running, so never fail here."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -125,12 +136,9 @@ def floor_page_switch(browser, home: Path, dwell_s: float = 1.0) -> float:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         e2e.wait_healthy(f"http://localhost:{port}", process, timeout=60)
-        page.goto(f"http://localhost:{port}")
-        page.locator(e2e.HOME_DRAWN).first.wait_for(timeout=60_000)
-        wait_idle(page, 60_000)
-        page.wait_for_timeout(1000 * dwell_s)
+        link = sidebar_link_after_home(page, f"http://localhost:{port}", "Prune", dwell_s)
         began = time.perf_counter()
-        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Prune", exact=True).click()
+        link.click()
         page.get_by_text("Accuracy, one-shot").first.wait_for(timeout=60_000)
         page.get_by_text("50.0 %").first.wait_for(timeout=60_000)
         return time.perf_counter() - began
@@ -186,6 +194,8 @@ def _bounce(values: list, start, moves: int) -> list[tuple]:
         i += step
         out.append((values[i], "ArrowRight" if step > 0 else "ArrowLeft"))
     return out
+
+
 # Installed in every document of a first visit's tab: the time (performance.now()) of the latest plot drawn in the
 # page's main area (Plotly adds its `.main-svg` when it draws a figure, whichever element holds it), so that once the
 # page is idle the visit's "every figure" time is the last of them (a finished run's figures come after the preview).
@@ -341,11 +351,7 @@ def page_moves(browser, url: str, name: str, moves: int, detail: list | None = N
     if detail is not None:
         page.on("websocket", lambda ws: ws.on("framereceived", count))
     if via_home is not None:
-        page.goto(url)
-        page.get_by_role("heading", name="Compression Lab", exact=True).wait_for(timeout=60_000)
-        wait_idle(page, 60_000)
-        page.wait_for_timeout(1000 * via_home)
-        link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=NAV_TITLES[name], exact=True)
+        link = sidebar_link_after_home(page, url, NAV_TITLES[name], via_home)
     cpu_at_goto = tree_cpu_s(server_pid) if server_pid else None
     began = time.perf_counter()
     began_in_page = page.evaluate("performance.now()") if via_home is not None else 0.0  # a deep link: its document
